@@ -1,0 +1,101 @@
+//! `vigil-score`: the pure scoring engine of Vigil, a sepsis early-warning system.
+//!
+//! Decision support only; not a medical device and not a diagnosis.
+//!
+//! The crate performs no I/O, reads no clock and spawns nothing: time always comes in,
+//! either as an observation's `effective` instant or as the evaluation instant passed to
+//! [`assess`]. It owns
+//!
+//! - the canonical parameters, their units, LOINC codes and conversions ([`param`]);
+//! - validated observations that cannot hold an impossible value ([`observation`]);
+//! - the per-patient window on event time, with a fixed memory bound ([`window`]);
+//! - the rules, one module each, citing their sources ([`rules`]): qSOFA, SIRS, NEWS2,
+//!   SOFA, Sepsis-3 septic shock and MEWS.
+//!
+//! Thresholds and conventions are those of `clinical-reference.md`; `DESIGN.md` says why.
+//!
+//! # Example
+//!
+//! ```
+//! use vigil_score::{Config, Observation, RawValue, Status, Timestamp, Window, assess};
+//!
+//! let config = Config::default();
+//! let t = Timestamp::parse_rfc3339("2026-11-23T10:00:00Z")?;
+//! let mut window = Window::new();
+//! for (code, value, unit) in [
+//!     ("9279-1", 24.0, "/min"),  // respiratory rate, by LOINC code
+//!     ("sbp", 95.0, "mm[Hg]"),
+//!     ("temperature", 101.3, "[degF]"),
+//! ] {
+//!     let obs = Observation::new(code, RawValue::Number(value), Some(unit), t, None, Status::Final)?;
+//!     window.ingest(&obs, &config.staleness);
+//! }
+//! let result = assess(&window, t, &config);
+//! assert_eq!(result.qsofa.score, 2);
+//! assert!(result.qsofa.positive);
+//! assert_eq!(result.news2.components.resp_rate, 2);
+//! assert!(result.news2.missing.contains(vigil_score::Param::HeartRate));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod config;
+pub mod observation;
+pub mod param;
+pub mod rules;
+pub mod time;
+pub mod window;
+
+pub use config::{Bands, Config, ConfigError, MewsBands, Staleness};
+pub use observation::{Acvpu, ObsId, Observation, ObservationError, RawValue, Status, Value};
+pub use param::{Kind, Param, ParamSet, UnitError};
+pub use rules::{Criteria, Evidence, Inputs, RuleId};
+pub use time::{Span, TimeError, Timestamp};
+pub use window::{Ingested, Reading, Window};
+
+use rules::{mews, news2, qsofa, septic_shock, sirs, sofa};
+
+/// Every rule's result for one patient at one instant.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Assessment {
+    /// The evaluation instant.
+    pub at: Timestamp,
+    /// qSOFA.
+    pub qsofa: qsofa::Qsofa,
+    /// SIRS.
+    pub sirs: sirs::Sirs,
+    /// NEWS2.
+    pub news2: news2::News2,
+    /// SOFA over the last 24 h.
+    pub sofa: sofa::Sofa,
+    /// Sepsis-3 septic shock.
+    pub septic_shock: septic_shock::SepticShock,
+    /// MEWS.
+    pub mews: mews::Mews,
+}
+
+/// Scores every rule for `window` at the instant `at`. Readings after `at` are ignored, so
+/// an assessment can be replayed at any past instant.
+pub fn assess(window: &Window, at: Timestamp, config: &Config) -> Assessment {
+    let inputs = Inputs::new(window, at, config);
+    Assessment {
+        at,
+        qsofa: qsofa::assess(&inputs),
+        sirs: sirs::assess(&inputs),
+        news2: news2::assess(&inputs),
+        sofa: sofa::assess(&inputs),
+        septic_shock: septic_shock::assess(&inputs),
+        mews: mews::assess(&inputs),
+    }
+}
+
+/// Writes a number as JSON the way a person wrote it: whole numbers without a fraction,
+/// and conversion noise beyond six decimals removed (101.3 F is 38.5 C, not
+/// 38.50000000000001).
+pub(crate) fn serialize_number<S: serde::Serializer>(n: f64, s: S) -> Result<S::Ok, S::Error> {
+    let r = (n * 1e6).round() / 1e6;
+    if r.fract() == 0.0 && r.abs() < 9.0e15 {
+        s.serialize_i64(r as i64)
+    } else {
+        s.serialize_f64(r)
+    }
+}

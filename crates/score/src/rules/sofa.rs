@@ -1,0 +1,368 @@
+//! SOFA (Sequential Organ Failure Assessment), worst value of each system over 24 h.
+//!
+//! Source: Vincent et al., Intensive Care Med 1996;22:707, as tabled in Singer et al.
+//! (Sepsis-3), JAMA 2016;315(8):801, Table 1.
+//!
+//! | System | 0 | 1 | 2 | 3 | 4 |
+//! |---|---|---|---|---|---|
+//! | Respiration PaO2/FiO2 mmHg | >= 400 | < 400 | < 300 | < 200 with support | < 100 with support |
+//! | Coagulation platelets x10^3/uL | >= 150 | < 150 | < 100 | < 50 | < 20 |
+//! | Liver bilirubin mg/dL | < 1.2 | 1.2-1.9 | 2.0-5.9 | 6.0-11.9 | >= 12.0 |
+//! | Cardiovascular | MAP >= 70 | MAP < 70 | dopamine <= 5 or dobutamine any | dopamine > 5, epinephrine <= 0.1 or norepinephrine <= 0.1 | dopamine > 15, epinephrine > 0.1 or norepinephrine > 0.1 |
+//! | CNS GCS | 15 | 13-14 | 10-12 | 6-9 | < 6 |
+//! | Renal creatinine mg/dL | < 1.2 | 1.2-1.9 | 2.0-3.4 | 3.5-4.9 | >= 5.0 |
+//! | Renal urine output mL/24 h | | | | < 500 | < 200 |
+//!
+//! Conventions (`clinical-reference.md`):
+//! - catecholamine doses in ug/kg/min; a dose of 0 is an infusion that is not running;
+//! - respiratory support is invasive or non-invasive ventilation (`ventilation`); without
+//!   it a P/F below 200 scores 2 (the MIT-LCP mimic-code convention);
+//! - bilirubin and creatinine bands are closed on their lower edge (>= 12.0 scores 4,
+//!   >= 5.0 scores 4), and values between printed decimals fall in the band whose lower
+//!   edge they have reached (creatinine 1.95 scores 1);
+//! - renal is the worse of creatinine and urine output;
+//! - each system takes its worst value over the 24 h up to the evaluation instant;
+//!   for respiration, each PaO2 is paired with the FiO2 and ventilation status in force
+//!   when it was drawn (charted within the vital-sign staleness limit before it), and
+//!   with FiO2 0.21 when the patient was explicitly on room air;
+//! - Sepsis-3 organ dysfunction is an acute rise of 2 points or more over the patient's
+//!   baseline, 0 when no baseline is known.
+
+use super::{Criteria, Inputs, banded};
+use crate::param::{Param, ParamSet};
+use crate::window::{Reading, SOFA_SPAN};
+
+/// Points per SOFA system.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Components {
+    /// PaO2/FiO2.
+    pub respiration: u8,
+    /// Platelets.
+    pub coagulation: u8,
+    /// Bilirubin.
+    pub liver: u8,
+    /// MAP and vasopressors.
+    pub cardiovascular: u8,
+    /// GCS.
+    pub cns: u8,
+    /// Creatinine and urine output.
+    pub renal: u8,
+}
+
+/// A SOFA result.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Sofa {
+    /// 0-24.
+    pub score: u8,
+    /// Points per system.
+    pub components: Components,
+    /// The patient's baseline SOFA (0 unless known).
+    pub baseline: u8,
+    /// `score - baseline`, at least 0.
+    pub rise: u8,
+    /// `rise >= 2`: Sepsis-3 organ dysfunction.
+    pub organ_dysfunction: bool,
+    /// The worst readings that scored points.
+    pub criteria: Criteria,
+    /// Inputs with no reading in the last 24 h.
+    pub missing: ParamSet,
+}
+
+const PLATELETS: &[(f64, u8)] = &[(20.0, 3), (50.0, 2), (100.0, 1), (150.0, 0)];
+const BILIRUBIN: &[(f64, u8)] = &[(1.2, 1), (2.0, 2), (6.0, 3), (12.0, 4)];
+const CREATININE: &[(f64, u8)] = &[(1.2, 1), (2.0, 2), (3.5, 3), (5.0, 4)];
+const GCS: &[(f64, u8)] = &[(6.0, 3), (10.0, 2), (13.0, 1), (15.0, 0)];
+
+/// Scores SOFA.
+pub fn assess(inputs: &Inputs<'_>) -> Sofa {
+    let w = inputs.window();
+    let at = inputs.at();
+    let mut missing = ParamSet::EMPTY;
+    let mut criteria = Criteria::default();
+    let mut c = Components::default();
+    let worst = |p: Param, missing: &mut ParamSet| {
+        let r = w.worst(p, at, SOFA_SPAN);
+        if r.is_none() {
+            missing.insert(p);
+        }
+        r
+    };
+
+    c.respiration = respiration(inputs, &mut criteria, &mut missing);
+
+    if let Some(r) = worst(Param::Platelets, &mut missing) {
+        c.coagulation = banded(r.value, 4, PLATELETS);
+        push(&mut criteria, "platelets", r, c.coagulation);
+    }
+    if let Some(r) = worst(Param::Bilirubin, &mut missing) {
+        c.liver = banded(r.value, 0, BILIRUBIN);
+        push(&mut criteria, "bilirubin", r, c.liver);
+    }
+
+    let map = worst(Param::Map, &mut missing);
+    let mut cv = (0, None, "");
+    if let Some(r) = map.filter(|r| r.value < 70.0) {
+        cv = (1, Some(r), "map < 70");
+    }
+    for p in [Param::Dopamine, Param::Dobutamine, Param::Epinephrine, Param::Norepinephrine] {
+        let Some(r) = worst(p, &mut missing).filter(|r| r.value > 0.0) else {
+            continue;
+        };
+        let (points, text) = match p {
+            Param::Dopamine if r.value > 15.0 => (4, "dopamine > 15"),
+            Param::Dopamine if r.value > 5.0 => (3, "dopamine > 5"),
+            Param::Dopamine => (2, "dopamine <= 5"),
+            Param::Dobutamine => (2, "dobutamine any dose"),
+            Param::Epinephrine if r.value > 0.1 => (4, "epinephrine > 0.1"),
+            Param::Epinephrine => (3, "epinephrine <= 0.1"),
+            Param::Norepinephrine if r.value > 0.1 => (4, "norepinephrine > 0.1"),
+            _ => (3, "norepinephrine <= 0.1"),
+        };
+        if points > cv.0 {
+            cv = (points, Some(r), text);
+        }
+    }
+    if let (points, Some(r), text) = cv {
+        c.cardiovascular = points;
+        criteria.push(text, r, points);
+    }
+
+    if let Some(r) = worst(Param::Gcs, &mut missing) {
+        c.cns = banded(r.value, 4, GCS);
+        push(&mut criteria, "gcs", r, c.cns);
+    }
+
+    let creatinine = worst(Param::Creatinine, &mut missing);
+    let urine = worst(Param::UrineOutput, &mut missing);
+    let by_creatinine = creatinine.map_or(0, |r| banded(r.value, 0, CREATININE));
+    let by_urine = urine.map_or(0, |r| match r.value {
+        v if v < 200.0 => 4,
+        v if v < 500.0 => 3,
+        _ => 0,
+    });
+    c.renal = by_creatinine.max(by_urine);
+    match (creatinine, urine) {
+        (_, Some(r)) if by_urine > by_creatinine => push(&mut criteria, "urine_output", r, by_urine),
+        (Some(r), _) => push(&mut criteria, "creatinine", r, by_creatinine),
+        _ => {}
+    }
+
+    let score = c.respiration + c.coagulation + c.liver + c.cardiovascular + c.cns + c.renal;
+    let baseline = w.sofa_baseline();
+    let rise = score.saturating_sub(baseline);
+    Sofa {
+        score,
+        components: c,
+        baseline,
+        rise,
+        organ_dysfunction: rise >= 2,
+        criteria,
+        missing,
+    }
+}
+
+fn push(criteria: &mut Criteria, text: &'static str, r: Reading, points: u8) {
+    if points > 0 {
+        criteria.push(text, r, points);
+    }
+}
+
+/// The worst-scoring PaO2 of the last 24 h, each paired with the FiO2 and ventilation in
+/// force when it was drawn.
+fn respiration(inputs: &Inputs<'_>, criteria: &mut Criteria, missing: &mut ParamSet) -> u8 {
+    let w = inputs.window();
+    let max_age = inputs.config().staleness.vital;
+    let mut any_pao2 = false;
+    let mut any_fio2 = false;
+    let mut best: Option<(u8, f64, Reading)> = None;
+    for pao2 in w.readings(Param::Pao2, inputs.at(), SOFA_SPAN) {
+        any_pao2 = true;
+        let t = pao2.effective;
+        let fio2 = match w.at_time(Param::Fio2, t, max_age) {
+            Some(f) => f.value,
+            None => match w.at_time(Param::OnOxygen, t, max_age) {
+                Some(o) if !o.is_true() => 0.21,
+                _ => continue,
+            },
+        };
+        any_fio2 = true;
+        let ratio = pao2.value / fio2;
+        let support = w
+            .at_time(Param::Ventilation, t, max_age)
+            .is_some_and(|v| v.is_true());
+        let points = match ratio {
+            r if r < 100.0 && support => 4,
+            r if r < 200.0 && support => 3,
+            r if r < 300.0 => 2,
+            r if r < 400.0 => 1,
+            _ => 0,
+        };
+        if best.is_none_or(|(p, r, _)| points > p || (points == p && ratio <= r)) {
+            best = Some((points, ratio, pao2));
+        }
+    }
+    if !any_pao2 {
+        missing.insert(Param::Pao2);
+    } else if !any_fio2 {
+        missing.insert(Param::Fio2);
+    }
+    match best {
+        Some((points, _, r)) if points > 0 => {
+            criteria.push(
+                match points {
+                    4 => "pao2/fio2 < 100 with respiratory support",
+                    3 => "pao2/fio2 < 200 with respiratory support",
+                    2 => "pao2/fio2 < 300",
+                    _ => "pao2/fio2 < 400",
+                },
+                r,
+                points,
+            );
+            points
+        }
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::observation::{Observation, RawValue, Status};
+    use crate::rules::test_util::{NOW, n, window};
+    use crate::time::Span;
+    use crate::window::Window;
+
+    fn sofa_of(w: &Window) -> Sofa {
+        let config = Config::default();
+        assess(&Inputs::new(w, NOW, &config))
+    }
+
+    fn sofa(readings: &[(&str, RawValue<'_>)]) -> Sofa {
+        sofa_of(&window(readings))
+    }
+
+    fn table(code: &str, pick: fn(&Components) -> u8, cases: &[(f64, u8)]) {
+        for &(v, p) in cases {
+            assert_eq!(pick(&sofa(&[(code, n(v))]).components), p, "{code} {v}");
+        }
+    }
+
+    #[test]
+    fn coagulation_bands() {
+        table("platelets", |c| c.coagulation, &[(150.0, 0), (149.9, 1), (100.0, 1), (99.9, 2), (50.0, 2), (49.9, 3), (20.0, 3), (19.9, 4)]);
+    }
+
+    #[test]
+    fn liver_bands() {
+        table("bilirubin", |c| c.liver, &[(1.19, 0), (1.2, 1), (1.99, 1), (2.0, 2), (5.99, 2), (6.0, 3), (11.99, 3), (12.0, 4)]);
+    }
+
+    #[test]
+    fn renal_bands() {
+        table("creatinine", |c| c.renal, &[(1.19, 0), (1.2, 1), (1.95, 1), (2.0, 2), (3.49, 2), (3.5, 3), (4.99, 3), (5.0, 4)]);
+        table("urine_output", |c| c.renal, &[(500.0, 0), (499.0, 3), (200.0, 3), (199.0, 4)]);
+        let both = sofa(&[("creatinine", n(2.5)), ("urine_output", n(150.0))]);
+        assert_eq!(both.components.renal, 4, "the worse of the two");
+        assert_eq!(both.criteria.as_slice()[0].reading.param, Param::UrineOutput);
+    }
+
+    #[test]
+    fn cns_bands() {
+        table("gcs", |c| c.cns, &[(15.0, 0), (14.0, 1), (13.0, 1), (12.0, 2), (10.0, 2), (9.0, 3), (6.0, 3), (5.0, 4), (3.0, 4)]);
+    }
+
+    #[test]
+    fn cardiovascular_bands() {
+        table("map", |c| c.cardiovascular, &[(70.0, 0), (69.9, 1)]);
+        table("dopamine", |c| c.cardiovascular, &[(0.0, 0), (0.5, 2), (5.0, 2), (5.1, 3), (15.0, 3), (15.1, 4)]);
+        table("dobutamine", |c| c.cardiovascular, &[(0.0, 0), (2.0, 2)]);
+        table("epinephrine", |c| c.cardiovascular, &[(0.05, 3), (0.1, 3), (0.11, 4)]);
+        table("norepinephrine", |c| c.cardiovascular, &[(0.05, 3), (0.1, 3), (0.11, 4)]);
+        let r = sofa(&[("map", n(60.0)), ("norepinephrine", n(0.2)), ("dobutamine", n(5.0))]);
+        assert_eq!(r.components.cardiovascular, 4);
+        assert_eq!(r.criteria.as_slice()[0].criterion, "norepinephrine > 0.1");
+    }
+
+    fn resp(pao2: f64, fio2: Option<f64>, vent: Option<bool>) -> u8 {
+        let mut rs = vec![("pao2", n(pao2))];
+        if let Some(f) = fio2 {
+            rs.push(("fio2", n(f)));
+        }
+        if let Some(v) = vent {
+            rs.push(("ventilation", RawValue::Bool(v)));
+        }
+        sofa(&rs).components.respiration
+    }
+
+    #[test]
+    fn respiration_bands_with_and_without_support() {
+        for vent in [None, Some(false), Some(true)] {
+            assert_eq!(resp(400.0, Some(1.0), vent), 0);
+            assert_eq!(resp(399.0, Some(1.0), vent), 1);
+            assert_eq!(resp(300.0, Some(1.0), vent), 1);
+            assert_eq!(resp(299.0, Some(1.0), vent), 2);
+            assert_eq!(resp(200.0, Some(1.0), vent), 2);
+        }
+        assert_eq!(resp(199.0, Some(1.0), Some(true)), 3);
+        assert_eq!(resp(100.0, Some(1.0), Some(true)), 3);
+        assert_eq!(resp(99.0, Some(1.0), Some(true)), 4);
+        // Without support the score is capped at 2.
+        assert_eq!(resp(199.0, Some(1.0), Some(false)), 2);
+        assert_eq!(resp(60.0, Some(1.0), None), 2);
+        // 80 mmHg on FiO2 0.4 is 200: not below 200.
+        assert_eq!(resp(80.0, Some(0.4), Some(true)), 2);
+        assert_eq!(resp(79.0, Some(0.4), Some(true)), 3);
+    }
+
+    #[test]
+    fn respiration_needs_fio2_or_room_air() {
+        let r = sofa(&[("pao2", n(70.0))]);
+        assert_eq!(r.components.respiration, 0);
+        assert!(r.missing.contains(Param::Fio2));
+        let air = sofa(&[("pao2", n(70.0)), ("on_oxygen", RawValue::Bool(false))]);
+        assert_eq!(air.components.respiration, 1, "70 / 0.21 = 333");
+        assert_eq!(sofa(&[("pao2", n(62.0)), ("on_oxygen", RawValue::Bool(false))]).components.respiration, 2);
+        assert_eq!(sofa(&[("pao2", n(90.0)), ("on_oxygen", RawValue::Bool(false))]).components.respiration, 0);
+    }
+
+    #[test]
+    fn worst_in_24h_and_pairing_by_time() {
+        let config = Config::default();
+        let mut w = Window::new();
+        let h = |k: i64| NOW.minus(Span::hours(k));
+        let add = |w: &mut Window, code: &str, v: RawValue<'_>, t| {
+            let o = Observation::new(code, v, None, t, None, Status::Final).unwrap();
+            w.ingest(&o, &config.staleness);
+        };
+        add(&mut w, "platelets", n(30.0), h(25));
+        add(&mut w, "platelets", n(90.0), h(20));
+        add(&mut w, "platelets", n(160.0), h(1));
+        // FiO2 1.0 with PaO2 120 twelve hours ago (P/F 120), then FiO2 0.3 with PaO2 120 now (400).
+        add(&mut w, "ventilation", RawValue::Bool(true), h(12));
+        add(&mut w, "fio2", n(1.0), h(12));
+        add(&mut w, "pao2", n(120.0), h(12));
+        add(&mut w, "fio2", n(0.3), h(0));
+        add(&mut w, "pao2", n(120.0), h(0));
+        let r = sofa_of(&w);
+        assert_eq!(r.components.coagulation, 2, "platelets 90 within 24 h; 30 is older");
+        assert_eq!(r.components.respiration, 3, "P/F 120 with support 12 h ago");
+        assert_eq!(r.score, 5);
+        assert!(r.organ_dysfunction);
+        w.set_sofa_baseline(4);
+        let r = sofa_of(&w);
+        assert_eq!((r.baseline, r.rise, r.organ_dysfunction), (4, 1, false));
+    }
+
+    #[test]
+    fn total_missing_and_organ_dysfunction_edge() {
+        let r = sofa(&[]);
+        assert_eq!(r.score, 0);
+        assert!(!r.organ_dysfunction);
+        for p in [Param::Pao2, Param::Platelets, Param::Bilirubin, Param::Map, Param::Gcs, Param::Creatinine, Param::UrineOutput, Param::Norepinephrine] {
+            assert!(r.missing.contains(p), "{p}");
+        }
+        assert!(!sofa(&[("gcs", n(14.0))]).organ_dysfunction);
+        assert!(sofa(&[("gcs", n(12.0))]).organ_dysfunction);
+    }
+}

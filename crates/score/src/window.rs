@@ -1,0 +1,465 @@
+//! The per-patient window: what the engine remembers of one patient, on event time.
+//!
+//! Each parameter keeps a short history of readings sorted by `effective` time, so that
+//! out-of-order arrivals land where they belong, an `amended` reading replaces the one
+//! with its id, an `entered-in-error` reading withdraws it (leaving a tombstone, so that
+//! the original arriving late is recognised as a duplicate), and a redelivered reading
+//! with a known id changes nothing.
+//!
+//! # Memory bound
+//!
+//! Every parameter keeps at most [`HISTORY_CAP`] entries of 32 bytes, so one patient's
+//! window never holds more than `PARAM_COUNT x HISTORY_CAP x 32` bytes of readings
+//! (28 x 32 x 32 = 28 KiB) plus a fixed 700 bytes, whatever the input rate; a ward
+//! patient with hourly vitals and daily labs uses about 3 KiB. Readings older than the
+//! retention horizon (the larger of 24 h and the parameter's staleness limit, counted
+//! back from the newest event seen for the patient) are dropped on the next write to
+//! that parameter.
+//!
+//! When a parameter receives more readings than fit, the window thins its history
+//! without losing what scoring needs: the newest reading is always kept exactly (latest
+//! value), and for parameters scored on their worst value over 24 h (SOFA) the two
+//! adjacent older readings closest together in time are merged into the worse of them,
+//! so the worst value of any 24 h span is kept, at a time resolution that coarsens
+//! gracefully (about 45 minutes for one reading a minute). Other parameters drop their
+//! oldest reading. A reading merged away loses its id: a redelivery of it is then
+//! accepted again, which cannot change a score because the reading was neither the
+//! newest nor the worst.
+
+use crate::config::Staleness;
+use crate::observation::{ObsId, Observation, Status, Value};
+use crate::param::{PARAM_COUNT, Param, Worse};
+use crate::time::{Span, Timestamp};
+
+/// The most readings one parameter keeps per patient.
+pub const HISTORY_CAP: usize = 32;
+
+/// How far back SOFA looks for the worst value.
+pub const SOFA_SPAN: Span = Span::hours(24);
+
+const HAS_ID: u8 = 1;
+const WITHDRAWN: u8 = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Entry {
+    effective: Timestamp,
+    value: f64,
+    id: u64,
+    flags: u8,
+}
+
+impl Entry {
+    fn live(&self) -> bool {
+        self.flags & WITHDRAWN == 0
+    }
+
+    fn has_id(&self, id: ObsId) -> bool {
+        self.flags & HAS_ID != 0 && self.id == id.get()
+    }
+}
+
+/// One reading as the rules see it: a canonical value and when it was measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reading {
+    /// The parameter.
+    pub param: Param,
+    /// The value in the canonical unit (flags 0/1, ACVPU 0-4, scale 1/2).
+    pub value: f64,
+    /// When it was measured.
+    pub effective: Timestamp,
+}
+
+impl Reading {
+    /// The typed value.
+    pub fn value(&self) -> Value {
+        Value::from_f64(self.param, self.value)
+    }
+}
+
+/// What an observation did to the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ingested {
+    /// A new reading was stored.
+    Accepted,
+    /// A stored reading was replaced (`amended`).
+    Amended,
+    /// A reading was withdrawn (`entered-in-error`).
+    Withdrawn,
+    /// The same id was already stored: nothing changed.
+    Duplicate,
+    /// Older than the retention horizon: it could not affect any score, nothing changed.
+    Stale,
+}
+
+/// One patient's readings.
+#[derive(Clone, Debug, Default)]
+pub struct Window {
+    history: [Vec<Entry>; PARAM_COUNT],
+    newest: Option<Timestamp>,
+    sofa_baseline: u8,
+}
+
+impl Window {
+    /// An empty window (SOFA baseline 0).
+    pub fn new() -> Window {
+        Window::default()
+    }
+
+    /// The known pre-existing SOFA score of this patient (Sepsis-3: a rise of 2 or more
+    /// over baseline is organ dysfunction). Without one it is 0.
+    pub fn set_sofa_baseline(&mut self, baseline: u8) {
+        self.sofa_baseline = baseline.min(24);
+    }
+
+    /// The SOFA baseline.
+    pub fn sofa_baseline(&self) -> u8 {
+        self.sofa_baseline
+    }
+
+    /// The newest `effective` time seen for this patient.
+    pub fn newest(&self) -> Option<Timestamp> {
+        self.newest
+    }
+
+    /// Whether the window holds no reading.
+    pub fn is_empty(&self) -> bool {
+        self.history.iter().all(Vec::is_empty)
+    }
+
+    /// Applies one observation.
+    pub fn ingest(&mut self, obs: &Observation, staleness: &Staleness) -> Ingested {
+        let param = obs.param();
+        let horizon = retention(param, staleness);
+        let effective = obs.effective();
+        if let Some(newest) = self.newest {
+            if effective < newest.minus(horizon) {
+                return Ingested::Stale;
+            }
+        }
+        let hist = &mut self.history[param.index()];
+        let found = obs
+            .id()
+            .and_then(|id| hist.iter().position(|e| e.has_id(id)));
+        let entry = Entry {
+            effective,
+            value: obs.value().to_f64(),
+            id: obs.id().map_or(0, ObsId::get),
+            flags: if obs.id().is_some() { HAS_ID } else { 0 },
+        };
+        let outcome = match (obs.status(), found) {
+            (Status::Final, Some(_)) => return Ingested::Duplicate,
+            (Status::Final, None) => {
+                insert_sorted(hist, entry, param.worse());
+                Ingested::Accepted
+            }
+            (Status::Amended, found) => {
+                if let Some(i) = found {
+                    hist.remove(i);
+                }
+                insert_sorted(hist, entry, param.worse());
+                if found.is_some() {
+                    Ingested::Amended
+                } else {
+                    Ingested::Accepted
+                }
+            }
+            (Status::EnteredInError, Some(i)) => {
+                if !hist[i].live() {
+                    return Ingested::Duplicate;
+                }
+                hist[i].flags |= WITHDRAWN;
+                Ingested::Withdrawn
+            }
+            (Status::EnteredInError, None) => {
+                let tombstone = Entry {
+                    flags: entry.flags | WITHDRAWN,
+                    ..entry
+                };
+                insert_sorted(hist, tombstone, param.worse());
+                Ingested::Withdrawn
+            }
+        };
+        let newest = self.newest.map_or(effective, |n| n.max(effective));
+        self.newest = Some(newest);
+        let cutoff = newest.minus(horizon);
+        let expired = hist.iter().take_while(|e| e.effective < cutoff).count();
+        if expired > 0 {
+            hist.drain(..expired);
+        }
+        outcome
+    }
+
+    /// The newest live reading of `param` measured at or before `at` and no older than the
+    /// staleness limit of its kind; `None` if there is none (missing or stale).
+    #[inline]
+    pub fn latest(&self, param: Param, at: Timestamp, staleness: &Staleness) -> Option<Reading> {
+        let hist = &self.history[param.index()];
+        let limit = at.minus(staleness.of(param.kind()));
+        hist.iter()
+            .rev()
+            .filter(|e| e.effective <= at)
+            .take_while(|e| e.effective >= limit)
+            .find(|e| e.live())
+            .map(|e| Reading {
+                param,
+                value: e.value,
+                effective: e.effective,
+            })
+    }
+
+    /// The worst live reading of `param` in `(at - span, at]`, by the direction in which
+    /// the parameter worsens; the latest such reading for a parameter without one.
+    /// Ties go to the most recent reading.
+    pub fn worst(&self, param: Param, at: Timestamp, span: Span) -> Option<Reading> {
+        let from = at.minus(span);
+        let mut best: Option<&Entry> = None;
+        for e in self.history[param.index()].iter().rev() {
+            if e.effective > at || !e.live() {
+                continue;
+            }
+            if e.effective <= from {
+                break;
+            }
+            if best.is_none_or(|b| worse(param.worse(), e.value, b.value)) {
+                best = Some(e);
+            }
+        }
+        best.map(|e| Reading {
+            param,
+            value: e.value,
+            effective: e.effective,
+        })
+    }
+
+    /// Every live reading of `param` in `(at - span, at]`, oldest first.
+    pub fn readings(
+        &self,
+        param: Param,
+        at: Timestamp,
+        span: Span,
+    ) -> impl Iterator<Item = Reading> + '_ {
+        let from = at.minus(span);
+        self.history[param.index()]
+            .iter()
+            .filter(move |e| e.live() && e.effective > from && e.effective <= at)
+            .map(move |e| Reading {
+                param,
+                value: e.value,
+                effective: e.effective,
+            })
+    }
+
+    /// The live reading of `param` in force at `t`: the newest at or before `t` no older
+    /// than `max_age`.
+    pub fn at_time(&self, param: Param, t: Timestamp, max_age: Span) -> Option<Reading> {
+        let limit = t.minus(max_age);
+        self.history[param.index()]
+            .iter()
+            .rev()
+            .filter(|e| e.effective <= t && e.live())
+            .take_while(|e| e.effective >= limit)
+            .map(|e| Reading {
+                param,
+                value: e.value,
+                effective: e.effective,
+            })
+            .next()
+    }
+
+    /// The number of entries (readings and tombstones) kept for `param`.
+    pub fn entries(&self, param: Param) -> usize {
+        self.history[param.index()].len()
+    }
+
+    /// An upper estimate of the heap bytes this window holds.
+    pub fn heap_bytes(&self) -> usize {
+        self.history
+            .iter()
+            .map(|h| h.capacity() * size_of::<Entry>())
+            .sum()
+    }
+}
+
+fn retention(param: Param, staleness: &Staleness) -> Span {
+    staleness.of(param.kind()).max(SOFA_SPAN)
+}
+
+/// Whether `a` is strictly worse than `b`.
+fn worse(direction: Worse, a: f64, b: f64) -> bool {
+    match direction {
+        Worse::Lower => a < b,
+        Worse::Higher => a > b,
+        Worse::Neither => false,
+    }
+}
+
+fn insert_sorted(hist: &mut Vec<Entry>, entry: Entry, direction: Worse) {
+    if hist.len() >= HISTORY_CAP {
+        thin(hist, direction);
+    }
+    // Readings nearly always arrive in order: the common case is a push.
+    let at = hist.partition_point(|e| e.effective <= entry.effective);
+    if at == hist.len() {
+        if hist.capacity() == 0 {
+            hist.reserve_exact(4);
+        }
+        hist.push(entry);
+    } else {
+        hist.insert(at, entry);
+    }
+}
+
+/// Makes room for one entry in a full history (see the module docs).
+fn thin(hist: &mut Vec<Entry>, direction: Worse) {
+    let last = hist.len() - 1;
+    if let Some(i) = hist[..last].iter().position(|e| !e.live()) {
+        hist.remove(i);
+        return;
+    }
+    if direction == Worse::Neither {
+        hist.remove(0);
+        return;
+    }
+    // Merge the closest adjacent pair among the entries before the newest.
+    let mut pick = 0;
+    let mut gap = i64::MAX;
+    for i in 0..last - 1 {
+        let g = hist[i + 1].effective.as_millis() - hist[i].effective.as_millis();
+        if g < gap {
+            gap = g;
+            pick = i;
+        }
+    }
+    let keep_later = !worse(direction, hist[pick].value, hist[pick + 1].value);
+    hist.remove(if keep_later { pick } else { pick + 1 });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observation::RawValue;
+
+    const H: i64 = 3_600_000;
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    fn obs(code: &str, v: f64, t: i64, id: Option<&str>, status: Status) -> Observation {
+        Observation::new(code, RawValue::Number(v), None, at(t), id, status).unwrap()
+    }
+
+    fn hr(w: &Window, t: i64) -> Option<f64> {
+        w.latest(Param::HeartRate, at(t), &Staleness::default())
+            .map(|r| r.value)
+    }
+
+    #[test]
+    fn latest_follows_event_time_not_arrival() {
+        let s = Staleness::default();
+        let mut w = Window::new();
+        assert_eq!(w.ingest(&obs("heart_rate", 90.0, 2 * H, None, Status::Final), &s), Ingested::Accepted);
+        assert_eq!(w.ingest(&obs("heart_rate", 70.0, H, None, Status::Final), &s), Ingested::Accepted);
+        assert_eq!(hr(&w, 2 * H), Some(90.0));
+        assert_eq!(hr(&w, H + 1), Some(70.0), "evaluating in the past sees the past");
+        assert_eq!(hr(&w, H - 1), None, "nothing measured yet");
+    }
+
+    #[test]
+    fn staleness_edges() {
+        let s = Staleness::default();
+        let mut w = Window::new();
+        w.ingest(&obs("heart_rate", 90.0, 0, None, Status::Final), &s);
+        assert_eq!(hr(&w, 6 * H), Some(90.0), "exactly 6 h old is still usable");
+        assert_eq!(hr(&w, 6 * H + 1), None, "older than 6 h is stale");
+        w.ingest(&obs("lactate", 3.0, 0, None, Status::Final), &s);
+        assert!(w.latest(Param::Lactate, at(24 * H), &s).is_some());
+        assert!(w.latest(Param::Lactate, at(24 * H + 1), &s).is_none());
+        w.ingest(&obs("norepinephrine", 0.2, 0, None, Status::Final), &s);
+        assert!(w.latest(Param::Norepinephrine, at(2 * H), &s).is_some());
+        assert!(w.latest(Param::Norepinephrine, at(2 * H + 1), &s).is_none());
+        w.ingest(&obs("spo2_scale", 2.0, 0, None, Status::Final), &s);
+        assert!(w.latest(Param::Spo2Scale, at(1000 * H), &s).is_some());
+    }
+
+    #[test]
+    fn duplicates_amendments_and_withdrawals() {
+        let s = Staleness::default();
+        let mut w = Window::new();
+        let first = obs("heart_rate", 90.0, H, Some("a"), Status::Final);
+        assert_eq!(w.ingest(&first, &s), Ingested::Accepted);
+        let again = obs("heart_rate", 95.0, H, Some("a"), Status::Final);
+        assert_eq!(w.ingest(&again, &s), Ingested::Duplicate);
+        assert_eq!(hr(&w, H), Some(90.0));
+        let amended = obs("heart_rate", 120.0, H, Some("a"), Status::Amended);
+        assert_eq!(w.ingest(&amended, &s), Ingested::Amended);
+        assert_eq!(hr(&w, H), Some(120.0));
+        assert_eq!(w.entries(Param::HeartRate), 1);
+        w.ingest(&obs("heart_rate", 80.0, H - 10, Some("b"), Status::Final), &s);
+        let withdraw = obs("heart_rate", 120.0, H, Some("a"), Status::EnteredInError);
+        assert_eq!(w.ingest(&withdraw, &s), Ingested::Withdrawn);
+        assert_eq!(hr(&w, H), Some(80.0), "falls back to the previous reading");
+        assert_eq!(w.ingest(&withdraw, &s), Ingested::Duplicate);
+        // The original arriving again after its withdrawal is a duplicate: it stays withdrawn.
+        assert_eq!(w.ingest(&first, &s), Ingested::Duplicate);
+        assert_eq!(hr(&w, H), Some(80.0));
+    }
+
+    #[test]
+    fn withdrawal_before_the_original_is_remembered() {
+        let s = Staleness::default();
+        let mut w = Window::new();
+        let withdraw = obs("heart_rate", 150.0, H, Some("x"), Status::EnteredInError);
+        assert_eq!(w.ingest(&withdraw, &s), Ingested::Withdrawn);
+        let original = obs("heart_rate", 150.0, H, Some("x"), Status::Final);
+        assert_eq!(w.ingest(&original, &s), Ingested::Duplicate);
+        assert_eq!(hr(&w, H), None);
+    }
+
+    #[test]
+    fn too_old_is_stale_and_old_readings_expire() {
+        let s = Staleness::default();
+        let mut w = Window::new();
+        w.ingest(&obs("heart_rate", 90.0, 30 * H, None, Status::Final), &s);
+        assert_eq!(w.ingest(&obs("heart_rate", 80.0, 5 * H, None, Status::Final), &s), Ingested::Stale);
+        assert_eq!(w.ingest(&obs("heart_rate", 80.0, 6 * H, None, Status::Final), &s), Ingested::Accepted);
+        w.ingest(&obs("heart_rate", 85.0, 60 * H, None, Status::Final), &s);
+        assert_eq!(w.entries(Param::HeartRate), 1, "readings beyond 24 h are dropped");
+    }
+
+    #[test]
+    fn worst_over_24h_edges() {
+        let s = Staleness::default();
+        let mut w = Window::new();
+        w.ingest(&obs("platelets", 40.0, 0, None, Status::Final), &s);
+        w.ingest(&obs("platelets", 120.0, 10 * H, None, Status::Final), &s);
+        let worst = |t| w.worst(Param::Platelets, at(t), SOFA_SPAN).map(|r| r.value);
+        assert_eq!(worst(10 * H), Some(40.0));
+        assert_eq!(worst(24 * H - 1), Some(40.0), "inside 24 h");
+        assert_eq!(worst(24 * H), Some(120.0), "exactly 24 h old has left the window");
+    }
+
+    #[test]
+    fn memory_is_bounded_and_thinning_keeps_latest_and_worst() {
+        let s = Staleness::default();
+        let mut w = Window::new();
+        // MAP every minute for 20 h with one low dip at hour 3.
+        for m in 0..(20 * 60) {
+            let v = if m == 180 { 45.0 } else { 80.0 + (m % 7) as f64 };
+            w.ingest(&obs("map", v, m * 60_000, None, Status::Final), &s);
+            assert!(w.entries(Param::Map) <= HISTORY_CAP);
+        }
+        let now = at((20 * 60 - 1) * 60_000);
+        let worst = w.worst(Param::Map, now, SOFA_SPAN).unwrap();
+        assert_eq!(worst.value, 45.0);
+        assert_eq!(worst.effective, at(180 * 60_000));
+        let latest = w.latest(Param::Map, now, &s).unwrap();
+        assert_eq!(latest.effective, now);
+        for m in 0..10_000 {
+            w.ingest(&obs("heart_rate", 80.0, m * 1000, None, Status::Final), &s);
+        }
+        assert!(w.entries(Param::HeartRate) <= HISTORY_CAP);
+        assert!(w.heap_bytes() <= PARAM_COUNT * HISTORY_CAP * 32);
+        assert_eq!(size_of::<Entry>(), 32);
+    }
+}
