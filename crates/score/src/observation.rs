@@ -425,12 +425,21 @@ impl fmt::Display for ObservationError {
                 unit,
                 min,
                 max,
-            } => write!(
-                f,
-                "field `value`: {param} {value} {unit} is outside the possible range \
-                 {min}-{max} {}",
-                param.unit()
-            ),
+            } => {
+                if *param == Param::Fio2 && unit == "1" {
+                    return write!(
+                        f,
+                        "field `value`: fio2 {value} is outside the possible range {min}-{max} \
+                         (a fraction without a unit; send unit \"%\" for a percentage)"
+                    );
+                }
+                write!(
+                    f,
+                    "field `value`: {param} {value} {unit} is outside the possible range \
+                     {min}-{max} {}",
+                    param.unit()
+                )
+            }
             ObservationError::StatusNeedsId { status } => write!(
                 f,
                 "field `id`: missing; status {} must name the observation it applies to",

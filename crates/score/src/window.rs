@@ -297,8 +297,10 @@ fn insert_sorted(hist: &mut Vec<Entry>, entry: Entry, direction: Worse) {
     if hist.len() >= HISTORY_CAP {
         thin(hist, direction);
     }
-    // Readings nearly always arrive in order: the common case is a push.
-    let at = hist.partition_point(|e| e.effective <= entry.effective);
+    // Readings nearly always arrive in order: the common case is a push. Readings at the
+    // same instant are ordered by id digest, so the result does not depend on arrival order.
+    let key = (entry.effective, entry.id);
+    let at = hist.partition_point(|e| (e.effective, e.id) <= key);
     if at == hist.len() {
         if hist.capacity() == 0 {
             hist.reserve_exact(4);

@@ -1,0 +1,158 @@
+//! `vigil score [PATH|-] [--at RFC3339]`: observation JSONL in, one assessment per patient
+//! out (`contracts.md`).
+//!
+//! This is the tool an integration team runs on a sample of its feed before go-live, so
+//! every line that cannot be accepted is reported as `line N: reason` with the reason
+//! naming the field, the value and what was expected, and the other lines still count.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, Write};
+
+use serde::Serialize;
+use vigil_score::rules::{mews, news2, qsofa, septic_shock, sirs, sofa};
+use vigil_score::{Assessment, Config, Ingested, Timestamp, Window, assess};
+
+use crate::wire::decode_json;
+
+/// What a run saw, line by line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Non-blank lines read.
+    pub lines: usize,
+    /// Lines applied to a window (new, amended or withdrawn readings).
+    pub accepted: usize,
+    /// Lines whose id was already applied.
+    pub duplicate: usize,
+    /// Lines too old to affect any score.
+    pub stale: usize,
+    /// Lines rejected (reported on the error stream).
+    pub rejected: usize,
+}
+
+/// The JSON object written per patient.
+#[derive(Serialize)]
+struct PatientScores<'a> {
+    patient_id: &'a str,
+    at: Timestamp,
+    qsofa: &'a qsofa::Qsofa,
+    sirs: &'a sirs::Sirs,
+    news2: &'a news2::News2,
+    sofa: &'a sofa::Sofa,
+    septic_shock: bool,
+    septic_shock_detail: &'a septic_shock::SepticShock,
+    mews: &'a mews::Mews,
+}
+
+/// Reads observation JSONL from `input`, writes one JSON object per patient (in
+/// `patient_id` order) to `out` and a `line N: reason` per rejected line to `errors`.
+///
+/// Each patient is evaluated at `at`, or by default at the patient's latest `effective`.
+///
+/// # Errors
+///
+/// Only I/O errors of the streams; bad lines are reported, counted and skipped.
+pub fn run(
+    input: impl BufRead,
+    at: Option<Timestamp>,
+    config: &Config,
+    out: &mut impl Write,
+    errors: &mut impl Write,
+) -> io::Result<Summary> {
+    let mut windows: BTreeMap<String, Window> = BTreeMap::new();
+    let mut summary = Summary::default();
+    for (n, line) in input.split(b'\n').enumerate() {
+        let line = line?;
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        summary.lines += 1;
+        let decoded = match decode_json(line) {
+            Ok(d) => d,
+            Err(e) => {
+                summary.rejected += 1;
+                writeln!(errors, "line {}: {e}", n + 1)?;
+                continue;
+            }
+        };
+        let window = windows.entry(decoded.patient_id).or_default();
+        match window.ingest(&decoded.observation, &config.staleness) {
+            Ingested::Accepted | Ingested::Amended | Ingested::Withdrawn => summary.accepted += 1,
+            Ingested::Duplicate => summary.duplicate += 1,
+            Ingested::Stale => summary.stale += 1,
+        }
+    }
+    for (patient_id, window) in &windows {
+        let Some(when) = at.or(window.newest()) else {
+            continue;
+        };
+        let a: Assessment = assess(window, when, config);
+        let row = PatientScores {
+            patient_id,
+            at: a.at,
+            qsofa: &a.qsofa,
+            sirs: &a.sirs,
+            news2: &a.news2,
+            sofa: &a.sofa,
+            septic_shock: a.septic_shock.present,
+            septic_shock_detail: &a.septic_shock,
+            mews: &a.mews,
+        };
+        serde_json::to_writer(&mut *out, &row)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_str(input: &str, at: Option<&str>) -> (Vec<serde_json::Value>, String, Summary) {
+        let at = at.map(|t| Timestamp::parse_rfc3339(t).unwrap());
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let s = run(input.as_bytes(), at, &Config::default(), &mut out, &mut err).unwrap();
+        let rows = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (rows, String::from_utf8(err).unwrap(), s)
+    }
+
+    #[test]
+    fn one_object_per_patient_in_id_order_with_line_errors() {
+        let input = concat!(
+            r#"{"patient_id":"P2","code":"heart_rate","value":120,"effective":"2026-11-23T10:00:00Z"}"#, "\n",
+            "\n",
+            r#"{"patient_id":"P1","code":"resp_rate","value":26,"effective":"2026-11-23T09:00:00Z","id":"a"}"#, "\r\n",
+            r#"{"patient_id":"P1","code":"heart_rate","value":0,"effective":"2026-11-23T09:00:00Z"}"#, "\n",
+            r#"{"patient_id":"P1","code":"resp_rate","value":26,"effective":"2026-11-23T09:00:00Z","id":"a"}"#, "\n",
+        );
+        let (rows, err, s) = run_str(input, None);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0]["patient_id"], "P1");
+        assert_eq!(rows[0]["at"], "2026-11-23T09:00:00Z");
+        assert_eq!(rows[0]["news2"]["components"]["resp_rate"], 3);
+        assert_eq!(rows[0]["news2"]["risk"], "low_medium");
+        assert_eq!(rows[1]["patient_id"], "P2");
+        assert_eq!(rows[1]["sirs"]["criteria"][0]["code"], "heart_rate");
+        assert_eq!(rows[1]["sirs"]["criteria"][0]["value"], 120);
+        assert_eq!(rows[1]["septic_shock"], false);
+        assert_eq!(
+            err,
+            "line 4: field `value`: heart_rate 0 /min is outside the possible range 1-350 /min\n"
+        );
+        assert_eq!(s, Summary { lines: 4, accepted: 2, duplicate: 1, stale: 0, rejected: 1 });
+    }
+
+    #[test]
+    fn at_overrides_the_evaluation_instant() {
+        let input = r#"{"patient_id":"P1","code":"resp_rate","value":26,"effective":"2026-11-23T09:00:00Z"}"#;
+        let (rows, _, _) = run_str(input, Some("2026-11-23T16:00:00Z"));
+        assert_eq!(rows[0]["at"], "2026-11-23T16:00:00Z");
+        assert_eq!(rows[0]["news2"]["score"], 0, "7 h old: stale");
+        assert_eq!(rows[0]["news2"]["missing"][0], "heart_rate");
+    }
+}

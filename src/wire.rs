@@ -1,0 +1,266 @@
+//! Wire formats: where external messages become domain observations.
+//!
+//! Only the native JSON event of `contracts.md` exists so far; FHIR and HL7 v2 decoders
+//! will sit beside it with the same output, [`Decoded`]. The core never sees JSON.
+
+use std::fmt;
+
+use serde::Deserialize;
+use vigil_score::{Observation, ObservationError, RawValue, Status, Timestamp};
+
+/// The largest message accepted, in bytes. An observation is ~250 bytes; anything far
+/// larger is a framing error or hostile, and is rejected before parsing.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// A decoded observation with the patient context it arrived with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    /// The patient (validated: 1-64 characters of `A-Z a-z 0-9 . _ : -`).
+    pub patient_id: String,
+    /// The encounter, if sent.
+    pub encounter_id: Option<String>,
+    /// The location (`care-unit/bed`), if sent.
+    pub location: Option<String>,
+    /// The validated observation.
+    pub observation: Observation,
+}
+
+/// Why a message was rejected.
+#[derive(Debug, PartialEq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Not JSON, or not an object of the observation schema.
+    Json(String),
+    /// A field is missing or malformed.
+    Field {
+        /// The field.
+        field: &'static str,
+        /// The value as sent, shortened.
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// The observation itself is invalid.
+    Observation(ObservationError),
+    /// Larger than [`MAX_MESSAGE_BYTES`].
+    TooLarge(usize),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Json(e) => write!(f, "invalid observation JSON: {e}"),
+            DecodeError::Field {
+                field,
+                value,
+                expected,
+            } => write!(f, "field `{field}`: {value} is not valid; expected {expected}"),
+            DecodeError::Observation(e) => e.fmt(f),
+            DecodeError::TooLarge(n) => write!(
+                f,
+                "message of {n} bytes exceeds the limit of {MAX_MESSAGE_BYTES} bytes"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl From<ObservationError> for DecodeError {
+    fn from(e: ObservationError) -> Self {
+        DecodeError::Observation(e)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire<'a> {
+    #[serde(borrow)]
+    patient_id: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    encounter_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    location: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    code: std::borrow::Cow<'a, str>,
+    value: serde_json::Value,
+    #[serde(borrow, default)]
+    unit: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    effective: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    status: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Decodes one native JSON observation event.
+///
+/// # Errors
+///
+/// A [`DecodeError`] naming the field, the value and what was expected.
+pub fn decode_json(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    let wire: Wire<'_> = serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(json_reason(&e)))?;
+    let patient_id = valid_id("patient_id", &wire.patient_id)?;
+    let encounter_id = wire
+        .encounter_id
+        .as_deref()
+        .map(|e| bounded_text("encounter_id", e))
+        .transpose()?;
+    let location = wire
+        .location
+        .as_deref()
+        .map(|l| bounded_text("location", l))
+        .transpose()?;
+    let effective = Timestamp::parse_rfc3339(&wire.effective).map_err(|_| DecodeError::Field {
+        field: "effective",
+        value: quote(&wire.effective),
+        expected: "an RFC 3339 date-time with offset, e.g. 2026-11-23T10:00:00Z",
+    })?;
+    let status = match wire.status.as_deref() {
+        None => Status::Final,
+        Some(s) => Status::parse(s).ok_or_else(|| DecodeError::Field {
+            field: "status",
+            value: quote(s),
+            expected: "final, amended or entered-in-error",
+        })?,
+    };
+    let id = wire.id.as_deref().map(|i| bounded_text("id", i)).transpose()?;
+    let value = match &wire.value {
+        serde_json::Value::Number(n) => RawValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+        serde_json::Value::String(s) => RawValue::Text(s),
+        serde_json::Value::Bool(b) => RawValue::Bool(*b),
+        other => {
+            return Err(DecodeError::Field {
+                field: "value",
+                value: shorten(&other.to_string()),
+                expected: "a number, a string (consciousness) or a boolean (flags)",
+            });
+        }
+    };
+    let unit = wire.unit.as_deref().filter(|u| !u.is_empty());
+    let observation = Observation::new(&wire.code, value, unit, effective, id.as_deref(), status)?;
+    Ok(Decoded {
+        patient_id,
+        encounter_id,
+        location,
+        observation,
+    })
+}
+
+fn json_reason(e: &serde_json::Error) -> String {
+    // serde_json's message names the field for schema errors ("missing field `code`");
+    // the column helps find the spot in a long line.
+    let msg = e.to_string();
+    match msg.rfind(" at line ") {
+        Some(i) => format!("{} (column {})", &msg[..i], e.column()),
+        None => msg,
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("{:?}", shorten(s))
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() <= 64 {
+        s.to_owned()
+    } else {
+        format!("{}...", s.chars().take(64).collect::<String>())
+    }
+}
+
+fn valid_id(field: &'static str, s: &str) -> Result<String, DecodeError> {
+    let ok = (1..=64).contains(&s.len())
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(DecodeError::Field {
+            field,
+            value: quote(s),
+            expected: "1-64 characters of A-Z a-z 0-9 . _ : -",
+        })
+    }
+}
+
+fn bounded_text(field: &'static str, s: &str) -> Result<String, DecodeError> {
+    if (1..=256).contains(&s.len()) && !s.chars().any(char::is_control) {
+        Ok(s.to_owned())
+    } else {
+        Err(DecodeError::Field {
+            field,
+            value: quote(s),
+            expected: "1-256 printable characters",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_score::{Param, Value};
+
+    fn err(s: &str) -> String {
+        decode_json(s.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn decodes_the_contract_example() {
+        let d = decode_json(
+            br#"{"patient_id": "MRN-000123", "encounter_id": "ENC-9", "location": "ward-7/bed-12",
+                "code": "resp_rate", "value": 24, "unit": "/min",
+                "effective": "2026-11-23T10:00:00Z", "id": "obs-abc", "status": "final"}"#,
+        )
+        .unwrap();
+        assert_eq!(d.patient_id, "MRN-000123");
+        assert_eq!(d.encounter_id.as_deref(), Some("ENC-9"));
+        assert_eq!(d.location.as_deref(), Some("ward-7/bed-12"));
+        assert_eq!(d.observation.param(), Param::RespRate);
+        assert_eq!(d.observation.value(), Value::Number(24.0));
+        assert_eq!(d.observation.effective().to_string(), "2026-11-23T10:00:00Z");
+    }
+
+    #[test]
+    fn rejections_name_field_value_and_expectation() {
+        let base = r#""patient_id":"P1","effective":"2026-11-23T10:00:00Z""#;
+        assert_eq!(
+            err(&format!(r#"{{{base},"code":"heart_rate","value":400}}"#)),
+            "field `value`: heart_rate 400 /min is outside the possible range 1-350 /min"
+        );
+        assert_eq!(
+            err(&format!(r#"{{{base},"code":"8310-5","value":37,"unit":"K"}}"#)),
+            "field `unit`: \"K\" cannot be converted for temperature; expected one of Cel, [degF]"
+        );
+        assert!(err(&format!(r#"{{{base},"code":"bogus","value":1}}"#)).starts_with("field `code`: \"bogus\""));
+        assert_eq!(
+            err(&format!(r#"{{{base},"code":"heart_rate","value":null}}"#)),
+            "field `value`: null is not valid; expected a number, a string (consciousness) or a boolean (flags)"
+        );
+        assert_eq!(
+            err(&format!(r#"{{{base},"code":"heart_rate","value":80,"status":"prelim"}}"#)),
+            "field `status`: \"prelim\" is not valid; expected final, amended or entered-in-error"
+        );
+        assert_eq!(
+            err(r#"{"patient_id":"P 1","code":"heart_rate","value":80,"effective":"2026-11-23T10:00:00Z"}"#),
+            "field `patient_id`: \"P 1\" is not valid; expected 1-64 characters of A-Z a-z 0-9 . _ : -"
+        );
+        assert_eq!(
+            err(r#"{"patient_id":"P1","code":"heart_rate","value":80,"effective":"yesterday"}"#),
+            "field `effective`: \"yesterday\" is not valid; expected an RFC 3339 date-time with offset, e.g. 2026-11-23T10:00:00Z"
+        );
+        assert!(err(r#"{"patient_id":"P1","value":80,"effective":"2026-11-23T10:00:00Z"}"#)
+            .contains("missing field `code`"));
+        assert!(err(r#"{"patient_id":"P1","code":"heart_rate","value":80,"effective":"2026-11-23T10:00:00Z","efective":1}"#)
+            .contains("unknown field `efective`"));
+        assert!(err("{not json").starts_with("invalid observation JSON: "));
+        assert!(err("[]").starts_with("invalid observation JSON: "));
+        let long = format!(r#"{{"patient_id":"{}"}}"#, "x".repeat(MAX_MESSAGE_BYTES));
+        assert!(err(&long).contains("exceeds the limit"));
+    }
+}
