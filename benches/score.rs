@@ -1,1 +1,146 @@
-fn main(){}
+//! Criterion benchmarks of the scoring hot path (`BENCHMARKS.md` records the figures).
+//!
+//! - `score/all_rules`: a full assessment (all six rules) of a populated window;
+//! - `ingest/observation`: one observation into a populated window, then all rules
+//!   re-scored;
+//! - `ingest/10k_patients`: a stream of observations spread over 10,000 patients, each
+//!   looked up by patient id, ingested and re-scored.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use vigil_score::{Config, Observation, RawValue, Status, Timestamp, Window, assess};
+
+const T0: i64 = 1_795_428_000_000;
+const MIN: i64 = 60_000;
+
+fn obs(code: &str, value: RawValue<'_>, t: i64) -> Observation {
+    Observation::new(code, value, None, Timestamp::from_millis(t), None, Status::Final)
+        .expect("bench observations are valid")
+}
+
+/// 24 h of a deteriorating ward patient: vitals every 15 minutes, labs every 6 h, a
+/// blood gas every 4 h, and a vasopressor started in the last hours.
+fn populated_window(config: &Config) -> (Window, i64) {
+    let mut w = Window::new();
+    let mut t = T0;
+    for step in 0..96 {
+        t = T0 + step * 15 * MIN;
+        let f = step as f64 / 96.0;
+        for (code, v) in [
+            ("heart_rate", 80.0 + 45.0 * f),
+            ("resp_rate", 16.0 + 10.0 * f),
+            ("sbp", 130.0 - 40.0 * f),
+            ("dbp", 75.0 - 25.0 * f),
+            ("map", 93.0 - 30.0 * f),
+            ("temperature", 37.0 + 2.2 * f),
+            ("spo2", 97.0 - 6.0 * f),
+        ] {
+            w.ingest(&obs(code, RawValue::Number(v), t), &config.staleness);
+        }
+        w.ingest(&obs("on_oxygen", RawValue::Bool(f > 0.5), t), &config.staleness);
+        let avpu = if f > 0.8 { "C" } else { "A" };
+        w.ingest(&obs("consciousness", RawValue::Text(avpu), t), &config.staleness);
+        if step % 24 == 0 {
+            for (code, v) in [
+                ("wbc", 9.0 + 8.0 * f),
+                ("lactate", 1.2 + 3.0 * f),
+                ("creatinine", 0.9 + 1.5 * f),
+                ("bilirubin", 0.8 + 1.0 * f),
+                ("platelets", 220.0 - 120.0 * f),
+                ("gcs", (15.0 - 4.0 * f).round()),
+            ] {
+                w.ingest(&obs(code, RawValue::Number(v), t), &config.staleness);
+            }
+        }
+        if step % 16 == 0 {
+            w.ingest(&obs("fio2", RawValue::Number(0.21 + 0.3 * f), t), &config.staleness);
+            w.ingest(&obs("pao2", RawValue::Number(95.0 - 30.0 * f), t), &config.staleness);
+            w.ingest(&obs("paco2", RawValue::Number(38.0 - 8.0 * f), t), &config.staleness);
+        }
+        if step > 84 {
+            w.ingest(&obs("norepinephrine", RawValue::Number(0.08), t), &config.staleness);
+        }
+    }
+    (w, t)
+}
+
+fn score(c: &mut Criterion) {
+    let config = Config::default();
+    let (window, last) = populated_window(&config);
+    let at = Timestamp::from_millis(last);
+    let expected = assess(&window, at, &config);
+    assert!(expected.news2.score >= 7 && expected.septic_shock.present);
+    let mut g = c.benchmark_group("score");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("all_rules", |b| {
+        b.iter(|| {
+            let a = assess(black_box(&window), black_box(at), &config);
+            assert_eq!(a.news2.score, expected.news2.score);
+            a
+        })
+    });
+    g.finish();
+}
+
+fn ingest(c: &mut Criterion) {
+    let config = Config::default();
+    let mut g = c.benchmark_group("ingest");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("observation", |b| {
+        let (mut window, last) = populated_window(&config);
+        let mut t = last;
+        let mut hr = 100.0;
+        b.iter(|| {
+            t += 1000;
+            hr = if hr > 140.0 { 100.0 } else { hr + 1.0 };
+            let o = obs("heart_rate", RawValue::Number(hr), t);
+            window.ingest(black_box(&o), &config.staleness);
+            let a = assess(&window, o.effective(), &config);
+            assert!(a.news2.components.heart_rate >= 1);
+            a
+        })
+    });
+
+    const PATIENTS: usize = 10_000;
+    const BATCH: usize = 50_000;
+    let ids: Vec<String> = (0..PATIENTS).map(|i| format!("MRN-{i:06}")).collect();
+    let codes = ["heart_rate", "resp_rate", "sbp", "temperature", "spo2"];
+    let values = [88.0, 18.0, 118.0, 37.4, 96.0];
+    // A feed in arrival order: each patient's vitals, round-robin over the ward.
+    let feed: Vec<(usize, Observation)> = (0..BATCH * 4)
+        .map(|i| {
+            let patient = (i * 7919) % PATIENTS;
+            let k = i % codes.len();
+            let t = T0 + (i as i64) * 20;
+            (patient, obs(codes[k], RawValue::Number(values[k] + (i % 5) as f64), t))
+        })
+        .collect();
+    let mut windows: HashMap<String, Window> = HashMap::with_capacity(PATIENTS);
+    let mut cursor = 0;
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("10k_patients", |b| {
+        b.iter(|| {
+            let mut alerts = 0u32;
+            for _ in 0..BATCH {
+                let (patient, o) = &feed[cursor];
+                cursor = (cursor + 1) % feed.len();
+                let id = ids[*patient].as_str();
+                let w = match windows.get_mut(id) {
+                    Some(w) => w,
+                    None => windows.entry(id.to_owned()).or_default(),
+                };
+                w.ingest(o, &config.staleness);
+                let a = assess(w, o.effective(), &config);
+                alerts += u32::from(a.news2.score >= 5);
+            }
+            black_box(alerts)
+        })
+    });
+    assert!(windows.len() == PATIENTS);
+    g.finish();
+}
+
+criterion_group!(benches, score, ingest);
+criterion_main!(benches);

@@ -90,7 +90,7 @@ fn check_bounds(a: &Assessment) -> Result<(), TestCaseError> {
     prop_assert!(a.mews.score <= 15);
     // Every criterion's reading is no later than the evaluation instant.
     for e in a.news2.criteria.as_slice().iter().chain(a.sofa.criteria.as_slice()) {
-        prop_assert!(e.reading.effective <= a.at);
+        prop_assert!(e.reading().effective <= a.at);
     }
     Ok(())
 }

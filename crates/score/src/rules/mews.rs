@@ -31,7 +31,7 @@ pub struct Mews {
     /// Points per parameter.
     pub components: Components,
     /// The readings that scored points.
-    pub criteria: Criteria,
+    pub criteria: Criteria<5>,
     /// Inputs with no current value (they score 0).
     pub missing: ParamSet,
 }
@@ -43,16 +43,16 @@ pub fn assess(inputs: &Inputs<'_>) -> Mews {
     let mut criteria = Criteria::default();
     let mut c = Components::default();
     let mut numeric = [
-        (Param::Sbp, &bands.sbp, 1.0, &mut c.sbp),
-        (Param::HeartRate, &bands.heart_rate, 1.0, &mut c.heart_rate),
-        (Param::RespRate, &bands.resp_rate, 1.0, &mut c.resp_rate),
-        (Param::Temperature, &bands.temperature, 10.0, &mut c.temperature),
+        (Param::Sbp, &"sbp", &bands.sbp, 1.0, &mut c.sbp),
+        (Param::HeartRate, &"heart_rate", &bands.heart_rate, 1.0, &mut c.heart_rate),
+        (Param::RespRate, &"resp_rate", &bands.resp_rate, 1.0, &mut c.resp_rate),
+        (Param::Temperature, &"temperature", &bands.temperature, 10.0, &mut c.temperature),
     ];
-    for (p, band, scale, slot) in &mut numeric {
+    for (p, text, band, scale, slot) in &mut numeric {
         if let Some(r) = inputs.require(*p, &mut missing) {
             **slot = band.points(round_chart(r.value, *scale));
             if **slot > 0 {
-                criteria.push(p.code(), r, **slot);
+                criteria.push(text, r, **slot);
             }
         }
     }
@@ -60,7 +60,7 @@ pub fn assess(inputs: &Inputs<'_>) -> Mews {
         let level = r.acvpu().map_or(0, |a| a as usize);
         c.consciousness = bands.consciousness[level];
         if c.consciousness > 0 {
-            criteria.push("consciousness", r, c.consciousness);
+            criteria.push(&"consciousness", r, c.consciousness);
         }
     }
     Mews {

@@ -108,67 +108,90 @@ impl<'a> Inputs<'a> {
 }
 
 /// One criterion that contributed: which, the reading that met it, and its points.
+///
+/// Kept to 32 bytes (the criterion text is a thin pointer to a static) so that results
+/// with their evidence stay small enough to move around freely on the scoring path.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Evidence {
-    /// The criterion as a short text, e.g. `resp_rate >= 22`.
-    pub criterion: &'static str,
-    /// The reading that met it.
-    pub reading: Reading,
-    /// The points it scored.
-    pub points: u8,
+    criterion: &'static &'static str,
+    value: f64,
+    effective: Timestamp,
+    param: Param,
+    points: u8,
 }
 
 impl Evidence {
     const EMPTY: Evidence = Evidence {
-        criterion: "",
-        reading: Reading {
-            param: Param::HeartRate,
-            value: 0.0,
-            effective: Timestamp::from_millis(0),
-        },
+        criterion: &"",
+        value: 0.0,
+        effective: Timestamp::from_millis(0),
+        param: Param::HeartRate,
         points: 0,
     };
+
+    /// The criterion as a short text, e.g. `resp_rate >= 22`.
+    pub fn criterion(&self) -> &'static str {
+        self.criterion
+    }
+
+    /// The reading that met it.
+    pub fn reading(&self) -> Reading {
+        Reading {
+            param: self.param,
+            value: self.value,
+            effective: self.effective,
+        }
+    }
+
+    /// The points it scored.
+    pub fn points(&self) -> u8 {
+        self.points
+    }
 }
 
 impl serde::Serialize for Evidence {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
+        let reading = self.reading();
         let mut st = s.serialize_struct("Evidence", 6)?;
         st.serialize_field("criterion", self.criterion)?;
-        st.serialize_field("code", &self.reading.param)?;
-        st.serialize_field("value", &self.reading.value())?;
-        st.serialize_field("unit", self.reading.param.unit())?;
-        st.serialize_field("effective", &self.reading.effective)?;
+        st.serialize_field("code", &self.param)?;
+        st.serialize_field("value", &reading.value())?;
+        st.serialize_field("unit", self.param.unit())?;
+        st.serialize_field("effective", &self.effective)?;
         st.serialize_field("points", &self.points)?;
         st.end()
     }
 }
 
-/// The criteria a rule found met, in the rule's order (at most [`Criteria::CAPACITY`]).
+/// The criteria a rule found met, in the rule's order; `N` is the most the rule can meet.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Criteria {
-    items: [Evidence; Criteria::CAPACITY],
+pub struct Criteria<const N: usize> {
+    items: [Evidence; N],
     len: u8,
 }
 
-impl Default for Criteria {
+impl<const N: usize> Default for Criteria<N> {
     fn default() -> Self {
         Criteria {
-            items: [Evidence::EMPTY; Criteria::CAPACITY],
+            items: [Evidence::EMPTY; N],
             len: 0,
         }
     }
 }
 
-impl Criteria {
-    /// More than any rule has criteria.
-    pub const CAPACITY: usize = 8;
-
-    pub(crate) fn push(&mut self, criterion: &'static str, reading: Reading, points: u8) {
+impl<const N: usize> Criteria<N> {
+    /// Records a met criterion. `criterion` is a `&"text"` literal (promoted to a static).
+    /// Beyond `N` items further ones are ignored; every rule sizes `N` to its criteria.
+    #[inline]
+    pub(crate) fn push(&mut self, criterion: &'static &'static str, reading: Reading, points: u8) {
+        debug_assert!(usize::from(self.len) < N, "criteria capacity {N} exceeded");
         if let Some(slot) = self.items.get_mut(usize::from(self.len)) {
             *slot = Evidence {
                 criterion,
-                reading,
+                value: reading.value,
+                effective: reading.effective,
+                param: reading.param,
                 points,
             };
             self.len += 1;
@@ -182,11 +205,11 @@ impl Criteria {
 
     /// Whether a criterion on `param` was met.
     pub fn has(&self, param: Param) -> bool {
-        self.as_slice().iter().any(|e| e.reading.param == param)
+        self.as_slice().iter().any(|e| e.param == param)
     }
 }
 
-impl serde::Serialize for Criteria {
+impl<const N: usize> serde::Serialize for Criteria<N> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.as_slice())
     }
@@ -202,19 +225,25 @@ pub fn round_chart(value: f64, scale: f64) -> f64 {
     (scaled + scaled.signum() * 1e-9).round() / scale
 }
 
-/// Points from banded edges: values below the first edge score `below`; at or above an
-/// edge, that edge's points.
+/// One band of a chart: from `edge` up (to the next band's edge), `points`, and the text
+/// that explains it.
+pub(crate) type Band = (f64, u8, &'static &'static str);
+
+/// A banded chart: the points and text below the first edge, then ascending bands.
+pub(crate) type Chart = (u8, &'static &'static str, &'static [Band]);
+
+/// The points and text of the band `value` falls in: at or above an edge is that band.
 #[inline]
-pub(crate) fn banded(value: f64, below: u8, steps: &[(f64, u8)]) -> u8 {
-    let mut p = below;
-    for &(edge, points) in steps {
+pub(crate) fn band(value: f64, (below, below_text, steps): Chart) -> (u8, &'static &'static str) {
+    let mut hit = (below, below_text);
+    for &(edge, points, text) in steps {
         if value >= edge {
-            p = points;
+            hit = (points, text);
         } else {
             break;
         }
     }
-    p
+    hit
 }
 
 impl Reading {
@@ -272,12 +301,11 @@ mod tests {
     }
 
     #[test]
-    fn criteria_are_bounded() {
-        let mut c = Criteria::default();
-        let r = Evidence::EMPTY.reading;
-        for _ in 0..20 {
-            c.push("x", r, 1);
-        }
-        assert_eq!(c.as_slice().len(), Criteria::CAPACITY);
+    fn evidence_stays_small() {
+        assert_eq!(size_of::<Evidence>(), 32);
+        let mut c = Criteria::<2>::default();
+        c.push(&"x", Evidence::EMPTY.reading(), 1);
+        assert_eq!(c.as_slice()[0].criterion(), "x");
+        assert!(c.has(Param::HeartRate) && !c.has(Param::Sbp));
     }
 }

@@ -26,7 +26,7 @@
 //! Risk: total 0-4 low; a single parameter scoring 3 with a total below 5 low-medium;
 //! 5-6 medium; 7 or more high.
 
-use super::{Criteria, Inputs, round_chart};
+use super::{Band, Chart, Criteria, Inputs, band, round_chart};
 use crate::observation::Acvpu;
 use crate::param::{Param, ParamSet};
 use crate::window::Reading;
@@ -76,79 +76,64 @@ pub struct News2 {
     /// The SpO2 scale used (1 unless the patient's setting is 2).
     pub spo2_scale: u8,
     /// The readings that scored points.
-    pub criteria: Criteria,
+    pub criteria: Criteria<7>,
     /// Inputs with no current value (they score 0).
     pub missing: ParamSet,
 }
 
-type Band = (f64, u8, &'static str);
-
-const RESP_RATE: (u8, &str, &[Band]) = (
+const RESP_RATE: Chart = (
     3,
-    "resp_rate <= 8",
-    &[(9.0, 1, "resp_rate 9-11"), (12.0, 0, ""), (21.0, 2, "resp_rate 21-24"), (25.0, 3, "resp_rate >= 25")],
+    &"resp_rate <= 8",
+    &[(9.0, 1, &"resp_rate 9-11"), (12.0, 0, &""), (21.0, 2, &"resp_rate 21-24"), (25.0, 3, &"resp_rate >= 25")],
 );
-const SPO2_SCALE1: (u8, &str, &[Band]) = (
+const SPO2_SCALE1: Chart = (
     3,
-    "spo2 <= 91 (scale 1)",
-    &[(92.0, 2, "spo2 92-93 (scale 1)"), (94.0, 1, "spo2 94-95 (scale 1)"), (96.0, 0, "")],
+    &"spo2 <= 91 (scale 1)",
+    &[(92.0, 2, &"spo2 92-93 (scale 1)"), (94.0, 1, &"spo2 94-95 (scale 1)"), (96.0, 0, &"")],
 );
-const SPO2_SCALE2_AIR: (u8, &str, &[Band]) = (
+const SPO2_SCALE2_AIR: Chart = (
     3,
-    "spo2 <= 83 (scale 2)",
-    &[(84.0, 2, "spo2 84-85 (scale 2)"), (86.0, 1, "spo2 86-87 (scale 2)"), (88.0, 0, "")],
+    &"spo2 <= 83 (scale 2)",
+    &[(84.0, 2, &"spo2 84-85 (scale 2)"), (86.0, 1, &"spo2 86-87 (scale 2)"), (88.0, 0, &"")],
 );
 const SPO2_SCALE2_OXYGEN: &[Band] = &[
-    (93.0, 1, "spo2 93-94 on oxygen (scale 2)"),
-    (95.0, 2, "spo2 95-96 on oxygen (scale 2)"),
-    (97.0, 3, "spo2 >= 97 on oxygen (scale 2)"),
+    (93.0, 1, &"spo2 93-94 on oxygen (scale 2)"),
+    (95.0, 2, &"spo2 95-96 on oxygen (scale 2)"),
+    (97.0, 3, &"spo2 >= 97 on oxygen (scale 2)"),
 ];
-const SBP: (u8, &str, &[Band]) = (
+const SBP: Chart = (
     3,
-    "sbp <= 90",
-    &[(91.0, 2, "sbp 91-100"), (101.0, 1, "sbp 101-110"), (111.0, 0, ""), (220.0, 3, "sbp >= 220")],
+    &"sbp <= 90",
+    &[(91.0, 2, &"sbp 91-100"), (101.0, 1, &"sbp 101-110"), (111.0, 0, &""), (220.0, 3, &"sbp >= 220")],
 );
-const PULSE: (u8, &str, &[Band]) = (
+const PULSE: Chart = (
     3,
-    "heart_rate <= 40",
+    &"heart_rate <= 40",
     &[
-        (41.0, 1, "heart_rate 41-50"),
-        (51.0, 0, ""),
-        (91.0, 1, "heart_rate 91-110"),
-        (111.0, 2, "heart_rate 111-130"),
-        (131.0, 3, "heart_rate >= 131"),
+        (41.0, 1, &"heart_rate 41-50"),
+        (51.0, 0, &""),
+        (91.0, 1, &"heart_rate 91-110"),
+        (111.0, 2, &"heart_rate 111-130"),
+        (131.0, 3, &"heart_rate >= 131"),
     ],
 );
-const TEMPERATURE: (u8, &str, &[Band]) = (
+const TEMPERATURE: Chart = (
     3,
-    "temperature <= 35.0",
+    &"temperature <= 35.0",
     &[
-        (35.1, 1, "temperature 35.1-36.0"),
-        (36.1, 0, ""),
-        (38.1, 1, "temperature 38.1-39.0"),
-        (39.1, 2, "temperature >= 39.1"),
+        (35.1, 1, &"temperature 35.1-36.0"),
+        (36.1, 0, &""),
+        (38.1, 1, &"temperature 38.1-39.0"),
+        (39.1, 2, &"temperature >= 39.1"),
     ],
 );
-
-#[inline]
-fn band(value: f64, (below, below_text, steps): (u8, &'static str, &[Band])) -> (u8, &'static str) {
-    let mut hit = (below, below_text);
-    for &(edge, points, text) in steps {
-        if value >= edge {
-            hit = (points, text);
-        } else {
-            break;
-        }
-    }
-    hit
-}
 
 /// Scores NEWS2.
 pub fn assess(inputs: &Inputs<'_>) -> News2 {
     let mut missing = ParamSet::EMPTY;
     let mut criteria = Criteria::default();
     let mut c = Components::default();
-    let mut score = |slot: &mut u8, reading: Reading, (points, text): (u8, &'static str)| {
+    let mut score = |slot: &mut u8, reading: Reading, (points, text): (u8, &'static &'static str)| {
         *slot = points;
         if points > 0 {
             criteria.push(text, reading, points);
@@ -162,7 +147,7 @@ pub fn assess(inputs: &Inputs<'_>) -> News2 {
     let oxygen = on_oxygen(inputs, &mut missing);
     let on_o2 = oxygen.is_some_and(|(on, _)| on);
     if let Some((true, r)) = oxygen {
-        score(&mut c.on_oxygen, r, (2, "on oxygen"));
+        score(&mut c.on_oxygen, r, (2, &"on oxygen"));
     }
 
     let scale = inputs
@@ -171,7 +156,7 @@ pub fn assess(inputs: &Inputs<'_>) -> News2 {
     if let Some(r) = inputs.require(Param::Spo2, &mut missing) {
         let v = round_chart(r.value, 1.0);
         let hit = match scale {
-            2 if v >= 93.0 && on_o2 => band(v, (0, "", SPO2_SCALE2_OXYGEN)),
+            2 if v >= 93.0 && on_o2 => band(v, (0, &"", SPO2_SCALE2_OXYGEN)),
             2 => band(v, SPO2_SCALE2_AIR),
             _ => band(v, SPO2_SCALE1),
         };
@@ -186,7 +171,7 @@ pub fn assess(inputs: &Inputs<'_>) -> News2 {
     }
     if let Some(r) = inputs.require(Param::Consciousness, &mut missing) {
         if r.acvpu() != Some(Acvpu::A) {
-            score(&mut c.consciousness, r, (3, "consciousness C, V, P or U"));
+            score(&mut c.consciousness, r, (3, &"consciousness C, V, P or U"));
         }
     }
     if let Some(r) = inputs.require(Param::Temperature, &mut missing) {
@@ -372,7 +357,7 @@ mod tests {
             Components { resp_rate: 3, spo2: 1, on_oxygen: 0, sbp: 2, heart_rate: 2, consciousness: 0, temperature: 0 }
         );
         assert!(r.missing.is_empty());
-        let texts: Vec<_> = r.criteria.as_slice().iter().map(|e| (e.criterion, e.points)).collect();
+        let texts: Vec<_> = r.criteria.as_slice().iter().map(|e| (e.criterion(), e.points())).collect();
         assert_eq!(
             texts,
             vec![("resp_rate >= 25", 3), ("spo2 94-95 (scale 1)", 1), ("sbp 91-100", 2), ("heart_rate 111-130", 2)]

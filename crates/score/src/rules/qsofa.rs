@@ -20,7 +20,7 @@ pub struct Qsofa {
     /// `score >= 2`.
     pub positive: bool,
     /// The criteria met.
-    pub criteria: Criteria,
+    pub criteria: Criteria<3>,
     /// Inputs with no current value.
     pub missing: ParamSet,
 }
@@ -31,19 +31,19 @@ pub fn assess(inputs: &Inputs<'_>) -> Qsofa {
     let mut criteria = Criteria::default();
     if let Some(r) = inputs.require(Param::RespRate, &mut missing) {
         if r.value >= 22.0 {
-            criteria.push("resp_rate >= 22", r, 1);
+            criteria.push(&"resp_rate >= 22", r, 1);
         }
     }
     let gcs = inputs.require(Param::Gcs, &mut missing);
     let avpu = inputs.require(Param::Consciousness, &mut missing);
     if let Some(r) = gcs.filter(|r| r.value < 15.0) {
-        criteria.push("gcs < 15", r, 1);
+        criteria.push(&"gcs < 15", r, 1);
     } else if let Some(r) = avpu.filter(|r| r.acvpu() != Some(Acvpu::A)) {
-        criteria.push("consciousness not alert", r, 1);
+        criteria.push(&"consciousness not alert", r, 1);
     }
     if let Some(r) = inputs.require(Param::Sbp, &mut missing) {
         if r.value <= 100.0 {
-            criteria.push("sbp <= 100", r, 1);
+            criteria.push(&"sbp <= 100", r, 1);
         }
     }
     let score = criteria.as_slice().len() as u8;
@@ -91,7 +91,7 @@ mod tests {
         // Either sign of altered mentation counts once.
         let both = score(&[("gcs", n(9.0)), ("consciousness", RawValue::Text("P"))]);
         assert_eq!(both.score, 1);
-        assert_eq!(both.criteria.as_slice()[0].criterion, "gcs < 15");
+        assert_eq!(both.criteria.as_slice()[0].criterion(), "gcs < 15");
         let gcs_normal_but_confused =
             score(&[("gcs", n(15.0)), ("consciousness", RawValue::Text("C"))]);
         assert_eq!(gcs_normal_but_confused.score, 1);
@@ -104,8 +104,8 @@ mod tests {
         assert!(q.positive);
         assert_eq!(q.missing.iter().collect::<Vec<_>>(), vec![Param::Gcs]);
         let e = q.criteria.as_slice();
-        assert_eq!((e[0].reading.param, e[0].reading.value, e[0].reading.effective), (Param::RespRate, 24.0, NOW));
-        assert_eq!((e[1].reading.param, e[1].reading.value), (Param::Sbp, 95.0));
+        assert_eq!((e[0].reading().param, e[0].reading().value, e[0].reading().effective), (Param::RespRate, 24.0, NOW));
+        assert_eq!((e[1].reading().param, e[1].reading().value), (Param::Sbp, 95.0));
         let one = score(&[("resp_rate", n(24.0))]);
         assert!(!one.positive);
         assert_eq!(one.missing.iter().count(), 3);

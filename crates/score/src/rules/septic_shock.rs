@@ -20,7 +20,7 @@ pub struct SepticShock {
     /// Both criteria met.
     pub present: bool,
     /// The criteria met (a running vasopressor, a lactate above 2).
-    pub criteria: Criteria,
+    pub criteria: Criteria<2>,
     /// Inputs with no current value.
     pub missing: ParamSet,
 }
@@ -38,9 +38,9 @@ pub fn assess(inputs: &Inputs<'_>) -> SepticShock {
                 pressor = true;
                 criteria.push(
                     match p {
-                        Param::Norepinephrine => "norepinephrine running",
-                        Param::Epinephrine => "epinephrine running",
-                        _ => "dopamine running",
+                        Param::Norepinephrine => &"norepinephrine running",
+                        Param::Epinephrine => &"epinephrine running",
+                        _ => &"dopamine running",
                     },
                     r,
                     1,
@@ -57,7 +57,7 @@ pub fn assess(inputs: &Inputs<'_>) -> SepticShock {
         .require(Param::Lactate, &mut missing)
         .filter(|r| r.value > 2.0);
     if let Some(r) = lactate {
-        criteria.push("lactate > 2", r, 1);
+        criteria.push(&"lactate > 2", r, 1);
     }
     SepticShock {
         present: pressor && lactate.is_some(),
@@ -93,7 +93,7 @@ mod tests {
     #[test]
     fn explains_and_lists_missing() {
         let s = shock(&[("norepinephrine", n(0.2)), ("lactate", n(3.0))]);
-        let texts: Vec<_> = s.criteria.as_slice().iter().map(|e| e.criterion).collect();
+        let texts: Vec<_> = s.criteria.as_slice().iter().map(|e| e.criterion()).collect();
         assert_eq!(texts, vec!["norepinephrine running", "lactate > 2"]);
         assert!(s.missing.is_empty());
         let none = shock(&[]);

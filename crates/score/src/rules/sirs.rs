@@ -22,7 +22,7 @@ pub struct Sirs {
     pub positive: bool,
     /// The criteria met; where both alternatives of one criterion are met, both are shown
     /// and the criterion still counts once.
-    pub criteria: Criteria,
+    pub criteria: Criteria<6>,
     /// Inputs with no current value.
     pub missing: ParamSet,
 }
@@ -32,7 +32,7 @@ pub fn assess(inputs: &Inputs<'_>) -> Sirs {
     let mut missing = ParamSet::EMPTY;
     let mut criteria = Criteria::default();
     let mut score = 0;
-    let mut criterion = |hits: &[Option<(&'static str, crate::window::Reading)>]| {
+    let mut criterion = |hits: &[Option<(&'static &'static str, crate::window::Reading)>]| {
         let mut met = false;
         for (text, r) in hits.iter().flatten() {
             criteria.push(text, *r, u8::from(!met));
@@ -42,33 +42,33 @@ pub fn assess(inputs: &Inputs<'_>) -> Sirs {
     };
     let temp = inputs.require(Param::Temperature, &mut missing).and_then(|r| {
         if r.value > 38.0 {
-            Some(("temperature > 38.0", r))
+            Some((&"temperature > 38.0", r))
         } else if r.value < 36.0 {
-            Some(("temperature < 36.0", r))
+            Some((&"temperature < 36.0", r))
         } else {
             None
         }
     });
     criterion(&[temp]);
     let hr = inputs.require(Param::HeartRate, &mut missing);
-    criterion(&[hr.filter(|r| r.value > 90.0).map(|r| ("heart_rate > 90", r))]);
+    criterion(&[hr.filter(|r| r.value > 90.0).map(|r| (&"heart_rate > 90", r))]);
     let rr = inputs.require(Param::RespRate, &mut missing);
     let paco2 = inputs.require(Param::Paco2, &mut missing);
     criterion(&[
-        rr.filter(|r| r.value > 20.0).map(|r| ("resp_rate > 20", r)),
-        paco2.filter(|r| r.value < 32.0).map(|r| ("paco2 < 32", r)),
+        rr.filter(|r| r.value > 20.0).map(|r| (&"resp_rate > 20", r)),
+        paco2.filter(|r| r.value < 32.0).map(|r| (&"paco2 < 32", r)),
     ]);
     let wbc = inputs.require(Param::Wbc, &mut missing).and_then(|r| {
         if r.value > 12.0 {
-            Some(("wbc > 12", r))
+            Some((&"wbc > 12", r))
         } else if r.value < 4.0 {
-            Some(("wbc < 4", r))
+            Some((&"wbc < 4", r))
         } else {
             None
         }
     });
     let bands = inputs.require(Param::Bands, &mut missing);
-    criterion(&[wbc, bands.filter(|r| r.value > 10.0).map(|r| ("bands > 10", r))]);
+    criterion(&[wbc, bands.filter(|r| r.value > 10.0).map(|r| (&"bands > 10", r))]);
     Sirs {
         score,
         positive: score >= 2,
@@ -145,7 +145,7 @@ mod tests {
         assert_eq!(s.score, 2);
         assert!(s.positive);
         assert_eq!(s.criteria.as_slice().len(), 4);
-        let points: u8 = s.criteria.as_slice().iter().map(|e| e.points).sum();
+        let points: u8 = s.criteria.as_slice().iter().map(|e| e.points()).sum();
         assert_eq!(points, 2);
         assert_eq!(
             s.missing.iter().collect::<Vec<_>>(),

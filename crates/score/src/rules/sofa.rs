@@ -28,7 +28,7 @@
 //! - Sepsis-3 organ dysfunction is an acute rise of 2 points or more over the patient's
 //!   baseline, 0 when no baseline is known.
 
-use super::{Criteria, Inputs, banded};
+use super::{Chart, Criteria, Inputs, band};
 use crate::param::{Param, ParamSet};
 use crate::window::{Reading, SOFA_SPAN};
 
@@ -63,15 +63,38 @@ pub struct Sofa {
     /// `rise >= 2`: Sepsis-3 organ dysfunction.
     pub organ_dysfunction: bool,
     /// The worst readings that scored points.
-    pub criteria: Criteria,
+    pub criteria: Criteria<6>,
     /// Inputs with no reading in the last 24 h.
     pub missing: ParamSet,
 }
 
-const PLATELETS: &[(f64, u8)] = &[(20.0, 3), (50.0, 2), (100.0, 1), (150.0, 0)];
-const BILIRUBIN: &[(f64, u8)] = &[(1.2, 1), (2.0, 2), (6.0, 3), (12.0, 4)];
-const CREATININE: &[(f64, u8)] = &[(1.2, 1), (2.0, 2), (3.5, 3), (5.0, 4)];
-const GCS: &[(f64, u8)] = &[(6.0, 3), (10.0, 2), (13.0, 1), (15.0, 0)];
+const PLATELETS: Chart = (
+    4,
+    &"platelets < 20",
+    &[(20.0, 3, &"platelets < 50"), (50.0, 2, &"platelets < 100"), (100.0, 1, &"platelets < 150"), (150.0, 0, &"")],
+);
+const BILIRUBIN: Chart = (
+    0,
+    &"",
+    &[
+        (1.2, 1, &"bilirubin 1.2-1.9"),
+        (2.0, 2, &"bilirubin 2.0-5.9"),
+        (6.0, 3, &"bilirubin 6.0-11.9"),
+        (12.0, 4, &"bilirubin >= 12.0"),
+    ],
+);
+const CREATININE: Chart = (
+    0,
+    &"",
+    &[
+        (1.2, 1, &"creatinine 1.2-1.9"),
+        (2.0, 2, &"creatinine 2.0-3.4"),
+        (3.5, 3, &"creatinine 3.5-4.9"),
+        (5.0, 4, &"creatinine >= 5.0"),
+    ],
+);
+const URINE_OUTPUT: Chart = (4, &"urine_output < 200", &[(200.0, 3, &"urine_output < 500"), (500.0, 0, &"")]);
+const GCS: Chart = (4, &"gcs < 6", &[(6.0, 3, &"gcs 6-9"), (10.0, 2, &"gcs 10-12"), (13.0, 1, &"gcs 13-14"), (15.0, 0, &"")]);
 
 /// Scores SOFA.
 pub fn assess(inputs: &Inputs<'_>) -> Sofa {
@@ -91,32 +114,30 @@ pub fn assess(inputs: &Inputs<'_>) -> Sofa {
     c.respiration = respiration(inputs, &mut criteria, &mut missing);
 
     if let Some(r) = worst(Param::Platelets, &mut missing) {
-        c.coagulation = banded(r.value, 4, PLATELETS);
-        push(&mut criteria, "platelets", r, c.coagulation);
+        c.coagulation = push(&mut criteria, r, band(r.value, PLATELETS));
     }
     if let Some(r) = worst(Param::Bilirubin, &mut missing) {
-        c.liver = banded(r.value, 0, BILIRUBIN);
-        push(&mut criteria, "bilirubin", r, c.liver);
+        c.liver = push(&mut criteria, r, band(r.value, BILIRUBIN));
     }
 
     let map = worst(Param::Map, &mut missing);
-    let mut cv = (0, None, "");
+    let mut cv: (u8, Option<Reading>, &'static &'static str) = (0, None, &"");
     if let Some(r) = map.filter(|r| r.value < 70.0) {
-        cv = (1, Some(r), "map < 70");
+        cv = (1, Some(r), &"map < 70");
     }
     for p in [Param::Dopamine, Param::Dobutamine, Param::Epinephrine, Param::Norepinephrine] {
         let Some(r) = worst(p, &mut missing).filter(|r| r.value > 0.0) else {
             continue;
         };
         let (points, text) = match p {
-            Param::Dopamine if r.value > 15.0 => (4, "dopamine > 15"),
-            Param::Dopamine if r.value > 5.0 => (3, "dopamine > 5"),
-            Param::Dopamine => (2, "dopamine <= 5"),
-            Param::Dobutamine => (2, "dobutamine any dose"),
-            Param::Epinephrine if r.value > 0.1 => (4, "epinephrine > 0.1"),
-            Param::Epinephrine => (3, "epinephrine <= 0.1"),
-            Param::Norepinephrine if r.value > 0.1 => (4, "norepinephrine > 0.1"),
-            _ => (3, "norepinephrine <= 0.1"),
+            Param::Dopamine if r.value > 15.0 => (4, &"dopamine > 15"),
+            Param::Dopamine if r.value > 5.0 => (3, &"dopamine > 5"),
+            Param::Dopamine => (2, &"dopamine <= 5"),
+            Param::Dobutamine => (2, &"dobutamine any dose"),
+            Param::Epinephrine if r.value > 0.1 => (4, &"epinephrine > 0.1"),
+            Param::Epinephrine => (3, &"epinephrine <= 0.1"),
+            Param::Norepinephrine if r.value > 0.1 => (4, &"norepinephrine > 0.1"),
+            _ => (3, &"norepinephrine <= 0.1"),
         };
         if points > cv.0 {
             cv = (points, Some(r), text);
@@ -128,23 +149,19 @@ pub fn assess(inputs: &Inputs<'_>) -> Sofa {
     }
 
     if let Some(r) = worst(Param::Gcs, &mut missing) {
-        c.cns = banded(r.value, 4, GCS);
-        push(&mut criteria, "gcs", r, c.cns);
+        c.cns = push(&mut criteria, r, band(r.value, GCS));
     }
 
     let creatinine = worst(Param::Creatinine, &mut missing);
     let urine = worst(Param::UrineOutput, &mut missing);
-    let by_creatinine = creatinine.map_or(0, |r| banded(r.value, 0, CREATININE));
-    let by_urine = urine.map_or(0, |r| match r.value {
-        v if v < 200.0 => 4,
-        v if v < 500.0 => 3,
-        _ => 0,
-    });
-    c.renal = by_creatinine.max(by_urine);
-    match (creatinine, urine) {
-        (_, Some(r)) if by_urine > by_creatinine => push(&mut criteria, "urine_output", r, by_urine),
-        (Some(r), _) => push(&mut criteria, "creatinine", r, by_creatinine),
-        _ => {}
+    let by_creatinine = creatinine.map(|r| (r, band(r.value, CREATININE)));
+    let by_urine = urine.map(|r| (r, band(r.value, URINE_OUTPUT)));
+    let renal = match (by_creatinine, by_urine) {
+        (Some(c), Some(u)) => Some(if u.1.0 > c.1.0 { u } else { c }),
+        (c, u) => c.or(u),
+    };
+    if let Some((r, hit)) = renal {
+        c.renal = push(&mut criteria, r, hit);
     }
 
     let score = c.respiration + c.coagulation + c.liver + c.cardiovascular + c.cns + c.renal;
@@ -161,15 +178,17 @@ pub fn assess(inputs: &Inputs<'_>) -> Sofa {
     }
 }
 
-fn push(criteria: &mut Criteria, text: &'static str, r: Reading, points: u8) {
+/// Records a scoring band's reading and returns its points.
+fn push(criteria: &mut Criteria<6>, r: Reading, (points, text): (u8, &'static &'static str)) -> u8 {
     if points > 0 {
         criteria.push(text, r, points);
     }
+    points
 }
 
 /// The worst-scoring PaO2 of the last 24 h, each paired with the FiO2 and ventilation in
 /// force when it was drawn.
-fn respiration(inputs: &Inputs<'_>, criteria: &mut Criteria, missing: &mut ParamSet) -> u8 {
+fn respiration(inputs: &Inputs<'_>, criteria: &mut Criteria<6>, missing: &mut ParamSet) -> u8 {
     let w = inputs.window();
     let max_age = inputs.config().staleness.vital;
     let mut any_pao2 = false;
@@ -210,10 +229,10 @@ fn respiration(inputs: &Inputs<'_>, criteria: &mut Criteria, missing: &mut Param
         Some((points, _, r)) if points > 0 => {
             criteria.push(
                 match points {
-                    4 => "pao2/fio2 < 100 with respiratory support",
-                    3 => "pao2/fio2 < 200 with respiratory support",
-                    2 => "pao2/fio2 < 300",
-                    _ => "pao2/fio2 < 400",
+                    4 => &"pao2/fio2 < 100 with respiratory support",
+                    3 => &"pao2/fio2 < 200 with respiratory support",
+                    2 => &"pao2/fio2 < 300",
+                    _ => &"pao2/fio2 < 400",
                 },
                 r,
                 points,
@@ -264,7 +283,7 @@ mod tests {
         table("urine_output", |c| c.renal, &[(500.0, 0), (499.0, 3), (200.0, 3), (199.0, 4)]);
         let both = sofa(&[("creatinine", n(2.5)), ("urine_output", n(150.0))]);
         assert_eq!(both.components.renal, 4, "the worse of the two");
-        assert_eq!(both.criteria.as_slice()[0].reading.param, Param::UrineOutput);
+        assert_eq!(both.criteria.as_slice()[0].reading().param, Param::UrineOutput);
     }
 
     #[test]
@@ -281,7 +300,7 @@ mod tests {
         table("norepinephrine", |c| c.cardiovascular, &[(0.05, 3), (0.1, 3), (0.11, 4)]);
         let r = sofa(&[("map", n(60.0)), ("norepinephrine", n(0.2)), ("dobutamine", n(5.0))]);
         assert_eq!(r.components.cardiovascular, 4);
-        assert_eq!(r.criteria.as_slice()[0].criterion, "norepinephrine > 0.1");
+        assert_eq!(r.criteria.as_slice()[0].criterion(), "norepinephrine > 0.1");
     }
 
     fn resp(pao2: f64, fio2: Option<f64>, vent: Option<bool>) -> u8 {

@@ -1,0 +1,55 @@
+//! Running the `vigil` binary and reading what it printed.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// What one run of the binary produced.
+pub struct Output {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// Standard output as one JSON value per line.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// The object for one patient.
+    pub fn patient(&self, id: &str) -> serde_json::Value {
+        self.json_lines()
+            .into_iter()
+            .find(|p| p["patient_id"] == id)
+            .unwrap_or_else(|| panic!("no output for {id}:\n{}", self.stdout))
+    }
+}
+
+/// A file shipped in the repository.
+pub fn repo_file(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Runs `vigil ARGS` with `stdin` as standard input.
+pub fn vigil(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the vigil binary runs");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    input.write_all(stdin.as_bytes()).expect("stdin accepts input");
+    drop(input);
+    let out = child.wait_with_output().expect("vigil exits");
+    Output {
+        status: out.status.code().expect("vigil exits with a status"),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
