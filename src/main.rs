@@ -52,13 +52,25 @@ fn score(path: Option<PathBuf>, at: Option<Timestamp>, print_summary: bool) -> E
     let stderr = io::stderr();
     let result = match path.filter(|p| p.as_os_str() != "-") {
         Some(p) => match File::open(&p) {
-            Ok(f) => vigil::score::run(BufReader::new(f), at, &config, &mut stdout.lock(), &mut stderr.lock()),
+            Ok(f) => vigil::score::run(
+                BufReader::new(f),
+                at,
+                &config,
+                &mut stdout.lock(),
+                &mut stderr.lock(),
+            ),
             Err(e) => {
                 eprintln!("vigil score: cannot open {}: {e}", p.display());
                 return ExitCode::from(2);
             }
         },
-        None => vigil::score::run(io::stdin().lock(), at, &config, &mut stdout.lock(), &mut stderr.lock()),
+        None => vigil::score::run(
+            io::stdin().lock(),
+            at,
+            &config,
+            &mut stdout.lock(),
+            &mut stderr.lock(),
+        ),
     };
     match result {
         Ok(s) => {

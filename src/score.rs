@@ -124,11 +124,15 @@ mod tests {
     #[test]
     fn one_object_per_patient_in_id_order_with_line_errors() {
         let input = concat!(
-            r#"{"patient_id":"P2","code":"heart_rate","value":120,"effective":"2026-11-23T10:00:00Z"}"#, "\n",
+            r#"{"patient_id":"P2","code":"heart_rate","value":120,"effective":"2026-11-23T10:00:00Z"}"#,
             "\n",
-            r#"{"patient_id":"P1","code":"resp_rate","value":26,"effective":"2026-11-23T09:00:00Z","id":"a"}"#, "\r\n",
-            r#"{"patient_id":"P1","code":"heart_rate","value":0,"effective":"2026-11-23T09:00:00Z"}"#, "\n",
-            r#"{"patient_id":"P1","code":"resp_rate","value":26,"effective":"2026-11-23T09:00:00Z","id":"a"}"#, "\n",
+            "\n",
+            r#"{"patient_id":"P1","code":"resp_rate","value":26,"effective":"2026-11-23T09:00:00Z","id":"a"}"#,
+            "\r\n",
+            r#"{"patient_id":"P1","code":"heart_rate","value":0,"effective":"2026-11-23T09:00:00Z"}"#,
+            "\n",
+            r#"{"patient_id":"P1","code":"resp_rate","value":26,"effective":"2026-11-23T09:00:00Z","id":"a"}"#,
+            "\n",
         );
         let (rows, err, s) = run_str(input, None);
         assert_eq!(rows.len(), 2);
@@ -144,7 +148,16 @@ mod tests {
             err,
             "line 4: field `value`: heart_rate 0 /min is outside the possible range 1-350 /min\n"
         );
-        assert_eq!(s, Summary { lines: 4, accepted: 2, duplicate: 1, stale: 0, rejected: 1 });
+        assert_eq!(
+            s,
+            Summary {
+                lines: 4,
+                accepted: 2,
+                duplicate: 1,
+                stale: 0,
+                rejected: 1
+            }
+        );
     }
 
     #[test]

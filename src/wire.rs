@@ -54,7 +54,10 @@ impl fmt::Display for DecodeError {
                 field,
                 value,
                 expected,
-            } => write!(f, "field `{field}`: {value} is not valid; expected {expected}"),
+            } => write!(
+                f,
+                "field `{field}`: {value} is not valid; expected {expected}"
+            ),
             DecodeError::Observation(e) => e.fmt(f),
             DecodeError::TooLarge(n) => write!(
                 f,
@@ -103,7 +106,8 @@ pub fn decode_json(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(DecodeError::TooLarge(bytes.len()));
     }
-    let wire: Wire<'_> = serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(json_reason(&e)))?;
+    let wire: Wire<'_> =
+        serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(json_reason(&e)))?;
     let patient_id = valid_id("patient_id", &wire.patient_id)?;
     let encounter_id = wire
         .encounter_id
@@ -128,7 +132,11 @@ pub fn decode_json(bytes: &[u8]) -> Result<Decoded, DecodeError> {
             expected: "final, amended or entered-in-error",
         })?,
     };
-    let id = wire.id.as_deref().map(|i| bounded_text("id", i)).transpose()?;
+    let id = wire
+        .id
+        .as_deref()
+        .map(|i| bounded_text("id", i))
+        .transpose()?;
     let value = match &wire.value {
         serde_json::Value::Number(n) => RawValue::Number(n.as_f64().unwrap_or(f64::NAN)),
         serde_json::Value::String(s) => RawValue::Text(s),
@@ -175,8 +183,7 @@ fn shorten(s: &str) -> String {
 
 fn valid_id(field: &'static str, s: &str) -> Result<String, DecodeError> {
     let ok = (1..=64).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
     if ok {
         Ok(s.to_owned())
@@ -223,7 +230,10 @@ mod tests {
         assert_eq!(d.location.as_deref(), Some("ward-7/bed-12"));
         assert_eq!(d.observation.param(), Param::RespRate);
         assert_eq!(d.observation.value(), Value::Number(24.0));
-        assert_eq!(d.observation.effective().to_string(), "2026-11-23T10:00:00Z");
+        assert_eq!(
+            d.observation.effective().to_string(),
+            "2026-11-23T10:00:00Z"
+        );
     }
 
     #[test]
@@ -234,28 +244,39 @@ mod tests {
             "field `value`: heart_rate 400 /min is outside the possible range 1-350 /min"
         );
         assert_eq!(
-            err(&format!(r#"{{{base},"code":"8310-5","value":37,"unit":"K"}}"#)),
+            err(&format!(
+                r#"{{{base},"code":"8310-5","value":37,"unit":"K"}}"#
+            )),
             "field `unit`: \"K\" cannot be converted for temperature; expected one of Cel, [degF]"
         );
-        assert!(err(&format!(r#"{{{base},"code":"bogus","value":1}}"#)).starts_with("field `code`: \"bogus\""));
+        assert!(
+            err(&format!(r#"{{{base},"code":"bogus","value":1}}"#))
+                .starts_with("field `code`: \"bogus\"")
+        );
         assert_eq!(
             err(&format!(r#"{{{base},"code":"heart_rate","value":null}}"#)),
             "field `value`: null is not valid; expected a number, a string (consciousness) or a boolean (flags)"
         );
         assert_eq!(
-            err(&format!(r#"{{{base},"code":"heart_rate","value":80,"status":"prelim"}}"#)),
+            err(&format!(
+                r#"{{{base},"code":"heart_rate","value":80,"status":"prelim"}}"#
+            )),
             "field `status`: \"prelim\" is not valid; expected final, amended or entered-in-error"
         );
         assert_eq!(
-            err(r#"{"patient_id":"P 1","code":"heart_rate","value":80,"effective":"2026-11-23T10:00:00Z"}"#),
+            err(
+                r#"{"patient_id":"P 1","code":"heart_rate","value":80,"effective":"2026-11-23T10:00:00Z"}"#
+            ),
             "field `patient_id`: \"P 1\" is not valid; expected 1-64 characters of A-Z a-z 0-9 . _ : -"
         );
         assert_eq!(
             err(r#"{"patient_id":"P1","code":"heart_rate","value":80,"effective":"yesterday"}"#),
             "field `effective`: \"yesterday\" is not valid; expected an RFC 3339 date-time with offset, e.g. 2026-11-23T10:00:00Z"
         );
-        assert!(err(r#"{"patient_id":"P1","value":80,"effective":"2026-11-23T10:00:00Z"}"#)
-            .contains("missing field `code`"));
+        assert!(
+            err(r#"{"patient_id":"P1","value":80,"effective":"2026-11-23T10:00:00Z"}"#)
+                .contains("missing field `code`")
+        );
         assert!(err(r#"{"patient_id":"P1","code":"heart_rate","value":80,"effective":"2026-11-23T10:00:00Z","efective":1}"#)
             .contains("unknown field `efective`"));
         assert!(err("{not json").starts_with("invalid observation JSON: "));

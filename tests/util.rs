@@ -44,7 +44,9 @@ pub fn vigil(args: &[&str], stdin: &str) -> Output {
         .spawn()
         .expect("the vigil binary runs");
     let mut input = child.stdin.take().expect("stdin is piped");
-    input.write_all(stdin.as_bytes()).expect("stdin accepts input");
+    input
+        .write_all(stdin.as_bytes())
+        .expect("stdin accepts input");
     drop(input);
     let out = child.wait_with_output().expect("vigil exits");
     Output {

@@ -65,9 +65,7 @@ impl Bands {
         if below > 3 || steps.iter().any(|&(_, p)| p > 3) {
             return Err(ConfigError("band points must be 0-3".into()));
         }
-        if steps.iter().any(|(e, _)| !e.is_finite())
-            || steps.windows(2).any(|w| w[0].0 >= w[1].0)
-        {
+        if steps.iter().any(|(e, _)| !e.is_finite()) || steps.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(ConfigError(format!(
                 "band edges must be finite and strictly ascending, got {:?}",
                 steps.iter().map(|s| s.0).collect::<Vec<_>>()

@@ -55,7 +55,7 @@ pub use window::{Ingested, Reading, Window};
 use rules::{mews, news2, qsofa, septic_shock, sirs, sofa};
 
 /// Every rule's result for one patient at one instant.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Assessment {
     /// The evaluation instant.
     pub at: Timestamp,
@@ -76,15 +76,23 @@ pub struct Assessment {
 /// Scores every rule for `window` at the instant `at`. Readings after `at` are ignored, so
 /// an assessment can be replayed at any past instant.
 pub fn assess(window: &Window, at: Timestamp, config: &Config) -> Assessment {
-    let inputs = Inputs::new(window, at, config);
-    Assessment {
-        at,
-        qsofa: qsofa::assess(&inputs),
-        sirs: sirs::assess(&inputs),
-        news2: news2::assess(&inputs),
-        sofa: sofa::assess(&inputs),
-        septic_shock: septic_shock::assess(&inputs),
-        mews: mews::assess(&inputs),
+    let mut a = Assessment::default();
+    a.update(window, at, config);
+    a
+}
+
+impl Assessment {
+    /// Re-scores every rule into this assessment, as [`assess`] does, without moving a
+    /// whole new result: the form for a hot loop that keeps one assessment per patient.
+    pub fn update(&mut self, window: &Window, at: Timestamp, config: &Config) {
+        let inputs = Inputs::new(window, at, config);
+        self.at = at;
+        qsofa::score_into(&inputs, &mut self.qsofa);
+        sirs::score_into(&inputs, &mut self.sirs);
+        news2::score_into(&inputs, &mut self.news2);
+        sofa::score_into(&inputs, &mut self.sofa);
+        septic_shock::score_into(&inputs, &mut self.septic_shock);
+        mews::score_into(&inputs, &mut self.mews);
     }
 }
 

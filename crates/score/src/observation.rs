@@ -299,7 +299,11 @@ fn expected_type(param: Param) -> &'static str {
     }
 }
 
-fn validate(param: Param, raw: RawValue<'_>, unit: Option<&str>) -> Result<Value, ObservationError> {
+fn validate(
+    param: Param,
+    raw: RawValue<'_>,
+    unit: Option<&str>,
+) -> Result<Value, ObservationError> {
     let wrong = || ObservationError::WrongType {
         param,
         value: raw.to_string(),
@@ -418,7 +422,10 @@ impl fmt::Display for ObservationError {
                 param,
                 value,
                 expected,
-            } => write!(f, "field `value`: {value} is not valid for {param}; expected {expected}"),
+            } => write!(
+                f,
+                "field `value`: {value} is not valid for {param}; expected {expected}"
+            ),
             ObservationError::OutOfRange {
                 param,
                 value,
@@ -461,7 +468,11 @@ mod tests {
 
     const T: Timestamp = Timestamp::from_millis(0);
 
-    fn obs(code: &str, v: RawValue<'_>, unit: Option<&str>) -> Result<Observation, ObservationError> {
+    fn obs(
+        code: &str,
+        v: RawValue<'_>,
+        unit: Option<&str>,
+    ) -> Result<Observation, ObservationError> {
         Observation::new(code, v, unit, T, None, Status::Final)
     }
 
@@ -469,7 +480,9 @@ mod tests {
     fn accepts_and_converts() {
         let o = obs("8310-5", RawValue::Number(101.3), Some("[degF]")).unwrap();
         assert_eq!(o.param(), Param::Temperature);
-        let Value::Number(c) = o.value() else { panic!() };
+        let Value::Number(c) = o.value() else {
+            panic!()
+        };
         assert!((c - 38.5).abs() < 1e-9);
         let o = obs("consciousness", RawValue::Text("Voice"), None).unwrap();
         assert_eq!(o.value(), Value::Consciousness(Acvpu::V));
@@ -515,14 +528,27 @@ mod tests {
     #[test]
     fn rejects_wrong_types_and_codes() {
         let e = obs("consciousness", RawValue::Text("sleepy"), None).unwrap_err();
-        assert!(e.to_string().starts_with("field `value`: \"sleepy\" is not valid for consciousness"));
+        assert!(
+            e.to_string()
+                .starts_with("field `value`: \"sleepy\" is not valid for consciousness")
+        );
         assert!(obs("heart_rate", RawValue::Text("80"), None).is_err());
         assert!(obs("on_oxygen", RawValue::Number(1.0), None).is_err());
         assert!(obs("spo2_scale", RawValue::Number(3.0), None).is_err());
         let e = obs("hr", RawValue::Number(80.0), None).unwrap_err();
-        assert!(e.to_string().starts_with("field `code`: \"hr\" is not a known parameter"));
-        let e = Observation::new("heart_rate", RawValue::Number(80.0), None, T, None, Status::Amended)
-            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("field `code`: \"hr\" is not a known parameter")
+        );
+        let e = Observation::new(
+            "heart_rate",
+            RawValue::Number(80.0),
+            None,
+            T,
+            None,
+            Status::Amended,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "field `id`: missing; status amended must name the observation it applies to"

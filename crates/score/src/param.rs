@@ -68,7 +68,11 @@ macro_rules! params {
 }
 
 const fn num(min: f64, max: f64) -> Shape {
-    Shape::Number { min, max, integer: false }
+    Shape::Number {
+        min,
+        max,
+        integer: false,
+    }
 }
 
 params! {
@@ -307,7 +311,10 @@ impl ParamSet {
 
     /// The members, in [`Param::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Param> {
-        Param::ALL.iter().copied().filter(move |p| self.contains(*p))
+        Param::ALL
+            .iter()
+            .copied()
+            .filter(move |p| self.contains(*p))
     }
 }
 
@@ -335,7 +342,10 @@ mod tests {
             assert_eq!(p.to_canonical(1.0, Some(p.unit())), Ok(1.0));
             assert_eq!(p.accepted_units()[0], p.unit(), "{p}");
             for u in p.accepted_units() {
-                if !matches!(p, Param::OnOxygen | Param::Ventilation | Param::Consciousness) {
+                if !matches!(
+                    p,
+                    Param::OnOxygen | Param::Ventilation | Param::Consciousness
+                ) {
                     assert!(p.to_canonical(1.0, Some(u)).is_ok(), "{p} {u}");
                 }
             }
@@ -381,26 +391,66 @@ mod tests {
     #[test]
     fn conversions_follow_the_reference_factors() {
         let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
-        assert!(close(Param::Creatinine.to_canonical(88.4, Some("umol/L")).unwrap(), 1.0));
-        assert!(close(Param::Bilirubin.to_canonical(34.2, Some("umol/L")).unwrap(), 2.0));
-        assert!(close(Param::Lactate.to_canonical(18.02, Some("mg/dL")).unwrap(), 2.0));
-        assert!(close(Param::Temperature.to_canonical(100.4, Some("[degF]")).unwrap(), 38.0));
-        assert!(close(Param::Pao2.to_canonical(8.0, Some("kPa")).unwrap(), 60.0));
-        assert!(close(Param::Paco2.to_canonical(4.3, Some("kPa")).unwrap(), 32.25));
-        assert!(close(Param::Fio2.to_canonical(40.0, Some("%")).unwrap(), 0.4));
-        assert!(close(Param::Platelets.to_canonical(150_000.0, Some("/mm3")).unwrap(), 150.0));
-        assert!(close(Param::Wbc.to_canonical(12.5, Some("10*9/L")).unwrap(), 12.5));
-        assert!(close(Param::UrineOutput.to_canonical(20.0, Some("mL/h")).unwrap(), 480.0));
+        assert!(close(
+            Param::Creatinine
+                .to_canonical(88.4, Some("umol/L"))
+                .unwrap(),
+            1.0
+        ));
+        assert!(close(
+            Param::Bilirubin.to_canonical(34.2, Some("umol/L")).unwrap(),
+            2.0
+        ));
+        assert!(close(
+            Param::Lactate.to_canonical(18.02, Some("mg/dL")).unwrap(),
+            2.0
+        ));
+        assert!(close(
+            Param::Temperature
+                .to_canonical(100.4, Some("[degF]"))
+                .unwrap(),
+            38.0
+        ));
+        assert!(close(
+            Param::Pao2.to_canonical(8.0, Some("kPa")).unwrap(),
+            60.0
+        ));
+        assert!(close(
+            Param::Paco2.to_canonical(4.3, Some("kPa")).unwrap(),
+            32.25
+        ));
+        assert!(close(
+            Param::Fio2.to_canonical(40.0, Some("%")).unwrap(),
+            0.4
+        ));
+        assert!(close(
+            Param::Platelets
+                .to_canonical(150_000.0, Some("/mm3"))
+                .unwrap(),
+            150.0
+        ));
+        assert!(close(
+            Param::Wbc.to_canonical(12.5, Some("10*9/L")).unwrap(),
+            12.5
+        ));
+        assert!(close(
+            Param::UrineOutput.to_canonical(20.0, Some("mL/h")).unwrap(),
+            480.0
+        ));
     }
 
     #[test]
     fn unconvertible_units_are_named() {
-        let err = Param::Temperature.to_canonical(37.0, Some("K")).unwrap_err();
+        let err = Param::Temperature
+            .to_canonical(37.0, Some("K"))
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "field `unit`: \"K\" cannot be converted for temperature; expected one of Cel, [degF]"
         );
-        let err = Param::UrineOutput.to_canonical(300.0, Some("mL")).unwrap_err();
+        let err = Param::UrineOutput
+            .to_canonical(300.0, Some("mL"))
+            .unwrap_err();
         assert!(err.to_string().contains("no collection period"), "{err}");
         assert!(Param::HeartRate.to_canonical(80.0, Some("mm[Hg]")).is_err());
     }
@@ -412,7 +462,10 @@ mod tests {
         s.insert(Param::Gcs);
         s.insert(Param::HeartRate);
         s.insert(Param::Gcs);
-        assert_eq!(s.iter().collect::<Vec<_>>(), vec![Param::HeartRate, Param::Gcs]);
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            vec![Param::HeartRate, Param::Gcs]
+        );
         assert!(s.contains(Param::Gcs) && !s.contains(Param::Sbp));
     }
 }

@@ -7,8 +7,8 @@
 
 use std::fmt;
 
-/// An instant, as milliseconds since 1970-01-01T00:00:00Z.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// An instant, as milliseconds since 1970-01-01T00:00:00Z (the default is that epoch).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
 
 /// A span of time in milliseconds. Never negative.
@@ -267,7 +267,12 @@ mod tests {
         assert_eq!(minus, z);
         let frac = Timestamp::parse_rfc3339("2026-11-23T10:00:00.1234Z").unwrap();
         assert_eq!(frac.as_millis(), z.as_millis() + 123);
-        assert_eq!(Timestamp::parse_rfc3339("1970-01-01T00:00:00Z").unwrap().as_millis(), 0);
+        assert_eq!(
+            Timestamp::parse_rfc3339("1970-01-01T00:00:00Z")
+                .unwrap()
+                .as_millis(),
+            0
+        );
     }
 
     #[test]

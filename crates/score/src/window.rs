@@ -26,6 +26,8 @@
 //! accepted again, which cannot change a score because the reading was neither the
 //! newest nor the worst.
 
+use std::collections::VecDeque;
+
 use crate::config::Staleness;
 use crate::observation::{ObsId, Observation, Status, Value};
 use crate::param::{PARAM_COUNT, Param, Worse};
@@ -91,12 +93,77 @@ pub enum Ingested {
     Stale,
 }
 
+/// The newest live reading of one parameter, kept beside the histories so that scoring at
+/// the newest instant reads one contiguous block instead of chasing 28 heap pointers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Newest {
+    effective: Timestamp,
+    value: f64,
+}
+
+const NO_READING: Newest = Newest {
+    effective: Timestamp::from_millis(i64::MIN),
+    value: 0.0,
+};
+
+/// The worst PaO2/FiO2 of a 24 h span, each PaO2 paired with the FiO2 and ventilation in
+/// force when it was drawn (see [`Window::worst_pf`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PfWorst {
+    /// SOFA respiration points of the worst pair.
+    pub points: u8,
+    /// Its ratio.
+    pub ratio: f64,
+    /// The PaO2 reading of the worst pair.
+    pub pao2: Option<Reading>,
+    /// Whether any PaO2 was in the span.
+    pub any_pao2: bool,
+    /// Whether any PaO2 could be paired with an FiO2 (or explicit room air).
+    pub any_fio2: bool,
+}
+
+/// Worst-of-24 h results computed at ingest for the span ending at the parameter's newest
+/// reading. They stay valid for any later evaluation instant while the reading they were
+/// taken from is still inside the span (the span then only loses readings that were not
+/// worse), so the common evaluation needs no scan.
+#[derive(Clone, Copy, Debug)]
+struct Derived {
+    pf: PfWorst,
+    /// The newest PaO2 when `pf` was computed; `pf` holds for instants from here.
+    pf_from: Timestamp,
+    /// The oldest PaO2 `pf` considered; `pf` holds while it is inside the span.
+    pf_oldest: Timestamp,
+    /// The vital-sign staleness limit `pf` was paired with.
+    pf_max_age: Span,
+}
+
 /// One patient's readings.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Window {
-    history: [Vec<Entry>; PARAM_COUNT],
+    newest_live: [Newest; PARAM_COUNT],
+    worst_24h: [Newest; PARAM_COUNT],
+    derived: Derived,
+    history: [VecDeque<Entry>; PARAM_COUNT],
     newest: Option<Timestamp>,
     sofa_baseline: u8,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window {
+            newest_live: [NO_READING; PARAM_COUNT],
+            worst_24h: [NO_READING; PARAM_COUNT],
+            derived: Derived {
+                pf: PfWorst::default(),
+                pf_from: Timestamp::from_millis(i64::MIN),
+                pf_oldest: Timestamp::from_millis(i64::MAX),
+                pf_max_age: Span::millis(0),
+            },
+            history: Default::default(),
+            newest: None,
+            sofa_baseline: 0,
+        }
+    }
 }
 
 impl Window {
@@ -123,7 +190,7 @@ impl Window {
 
     /// Whether the window holds no reading.
     pub fn is_empty(&self) -> bool {
-        self.history.iter().all(Vec::is_empty)
+        self.history.iter().all(VecDeque::is_empty)
     }
 
     /// Applies one observation.
@@ -131,10 +198,10 @@ impl Window {
         let param = obs.param();
         let horizon = retention(param, staleness);
         let effective = obs.effective();
-        if let Some(newest) = self.newest {
-            if effective < newest.minus(horizon) {
-                return Ingested::Stale;
-            }
+        if let Some(newest) = self.newest
+            && effective < newest.minus(horizon)
+        {
+            return Ingested::Stale;
         }
         let hist = &mut self.history[param.index()];
         let found = obs
@@ -186,6 +253,36 @@ impl Window {
         if expired > 0 {
             hist.drain(..expired);
         }
+        let newest_live = hist
+            .iter()
+            .rev()
+            .find(|e| e.live())
+            .map_or(NO_READING, |e| Newest {
+                effective: e.effective,
+                value: e.value,
+            });
+        self.newest_live[param.index()] = newest_live;
+        if param.worse() != Worse::Neither {
+            self.worst_24h[param.index()] = self
+                .scan_worst(param, newest_live.effective, SOFA_SPAN)
+                .map_or(NO_READING, |r| Newest {
+                    effective: r.effective,
+                    value: r.value,
+                });
+        }
+        if matches!(
+            param,
+            Param::Pao2 | Param::Fio2 | Param::OnOxygen | Param::Ventilation
+        ) {
+            let from = self.newest_live[Param::Pao2.index()].effective;
+            let (pf, oldest) = self.scan_pf(from, staleness.vital);
+            self.derived = Derived {
+                pf,
+                pf_from: from,
+                pf_oldest: oldest,
+                pf_max_age: staleness.vital,
+            };
+        }
         outcome
     }
 
@@ -193,9 +290,18 @@ impl Window {
     /// staleness limit of its kind; `None` if there is none (missing or stale).
     #[inline]
     pub fn latest(&self, param: Param, at: Timestamp, staleness: &Staleness) -> Option<Reading> {
-        let hist = &self.history[param.index()];
         let limit = at.minus(staleness.of(param.kind()));
-        hist.iter()
+        let newest = self.newest_live[param.index()];
+        if newest.effective <= at {
+            // The common case: evaluating at or after the newest reading.
+            return (newest.effective >= limit).then_some(Reading {
+                param,
+                value: newest.value,
+                effective: newest.effective,
+            });
+        }
+        self.history[param.index()]
+            .iter()
             .rev()
             .filter(|e| e.effective <= at)
             .take_while(|e| e.effective >= limit)
@@ -211,6 +317,26 @@ impl Window {
     /// the parameter worsens; the latest such reading for a parameter without one.
     /// Ties go to the most recent reading.
     pub fn worst(&self, param: Param, at: Timestamp, span: Span) -> Option<Reading> {
+        let cached = self.worst_24h[param.index()];
+        if span == SOFA_SPAN
+            && param.worse() != Worse::Neither
+            && self.newest_live[param.index()].effective <= at
+        {
+            if cached == NO_READING {
+                return None;
+            }
+            if cached.effective > at.minus(span) {
+                return Some(Reading {
+                    param,
+                    value: cached.value,
+                    effective: cached.effective,
+                });
+            }
+        }
+        self.scan_worst(param, at, span)
+    }
+
+    fn scan_worst(&self, param: Param, at: Timestamp, span: Span) -> Option<Reading> {
         let from = at.minus(span);
         let mut best: Option<&Entry> = None;
         for e in self.history[param.index()].iter().rev() {
@@ -229,6 +355,58 @@ impl Window {
             value: e.value,
             effective: e.effective,
         })
+    }
+
+    /// The worst PaO2/FiO2 pair of the 24 h up to `at`: each PaO2 is paired with the FiO2
+    /// in force when it was drawn (charted at most `max_age` before it), or with 0.21
+    /// when the patient was then explicitly on room air, and scored with the ventilation
+    /// status then in force. The worst pair scores the most SOFA points (the lower ratio
+    /// on a tie, then the later PaO2).
+    pub fn worst_pf(&self, at: Timestamp, max_age: Span) -> PfWorst {
+        let d = &self.derived;
+        // With no PaO2 at all the pairing limit cannot matter. While the worst pair is
+        // still inside the span it is still the worst (the span has only lost readings);
+        // without a pair, every PaO2 considered must still be inside.
+        let same_pairing = d.pf_max_age == max_age || !d.pf.any_pao2;
+        let from = at.minus(SOFA_SPAN);
+        let still_holds = match d.pf.pao2 {
+            Some(worst) => worst.effective > from,
+            None => !d.pf.any_pao2 || d.pf_oldest > from,
+        };
+        if d.pf_from <= at && same_pairing && still_holds {
+            return d.pf;
+        }
+        self.scan_pf(at, max_age).0
+    }
+
+    fn scan_pf(&self, at: Timestamp, max_age: Span) -> (PfWorst, Timestamp) {
+        let mut pf = PfWorst::default();
+        let mut oldest = Timestamp::from_millis(i64::MAX);
+        for pao2 in self.readings(Param::Pao2, at, SOFA_SPAN) {
+            pf.any_pao2 = true;
+            oldest = oldest.min(pao2.effective);
+            let t = pao2.effective;
+            let fio2 = match self.at_time(Param::Fio2, t, max_age) {
+                Some(f) => f.value,
+                None => match self.at_time(Param::OnOxygen, t, max_age) {
+                    Some(o) if o.value == 0.0 => 0.21,
+                    _ => continue,
+                },
+            };
+            pf.any_fio2 = true;
+            let ratio = pao2.value / fio2;
+            let support = self
+                .at_time(Param::Ventilation, t, max_age)
+                .is_some_and(|v| v.value != 0.0);
+            let points = crate::rules::sofa::respiration_points(ratio, support);
+            if pf.pao2.is_none() || points > pf.points || (points == pf.points && ratio <= pf.ratio)
+            {
+                pf.points = points;
+                pf.ratio = ratio;
+                pf.pao2 = Some(pao2);
+            }
+        }
+        (pf, oldest)
     }
 
     /// Every live reading of `param` in `(at - span, at]`, oldest first.
@@ -252,18 +430,19 @@ impl Window {
     /// The live reading of `param` in force at `t`: the newest at or before `t` no older
     /// than `max_age`.
     pub fn at_time(&self, param: Param, t: Timestamp, max_age: Span) -> Option<Reading> {
+        let hist = &self.history[param.index()];
         let limit = t.minus(max_age);
-        self.history[param.index()]
-            .iter()
+        // Binary search for the first entry after `t`, then walk back over withdrawn ones.
+        let end = hist.partition_point(|e| e.effective <= t);
+        hist.range(..end)
             .rev()
-            .filter(|e| e.effective <= t && e.live())
             .take_while(|e| e.effective >= limit)
+            .find(|e| e.live())
             .map(|e| Reading {
                 param,
                 value: e.value,
                 effective: e.effective,
             })
-            .next()
     }
 
     /// The number of entries (readings and tombstones) kept for `param`.
@@ -293,33 +472,38 @@ fn worse(direction: Worse, a: f64, b: f64) -> bool {
     }
 }
 
-fn insert_sorted(hist: &mut Vec<Entry>, entry: Entry, direction: Worse) {
+fn insert_sorted(hist: &mut VecDeque<Entry>, entry: Entry, direction: Worse) {
     if hist.len() >= HISTORY_CAP {
         thin(hist, direction);
     }
     // Readings nearly always arrive in order: the common case is a push. Readings at the
     // same instant are ordered by id digest, so the result does not depend on arrival order.
     let key = (entry.effective, entry.id);
-    let at = hist.partition_point(|e| (e.effective, e.id) <= key);
+    let in_order = hist.back().is_none_or(|e| (e.effective, e.id) <= key);
+    let at = if in_order {
+        hist.len()
+    } else {
+        hist.partition_point(|e| (e.effective, e.id) <= key)
+    };
     if at == hist.len() {
         if hist.capacity() == 0 {
             hist.reserve_exact(4);
         }
-        hist.push(entry);
+        hist.push_back(entry);
     } else {
         hist.insert(at, entry);
     }
 }
 
 /// Makes room for one entry in a full history (see the module docs).
-fn thin(hist: &mut Vec<Entry>, direction: Worse) {
+fn thin(hist: &mut VecDeque<Entry>, direction: Worse) {
     let last = hist.len() - 1;
-    if let Some(i) = hist[..last].iter().position(|e| !e.live()) {
+    if let Some(i) = hist.iter().take(last).position(|e| !e.live()) {
         hist.remove(i);
         return;
     }
     if direction == Worse::Neither {
-        hist.remove(0);
+        hist.pop_front();
         return;
     }
     // Merge the closest adjacent pair among the entries before the newest.
@@ -360,10 +544,20 @@ mod tests {
     fn latest_follows_event_time_not_arrival() {
         let s = Staleness::default();
         let mut w = Window::new();
-        assert_eq!(w.ingest(&obs("heart_rate", 90.0, 2 * H, None, Status::Final), &s), Ingested::Accepted);
-        assert_eq!(w.ingest(&obs("heart_rate", 70.0, H, None, Status::Final), &s), Ingested::Accepted);
+        assert_eq!(
+            w.ingest(&obs("heart_rate", 90.0, 2 * H, None, Status::Final), &s),
+            Ingested::Accepted
+        );
+        assert_eq!(
+            w.ingest(&obs("heart_rate", 70.0, H, None, Status::Final), &s),
+            Ingested::Accepted
+        );
         assert_eq!(hr(&w, 2 * H), Some(90.0));
-        assert_eq!(hr(&w, H + 1), Some(70.0), "evaluating in the past sees the past");
+        assert_eq!(
+            hr(&w, H + 1),
+            Some(70.0),
+            "evaluating in the past sees the past"
+        );
         assert_eq!(hr(&w, H - 1), None, "nothing measured yet");
     }
 
@@ -397,7 +591,10 @@ mod tests {
         assert_eq!(w.ingest(&amended, &s), Ingested::Amended);
         assert_eq!(hr(&w, H), Some(120.0));
         assert_eq!(w.entries(Param::HeartRate), 1);
-        w.ingest(&obs("heart_rate", 80.0, H - 10, Some("b"), Status::Final), &s);
+        w.ingest(
+            &obs("heart_rate", 80.0, H - 10, Some("b"), Status::Final),
+            &s,
+        );
         let withdraw = obs("heart_rate", 120.0, H, Some("a"), Status::EnteredInError);
         assert_eq!(w.ingest(&withdraw, &s), Ingested::Withdrawn);
         assert_eq!(hr(&w, H), Some(80.0), "falls back to the previous reading");
@@ -423,10 +620,20 @@ mod tests {
         let s = Staleness::default();
         let mut w = Window::new();
         w.ingest(&obs("heart_rate", 90.0, 30 * H, None, Status::Final), &s);
-        assert_eq!(w.ingest(&obs("heart_rate", 80.0, 5 * H, None, Status::Final), &s), Ingested::Stale);
-        assert_eq!(w.ingest(&obs("heart_rate", 80.0, 6 * H, None, Status::Final), &s), Ingested::Accepted);
+        assert_eq!(
+            w.ingest(&obs("heart_rate", 80.0, 5 * H, None, Status::Final), &s),
+            Ingested::Stale
+        );
+        assert_eq!(
+            w.ingest(&obs("heart_rate", 80.0, 6 * H, None, Status::Final), &s),
+            Ingested::Accepted
+        );
         w.ingest(&obs("heart_rate", 85.0, 60 * H, None, Status::Final), &s);
-        assert_eq!(w.entries(Param::HeartRate), 1, "readings beyond 24 h are dropped");
+        assert_eq!(
+            w.entries(Param::HeartRate),
+            1,
+            "readings beyond 24 h are dropped"
+        );
     }
 
     #[test]
@@ -438,7 +645,11 @@ mod tests {
         let worst = |t| w.worst(Param::Platelets, at(t), SOFA_SPAN).map(|r| r.value);
         assert_eq!(worst(10 * H), Some(40.0));
         assert_eq!(worst(24 * H - 1), Some(40.0), "inside 24 h");
-        assert_eq!(worst(24 * H), Some(120.0), "exactly 24 h old has left the window");
+        assert_eq!(
+            worst(24 * H),
+            Some(120.0),
+            "exactly 24 h old has left the window"
+        );
     }
 
     #[test]
@@ -447,7 +658,11 @@ mod tests {
         let mut w = Window::new();
         // MAP every minute for 20 h with one low dip at hour 3.
         for m in 0..(20 * 60) {
-            let v = if m == 180 { 45.0 } else { 80.0 + (m % 7) as f64 };
+            let v = if m == 180 {
+                45.0
+            } else {
+                80.0 + (m % 7) as f64
+            };
             w.ingest(&obs("map", v, m * 60_000, None, Status::Final), &s);
             assert!(w.entries(Param::Map) <= HISTORY_CAP);
         }
@@ -463,5 +678,42 @@ mod tests {
         assert!(w.entries(Param::HeartRate) <= HISTORY_CAP);
         assert!(w.heap_bytes() <= PARAM_COUNT * HISTORY_CAP * 32);
         assert_eq!(size_of::<Entry>(), 32);
+    }
+
+    mod cache_props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// The worst-of-24 h caches always agree with a full scan.
+            #[test]
+            fn caches_agree_with_scans(
+                events in prop::collection::vec(
+                    (0..6usize, 0.0..1.0f64, 0..(40 * H), 0..4u8, 0..3u8), 1..80),
+                probes in prop::collection::vec(0..(80 * H), 1..6),
+            ) {
+                let s = Staleness::default();
+                let mut w = Window::new();
+                let params = [("pao2", 40.0, 300.0), ("fio2", 0.21, 1.0), ("map", 30.0, 120.0),
+                              ("platelets", 5.0, 300.0), ("on_oxygen", 0.0, 1.0), ("ventilation", 0.0, 1.0)];
+                for &(p, f, t, id, status) in &events {
+                    let (code, lo, hi) = params[p];
+                    let status = [Status::Final, Status::Amended, Status::EnteredInError][usize::from(status)];
+                    let id = format!("{code}-{id}");
+                    let o = if code == "on_oxygen" || code == "ventilation" {
+                        Observation::new(code, RawValue::Bool(f > 0.5), None, at(t), Some(&id), status)
+                    } else {
+                        Observation::new(code, RawValue::Number(lo + (hi - lo) * f), None, at(t), Some(&id), status)
+                    }.unwrap();
+                    w.ingest(&o, &s);
+                }
+                for probe in probes {
+                    for p in [Param::Pao2, Param::Fio2, Param::Map, Param::Platelets] {
+                        prop_assert_eq!(w.worst(p, at(probe), SOFA_SPAN), w.scan_worst(p, at(probe), SOFA_SPAN));
+                    }
+                    prop_assert_eq!(w.worst_pf(at(probe), s.vital), w.scan_pf(at(probe), s.vital).0);
+                }
+            }
+        }
     }
 }

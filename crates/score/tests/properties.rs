@@ -4,7 +4,9 @@
 
 use proptest::prelude::*;
 use vigil_score::window::HISTORY_CAP;
-use vigil_score::{Assessment, Config, Observation, Param, RawValue, Status, Timestamp, Window, assess};
+use vigil_score::{
+    Assessment, Config, Observation, Param, RawValue, Status, Timestamp, Window, assess,
+};
 
 const T0: i64 = 1_795_428_000_000;
 const HOUR: i64 = 3_600_000;
@@ -33,18 +35,27 @@ struct Vitals {
 fn vitals() -> impl Strategy<Value = Vitals> {
     (
         (4.0..60.0f64, 60.0..100.0f64, 50.0..260.0f64, 25.0..200.0f64),
-        (30.0..43.0f64, any::<bool>(), any::<bool>(), prop::sample::select(vec!["A", "C", "V", "P", "U"])),
+        (
+            30.0..43.0f64,
+            any::<bool>(),
+            any::<bool>(),
+            prop::sample::select(vec!["A", "C", "V", "P", "U"]),
+        ),
     )
-        .prop_map(|((resp_rate, spo2, sbp, heart_rate), (temperature, on_oxygen, scale2, acvpu))| Vitals {
-            resp_rate,
-            spo2,
-            sbp,
-            heart_rate,
-            temperature,
-            on_oxygen,
-            scale2,
-            acvpu,
-        })
+        .prop_map(
+            |((resp_rate, spo2, sbp, heart_rate), (temperature, on_oxygen, scale2, acvpu))| {
+                Vitals {
+                    resp_rate,
+                    spo2,
+                    sbp,
+                    heart_rate,
+                    temperature,
+                    on_oxygen,
+                    scale2,
+                    acvpu,
+                }
+            },
+        )
 }
 
 fn window_of(v: &Vitals) -> Window {
@@ -58,8 +69,24 @@ fn window_of(v: &Vitals) -> Window {
     add(num("sbp", v.sbp, T0));
     add(num("heart_rate", v.heart_rate, T0));
     add(num("temperature", v.temperature, T0));
-    add(Observation::new("on_oxygen", RawValue::Bool(v.on_oxygen), None, at(T0), None, Status::Final).unwrap());
-    add(Observation::new("consciousness", RawValue::Text(v.acvpu), None, at(T0), None, Status::Final).unwrap());
+    add(Observation::new(
+        "on_oxygen",
+        RawValue::Bool(v.on_oxygen),
+        None,
+        at(T0),
+        None,
+        Status::Final,
+    )
+    .unwrap());
+    add(Observation::new(
+        "consciousness",
+        RawValue::Text(v.acvpu),
+        None,
+        at(T0),
+        None,
+        Status::Final,
+    )
+    .unwrap());
     if v.scale2 {
         add(num("spo2_scale", 2.0, T0));
     }
@@ -72,7 +99,11 @@ fn score(w: &Window) -> Assessment {
 
 /// Moves `v` `d` further from the middle of the normal (0-point) band, within `[lo, hi]`.
 fn away(v: f64, mid: f64, d: f64, lo: f64, hi: f64) -> f64 {
-    if v <= mid { (v - d).max(lo) } else { (v + d).min(hi) }
+    if v <= mid {
+        (v - d).max(lo)
+    } else {
+        (v + d).min(hi)
+    }
 }
 
 fn check_bounds(a: &Assessment) -> Result<(), TestCaseError> {
@@ -89,7 +120,13 @@ fn check_bounds(a: &Assessment) -> Result<(), TestCaseError> {
     prop_assert!(a.sofa.score <= 24);
     prop_assert!(a.mews.score <= 15);
     // Every criterion's reading is no later than the evaluation instant.
-    for e in a.news2.criteria.as_slice().iter().chain(a.sofa.criteria.as_slice()) {
+    for e in a
+        .news2
+        .criteria
+        .as_slice()
+        .iter()
+        .chain(a.sofa.criteria.as_slice())
+    {
         prop_assert!(e.reading().effective <= a.at);
     }
     Ok(())

@@ -24,7 +24,7 @@ pub struct Components {
 }
 
 /// A MEWS result.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Mews {
     /// The total.
     pub score: u8,
@@ -37,16 +37,44 @@ pub struct Mews {
 }
 
 /// Scores MEWS with the configured bands.
+#[inline]
 pub fn assess(inputs: &Inputs<'_>) -> Mews {
+    let mut out = Mews::default();
+    score_into(inputs, &mut out);
+    out
+}
+
+/// Scores into `out`, reusing its storage (the hot-path form of [`assess`]).
+#[inline]
+pub fn score_into(inputs: &Inputs<'_>, out: &mut Mews) {
     let bands = &inputs.config().mews;
     let mut missing = ParamSet::EMPTY;
-    let mut criteria = Criteria::default();
+    let criteria = &mut out.criteria;
+    criteria.clear();
     let mut c = Components::default();
     let mut numeric = [
         (Param::Sbp, &"sbp", &bands.sbp, 1.0, &mut c.sbp),
-        (Param::HeartRate, &"heart_rate", &bands.heart_rate, 1.0, &mut c.heart_rate),
-        (Param::RespRate, &"resp_rate", &bands.resp_rate, 1.0, &mut c.resp_rate),
-        (Param::Temperature, &"temperature", &bands.temperature, 10.0, &mut c.temperature),
+        (
+            Param::HeartRate,
+            &"heart_rate",
+            &bands.heart_rate,
+            1.0,
+            &mut c.heart_rate,
+        ),
+        (
+            Param::RespRate,
+            &"resp_rate",
+            &bands.resp_rate,
+            1.0,
+            &mut c.resp_rate,
+        ),
+        (
+            Param::Temperature,
+            &"temperature",
+            &bands.temperature,
+            10.0,
+            &mut c.temperature,
+        ),
     ];
     for (p, text, band, scale, slot) in &mut numeric {
         if let Some(r) = inputs.require(*p, &mut missing) {
@@ -63,12 +91,9 @@ pub fn assess(inputs: &Inputs<'_>) -> Mews {
             criteria.push(&"consciousness", r, c.consciousness);
         }
     }
-    Mews {
-        score: c.sbp + c.heart_rate + c.resp_rate + c.temperature + c.consciousness,
-        components: c,
-        criteria,
-        missing,
-    }
+    out.score = c.sbp + c.heart_rate + c.resp_rate + c.temperature + c.consciousness;
+    out.components = c;
+    out.missing = missing;
 }
 
 #[cfg(test)]
@@ -92,17 +117,70 @@ mod tests {
 
     #[test]
     fn default_bands_both_edges() {
-        table("sbp", &[(70.0, 3), (71.0, 2), (80.0, 2), (81.0, 1), (100.0, 1), (101.0, 0), (199.0, 0), (200.0, 2)]);
-        table("heart_rate", &[(39.0, 2), (40.0, 2), (41.0, 1), (50.0, 1), (51.0, 0), (100.0, 0), (101.0, 1), (110.0, 1), (111.0, 2), (129.0, 2), (130.0, 3)]);
-        table("resp_rate", &[(8.0, 2), (9.0, 0), (14.0, 0), (15.0, 1), (20.0, 1), (21.0, 2), (29.0, 2), (30.0, 3)]);
-        table("temperature", &[(34.9, 2), (35.0, 0), (38.4, 0), (38.5, 2), (38.44, 0), (38.45, 2)]);
+        table(
+            "sbp",
+            &[
+                (70.0, 3),
+                (71.0, 2),
+                (80.0, 2),
+                (81.0, 1),
+                (100.0, 1),
+                (101.0, 0),
+                (199.0, 0),
+                (200.0, 2),
+            ],
+        );
+        table(
+            "heart_rate",
+            &[
+                (39.0, 2),
+                (40.0, 2),
+                (41.0, 1),
+                (50.0, 1),
+                (51.0, 0),
+                (100.0, 0),
+                (101.0, 1),
+                (110.0, 1),
+                (111.0, 2),
+                (129.0, 2),
+                (130.0, 3),
+            ],
+        );
+        table(
+            "resp_rate",
+            &[
+                (8.0, 2),
+                (9.0, 0),
+                (14.0, 0),
+                (15.0, 1),
+                (20.0, 1),
+                (21.0, 2),
+                (29.0, 2),
+                (30.0, 3),
+            ],
+        );
+        table(
+            "temperature",
+            &[
+                (34.9, 2),
+                (35.0, 0),
+                (38.4, 0),
+                (38.5, 2),
+                (38.44, 0),
+                (38.45, 2),
+            ],
+        );
     }
 
     #[test]
     fn avpu_points() {
         let config = Config::default();
         for (c, p) in [("A", 0), ("C", 1), ("V", 1), ("P", 2), ("U", 3)] {
-            assert_eq!(mews_with(&config, &[("consciousness", RawValue::Text(c))]).score, p, "{c}");
+            assert_eq!(
+                mews_with(&config, &[("consciousness", RawValue::Text(c))]).score,
+                p,
+                "{c}"
+            );
         }
     }
 
@@ -118,8 +196,18 @@ mod tests {
     #[test]
     fn totals_and_missing() {
         let config = Config::default();
-        let m = mews_with(&config, &[("sbp", n(75.0)), ("heart_rate", n(120.0)), ("resp_rate", n(24.0))]);
+        let m = mews_with(
+            &config,
+            &[
+                ("sbp", n(75.0)),
+                ("heart_rate", n(120.0)),
+                ("resp_rate", n(24.0)),
+            ],
+        );
         assert_eq!(m.score, 2 + 2 + 2);
-        assert_eq!(m.missing.iter().collect::<Vec<_>>(), vec![Param::Temperature, Param::Consciousness]);
+        assert_eq!(
+            m.missing.iter().collect::<Vec<_>>(),
+            vec![Param::Temperature, Param::Consciousness]
+        );
     }
 }

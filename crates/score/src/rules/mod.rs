@@ -8,7 +8,7 @@
 
 use crate::config::Config;
 use crate::observation::Value;
-use crate::param::{PARAM_COUNT, Param, ParamSet};
+use crate::param::{Param, ParamSet};
 use crate::time::Timestamp;
 use crate::window::{Reading, Window};
 
@@ -51,34 +51,26 @@ impl RuleId {
     }
 }
 
-/// What rules read: the window, the evaluation instant, the settings, and the current
-/// (latest, non-stale) value of every parameter, looked up once.
+/// What rules read: the window, the evaluation instant and the settings. Current values
+/// are looked up on demand; the window keeps each parameter's newest reading in one
+/// contiguous block, so a lookup at or after it is a load and a comparison.
+#[derive(Clone, Copy)]
 pub struct Inputs<'a> {
     window: &'a Window,
     at: Timestamp,
     config: &'a Config,
-    latest: [Option<Reading>; PARAM_COUNT],
 }
 
 impl<'a> Inputs<'a> {
-    /// Looks up the current value of every parameter at `at`.
+    /// Inputs for evaluating `window` at `at`.
     pub fn new(window: &'a Window, at: Timestamp, config: &'a Config) -> Inputs<'a> {
-        let mut latest = [None; PARAM_COUNT];
-        for (slot, &p) in latest.iter_mut().zip(Param::ALL) {
-            *slot = window.latest(p, at, &config.staleness);
-        }
-        Inputs {
-            window,
-            at,
-            config,
-            latest,
-        }
+        Inputs { window, at, config }
     }
 
-    /// The current reading of `p`, if any.
+    /// The current (latest, non-stale) reading of `p`, if any.
     #[inline]
     pub fn latest(&self, p: Param) -> Option<Reading> {
-        self.latest[p.index()]
+        self.window.latest(p, self.at, &self.config.staleness)
     }
 
     /// The current reading of `p`, adding `p` to `missing` if there is none.
@@ -198,6 +190,12 @@ impl<const N: usize> Criteria<N> {
         }
     }
 
+    /// Forgets every criterion (keeps the storage).
+    #[inline]
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
     /// The criteria met.
     pub fn as_slice(&self) -> &[Evidence] {
         &self.items[..usize::from(self.len)]
@@ -293,7 +291,11 @@ mod tests {
     fn rounding_follows_the_reference_examples() {
         assert_eq!(round_chart(35.04, 10.0), 35.0);
         assert_eq!(round_chart(35.06, 10.0), 35.1);
-        assert_eq!(round_chart(35.05, 10.0), 35.1, "half away from zero on the decimal");
+        assert_eq!(
+            round_chart(35.05, 10.0),
+            35.1,
+            "half away from zero on the decimal"
+        );
         assert_eq!(round_chart(219.4, 1.0), 219.0);
         assert_eq!(round_chart(219.5, 1.0), 220.0);
         assert_eq!(round_chart(219.6, 1.0), 220.0);

@@ -32,10 +32,11 @@ use crate::param::{Param, ParamSet};
 use crate::window::Reading;
 
 /// NEWS2 clinical risk (RCP chart 4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Risk {
     /// Total 0-4 and no single 3.
+    #[default]
     Low,
     /// A single parameter scoring 3, total below 5.
     LowMedium,
@@ -65,7 +66,7 @@ pub struct Components {
 }
 
 /// A NEWS2 result.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct News2 {
     /// 0-20.
     pub score: u8,
@@ -84,17 +85,30 @@ pub struct News2 {
 const RESP_RATE: Chart = (
     3,
     &"resp_rate <= 8",
-    &[(9.0, 1, &"resp_rate 9-11"), (12.0, 0, &""), (21.0, 2, &"resp_rate 21-24"), (25.0, 3, &"resp_rate >= 25")],
+    &[
+        (9.0, 1, &"resp_rate 9-11"),
+        (12.0, 0, &""),
+        (21.0, 2, &"resp_rate 21-24"),
+        (25.0, 3, &"resp_rate >= 25"),
+    ],
 );
 const SPO2_SCALE1: Chart = (
     3,
     &"spo2 <= 91 (scale 1)",
-    &[(92.0, 2, &"spo2 92-93 (scale 1)"), (94.0, 1, &"spo2 94-95 (scale 1)"), (96.0, 0, &"")],
+    &[
+        (92.0, 2, &"spo2 92-93 (scale 1)"),
+        (94.0, 1, &"spo2 94-95 (scale 1)"),
+        (96.0, 0, &""),
+    ],
 );
 const SPO2_SCALE2_AIR: Chart = (
     3,
     &"spo2 <= 83 (scale 2)",
-    &[(84.0, 2, &"spo2 84-85 (scale 2)"), (86.0, 1, &"spo2 86-87 (scale 2)"), (88.0, 0, &"")],
+    &[
+        (84.0, 2, &"spo2 84-85 (scale 2)"),
+        (86.0, 1, &"spo2 86-87 (scale 2)"),
+        (88.0, 0, &""),
+    ],
 );
 const SPO2_SCALE2_OXYGEN: &[Band] = &[
     (93.0, 1, &"spo2 93-94 on oxygen (scale 2)"),
@@ -104,7 +118,12 @@ const SPO2_SCALE2_OXYGEN: &[Band] = &[
 const SBP: Chart = (
     3,
     &"sbp <= 90",
-    &[(91.0, 2, &"sbp 91-100"), (101.0, 1, &"sbp 101-110"), (111.0, 0, &""), (220.0, 3, &"sbp >= 220")],
+    &[
+        (91.0, 2, &"sbp 91-100"),
+        (101.0, 1, &"sbp 101-110"),
+        (111.0, 0, &""),
+        (220.0, 3, &"sbp >= 220"),
+    ],
 );
 const PULSE: Chart = (
     3,
@@ -129,19 +148,34 @@ const TEMPERATURE: Chart = (
 );
 
 /// Scores NEWS2.
+#[inline]
 pub fn assess(inputs: &Inputs<'_>) -> News2 {
+    let mut out = News2::default();
+    score_into(inputs, &mut out);
+    out
+}
+
+/// Scores into `out`, reusing its storage (the hot-path form of [`assess`]).
+#[inline]
+pub fn score_into(inputs: &Inputs<'_>, out: &mut News2) {
     let mut missing = ParamSet::EMPTY;
-    let mut criteria = Criteria::default();
+    let criteria = &mut out.criteria;
+    criteria.clear();
     let mut c = Components::default();
-    let mut score = |slot: &mut u8, reading: Reading, (points, text): (u8, &'static &'static str)| {
-        *slot = points;
-        if points > 0 {
-            criteria.push(text, reading, points);
-        }
-    };
+    let mut score =
+        |slot: &mut u8, reading: Reading, (points, text): (u8, &'static &'static str)| {
+            *slot = points;
+            if points > 0 {
+                criteria.push(text, reading, points);
+            }
+        };
 
     if let Some(r) = inputs.require(Param::RespRate, &mut missing) {
-        score(&mut c.resp_rate, r, band(round_chart(r.value, 1.0), RESP_RATE));
+        score(
+            &mut c.resp_rate,
+            r,
+            band(round_chart(r.value, 1.0), RESP_RATE),
+        );
     }
 
     let oxygen = on_oxygen(inputs, &mut missing);
@@ -169,13 +203,17 @@ pub fn assess(inputs: &Inputs<'_>) -> News2 {
     if let Some(r) = inputs.require(Param::HeartRate, &mut missing) {
         score(&mut c.heart_rate, r, band(round_chart(r.value, 1.0), PULSE));
     }
-    if let Some(r) = inputs.require(Param::Consciousness, &mut missing) {
-        if r.acvpu() != Some(Acvpu::A) {
-            score(&mut c.consciousness, r, (3, &"consciousness C, V, P or U"));
-        }
+    if let Some(r) = inputs.require(Param::Consciousness, &mut missing)
+        && r.acvpu() != Some(Acvpu::A)
+    {
+        score(&mut c.consciousness, r, (3, &"consciousness C, V, P or U"));
     }
     if let Some(r) = inputs.require(Param::Temperature, &mut missing) {
-        score(&mut c.temperature, r, band(round_chart(r.value, 10.0), TEMPERATURE));
+        score(
+            &mut c.temperature,
+            r,
+            band(round_chart(r.value, 10.0), TEMPERATURE),
+        );
     }
 
     let parts = [
@@ -188,14 +226,11 @@ pub fn assess(inputs: &Inputs<'_>) -> News2 {
         c.temperature,
     ];
     let total: u8 = parts.iter().sum();
-    News2 {
-        score: total,
-        risk: risk(total, parts.contains(&3)),
-        components: c,
-        spo2_scale: scale,
-        criteria,
-        missing,
-    }
+    out.score = total;
+    out.risk = risk(total, parts.contains(&3));
+    out.components = c;
+    out.spo2_scale = scale;
+    out.missing = missing;
 }
 
 /// The RCP chart 4 risk band of a total.
@@ -250,50 +285,113 @@ mod tests {
 
     #[test]
     fn respiration_rate_bands() {
-        table("resp_rate", &[(8.0, 3), (9.0, 1), (11.0, 1), (12.0, 0), (20.0, 0), (21.0, 2), (24.0, 2), (25.0, 3)]);
-        table("resp_rate", &[(8.4, 3), (8.5, 1), (20.4, 0), (20.5, 2), (24.5, 3)]);
+        table(
+            "resp_rate",
+            &[
+                (8.0, 3),
+                (9.0, 1),
+                (11.0, 1),
+                (12.0, 0),
+                (20.0, 0),
+                (21.0, 2),
+                (24.0, 2),
+                (25.0, 3),
+            ],
+        );
+        table(
+            "resp_rate",
+            &[(8.4, 3), (8.5, 1), (20.4, 0), (20.5, 2), (24.5, 3)],
+        );
     }
 
     #[test]
     fn spo2_scale1_bands() {
-        table("spo2", &[(91.0, 3), (92.0, 2), (93.0, 2), (94.0, 1), (95.0, 1), (96.0, 0), (100.0, 0)]);
+        table(
+            "spo2",
+            &[
+                (91.0, 3),
+                (92.0, 2),
+                (93.0, 2),
+                (94.0, 1),
+                (95.0, 1),
+                (96.0, 0),
+                (100.0, 0),
+            ],
+        );
         table("spo2", &[(91.4, 3), (91.5, 2), (95.5, 0)]);
     }
 
     #[test]
     fn spo2_scale2_bands_on_air_and_oxygen() {
         let s2 = |spo2: f64, oxygen: bool| {
-            news(&[("spo2_scale", n(2.0)), ("on_oxygen", RawValue::Bool(oxygen)), ("spo2", n(spo2))])
-                .components
-                .spo2
+            news(&[
+                ("spo2_scale", n(2.0)),
+                ("on_oxygen", RawValue::Bool(oxygen)),
+                ("spo2", n(spo2)),
+            ])
+            .components
+            .spo2
         };
         for oxygen in [false, true] {
-            for (v, p) in [(83.0, 3), (84.0, 2), (85.0, 2), (86.0, 1), (87.0, 1), (88.0, 0), (92.0, 0)] {
+            for (v, p) in [
+                (83.0, 3),
+                (84.0, 2),
+                (85.0, 2),
+                (86.0, 1),
+                (87.0, 1),
+                (88.0, 0),
+                (92.0, 0),
+            ] {
                 assert_eq!(s2(v, oxygen), p, "{v} oxygen={oxygen}");
             }
         }
         for v in [93.0, 97.0, 100.0] {
             assert_eq!(s2(v, false), 0, "{v} on air");
         }
-        for (v, p) in [(93.0, 1), (94.0, 1), (95.0, 2), (96.0, 2), (97.0, 3), (100.0, 3)] {
+        for (v, p) in [
+            (93.0, 1),
+            (94.0, 1),
+            (95.0, 2),
+            (96.0, 2),
+            (97.0, 3),
+            (100.0, 3),
+        ] {
             assert_eq!(s2(v, true), p, "{v} on oxygen");
         }
         let r = news(&[("spo2_scale", n(2.0)), ("spo2", n(90.0))]);
         assert_eq!(r.spo2_scale, 2);
         assert_eq!(r.components.spo2, 0);
-        assert_eq!(news(&[("spo2", n(90.0))]).spo2_scale, 1, "scale 1 unless set");
+        assert_eq!(
+            news(&[("spo2", n(90.0))]).spo2_scale,
+            1,
+            "scale 1 unless set"
+        );
     }
 
     #[test]
     fn air_or_oxygen() {
-        assert_eq!(news(&[("on_oxygen", RawValue::Bool(true))]).components.on_oxygen, 2);
-        assert_eq!(news(&[("on_oxygen", RawValue::Bool(false))]).components.on_oxygen, 0);
+        assert_eq!(
+            news(&[("on_oxygen", RawValue::Bool(true))])
+                .components
+                .on_oxygen,
+            2
+        );
+        assert_eq!(
+            news(&[("on_oxygen", RawValue::Bool(false))])
+                .components
+                .on_oxygen,
+            0
+        );
         assert_eq!(news(&[("o2_flow", n(2.0))]).components.on_oxygen, 2);
         assert_eq!(news(&[("o2_flow", n(0.0))]).components.on_oxygen, 0);
         assert_eq!(news(&[("fio2", n(0.21))]).components.on_oxygen, 0);
         assert_eq!(news(&[("fio2", n(0.28))]).components.on_oxygen, 2);
         assert!(news(&[]).missing.contains(Param::OnOxygen));
-        assert!(!news(&[("o2_flow", n(2.0))]).missing.contains(Param::OnOxygen));
+        assert!(
+            !news(&[("o2_flow", n(2.0))])
+                .missing
+                .contains(Param::OnOxygen)
+        );
         // The explicit flag wins over the device values.
         let r = news(&[("on_oxygen", RawValue::Bool(false)), ("o2_flow", n(2.0))]);
         assert_eq!(r.components.on_oxygen, 0);
@@ -301,29 +399,82 @@ mod tests {
 
     #[test]
     fn systolic_bands() {
-        table("sbp", &[(90.0, 3), (91.0, 2), (100.0, 2), (101.0, 1), (110.0, 1), (111.0, 0), (219.0, 0), (220.0, 3)]);
+        table(
+            "sbp",
+            &[
+                (90.0, 3),
+                (91.0, 2),
+                (100.0, 2),
+                (101.0, 1),
+                (110.0, 1),
+                (111.0, 0),
+                (219.0, 0),
+                (220.0, 3),
+            ],
+        );
         // The reference's worked values.
         table("sbp", &[(219.4, 0), (219.6, 3), (90.4, 3), (90.5, 2)]);
     }
 
     #[test]
     fn pulse_bands() {
-        table("heart_rate", &[(40.0, 3), (41.0, 1), (50.0, 1), (51.0, 0), (90.0, 0), (91.0, 1), (110.0, 1), (111.0, 2), (130.0, 2), (131.0, 3)]);
+        table(
+            "heart_rate",
+            &[
+                (40.0, 3),
+                (41.0, 1),
+                (50.0, 1),
+                (51.0, 0),
+                (90.0, 0),
+                (91.0, 1),
+                (110.0, 1),
+                (111.0, 2),
+                (130.0, 2),
+                (131.0, 3),
+            ],
+        );
     }
 
     #[test]
     fn consciousness_bands() {
         assert_eq!(news(&[("consciousness", RawValue::Text("A"))]).score, 0);
         for c in ["C", "V", "P", "U"] {
-            assert_eq!(news(&[("consciousness", RawValue::Text(c))]).score, 3, "{c}");
+            assert_eq!(
+                news(&[("consciousness", RawValue::Text(c))]).score,
+                3,
+                "{c}"
+            );
         }
     }
 
     #[test]
     fn temperature_bands() {
-        table("temperature", &[(35.0, 3), (35.1, 1), (36.0, 1), (36.1, 0), (38.0, 0), (38.1, 1), (39.0, 1), (39.1, 2), (42.0, 2)]);
+        table(
+            "temperature",
+            &[
+                (35.0, 3),
+                (35.1, 1),
+                (36.0, 1),
+                (36.1, 0),
+                (38.0, 0),
+                (38.1, 1),
+                (39.0, 1),
+                (39.1, 2),
+                (42.0, 2),
+            ],
+        );
         // The reference's worked values, and the decimal half.
-        table("temperature", &[(35.04, 3), (35.06, 1), (35.05, 1), (36.04, 1), (36.05, 0), (39.05, 2)]);
+        table(
+            "temperature",
+            &[
+                (35.04, 3),
+                (35.06, 1),
+                (35.05, 1),
+                (36.04, 1),
+                (36.05, 0),
+                (39.05, 2),
+            ],
+        );
     }
 
     #[test]
@@ -354,13 +505,31 @@ mod tests {
         assert_eq!(r.risk, Risk::High);
         assert_eq!(
             r.components,
-            Components { resp_rate: 3, spo2: 1, on_oxygen: 0, sbp: 2, heart_rate: 2, consciousness: 0, temperature: 0 }
+            Components {
+                resp_rate: 3,
+                spo2: 1,
+                on_oxygen: 0,
+                sbp: 2,
+                heart_rate: 2,
+                consciousness: 0,
+                temperature: 0
+            }
         );
         assert!(r.missing.is_empty());
-        let texts: Vec<_> = r.criteria.as_slice().iter().map(|e| (e.criterion(), e.points())).collect();
+        let texts: Vec<_> = r
+            .criteria
+            .as_slice()
+            .iter()
+            .map(|e| (e.criterion(), e.points()))
+            .collect();
         assert_eq!(
             texts,
-            vec![("resp_rate >= 25", 3), ("spo2 94-95 (scale 1)", 1), ("sbp 91-100", 2), ("heart_rate 111-130", 2)]
+            vec![
+                ("resp_rate >= 25", 3),
+                ("spo2 94-95 (scale 1)", 1),
+                ("sbp 91-100", 2),
+                ("heart_rate 111-130", 2)
+            ]
         );
         let single = news(&[("resp_rate", n(7.0))]);
         assert_eq!((single.score, single.risk), (3, Risk::LowMedium));

@@ -13,7 +13,7 @@ use crate::observation::Acvpu;
 use crate::param::{Param, ParamSet};
 
 /// A qSOFA result.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Qsofa {
     /// 0-3.
     pub score: u8,
@@ -26,13 +26,23 @@ pub struct Qsofa {
 }
 
 /// Scores qSOFA.
+#[inline]
 pub fn assess(inputs: &Inputs<'_>) -> Qsofa {
+    let mut out = Qsofa::default();
+    score_into(inputs, &mut out);
+    out
+}
+
+/// Scores into `out`, reusing its storage (the hot-path form of [`assess`]).
+#[inline]
+pub fn score_into(inputs: &Inputs<'_>, out: &mut Qsofa) {
     let mut missing = ParamSet::EMPTY;
-    let mut criteria = Criteria::default();
-    if let Some(r) = inputs.require(Param::RespRate, &mut missing) {
-        if r.value >= 22.0 {
-            criteria.push(&"resp_rate >= 22", r, 1);
-        }
+    let criteria = &mut out.criteria;
+    criteria.clear();
+    if let Some(r) = inputs.require(Param::RespRate, &mut missing)
+        && r.value >= 22.0
+    {
+        criteria.push(&"resp_rate >= 22", r, 1);
     }
     let gcs = inputs.require(Param::Gcs, &mut missing);
     let avpu = inputs.require(Param::Consciousness, &mut missing);
@@ -41,18 +51,15 @@ pub fn assess(inputs: &Inputs<'_>) -> Qsofa {
     } else if let Some(r) = avpu.filter(|r| r.acvpu() != Some(Acvpu::A)) {
         criteria.push(&"consciousness not alert", r, 1);
     }
-    if let Some(r) = inputs.require(Param::Sbp, &mut missing) {
-        if r.value <= 100.0 {
-            criteria.push(&"sbp <= 100", r, 1);
-        }
+    if let Some(r) = inputs.require(Param::Sbp, &mut missing)
+        && r.value <= 100.0
+    {
+        criteria.push(&"sbp <= 100", r, 1);
     }
     let score = criteria.as_slice().len() as u8;
-    Qsofa {
-        score,
-        positive: score >= 2,
-        criteria,
-        missing,
-    }
+    out.score = score;
+    out.positive = score >= 2;
+    out.missing = missing;
 }
 
 #[cfg(test)]
@@ -86,7 +93,11 @@ mod tests {
         assert_eq!(score(&[("gcs", n(14.0))]).score, 1);
         assert_eq!(score(&[("consciousness", RawValue::Text("A"))]).score, 0);
         for c in ["C", "V", "P", "U"] {
-            assert_eq!(score(&[("consciousness", RawValue::Text(c))]).score, 1, "{c}");
+            assert_eq!(
+                score(&[("consciousness", RawValue::Text(c))]).score,
+                1,
+                "{c}"
+            );
         }
         // Either sign of altered mentation counts once.
         let both = score(&[("gcs", n(9.0)), ("consciousness", RawValue::Text("P"))]);
@@ -99,13 +110,27 @@ mod tests {
 
     #[test]
     fn positive_at_two_with_evidence_and_missing() {
-        let q = score(&[("resp_rate", n(24.0)), ("sbp", n(95.0)), ("consciousness", RawValue::Text("A"))]);
+        let q = score(&[
+            ("resp_rate", n(24.0)),
+            ("sbp", n(95.0)),
+            ("consciousness", RawValue::Text("A")),
+        ]);
         assert_eq!(q.score, 2);
         assert!(q.positive);
         assert_eq!(q.missing.iter().collect::<Vec<_>>(), vec![Param::Gcs]);
         let e = q.criteria.as_slice();
-        assert_eq!((e[0].reading().param, e[0].reading().value, e[0].reading().effective), (Param::RespRate, 24.0, NOW));
-        assert_eq!((e[1].reading().param, e[1].reading().value), (Param::Sbp, 95.0));
+        assert_eq!(
+            (
+                e[0].reading().param,
+                e[0].reading().value,
+                e[0].reading().effective
+            ),
+            (Param::RespRate, 24.0, NOW)
+        );
+        assert_eq!(
+            (e[1].reading().param, e[1].reading().value),
+            (Param::Sbp, 95.0)
+        );
         let one = score(&[("resp_rate", n(24.0))]);
         assert!(!one.positive);
         assert_eq!(one.missing.iter().count(), 3);
@@ -117,7 +142,12 @@ mod tests {
         assert_eq!(q.score, 0);
         assert_eq!(
             q.missing.iter().collect::<Vec<_>>(),
-            vec![Param::RespRate, Param::Sbp, Param::Gcs, Param::Consciousness]
+            vec![
+                Param::RespRate,
+                Param::Sbp,
+                Param::Gcs,
+                Param::Consciousness
+            ]
         );
     }
 }

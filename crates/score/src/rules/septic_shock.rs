@@ -15,7 +15,7 @@ use crate::param::{Param, ParamSet};
 const VASOPRESSORS: [Param; 3] = [Param::Norepinephrine, Param::Epinephrine, Param::Dopamine];
 
 /// A septic-shock result.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct SepticShock {
     /// Both criteria met.
     pub present: bool,
@@ -26,9 +26,19 @@ pub struct SepticShock {
 }
 
 /// Assesses Sepsis-3 septic shock.
+#[inline]
 pub fn assess(inputs: &Inputs<'_>) -> SepticShock {
+    let mut out = SepticShock::default();
+    score_into(inputs, &mut out);
+    out
+}
+
+/// Scores into `out`, reusing its storage (the hot-path form of [`assess`]).
+#[inline]
+pub fn score_into(inputs: &Inputs<'_>, out: &mut SepticShock) {
     let mut missing = ParamSet::EMPTY;
-    let mut criteria = Criteria::default();
+    let criteria = &mut out.criteria;
+    criteria.clear();
     let mut pressor = false;
     let mut any_pressor_data = false;
     for p in VASOPRESSORS {
@@ -59,11 +69,8 @@ pub fn assess(inputs: &Inputs<'_>) -> SepticShock {
     if let Some(r) = lactate {
         criteria.push(&"lactate > 2", r, 1);
     }
-    SepticShock {
-        present: pressor && lactate.is_some(),
-        criteria,
-        missing,
-    }
+    out.present = pressor && lactate.is_some();
+    out.missing = missing;
 }
 
 #[cfg(test)]
@@ -84,22 +91,41 @@ mod tests {
         assert!(shock(&[("norepinephrine", n(0.05)), ("lactate", n(2.1))]).present);
         assert!(shock(&[("epinephrine", n(0.05)), ("lactate", n(4.0))]).present);
         assert!(shock(&[("dopamine", n(3.0)), ("lactate", n(4.0))]).present);
-        assert!(!shock(&[("norepinephrine", n(0.05)), ("lactate", n(2.0))]).present, "lactate edge is strict");
-        assert!(!shock(&[("norepinephrine", n(0.0)), ("lactate", n(5.0))]).present, "a stopped infusion");
-        assert!(!shock(&[("dobutamine", n(5.0)), ("lactate", n(5.0))]).present, "an inotrope");
+        assert!(
+            !shock(&[("norepinephrine", n(0.05)), ("lactate", n(2.0))]).present,
+            "lactate edge is strict"
+        );
+        assert!(
+            !shock(&[("norepinephrine", n(0.0)), ("lactate", n(5.0))]).present,
+            "a stopped infusion"
+        );
+        assert!(
+            !shock(&[("dobutamine", n(5.0)), ("lactate", n(5.0))]).present,
+            "an inotrope"
+        );
         assert!(!shock(&[("lactate", n(5.0))]).present);
     }
 
     #[test]
     fn explains_and_lists_missing() {
         let s = shock(&[("norepinephrine", n(0.2)), ("lactate", n(3.0))]);
-        let texts: Vec<_> = s.criteria.as_slice().iter().map(|e| e.criterion()).collect();
+        let texts: Vec<_> = s
+            .criteria
+            .as_slice()
+            .iter()
+            .map(|e| e.criterion())
+            .collect();
         assert_eq!(texts, vec!["norepinephrine running", "lactate > 2"]);
         assert!(s.missing.is_empty());
         let none = shock(&[]);
         assert_eq!(
             none.missing.iter().collect::<Vec<_>>(),
-            vec![Param::Lactate, Param::Norepinephrine, Param::Epinephrine, Param::Dopamine]
+            vec![
+                Param::Lactate,
+                Param::Norepinephrine,
+                Param::Epinephrine,
+                Param::Dopamine
+            ]
         );
     }
 }

@@ -14,7 +14,7 @@ use super::{Criteria, Inputs};
 use crate::param::{Param, ParamSet};
 
 /// A SIRS result.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Sirs {
     /// 0-4.
     pub score: u8,
@@ -28,9 +28,19 @@ pub struct Sirs {
 }
 
 /// Scores SIRS.
+#[inline]
 pub fn assess(inputs: &Inputs<'_>) -> Sirs {
+    let mut out = Sirs::default();
+    score_into(inputs, &mut out);
+    out
+}
+
+/// Scores into `out`, reusing its storage (the hot-path form of [`assess`]).
+#[inline]
+pub fn score_into(inputs: &Inputs<'_>, out: &mut Sirs) {
     let mut missing = ParamSet::EMPTY;
-    let mut criteria = Criteria::default();
+    let criteria = &mut out.criteria;
+    criteria.clear();
     let mut score = 0;
     let mut criterion = |hits: &[Option<(&'static &'static str, crate::window::Reading)>]| {
         let mut met = false;
@@ -40,22 +50,27 @@ pub fn assess(inputs: &Inputs<'_>) -> Sirs {
         }
         score += u8::from(met);
     };
-    let temp = inputs.require(Param::Temperature, &mut missing).and_then(|r| {
-        if r.value > 38.0 {
-            Some((&"temperature > 38.0", r))
-        } else if r.value < 36.0 {
-            Some((&"temperature < 36.0", r))
-        } else {
-            None
-        }
-    });
+    let temp = inputs
+        .require(Param::Temperature, &mut missing)
+        .and_then(|r| {
+            if r.value > 38.0 {
+                Some((&"temperature > 38.0", r))
+            } else if r.value < 36.0 {
+                Some((&"temperature < 36.0", r))
+            } else {
+                None
+            }
+        });
     criterion(&[temp]);
     let hr = inputs.require(Param::HeartRate, &mut missing);
-    criterion(&[hr.filter(|r| r.value > 90.0).map(|r| (&"heart_rate > 90", r))]);
+    criterion(&[hr
+        .filter(|r| r.value > 90.0)
+        .map(|r| (&"heart_rate > 90", r))]);
     let rr = inputs.require(Param::RespRate, &mut missing);
     let paco2 = inputs.require(Param::Paco2, &mut missing);
     criterion(&[
-        rr.filter(|r| r.value > 20.0).map(|r| (&"resp_rate > 20", r)),
+        rr.filter(|r| r.value > 20.0)
+            .map(|r| (&"resp_rate > 20", r)),
         paco2.filter(|r| r.value < 32.0).map(|r| (&"paco2 < 32", r)),
     ]);
     let wbc = inputs.require(Param::Wbc, &mut missing).and_then(|r| {
@@ -68,13 +83,13 @@ pub fn assess(inputs: &Inputs<'_>) -> Sirs {
         }
     });
     let bands = inputs.require(Param::Bands, &mut missing);
-    criterion(&[wbc, bands.filter(|r| r.value > 10.0).map(|r| (&"bands > 10", r))]);
-    Sirs {
-        score,
-        positive: score >= 2,
-        criteria,
-        missing,
-    }
+    criterion(&[
+        wbc,
+        bands.filter(|r| r.value > 10.0).map(|r| (&"bands > 10", r)),
+    ]);
+    out.score = score;
+    out.positive = score >= 2;
+    out.missing = missing;
 }
 
 #[cfg(test)]
@@ -119,7 +134,12 @@ mod tests {
             let config = Config::default();
             let mut w = crate::window::Window::new();
             let o = crate::observation::Observation::new(
-                "paco2", n(v), Some("kPa"), NOW, None, crate::observation::Status::Final,
+                "paco2",
+                n(v),
+                Some("kPa"),
+                NOW,
+                None,
+                crate::observation::Status::Final,
             )
             .unwrap();
             w.ingest(&o, &config.staleness);
@@ -141,7 +161,12 @@ mod tests {
 
     #[test]
     fn alternatives_count_once_but_are_both_shown() {
-        let s = score(&[("resp_rate", n(28.0)), ("paco2", n(28.0)), ("wbc", n(15.0)), ("bands", n(12.0))]);
+        let s = score(&[
+            ("resp_rate", n(28.0)),
+            ("paco2", n(28.0)),
+            ("wbc", n(15.0)),
+            ("bands", n(12.0)),
+        ]);
         assert_eq!(s.score, 2);
         assert!(s.positive);
         assert_eq!(s.criteria.as_slice().len(), 4);
@@ -155,7 +180,12 @@ mod tests {
 
     #[test]
     fn full_house() {
-        let s = score(&[("temperature", n(39.0)), ("heart_rate", n(120.0)), ("resp_rate", n(25.0)), ("wbc", n(2.0))]);
+        let s = score(&[
+            ("temperature", n(39.0)),
+            ("heart_rate", n(120.0)),
+            ("resp_rate", n(25.0)),
+            ("wbc", n(2.0)),
+        ]);
         assert_eq!(s.score, 4);
     }
 }

@@ -17,9 +17,9 @@
 //! - catecholamine doses in ug/kg/min; a dose of 0 is an infusion that is not running;
 //! - respiratory support is invasive or non-invasive ventilation (`ventilation`); without
 //!   it a P/F below 200 scores 2 (the MIT-LCP mimic-code convention);
-//! - bilirubin and creatinine bands are closed on their lower edge (>= 12.0 scores 4,
-//!   >= 5.0 scores 4), and values between printed decimals fall in the band whose lower
-//!   edge they have reached (creatinine 1.95 scores 1);
+//! - bilirubin and creatinine bands are closed on their lower edge (bilirubin 12.0 and
+//!   creatinine 5.0 score 4), and values between printed decimals fall in the band whose
+//!   lower edge they have reached (creatinine 1.95 scores 1);
 //! - renal is the worse of creatinine and urine output;
 //! - each system takes its worst value over the 24 h up to the evaluation instant;
 //!   for respiration, each PaO2 is paired with the FiO2 and ventilation status in force
@@ -50,7 +50,7 @@ pub struct Components {
 }
 
 /// A SOFA result.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Sofa {
     /// 0-24.
     pub score: u8,
@@ -71,7 +71,12 @@ pub struct Sofa {
 const PLATELETS: Chart = (
     4,
     &"platelets < 20",
-    &[(20.0, 3, &"platelets < 50"), (50.0, 2, &"platelets < 100"), (100.0, 1, &"platelets < 150"), (150.0, 0, &"")],
+    &[
+        (20.0, 3, &"platelets < 50"),
+        (50.0, 2, &"platelets < 100"),
+        (100.0, 1, &"platelets < 150"),
+        (150.0, 0, &""),
+    ],
 );
 const BILIRUBIN: Chart = (
     0,
@@ -93,15 +98,38 @@ const CREATININE: Chart = (
         (5.0, 4, &"creatinine >= 5.0"),
     ],
 );
-const URINE_OUTPUT: Chart = (4, &"urine_output < 200", &[(200.0, 3, &"urine_output < 500"), (500.0, 0, &"")]);
-const GCS: Chart = (4, &"gcs < 6", &[(6.0, 3, &"gcs 6-9"), (10.0, 2, &"gcs 10-12"), (13.0, 1, &"gcs 13-14"), (15.0, 0, &"")]);
+const URINE_OUTPUT: Chart = (
+    4,
+    &"urine_output < 200",
+    &[(200.0, 3, &"urine_output < 500"), (500.0, 0, &"")],
+);
+const GCS: Chart = (
+    4,
+    &"gcs < 6",
+    &[
+        (6.0, 3, &"gcs 6-9"),
+        (10.0, 2, &"gcs 10-12"),
+        (13.0, 1, &"gcs 13-14"),
+        (15.0, 0, &""),
+    ],
+);
 
 /// Scores SOFA.
+#[inline]
 pub fn assess(inputs: &Inputs<'_>) -> Sofa {
+    let mut out = Sofa::default();
+    score_into(inputs, &mut out);
+    out
+}
+
+/// Scores into `out`, reusing its storage (the hot-path form of [`assess`]).
+#[inline]
+pub fn score_into(inputs: &Inputs<'_>, out: &mut Sofa) {
     let w = inputs.window();
     let at = inputs.at();
     let mut missing = ParamSet::EMPTY;
-    let mut criteria = Criteria::default();
+    let criteria = &mut out.criteria;
+    criteria.clear();
     let mut c = Components::default();
     let worst = |p: Param, missing: &mut ParamSet| {
         let r = w.worst(p, at, SOFA_SPAN);
@@ -111,13 +139,13 @@ pub fn assess(inputs: &Inputs<'_>) -> Sofa {
         r
     };
 
-    c.respiration = respiration(inputs, &mut criteria, &mut missing);
+    c.respiration = respiration(inputs, criteria, &mut missing);
 
     if let Some(r) = worst(Param::Platelets, &mut missing) {
-        c.coagulation = push(&mut criteria, r, band(r.value, PLATELETS));
+        c.coagulation = push(criteria, r, band(r.value, PLATELETS));
     }
     if let Some(r) = worst(Param::Bilirubin, &mut missing) {
-        c.liver = push(&mut criteria, r, band(r.value, BILIRUBIN));
+        c.liver = push(criteria, r, band(r.value, BILIRUBIN));
     }
 
     let map = worst(Param::Map, &mut missing);
@@ -125,7 +153,12 @@ pub fn assess(inputs: &Inputs<'_>) -> Sofa {
     if let Some(r) = map.filter(|r| r.value < 70.0) {
         cv = (1, Some(r), &"map < 70");
     }
-    for p in [Param::Dopamine, Param::Dobutamine, Param::Epinephrine, Param::Norepinephrine] {
+    for p in [
+        Param::Dopamine,
+        Param::Dobutamine,
+        Param::Epinephrine,
+        Param::Norepinephrine,
+    ] {
         let Some(r) = worst(p, &mut missing).filter(|r| r.value > 0.0) else {
             continue;
         };
@@ -149,7 +182,7 @@ pub fn assess(inputs: &Inputs<'_>) -> Sofa {
     }
 
     if let Some(r) = worst(Param::Gcs, &mut missing) {
-        c.cns = push(&mut criteria, r, band(r.value, GCS));
+        c.cns = push(criteria, r, band(r.value, GCS));
     }
 
     let creatinine = worst(Param::Creatinine, &mut missing);
@@ -161,21 +194,18 @@ pub fn assess(inputs: &Inputs<'_>) -> Sofa {
         (c, u) => c.or(u),
     };
     if let Some((r, hit)) = renal {
-        c.renal = push(&mut criteria, r, hit);
+        c.renal = push(criteria, r, hit);
     }
 
     let score = c.respiration + c.coagulation + c.liver + c.cardiovascular + c.cns + c.renal;
     let baseline = w.sofa_baseline();
     let rise = score.saturating_sub(baseline);
-    Sofa {
-        score,
-        components: c,
-        baseline,
-        rise,
-        organ_dysfunction: rise >= 2,
-        criteria,
-        missing,
-    }
+    out.score = score;
+    out.components = c;
+    out.baseline = baseline;
+    out.rise = rise;
+    out.organ_dysfunction = rise >= 2;
+    out.missing = missing;
 }
 
 /// Records a scoring band's reading and returns its points.
@@ -189,56 +219,39 @@ fn push(criteria: &mut Criteria<6>, r: Reading, (points, text): (u8, &'static &'
 /// The worst-scoring PaO2 of the last 24 h, each paired with the FiO2 and ventilation in
 /// force when it was drawn.
 fn respiration(inputs: &Inputs<'_>, criteria: &mut Criteria<6>, missing: &mut ParamSet) -> u8 {
-    let w = inputs.window();
-    let max_age = inputs.config().staleness.vital;
-    let mut any_pao2 = false;
-    let mut any_fio2 = false;
-    let mut best: Option<(u8, f64, Reading)> = None;
-    for pao2 in w.readings(Param::Pao2, inputs.at(), SOFA_SPAN) {
-        any_pao2 = true;
-        let t = pao2.effective;
-        let fio2 = match w.at_time(Param::Fio2, t, max_age) {
-            Some(f) => f.value,
-            None => match w.at_time(Param::OnOxygen, t, max_age) {
-                Some(o) if !o.is_true() => 0.21,
-                _ => continue,
-            },
-        };
-        any_fio2 = true;
-        let ratio = pao2.value / fio2;
-        let support = w
-            .at_time(Param::Ventilation, t, max_age)
-            .is_some_and(|v| v.is_true());
-        let points = match ratio {
-            r if r < 100.0 && support => 4,
-            r if r < 200.0 && support => 3,
-            r if r < 300.0 => 2,
-            r if r < 400.0 => 1,
-            _ => 0,
-        };
-        if best.is_none_or(|(p, r, _)| points > p || (points == p && ratio <= r)) {
-            best = Some((points, ratio, pao2));
-        }
-    }
-    if !any_pao2 {
+    let pf = inputs
+        .window()
+        .worst_pf(inputs.at(), inputs.config().staleness.vital);
+    if !pf.any_pao2 {
         missing.insert(Param::Pao2);
-    } else if !any_fio2 {
+    } else if !pf.any_fio2 {
         missing.insert(Param::Fio2);
     }
-    match best {
-        Some((points, _, r)) if points > 0 => {
+    match pf.pao2 {
+        Some(r) if pf.points > 0 => {
             criteria.push(
-                match points {
+                match pf.points {
                     4 => &"pao2/fio2 < 100 with respiratory support",
                     3 => &"pao2/fio2 < 200 with respiratory support",
                     2 => &"pao2/fio2 < 300",
                     _ => &"pao2/fio2 < 400",
                 },
                 r,
-                points,
+                pf.points,
             );
-            points
+            pf.points
         }
+        _ => 0,
+    }
+}
+
+/// SOFA respiration points of one PaO2/FiO2 ratio, with or without ventilatory support.
+pub(crate) fn respiration_points(ratio: f64, support: bool) -> u8 {
+    match ratio {
+        r if r < 100.0 && support => 4,
+        r if r < 200.0 && support => 3,
+        r if r < 300.0 => 2,
+        r if r < 400.0 => 1,
         _ => 0,
     }
 }
@@ -269,36 +282,112 @@ mod tests {
 
     #[test]
     fn coagulation_bands() {
-        table("platelets", |c| c.coagulation, &[(150.0, 0), (149.9, 1), (100.0, 1), (99.9, 2), (50.0, 2), (49.9, 3), (20.0, 3), (19.9, 4)]);
+        table(
+            "platelets",
+            |c| c.coagulation,
+            &[
+                (150.0, 0),
+                (149.9, 1),
+                (100.0, 1),
+                (99.9, 2),
+                (50.0, 2),
+                (49.9, 3),
+                (20.0, 3),
+                (19.9, 4),
+            ],
+        );
     }
 
     #[test]
     fn liver_bands() {
-        table("bilirubin", |c| c.liver, &[(1.19, 0), (1.2, 1), (1.99, 1), (2.0, 2), (5.99, 2), (6.0, 3), (11.99, 3), (12.0, 4)]);
+        table(
+            "bilirubin",
+            |c| c.liver,
+            &[
+                (1.19, 0),
+                (1.2, 1),
+                (1.99, 1),
+                (2.0, 2),
+                (5.99, 2),
+                (6.0, 3),
+                (11.99, 3),
+                (12.0, 4),
+            ],
+        );
     }
 
     #[test]
     fn renal_bands() {
-        table("creatinine", |c| c.renal, &[(1.19, 0), (1.2, 1), (1.95, 1), (2.0, 2), (3.49, 2), (3.5, 3), (4.99, 3), (5.0, 4)]);
-        table("urine_output", |c| c.renal, &[(500.0, 0), (499.0, 3), (200.0, 3), (199.0, 4)]);
+        table(
+            "creatinine",
+            |c| c.renal,
+            &[
+                (1.19, 0),
+                (1.2, 1),
+                (1.95, 1),
+                (2.0, 2),
+                (3.49, 2),
+                (3.5, 3),
+                (4.99, 3),
+                (5.0, 4),
+            ],
+        );
+        table(
+            "urine_output",
+            |c| c.renal,
+            &[(500.0, 0), (499.0, 3), (200.0, 3), (199.0, 4)],
+        );
         let both = sofa(&[("creatinine", n(2.5)), ("urine_output", n(150.0))]);
         assert_eq!(both.components.renal, 4, "the worse of the two");
-        assert_eq!(both.criteria.as_slice()[0].reading().param, Param::UrineOutput);
+        assert_eq!(
+            both.criteria.as_slice()[0].reading().param,
+            Param::UrineOutput
+        );
     }
 
     #[test]
     fn cns_bands() {
-        table("gcs", |c| c.cns, &[(15.0, 0), (14.0, 1), (13.0, 1), (12.0, 2), (10.0, 2), (9.0, 3), (6.0, 3), (5.0, 4), (3.0, 4)]);
+        table(
+            "gcs",
+            |c| c.cns,
+            &[
+                (15.0, 0),
+                (14.0, 1),
+                (13.0, 1),
+                (12.0, 2),
+                (10.0, 2),
+                (9.0, 3),
+                (6.0, 3),
+                (5.0, 4),
+                (3.0, 4),
+            ],
+        );
     }
 
     #[test]
     fn cardiovascular_bands() {
         table("map", |c| c.cardiovascular, &[(70.0, 0), (69.9, 1)]);
-        table("dopamine", |c| c.cardiovascular, &[(0.0, 0), (0.5, 2), (5.0, 2), (5.1, 3), (15.0, 3), (15.1, 4)]);
+        table(
+            "dopamine",
+            |c| c.cardiovascular,
+            &[(0.0, 0), (0.5, 2), (5.0, 2), (5.1, 3), (15.0, 3), (15.1, 4)],
+        );
         table("dobutamine", |c| c.cardiovascular, &[(0.0, 0), (2.0, 2)]);
-        table("epinephrine", |c| c.cardiovascular, &[(0.05, 3), (0.1, 3), (0.11, 4)]);
-        table("norepinephrine", |c| c.cardiovascular, &[(0.05, 3), (0.1, 3), (0.11, 4)]);
-        let r = sofa(&[("map", n(60.0)), ("norepinephrine", n(0.2)), ("dobutamine", n(5.0))]);
+        table(
+            "epinephrine",
+            |c| c.cardiovascular,
+            &[(0.05, 3), (0.1, 3), (0.11, 4)],
+        );
+        table(
+            "norepinephrine",
+            |c| c.cardiovascular,
+            &[(0.05, 3), (0.1, 3), (0.11, 4)],
+        );
+        let r = sofa(&[
+            ("map", n(60.0)),
+            ("norepinephrine", n(0.2)),
+            ("dobutamine", n(5.0)),
+        ]);
         assert_eq!(r.components.cardiovascular, 4);
         assert_eq!(r.criteria.as_slice()[0].criterion(), "norepinephrine > 0.1");
     }
@@ -341,8 +430,18 @@ mod tests {
         assert!(r.missing.contains(Param::Fio2));
         let air = sofa(&[("pao2", n(70.0)), ("on_oxygen", RawValue::Bool(false))]);
         assert_eq!(air.components.respiration, 1, "70 / 0.21 = 333");
-        assert_eq!(sofa(&[("pao2", n(62.0)), ("on_oxygen", RawValue::Bool(false))]).components.respiration, 2);
-        assert_eq!(sofa(&[("pao2", n(90.0)), ("on_oxygen", RawValue::Bool(false))]).components.respiration, 0);
+        assert_eq!(
+            sofa(&[("pao2", n(62.0)), ("on_oxygen", RawValue::Bool(false))])
+                .components
+                .respiration,
+            2
+        );
+        assert_eq!(
+            sofa(&[("pao2", n(90.0)), ("on_oxygen", RawValue::Bool(false))])
+                .components
+                .respiration,
+            0
+        );
     }
 
     #[test]
@@ -364,7 +463,10 @@ mod tests {
         add(&mut w, "fio2", n(0.3), h(0));
         add(&mut w, "pao2", n(120.0), h(0));
         let r = sofa_of(&w);
-        assert_eq!(r.components.coagulation, 2, "platelets 90 within 24 h; 30 is older");
+        assert_eq!(
+            r.components.coagulation, 2,
+            "platelets 90 within 24 h; 30 is older"
+        );
         assert_eq!(r.components.respiration, 3, "P/F 120 with support 12 h ago");
         assert_eq!(r.score, 5);
         assert!(r.organ_dysfunction);
@@ -378,7 +480,16 @@ mod tests {
         let r = sofa(&[]);
         assert_eq!(r.score, 0);
         assert!(!r.organ_dysfunction);
-        for p in [Param::Pao2, Param::Platelets, Param::Bilirubin, Param::Map, Param::Gcs, Param::Creatinine, Param::UrineOutput, Param::Norepinephrine] {
+        for p in [
+            Param::Pao2,
+            Param::Platelets,
+            Param::Bilirubin,
+            Param::Map,
+            Param::Gcs,
+            Param::Creatinine,
+            Param::UrineOutput,
+            Param::Norepinephrine,
+        ] {
             assert!(r.missing.contains(p), "{p}");
         }
         assert!(!sofa(&[("gcs", n(14.0))]).organ_dysfunction);
