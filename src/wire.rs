@@ -284,4 +284,45 @@ mod tests {
         let long = format!(r#"{{"patient_id":"{}"}}"#, "x".repeat(MAX_MESSAGE_BYTES));
         assert!(err(&long).contains("exceeds the limit"));
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn field() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just(r#""patient_id":"P1""#.to_owned()),
+                Just(r#""code":"heart_rate""#.to_owned()),
+                Just(r#""code":"8310-5""#.to_owned()),
+                Just(r#""effective":"2026-11-23T10:00:00Z""#.to_owned()),
+                Just(r#""unit":"[degF]""#.to_owned()),
+                Just(r#""status":"amended""#.to_owned()),
+                Just(r#""id":"x""#.to_owned()),
+                any::<f64>().prop_map(|v| format!(r#""value":{v}"#)),
+                "\\PC{0,12}".prop_map(|v| format!(r#""value":{v:?}"#)),
+                "[a-z_]{1,10}".prop_map(|k| format!(r#""{k}":1"#)),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+                let _ = decode_json(&bytes);
+            }
+
+            #[test]
+            fn shuffled_fields_never_panic_and_errors_name_a_field(
+                fields in prop::collection::vec(field(), 0..9)
+            ) {
+                let msg = format!("{{{}}}", fields.join(","));
+                match decode_json(msg.as_bytes()) {
+                    Ok(d) => prop_assert_eq!(d.patient_id, "P1"),
+                    Err(e) => {
+                        let text = e.to_string();
+                        prop_assert!(text.starts_with("field `") || text.starts_with("invalid observation JSON: "), "{}", text);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -8,10 +8,11 @@
 //!
 //! # Memory bound
 //!
-//! Every parameter keeps at most [`HISTORY_CAP`] entries of 32 bytes, so one patient's
-//! window never holds more than `PARAM_COUNT x HISTORY_CAP x 32` bytes of readings
-//! (28 x 32 x 32 = 28 KiB) plus a fixed 700 bytes, whatever the input rate; a ward
-//! patient with hourly vitals and daily labs uses about 3 KiB. Readings older than the
+//! Every parameter keeps at most [`HISTORY_CAP`] (32) entries of 32 bytes, so one
+//! patient's window never holds more than `PARAM_COUNT x HISTORY_CAP x 32` bytes of
+//! readings (28 x 32 x 32 = 28 KiB) plus a fixed 1,880-byte header (per-parameter queue
+//! headers and the newest and worst-of-24 h caches), whatever the input rate. A ward
+//! patient with hourly vitals and daily labs uses about 6 KiB. Readings older than the
 //! retention horizon (the larger of 24 h and the parameter's staleness limit, counted
 //! back from the newest event seen for the patient) are dropped on the next write to
 //! that parameter.
@@ -678,6 +679,7 @@ mod tests {
         assert!(w.entries(Param::HeartRate) <= HISTORY_CAP);
         assert!(w.heap_bytes() <= PARAM_COUNT * HISTORY_CAP * 32);
         assert_eq!(size_of::<Entry>(), 32);
+        assert!(size_of::<Window>() <= 2048, "{}", size_of::<Window>());
     }
 
     mod cache_props {
