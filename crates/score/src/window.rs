@@ -12,10 +12,10 @@
 //! patient's window never holds more than `PARAM_COUNT x HISTORY_CAP x 32` bytes of
 //! readings (28 x 32 x 32 = 28 KiB) plus a fixed 1,880-byte header (per-parameter queue
 //! headers and the newest and worst-of-24 h caches), whatever the input rate. A ward
-//! patient with hourly vitals and daily labs uses about 6 KiB. Readings older than the
-//! retention horizon (the larger of 24 h and the parameter's staleness limit, counted
-//! back from the newest event seen for the patient) are dropped on the next write to
-//! that parameter.
+//! patient with hourly vitals and a daily lab panel uses about 12 KiB (1,880 + 9,856).
+//! Readings older than the retention horizon (the larger of 24 h and the parameter's
+//! staleness limit, counted back from the newest event seen for the patient) are dropped
+//! on the next write to that parameter.
 //!
 //! When a parameter receives more readings than fit, the window thins its history
 //! without losing what scoring needs: the newest reading is always kept exactly (latest

@@ -217,10 +217,14 @@ impl<const N: usize> serde::Serialize for Criteria<N> {
 /// chart would round the decimal number sent: `scale` is 1 for whole numbers and 10 for
 /// tenths. A value sent as 35.05 is stored in binary as 35.04999..., so the product is
 /// nudged by far less than any real reading's precision before rounding.
+///
+/// Readings are validated to physiological ranges, far inside `i64`, so rounding is done
+/// by truncating `|x| + 0.5` (one instruction) rather than a call to libm's `round`.
 #[inline]
 pub fn round_chart(value: f64, scale: f64) -> f64 {
     let scaled = value * scale;
-    (scaled + scaled.signum() * 1e-9).round() / scale
+    let magnitude = (scaled.abs() + 1e-9 + 0.5) as i64 as f64;
+    magnitude.copysign(scaled) / scale
 }
 
 /// One band of a chart: from `edge` up (to the next band's edge), `points`, and the text
@@ -300,6 +304,13 @@ mod tests {
         assert_eq!(round_chart(219.5, 1.0), 220.0);
         assert_eq!(round_chart(219.6, 1.0), 220.0);
         assert_eq!(round_chart(90.5, 1.0), 91.0);
+        assert_eq!(round_chart(-2.5, 1.0), -3.0, "half away from zero");
+        assert_eq!(round_chart(-2.4, 1.0), -2.0);
+        assert_eq!(round_chart(0.0, 10.0), 0.0);
+        for i in 0..4000 {
+            let x = f64::from(i) / 40.0;
+            assert_eq!(round_chart(x, 1.0), (x + 1e-9).round(), "{x}");
+        }
     }
 
     #[test]
