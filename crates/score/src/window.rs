@@ -59,6 +59,14 @@ impl Entry {
     fn has_id(&self, id: ObsId) -> bool {
         self.flags & HAS_ID != 0 && self.id == id.get()
     }
+
+    fn reading(&self, param: Param) -> Reading {
+        Reading {
+            param,
+            value: self.value,
+            effective: self.effective,
+        }
+    }
 }
 
 /// One reading as the rules see it: a canonical value and when it was measured.
@@ -307,11 +315,7 @@ impl Window {
             .filter(|e| e.effective <= at)
             .take_while(|e| e.effective >= limit)
             .find(|e| e.live())
-            .map(|e| Reading {
-                param,
-                value: e.value,
-                effective: e.effective,
-            })
+            .map(|e| e.reading(param))
     }
 
     /// The worst live reading of `param` in `(at - span, at]`, by the direction in which
@@ -351,11 +355,7 @@ impl Window {
                 best = Some(e);
             }
         }
-        best.map(|e| Reading {
-            param,
-            value: e.value,
-            effective: e.effective,
-        })
+        best.map(|e| e.reading(param))
     }
 
     /// The worst PaO2/FiO2 pair of the 24 h up to `at`: each PaO2 is paired with the FiO2
@@ -421,11 +421,7 @@ impl Window {
         self.history[param.index()]
             .iter()
             .filter(move |e| e.live() && e.effective > from && e.effective <= at)
-            .map(move |e| Reading {
-                param,
-                value: e.value,
-                effective: e.effective,
-            })
+            .map(move |e| e.reading(param))
     }
 
     /// The live reading of `param` in force at `t`: the newest at or before `t` no older
@@ -439,11 +435,7 @@ impl Window {
             .rev()
             .take_while(|e| e.effective >= limit)
             .find(|e| e.live())
-            .map(|e| Reading {
-                param,
-                value: e.value,
-                effective: e.effective,
-            })
+            .map(|e| e.reading(param))
     }
 
     /// The number of entries (readings and tombstones) kept for `param`.
