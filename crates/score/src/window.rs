@@ -10,9 +10,9 @@
 //!
 //! Every parameter keeps at most [`HISTORY_CAP`] (32) entries of 32 bytes, so one
 //! patient's window never holds more than `PARAM_COUNT x HISTORY_CAP x 32` bytes of
-//! readings (28 x 32 x 32 = 28 KiB) plus a fixed 1,880-byte header (per-parameter queue
-//! headers and the newest and worst-of-24 h caches), whatever the input rate. A ward
-//! patient with hourly vitals and a daily lab panel uses about 12 KiB (1,880 + 9,856).
+//! readings (28 x 32 x 32 = 28 KiB) plus a fixed 2,144-byte header (per-parameter queue
+//! headers, the newest and worst-of-24 h caches and the id filter), whatever the input rate. A ward
+//! patient with hourly vitals and a daily lab panel uses about 12 KiB (2,144 + 9,856).
 //! Readings older than the retention horizon (the larger of 24 h and the parameter's
 //! staleness limit, counted back from the newest event seen for the patient) are dropped
 //! on the next write to that parameter.
@@ -146,12 +146,66 @@ struct Derived {
     pf_max_age: Span,
 }
 
+/// A Bloom filter (2,048 bits, two probes) of the ids the window holds, so that the
+/// search for an id across every parameter runs only for ids probably seen before. Ids of
+/// readings that have since left the window stay set until the next rebuild, which
+/// happens once insertions reach twice what the window holds (at least 512): the false
+/// positive rate stays near 3 % for a full window, and a false positive costs a scan.
+#[derive(Clone, Debug)]
+struct IdFilter {
+    bits: [u64; 32],
+    inserted: u32,
+    rebuild_at: u32,
+}
+
+impl Default for IdFilter {
+    fn default() -> Self {
+        IdFilter {
+            bits: [0; 32],
+            inserted: 0,
+            rebuild_at: 512,
+        }
+    }
+}
+
+impl IdFilter {
+    fn probes(id: ObsId) -> [usize; 2] {
+        let h = id.get().wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        [(h >> 53) as usize, ((h >> 42) & 0x7ff) as usize]
+    }
+
+    fn may_contain(&self, id: ObsId) -> bool {
+        Self::probes(id)
+            .iter()
+            .all(|&b| self.bits[b / 64] & (1 << (b % 64)) != 0)
+    }
+
+    /// Adds `id`; true when the filter is due for a rebuild.
+    fn insert(&mut self, id: ObsId) -> bool {
+        for b in Self::probes(id) {
+            self.bits[b / 64] |= 1 << (b % 64);
+        }
+        self.inserted += 1;
+        self.inserted >= self.rebuild_at
+    }
+
+    fn rebuild(&mut self, held: impl Iterator<Item = ObsId>) {
+        self.bits = [0; 32];
+        self.inserted = 0;
+        for id in held {
+            self.insert(id);
+        }
+        self.rebuild_at = (2 * self.inserted).max(512);
+    }
+}
+
 /// One patient's readings.
 #[derive(Clone, Debug)]
 pub struct Window {
     newest_live: [Newest; PARAM_COUNT],
     worst_24h: [Newest; PARAM_COUNT],
     derived: Derived,
+    ids: IdFilter,
     history: [VecDeque<Entry>; PARAM_COUNT],
     newest: Option<Timestamp>,
     sofa_baseline: u8,
@@ -168,6 +222,7 @@ impl Default for Window {
                 pf_oldest: Timestamp::from_millis(i64::MAX),
                 pf_max_age: Span::millis(0),
             },
+            ids: IdFilter::default(),
             history: Default::default(),
             newest: None,
             sofa_baseline: 0,
@@ -212,38 +267,40 @@ impl Window {
         {
             return Ingested::Stale;
         }
-        let hist = &mut self.history[param.index()];
-        let found = obs
-            .id()
-            .and_then(|id| hist.iter().position(|e| e.has_id(id)));
         let entry = Entry {
             effective,
             value: obs.value().to_f64(),
             id: obs.id().map_or(0, ObsId::get),
             flags: if obs.id().is_some() { HAS_ID } else { 0 },
         };
+        let found = obs.id().and_then(|id| self.find_id(param, id));
         let outcome = match (obs.status(), found) {
             (Status::Final, Some(_)) => return Ingested::Duplicate,
             (Status::Final, None) => {
-                insert_sorted(hist, entry, param.worse());
+                self.insert(param, entry);
                 Ingested::Accepted
             }
-            (Status::Amended, found) => {
-                if let Some(i) = found {
-                    hist.remove(i);
+            (Status::Amended, Some((held, i))) => {
+                self.history[held.index()].remove(i);
+                if held != param {
+                    self.refresh(held, staleness);
                 }
-                insert_sorted(hist, entry, param.worse());
-                if found.is_some() {
-                    Ingested::Amended
-                } else {
-                    Ingested::Accepted
-                }
+                self.insert(param, entry);
+                Ingested::Amended
             }
-            (Status::EnteredInError, Some(i)) => {
-                if !hist[i].live() {
+            (Status::Amended, None) => {
+                self.insert(param, entry);
+                Ingested::Accepted
+            }
+            (Status::EnteredInError, Some((held, i))) => {
+                let e = &mut self.history[held.index()][i];
+                if !e.live() {
                     return Ingested::Duplicate;
                 }
-                hist[i].flags |= WITHDRAWN;
+                e.flags |= WITHDRAWN;
+                if held != param {
+                    self.refresh(held, staleness);
+                }
                 Ingested::Withdrawn
             }
             (Status::EnteredInError, None) => {
@@ -251,18 +308,56 @@ impl Window {
                     flags: entry.flags | WITHDRAWN,
                     ..entry
                 };
-                insert_sorted(hist, tombstone, param.worse());
+                self.insert(param, tombstone);
                 Ingested::Withdrawn
             }
         };
         let newest = self.newest.map_or(effective, |n| n.max(effective));
         self.newest = Some(newest);
         let cutoff = newest.minus(horizon);
+        let hist = &mut self.history[param.index()];
         let expired = hist.iter().take_while(|e| e.effective < cutoff).count();
         if expired > 0 {
             hist.drain(..expired);
         }
-        let newest_live = hist
+        self.refresh(param, staleness);
+        outcome
+    }
+
+    /// Where the reading with `id` is held, in any parameter's history. An id names one
+    /// observation of the patient whatever its code, so a redelivery, amendment or
+    /// withdrawal is found even if its code was mapped differently; the own parameter is
+    /// searched first, and the id filter skips the search for ids never seen.
+    fn find_id(&self, param: Param, id: ObsId) -> Option<(Param, usize)> {
+        if !self.ids.may_contain(id) {
+            return None;
+        }
+        let position = |p: Param| self.history[p.index()].iter().position(|e| e.has_id(id));
+        if let Some(i) = position(param) {
+            return Some((param, i));
+        }
+        Param::ALL
+            .iter()
+            .filter(|&&p| p != param)
+            .find_map(|&p| position(p).map(|i| (p, i)))
+    }
+
+    fn insert(&mut self, param: Param, entry: Entry) {
+        insert_sorted(&mut self.history[param.index()], entry, param.worse());
+        if entry.flags & HAS_ID != 0 && self.ids.insert(ObsId::from_digest(entry.id)) {
+            self.ids.rebuild(
+                self.history
+                    .iter()
+                    .flatten()
+                    .filter(|e| e.flags & HAS_ID != 0)
+                    .map(|e| ObsId::from_digest(e.id)),
+            );
+        }
+    }
+
+    /// Recomputes what the window keeps derived from `param`'s history.
+    fn refresh(&mut self, param: Param, staleness: &Staleness) {
+        let newest_live = self.history[param.index()]
             .iter()
             .rev()
             .find(|e| e.live())
@@ -292,7 +387,6 @@ impl Window {
                 pf_max_age: staleness.vital,
             };
         }
-        outcome
     }
 
     /// The newest live reading of `param` measured at or before `at` and no older than the
@@ -598,6 +692,53 @@ mod tests {
     }
 
     #[test]
+    fn an_id_is_one_observation_whatever_its_code() {
+        let s = Staleness::default();
+        let mut w = Window::new();
+        w.ingest(&obs("heart_rate", 90.0, H, Some("m1"), Status::Final), &s);
+        // Redelivered with another code mapping: still the same observation.
+        let remapped = obs("resp_rate", 30.0, H, Some("m1"), Status::Final);
+        assert_eq!(w.ingest(&remapped, &s), Ingested::Duplicate);
+        assert!(w.latest(Param::RespRate, at(H), &s).is_none());
+        // An amendment that corrects the code moves the reading.
+        let corrected = obs("resp_rate", 30.0, H, Some("m1"), Status::Amended);
+        assert_eq!(w.ingest(&corrected, &s), Ingested::Amended);
+        assert_eq!(hr(&w, H), None);
+        assert_eq!(
+            w.latest(Param::RespRate, at(H), &s).map(|r| r.value),
+            Some(30.0)
+        );
+        // A withdrawal under either code withdraws it.
+        let withdraw = obs("heart_rate", 30.0, H, Some("m1"), Status::EnteredInError);
+        assert_eq!(w.ingest(&withdraw, &s), Ingested::Withdrawn);
+        assert!(w.latest(Param::RespRate, at(H), &s).is_none());
+    }
+
+    #[test]
+    fn ids_are_recognised_across_filter_rebuilds() {
+        let s = Staleness::default();
+        let mut w = Window::new();
+        for i in 0..3000 {
+            let id = format!("obs-{i}");
+            let o = obs("heart_rate", 80.0, i * 1000, Some(&id), Status::Final);
+            assert_eq!(w.ingest(&o, &s), Ingested::Accepted, "{id}");
+            // The reading just stored, and one stored 20 readings ago, are duplicates.
+            assert_eq!(w.ingest(&o, &s), Ingested::Duplicate, "{id}");
+            if i >= 20 {
+                let back = format!("obs-{}", i - 20);
+                let old = obs(
+                    "heart_rate",
+                    80.0,
+                    (i - 20) * 1000,
+                    Some(&back),
+                    Status::Final,
+                );
+                assert_eq!(w.ingest(&old, &s), Ingested::Duplicate, "{back}");
+            }
+        }
+    }
+
+    #[test]
     fn withdrawal_before_the_original_is_remembered() {
         let s = Staleness::default();
         let mut w = Window::new();
@@ -671,7 +812,7 @@ mod tests {
         assert!(w.entries(Param::HeartRate) <= HISTORY_CAP);
         assert!(w.heap_bytes() <= PARAM_COUNT * HISTORY_CAP * 32);
         assert_eq!(size_of::<Entry>(), 32);
-        assert!(size_of::<Window>() <= 2048, "{}", size_of::<Window>());
+        assert!(size_of::<Window>() <= 2200, "{}", size_of::<Window>());
     }
 
     mod cache_props {
