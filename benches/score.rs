@@ -5,13 +5,16 @@
 //!   and ingested into a populated window, then all rules re-scored;
 //! - `ingest/10k_patients`: a stream of observations spread over 10,000 patients, each
 //!   looked up by patient id, ingested and re-scored.
+//!
+//! The ingest benches use [`Patient`], which re-scores only the rules an observation or
+//! the passage of time can change (a property test holds it equal to a full assessment).
 
 use std::collections::HashMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use vigil_score::{
-    Assessment, Config, Ingested, Observation, RawValue, Status, Timestamp, Window, assess,
+    Config, Ingested, Observation, Patient, RawValue, Status, Timestamp, Window, assess,
 };
 
 const T0: i64 = 1_795_428_000_000;
@@ -128,8 +131,10 @@ fn ingest(c: &mut Criterion) {
     let mut g = c.benchmark_group("ingest");
     g.throughput(Throughput::Elements(1));
     g.bench_function("observation", |b| {
-        let (mut window, last) = populated_window(&config);
-        let mut a = assess(&window, Timestamp::from_millis(last), &config);
+        let (window, last) = populated_window(&config);
+        let mut patient = Patient::new();
+        *patient.window_mut() = window;
+        patient.assess(Timestamp::from_millis(last), &config);
         let mut t = last;
         let mut hr = 100.0;
         // Feeds carry observation ids, and each is checked for redelivery. The id is a
@@ -143,11 +148,11 @@ fn ingest(c: &mut Criterion) {
             increment_decimal(&mut id);
             let id = std::str::from_utf8(&id).expect("ASCII id");
             let o = obs("heart_rate", RawValue::Number(hr), t).with_id(id, Status::Final);
-            let outcome = window.ingest(black_box(&o), &config.staleness);
+            let outcome = patient.ingest(black_box(&o), &config);
             assert_eq!(outcome, Ingested::Accepted);
-            a.update(&window, o.effective(), &config);
+            let a = patient.assess(o.effective(), &config);
             assert!(a.news2.components.heart_rate >= 1);
-            black_box(&a);
+            black_box(a);
         })
     });
 
@@ -168,11 +173,7 @@ fn ingest(c: &mut Criterion) {
             )
         })
         .collect();
-    // Per patient only the window is kept; each observation is scored into one scratch
-    // assessment (an alert policy keeps a few bytes of levels per patient, not a whole
-    // assessment), so the working set is the windows themselves.
-    let mut windows: HashMap<String, Window> = HashMap::with_capacity(PATIENTS);
-    let mut scratch = Assessment::default();
+    let mut patients: HashMap<String, Patient> = HashMap::with_capacity(PATIENTS);
     let mut cursor = 0;
     g.throughput(Throughput::Elements(BATCH as u64));
     g.bench_function("10k_patients", |b| {
@@ -182,17 +183,17 @@ fn ingest(c: &mut Criterion) {
                 let (patient, o) = &feed[cursor];
                 cursor = (cursor + 1) % feed.len();
                 let id = ids[*patient].as_str();
-                let w = match windows.get_mut(id) {
-                    Some(w) => w,
-                    None => windows.entry(id.to_owned()).or_default(),
+                let p = match patients.get_mut(id) {
+                    Some(p) => p,
+                    None => patients.entry(id.to_owned()).or_default(),
                 };
-                w.ingest(o, &config.staleness);
-                scratch.update(w, o.effective(), &config);
-                alerts += u32::from(scratch.news2.score >= 5);
+                p.ingest(o, &config);
+                let a = p.assess(o.effective(), &config);
+                alerts += u32::from(a.news2.score >= 5);
             }
             black_box(alerts)
         });
-        assert_eq!(windows.len(), PATIENTS);
+        assert_eq!(patients.len(), PATIENTS);
     });
     g.finish();
 }

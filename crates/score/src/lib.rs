@@ -41,6 +41,7 @@
 pub mod config;
 pub mod observation;
 pub mod param;
+pub mod patient;
 pub mod rules;
 pub mod time;
 pub mod window;
@@ -48,6 +49,7 @@ pub mod window;
 pub use config::{Bands, Config, ConfigError, MewsBands, Staleness};
 pub use observation::{Acvpu, ObsId, Observation, ObservationError, RawValue, Status, Value};
 pub use param::{Kind, Param, ParamSet, UnitError};
+pub use patient::Patient;
 pub use rules::{Criteria, Evidence, Inputs, RuleId};
 pub use time::{Span, TimeError, Timestamp};
 pub use window::{Ingested, Reading, Window};

@@ -305,6 +305,22 @@ impl ParamSet {
         self.0 |= 1 << p.index();
     }
 
+    /// The set of the given parameters.
+    pub const fn of(params: &[Param]) -> ParamSet {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < params.len() {
+            bits |= 1 << params[i] as u32;
+            i += 1;
+        }
+        ParamSet(bits)
+    }
+
+    /// Whether the two sets share a parameter.
+    pub fn intersects(self, other: ParamSet) -> bool {
+        self.0 & other.0 != 0
+    }
+
     /// Whether `p` is in the set.
     pub fn contains(self, p: Param) -> bool {
         self.0 & (1 << p.index()) != 0
@@ -317,10 +333,14 @@ impl ParamSet {
 
     /// The members, in [`Param::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Param> {
-        Param::ALL
-            .iter()
-            .copied()
-            .filter(move |p| self.contains(*p))
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                Param::ALL[i]
+            })
+        })
     }
 }
 

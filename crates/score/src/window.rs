@@ -31,7 +31,7 @@ use std::collections::VecDeque;
 
 use crate::config::Staleness;
 use crate::observation::{ObsId, Observation, Status, Value};
-use crate::param::{PARAM_COUNT, Param, Worse};
+use crate::param::{PARAM_COUNT, Param, ParamSet, Worse};
 use crate::time::{Span, Timestamp};
 
 /// The most readings one parameter keeps per patient.
@@ -108,6 +108,19 @@ pub enum Ingested {
 struct Newest {
     effective: Timestamp,
     value: f64,
+}
+
+/// "Never", for horizons.
+const FAR_FUTURE: Timestamp = Timestamp::from_millis(i64::MAX);
+
+impl Newest {
+    fn reading(self, param: Param) -> Reading {
+        Reading {
+            param,
+            value: self.value,
+            effective: self.effective,
+        }
+    }
 }
 
 const NO_READING: Newest = Newest {
@@ -206,6 +219,7 @@ pub struct Window {
     worst_24h: [Newest; PARAM_COUNT],
     derived: Derived,
     ids: IdFilter,
+    changed: ParamSet,
     history: [VecDeque<Entry>; PARAM_COUNT],
     newest: Option<Timestamp>,
     sofa_baseline: u8,
@@ -223,6 +237,7 @@ impl Default for Window {
                 pf_max_age: Span::millis(0),
             },
             ids: IdFilter::default(),
+            changed: ParamSet::EMPTY,
             history: Default::default(),
             newest: None,
             sofa_baseline: 0,
@@ -355,8 +370,15 @@ impl Window {
         }
     }
 
+    /// The parameters whose readings changed since the last call (ingest marks them),
+    /// for incremental re-scoring ([`crate::Patient`]).
+    pub fn take_changes(&mut self) -> ParamSet {
+        std::mem::take(&mut self.changed)
+    }
+
     /// Recomputes what the window keeps derived from `param`'s history.
     fn refresh(&mut self, param: Param, staleness: &Staleness) {
+        self.changed.insert(param);
         let newest_live = self.history[param.index()]
             .iter()
             .rev()
@@ -393,23 +415,54 @@ impl Window {
     /// staleness limit of its kind; `None` if there is none (missing or stale).
     #[inline]
     pub fn latest(&self, param: Param, at: Timestamp, staleness: &Staleness) -> Option<Reading> {
-        let limit = at.minus(staleness.of(param.kind()));
+        self.latest_until(param, at, staleness).0
+    }
+
+    /// [`Window::latest`], and the first instant from which the answer may differ without
+    /// a new reading: when the reading turns stale, or, if a reading measured after `at`
+    /// exists, right away (it comes into view by the passage of time alone).
+    #[inline]
+    pub(crate) fn latest_until(
+        &self,
+        param: Param,
+        at: Timestamp,
+        staleness: &Staleness,
+    ) -> (Option<Reading>, Timestamp) {
+        let max_age = staleness.of(param.kind());
+        let limit = at.minus(max_age);
         let newest = self.newest_live[param.index()];
         if newest.effective <= at {
             // The common case: evaluating at or after the newest reading.
-            return (newest.effective >= limit).then_some(Reading {
-                param,
-                value: newest.value,
-                effective: newest.effective,
-            });
+            if newest.effective >= limit {
+                let until = newest.effective.plus(max_age).plus(Span::millis(1));
+                return (Some(newest.reading(param)), until);
+            }
+            return (None, FAR_FUTURE);
         }
-        self.history[param.index()]
+        let found = self.history[param.index()]
             .iter()
             .rev()
             .filter(|e| e.effective <= at)
             .take_while(|e| e.effective >= limit)
             .find(|e| e.live())
-            .map(|e| e.reading(param))
+            .map(|e| e.reading(param));
+        (found, at.plus(Span::millis(1)))
+    }
+
+    /// [`Window::worst`] over the SOFA span, and the first instant from which it may
+    /// differ without a new reading (when the worst reading leaves the span).
+    pub(crate) fn worst_24h_until(
+        &self,
+        param: Param,
+        at: Timestamp,
+    ) -> (Option<Reading>, Timestamp) {
+        let worst = self.worst(param, at, SOFA_SPAN);
+        let until = if self.newest_live[param.index()].effective > at {
+            at.plus(Span::millis(1))
+        } else {
+            worst.map_or(FAR_FUTURE, |w| w.effective.plus(SOFA_SPAN))
+        };
+        (worst, until)
     }
 
     /// The worst live reading of `param` in `(at - span, at]`, by the direction in which
@@ -458,6 +511,13 @@ impl Window {
     /// status then in force. The worst pair scores the most SOFA points (the lower ratio
     /// on a tie, then the later PaO2).
     pub fn worst_pf(&self, at: Timestamp, max_age: Span) -> PfWorst {
+        self.worst_pf_until(at, max_age).0
+    }
+
+    /// [`Window::worst_pf`], and the first instant from which it may differ without a new
+    /// reading: when the worst pair's PaO2 (or, without a pair, the oldest PaO2) leaves
+    /// the span, or right away if any of its inputs has a reading measured after `at`.
+    pub(crate) fn worst_pf_until(&self, at: Timestamp, max_age: Span) -> (PfWorst, Timestamp) {
         let d = &self.derived;
         // With no PaO2 at all the pairing limit cannot matter. While the worst pair is
         // still inside the span it is still the worst (the span has only lost readings);
@@ -468,10 +528,29 @@ impl Window {
             Some(worst) => worst.effective > from,
             None => !d.pf.any_pao2 || d.pf_oldest > from,
         };
-        if d.pf_from <= at && same_pairing && still_holds {
-            return d.pf;
-        }
-        self.scan_pf(at, max_age).0
+        let (pf, oldest) = if d.pf_from <= at && same_pairing && still_holds {
+            (d.pf, d.pf_oldest)
+        } else {
+            self.scan_pf(at, max_age)
+        };
+        let future = [
+            Param::Pao2,
+            Param::Fio2,
+            Param::OnOxygen,
+            Param::Ventilation,
+        ]
+        .iter()
+        .any(|p| self.newest_live[p.index()].effective > at);
+        let until = if future {
+            at.plus(Span::millis(1))
+        } else if let Some(pao2) = pf.pao2 {
+            pao2.effective.plus(SOFA_SPAN)
+        } else if pf.any_pao2 {
+            oldest.plus(SOFA_SPAN)
+        } else {
+            FAR_FUTURE
+        };
+        (pf, until)
     }
 
     fn scan_pf(&self, at: Timestamp, max_age: Span) -> (PfWorst, Timestamp) {
@@ -584,13 +663,14 @@ fn insert_sorted(hist: &mut VecDeque<Entry>, entry: Entry, direction: Worse) {
 
 /// Makes room for one entry in a full history (see the module docs).
 fn thin(hist: &mut VecDeque<Entry>, direction: Worse) {
+    if direction == Worse::Neither {
+        // Only the newest reading of these parameters is scored: drop the oldest entry.
+        hist.pop_front();
+        return;
+    }
     let last = hist.len() - 1;
     if let Some(i) = hist.iter().take(last).position(|e| !e.live()) {
         hist.remove(i);
-        return;
-    }
-    if direction == Worse::Neither {
-        hist.pop_front();
         return;
     }
     // Merge the closest adjacent pair among the entries before the newest.

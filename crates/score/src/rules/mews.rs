@@ -8,6 +8,15 @@
 use super::{Criteria, Inputs, round_chart};
 use crate::param::{Param, ParamSet};
 
+/// Every parameter this rule reads: a new reading of any of them can change the result.
+pub const INPUTS: ParamSet = ParamSet::of(&[
+    Param::Sbp,
+    Param::HeartRate,
+    Param::RespRate,
+    Param::Temperature,
+    Param::Consciousness,
+]);
+
 /// Points per MEWS parameter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Components {
@@ -52,38 +61,27 @@ pub fn score_into(inputs: &Inputs<'_>, out: &mut Mews) {
     let criteria = &mut out.criteria;
     criteria.clear();
     let mut c = Components::default();
-    let mut numeric = [
-        (Param::Sbp, &"sbp", &bands.sbp, 1.0, &mut c.sbp),
-        (
-            Param::HeartRate,
-            &"heart_rate",
-            &bands.heart_rate,
-            1.0,
-            &mut c.heart_rate,
-        ),
-        (
-            Param::RespRate,
-            &"resp_rate",
-            &bands.resp_rate,
-            1.0,
-            &mut c.resp_rate,
-        ),
-        (
-            Param::Temperature,
-            &"temperature",
-            &bands.temperature,
-            10.0,
-            &mut c.temperature,
-        ),
-    ];
-    for (p, text, band, scale, slot) in &mut numeric {
-        if let Some(r) = inputs.require(*p, &mut missing) {
-            **slot = band.points(round_chart(r.value, *scale));
-            if **slot > 0 {
-                criteria.push(text, r, **slot);
+    let mut banded =
+        |p: Param, text: &'static &'static str, band: &crate::config::Bands, tenths: bool| {
+            let r = inputs.require(p, &mut missing)?;
+            // Chart precision: whole numbers, or tenths for temperature. The scale is a
+            // literal at each call so rounding compiles without a division for whole numbers.
+            let rounded = if tenths {
+                round_chart(r.value, 10.0)
+            } else {
+                round_chart(r.value, 1.0)
+            };
+            let points = band.points(rounded);
+            if points > 0 {
+                criteria.push(text, r, points);
             }
-        }
-    }
+            Some(points)
+        };
+    c.sbp = banded(Param::Sbp, &"sbp", &bands.sbp, false).unwrap_or(0);
+    c.heart_rate = banded(Param::HeartRate, &"heart_rate", &bands.heart_rate, false).unwrap_or(0);
+    c.resp_rate = banded(Param::RespRate, &"resp_rate", &bands.resp_rate, false).unwrap_or(0);
+    c.temperature =
+        banded(Param::Temperature, &"temperature", &bands.temperature, true).unwrap_or(0);
     if let Some(r) = inputs.require(Param::Consciousness, &mut missing) {
         let level = r.acvpu().map_or(0, |a| a as usize);
         c.consciousness = bands.consciousness[level];

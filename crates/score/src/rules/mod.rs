@@ -10,7 +10,9 @@ use crate::config::Config;
 use crate::observation::Value;
 use crate::param::{Param, ParamSet};
 use crate::time::Timestamp;
-use crate::window::{Reading, Window};
+use std::cell::Cell;
+
+use crate::window::{PfWorst, Reading, Window};
 
 pub mod mews;
 pub mod news2;
@@ -54,23 +56,48 @@ impl RuleId {
 /// What rules read: the window, the evaluation instant and the settings. Current values
 /// are looked up on demand; the window keeps each parameter's newest reading in one
 /// contiguous block, so a lookup at or after it is a load and a comparison.
-#[derive(Clone, Copy)]
+///
+/// Every lookup also lowers a *horizon*: the first instant from which one of the values
+/// read may differ without a new reading (a reading turning stale, a worst reading
+/// leaving the 24 h span, a reading measured after `at` coming into view). A rule's
+/// result cannot change before its horizon unless one of its inputs gets a new reading,
+/// which is what lets [`crate::Patient`] re-score only what can have changed.
 pub struct Inputs<'a> {
     window: &'a Window,
     at: Timestamp,
     config: &'a Config,
+    horizon: Cell<Timestamp>,
 }
 
 impl<'a> Inputs<'a> {
     /// Inputs for evaluating `window` at `at`.
     pub fn new(window: &'a Window, at: Timestamp, config: &'a Config) -> Inputs<'a> {
-        Inputs { window, at, config }
+        Inputs {
+            window,
+            at,
+            config,
+            horizon: Cell::new(Timestamp::from_millis(i64::MAX)),
+        }
+    }
+
+    #[inline]
+    fn lower_horizon(&self, until: Timestamp) {
+        if until < self.horizon.get() {
+            self.horizon.set(until);
+        }
+    }
+
+    /// The horizon of the lookups since the last call, and a fresh start.
+    pub(crate) fn take_horizon(&self) -> Timestamp {
+        self.horizon.replace(Timestamp::from_millis(i64::MAX))
     }
 
     /// The current (latest, non-stale) reading of `p`, if any.
     #[inline]
     pub fn latest(&self, p: Param) -> Option<Reading> {
-        self.window.latest(p, self.at, &self.config.staleness)
+        let (reading, until) = self.window.latest_until(p, self.at, &self.config.staleness);
+        self.lower_horizon(until);
+        reading
     }
 
     /// The current reading of `p`, adding `p` to `missing` if there is none.
@@ -81,6 +108,23 @@ impl<'a> Inputs<'a> {
             missing.insert(p);
         }
         r
+    }
+
+    /// The worst reading of `p` in the 24 h up to the evaluation instant (SOFA).
+    #[inline]
+    pub fn worst_24h(&self, p: Param) -> Option<Reading> {
+        let (reading, until) = self.window.worst_24h_until(p, self.at);
+        self.lower_horizon(until);
+        reading
+    }
+
+    /// The worst PaO2/FiO2 pair of the 24 h up to the evaluation instant (SOFA).
+    pub fn worst_pf(&self) -> PfWorst {
+        let (pf, until) = self
+            .window
+            .worst_pf_until(self.at, self.config.staleness.vital);
+        self.lower_horizon(until);
+        pf
     }
 
     /// The evaluation instant.
@@ -157,7 +201,9 @@ impl serde::Serialize for Evidence {
 }
 
 /// The criteria a rule found met, in the rule's order; `N` is the most the rule can meet.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Two lists are equal when they hold the same criteria (slots beyond the length are
+/// storage, not content).
+#[derive(Clone, Copy)]
 pub struct Criteria<const N: usize> {
     items: [Evidence; N],
     len: u8,
@@ -204,6 +250,18 @@ impl<const N: usize> Criteria<N> {
     /// Whether a criterion on `param` was met.
     pub fn has(&self, param: Param) -> bool {
         self.as_slice().iter().any(|e| e.param == param)
+    }
+}
+
+impl<const N: usize> PartialEq for Criteria<N> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for Criteria<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
     }
 }
 

@@ -29,6 +29,20 @@
 use super::{Band, Chart, Criteria, Inputs, band, round_chart};
 use crate::observation::Acvpu;
 use crate::param::{Param, ParamSet};
+
+/// Every parameter this rule reads: a new reading of any of them can change the result.
+pub const INPUTS: ParamSet = ParamSet::of(&[
+    Param::RespRate,
+    Param::OnOxygen,
+    Param::O2Flow,
+    Param::Fio2,
+    Param::Spo2Scale,
+    Param::Spo2,
+    Param::Sbp,
+    Param::HeartRate,
+    Param::Consciousness,
+    Param::Temperature,
+]);
 use crate::window::Reading;
 
 /// NEWS2 clinical risk (RCP chart 4).

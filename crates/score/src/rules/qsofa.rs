@@ -12,6 +12,14 @@ use super::{Criteria, Inputs};
 use crate::observation::Acvpu;
 use crate::param::{Param, ParamSet};
 
+/// Every parameter this rule reads: a new reading of any of them can change the result.
+pub const INPUTS: ParamSet = ParamSet::of(&[
+    Param::RespRate,
+    Param::Gcs,
+    Param::Consciousness,
+    Param::Sbp,
+]);
+
 /// A qSOFA result.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Qsofa {

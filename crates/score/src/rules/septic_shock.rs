@@ -12,6 +12,14 @@
 use super::{Criteria, Inputs};
 use crate::param::{Param, ParamSet};
 
+/// Every parameter this rule reads: a new reading of any of them can change the result.
+pub const INPUTS: ParamSet = ParamSet::of(&[
+    Param::Norepinephrine,
+    Param::Epinephrine,
+    Param::Dopamine,
+    Param::Lactate,
+]);
+
 const VASOPRESSORS: [Param; 3] = [Param::Norepinephrine, Param::Epinephrine, Param::Dopamine];
 
 /// A septic-shock result.

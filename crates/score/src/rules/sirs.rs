@@ -13,6 +13,16 @@
 use super::{Criteria, Inputs};
 use crate::param::{Param, ParamSet};
 
+/// Every parameter this rule reads: a new reading of any of them can change the result.
+pub const INPUTS: ParamSet = ParamSet::of(&[
+    Param::Temperature,
+    Param::HeartRate,
+    Param::RespRate,
+    Param::Paco2,
+    Param::Wbc,
+    Param::Bands,
+]);
+
 /// A SIRS result.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Sirs {

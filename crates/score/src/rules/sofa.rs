@@ -30,7 +30,25 @@
 
 use super::{Chart, Criteria, Inputs, band};
 use crate::param::{Param, ParamSet};
-use crate::window::{Reading, SOFA_SPAN};
+
+/// Every parameter this rule reads: a new reading of any of them can change the result.
+pub const INPUTS: ParamSet = ParamSet::of(&[
+    Param::Pao2,
+    Param::Fio2,
+    Param::OnOxygen,
+    Param::Ventilation,
+    Param::Platelets,
+    Param::Bilirubin,
+    Param::Map,
+    Param::Dopamine,
+    Param::Dobutamine,
+    Param::Epinephrine,
+    Param::Norepinephrine,
+    Param::Gcs,
+    Param::Creatinine,
+    Param::UrineOutput,
+]);
+use crate::window::Reading;
 
 /// Points per SOFA system.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -126,13 +144,12 @@ pub fn assess(inputs: &Inputs<'_>) -> Sofa {
 #[inline]
 pub fn score_into(inputs: &Inputs<'_>, out: &mut Sofa) {
     let w = inputs.window();
-    let at = inputs.at();
     let mut missing = ParamSet::EMPTY;
     let criteria = &mut out.criteria;
     criteria.clear();
     let mut c = Components::default();
     let worst = |p: Param, missing: &mut ParamSet| {
-        let r = w.worst(p, at, SOFA_SPAN);
+        let r = inputs.worst_24h(p);
         if r.is_none() {
             missing.insert(p);
         }
@@ -219,9 +236,7 @@ fn push(criteria: &mut Criteria<6>, r: Reading, (points, text): (u8, &'static &'
 /// The worst-scoring PaO2 of the last 24 h, each paired with the FiO2 and ventilation in
 /// force when it was drawn.
 fn respiration(inputs: &Inputs<'_>, criteria: &mut Criteria<6>, missing: &mut ParamSet) -> u8 {
-    let pf = inputs
-        .window()
-        .worst_pf(inputs.at(), inputs.config().staleness.vital);
+    let pf = inputs.worst_pf();
     if !pf.any_pao2 {
         missing.insert(Param::Pao2);
     } else if !pf.any_fio2 {
