@@ -171,7 +171,7 @@ mod tests {
                     let _ = p.ingest(&observation(code, f, clock + dt * MIN, id, status), &config);
                 }
                 if op == 3 {
-                    p.window_mut().set_sofa_baseline((id % 5) as u8);
+                    p.window_mut().set_sofa_baseline(id % 5);
                 }
                 let at = Timestamp::from_millis(clock);
                 let full = assess(p.window(), at, &config);
