@@ -8,7 +8,9 @@
 //!
 //! - the canonical parameters, their units, LOINC codes and conversions ([`param`]);
 //! - validated observations that cannot hold an impossible value ([`observation`]);
-//! - the per-patient window on event time, with a fixed memory bound ([`window`]);
+//! - the per-patient window on event time, with a fixed memory bound ([`window`]), and
+//!   [`Patient`], which keeps a window's assessment current, re-scoring only what a new
+//!   observation or the passage of time can change;
 //! - the rules, one module each, citing their sources ([`rules`]): qSOFA, SIRS, NEWS2,
 //!   SOFA, Sepsis-3 septic shock and MEWS.
 //!
