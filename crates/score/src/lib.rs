@@ -40,6 +40,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod alert;
 pub mod config;
 pub mod observation;
 pub mod param;
@@ -48,6 +49,7 @@ pub mod rules;
 pub mod time;
 pub mod window;
 
+pub use alert::{AlertId, AlertKind, AlertState, Decision, Level, PolicyConfig};
 pub use config::{Bands, Config, ConfigError, MewsBands, Staleness};
 pub use observation::{Acvpu, ObsId, Observation, ObservationError, RawValue, Status, Value};
 pub use param::{Kind, Param, ParamSet, UnitError};
@@ -109,5 +111,23 @@ pub(crate) fn serialize_number<S: serde::Serializer>(n: f64, s: S) -> Result<S::
         s.serialize_i64(r as i64)
     } else {
         s.serialize_f64(r)
+    }
+}
+
+/// A value with its unit as a person reads it: `26/min`, `95 mm[Hg]`, `38.2 Cel`, `C`.
+pub(crate) fn display_value(v: Value, unit: &str) -> String {
+    match v {
+        Value::Number(n) => {
+            let r = (n * 100.0).round() / 100.0;
+            let sep = if unit.starts_with('/') { "" } else { " " };
+            if r.fract() == 0.0 && r.abs() < 9.0e15 {
+                format!("{}{sep}{unit}", r as i64)
+            } else {
+                format!("{r}{sep}{unit}")
+            }
+        }
+        Value::Flag(b) => if b { "yes" } else { "no" }.to_owned(),
+        Value::Consciousness(c) => format!("{c:?}"),
+        Value::Scale(s) => format!("scale {s}"),
     }
 }

@@ -128,6 +128,41 @@ impl Param {
         self.info().code
     }
 
+    /// The short label clinicians read on a chart (`RR`, `SBP`, `HR`, `SpO2`, ...).
+    pub fn label(self) -> &'static str {
+        use Param::*;
+        match self {
+            HeartRate => "HR",
+            RespRate => "RR",
+            Sbp => "SBP",
+            Dbp => "DBP",
+            Map => "MAP",
+            Temperature => "Temp",
+            Spo2 => "SpO2",
+            OnOxygen => "O2",
+            O2Flow => "O2 flow",
+            Fio2 => "FiO2",
+            Spo2Scale => "SpO2 scale",
+            Gcs => "GCS",
+            Consciousness => "ACVPU",
+            Wbc => "WBC",
+            Bands => "Bands",
+            Lactate => "Lactate",
+            Creatinine => "Creatinine",
+            Bilirubin => "Bilirubin",
+            Platelets => "Platelets",
+            Pao2 => "PaO2",
+            Paco2 => "PaCO2",
+            UrineOutput => "Urine",
+            Inr => "INR",
+            Norepinephrine => "Norepinephrine",
+            Epinephrine => "Epinephrine",
+            Dopamine => "Dopamine",
+            Dobutamine => "Dobutamine",
+            Ventilation => "Ventilated",
+        }
+    }
+
     /// The canonical UCUM unit (`boolean`, `ACVPU` for the non-numeric ones).
     pub fn unit(self) -> &'static str {
         self.info().unit
