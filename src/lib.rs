@@ -3,9 +3,8 @@
 //!
 //! Decision support only; not a medical device.
 //!
-//! - [`wire`] turns messages (native JSON now) into validated observations;
+//! - [`vigil_wire`] turns messages (native JSON now) into validated observations;
 //! - [`score`] is the `vigil score` command: observation JSONL in, one assessment per
 //!   patient out.
 
 pub mod score;
-pub mod wire;

@@ -12,7 +12,7 @@ use serde::Serialize;
 use vigil_score::rules::{mews, news2, qsofa, septic_shock, sirs, sofa};
 use vigil_score::{Assessment, Config, Ingested, Timestamp, Window, assess};
 
-use crate::wire::decode_json;
+use vigil_wire::decode_json;
 
 /// What a run saw, line by line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

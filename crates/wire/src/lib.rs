@@ -1,7 +1,9 @@
-//! Wire formats: where external messages become domain observations.
+//! `vigil-wire`: where external messages become domain observations.
 //!
 //! Only the native JSON event of `contracts.md` exists so far; FHIR and HL7 v2 decoders
-//! will sit beside it with the same output, [`Decoded`]. The core never sees JSON.
+//! will sit beside it with the same output, [`Decoded`]. The scoring core never sees
+//! JSON: a decoder extracts fields and hands them to
+//! [`vigil_score::Observation::new`], which validates them.
 
 use std::fmt;
 

@@ -1,0 +1,627 @@
+//! Service configuration: parsed raw from TOML, overridden by environment variables, then
+//! validated with an explanation for every error.
+//!
+//! Every key is documented in `config/vigil.toml`. An environment variable
+//! `VIGIL_<SECTION>_<KEY>` (upper case) overrides `[section] key`, for example
+//! `VIGIL_KAFKA_BROKERS=broker-1:9092` or `VIGIL_HTTP_LISTEN=0.0.0.0:9898`; its text is read
+//! as a TOML value when it parses as one (numbers, booleans) and as a string otherwise.
+//! The `[kafka.librdkafka]` table passes raw client settings (TLS, SASL, timeouts) through
+//! to both the consumer and the producer.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+use vigil_score::alert::{Persistence, PolicyConfig};
+use vigil_score::rules::news2::Risk;
+use vigil_score::{Config as EngineConfig, Level, Span, Staleness};
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Kafka connection and topics.
+    pub kafka: Kafka,
+    /// The HTTP endpoints.
+    pub http: Http,
+    /// Logging.
+    pub log: Log,
+    /// Batching and shutdown.
+    pub service: Service,
+    /// Scoring engine settings.
+    pub engine: Engine,
+    /// Alert policy.
+    pub alerts: Alerts,
+}
+
+/// `[kafka]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Kafka {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Consumer group.
+    pub group_id: String,
+    /// Input topic.
+    pub observations_topic: String,
+    /// Output topic.
+    pub alerts_topic: String,
+    /// Dead-letter topic.
+    pub dlq_topic: String,
+    /// Raw librdkafka settings for both clients.
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+impl Default for Kafka {
+    fn default() -> Self {
+        Kafka {
+            brokers: "localhost:9092".into(),
+            group_id: "vigil".into(),
+            observations_topic: "vigil.observations".into(),
+            alerts_topic: "vigil.alerts".into(),
+            dlq_topic: "vigil.dlq".into(),
+            librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[http]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    /// Address of `/metrics`, `/healthz`, `/readyz`.
+    pub listen: String,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            listen: "127.0.0.1:9898".into(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `vigil_stream=debug,info`.
+    pub level: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// `[service]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Service {
+    /// Most messages processed between two commits.
+    pub batch_max_messages: usize,
+    /// Longest a batch waits to fill, in milliseconds.
+    pub batch_max_wait_ms: u64,
+    /// How long shutdown may take before in-flight work is abandoned, in milliseconds.
+    pub shutdown_deadline_ms: u64,
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Service {
+            batch_max_messages: 1000,
+            batch_max_wait_ms: 20,
+            shutdown_deadline_ms: 10_000,
+        }
+    }
+}
+
+/// `[engine]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Engine {
+    /// Minutes a vital sign stays usable.
+    pub stale_vital_minutes: u64,
+    /// Minutes a laboratory or blood-gas value stays usable.
+    pub stale_lab_minutes: u64,
+    /// Minutes an infusion rate stays usable.
+    pub stale_infusion_minutes: u64,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine {
+            stale_vital_minutes: 6 * 60,
+            stale_lab_minutes: 24 * 60,
+            stale_infusion_minutes: 2 * 60,
+        }
+    }
+}
+
+/// `[alerts]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Alerts {
+    /// A level must hold for this many consecutive assessments...
+    pub persistence_readings: u32,
+    /// ...or this many minutes of event time (0: readings only).
+    pub persistence_minutes: u64,
+    /// NEWS2 risk band for advisory, urgent, emergency (`low_medium`, `medium`, `high`,
+    /// or `off`).
+    pub news2: [String; 3],
+    /// qSOFA positive: `advisory`, `urgent`, `emergency` or `off`.
+    pub qsofa: String,
+    /// SIRS positive.
+    pub sirs: String,
+    /// SOFA rise of 2 or more over baseline.
+    pub sofa: String,
+    /// Sepsis-3 septic shock.
+    pub septic_shock: String,
+    /// Minimum MEWS total for advisory, urgent, emergency (0: off).
+    pub mews: [u8; 3],
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Alerts {
+            persistence_readings: 1,
+            persistence_minutes: 0,
+            news2: ["low_medium".into(), "medium".into(), "high".into()],
+            qsofa: "urgent".into(),
+            sirs: "advisory".into(),
+            sofa: "urgent".into(),
+            septic_shock: "emergency".into(),
+            mews: [0, 0, 0],
+        }
+    }
+}
+
+/// Everything wrong with a configuration, one problem per line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The checked form the service runs on.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The raw configuration (after overrides).
+    pub raw: Config,
+    /// The HTTP address.
+    pub listen: SocketAddr,
+    /// Engine settings.
+    pub engine: EngineConfig,
+    /// Alert policy.
+    pub policy: PolicyConfig,
+    /// Whether logs are JSON.
+    pub json_logs: bool,
+}
+
+impl Config {
+    /// Reads `path`, applies environment overrides from `env` and parses.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the file, the key and the problem.
+    pub fn load(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(vec![format!("{}: cannot read: {e}", path.display())]))?;
+        Config::parse(&text, env).map_err(|ConfigError(lines)| {
+            ConfigError(
+                lines
+                    .into_iter()
+                    .map(|l| format!("{}: {l}", path.display()))
+                    .collect(),
+            )
+        })
+    }
+
+    /// Parses TOML text and applies environment overrides.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for TOML syntax, unknown keys, wrong types or bad overrides.
+    pub fn parse(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError(vec![e.to_string().trim().to_owned()]))?;
+        let mut errors = Vec::new();
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("VIGIL_") else {
+                continue;
+            };
+            let rest = rest.to_ascii_lowercase();
+            let Some((section, key)) = ["kafka", "http", "log", "service", "engine", "alerts"]
+                .iter()
+                .find_map(|s| {
+                    rest.strip_prefix(s)
+                        .and_then(|k| k.strip_prefix('_'))
+                        .map(|k| (*s, k))
+                })
+            else {
+                errors.push(format!(
+                    "environment variable {name}: not a configuration key \
+                     (expected VIGIL_<SECTION>_<KEY>, sections kafka, http, log, service, engine, alerts)"
+                ));
+                continue;
+            };
+            let parsed = format!("v = {value}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(value));
+            let section = table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(t) = section {
+                t.insert(key.to_owned(), parsed);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigError(errors));
+        }
+        Config::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError(vec![e.to_string().trim().to_owned()]))
+    }
+
+    /// Checks every value and cross-field rule.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] with one line per problem, each naming the key, the value and
+    /// what was expected.
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        let mut errors = Vec::new();
+        let mut need = |ok: bool, msg: String| {
+            if !ok {
+                errors.push(msg);
+            }
+        };
+        let k = &self.kafka;
+        need(
+            !k.brokers.trim().is_empty(),
+            "kafka.brokers: empty; expected host:port[,host:port...]".into(),
+        );
+        need(
+            !k.group_id.is_empty(),
+            "kafka.group_id: empty; expected a consumer group name".into(),
+        );
+        for (key, topic) in [
+            ("kafka.observations_topic", &k.observations_topic),
+            ("kafka.alerts_topic", &k.alerts_topic),
+            ("kafka.dlq_topic", &k.dlq_topic),
+        ] {
+            let valid = !topic.is_empty()
+                && topic.len() <= 249
+                && topic
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            need(
+                valid,
+                format!(
+                    "{key}: {topic:?} is not a Kafka topic name; expected 1-249 of A-Z a-z 0-9 . _ -"
+                ),
+            );
+        }
+        need(
+            k.observations_topic != k.alerts_topic && k.observations_topic != k.dlq_topic,
+            "kafka: the observations topic must differ from the alerts and dead-letter topics"
+                .into(),
+        );
+        for key in k.librdkafka.keys() {
+            need(
+                !matches!(
+                    key.as_str(),
+                    "group.id"
+                        | "bootstrap.servers"
+                        | "enable.auto.commit"
+                        | "enable.auto.offset.store"
+                ),
+                format!(
+                    "kafka.librdkafka.{key}: set by Vigil itself; use the [kafka] keys instead"
+                ),
+            );
+        }
+        let listen = self.http.listen.parse::<SocketAddr>();
+        need(
+            listen.is_ok(),
+            format!(
+                "http.listen: {:?} is not an address; expected host:port such as 127.0.0.1:9898",
+                self.http.listen
+            ),
+        );
+        need(
+            matches!(self.log.format.as_str(), "text" | "json"),
+            format!("log.format: {:?}; expected text or json", self.log.format),
+        );
+        let s = &self.service;
+        need(
+            (1..=100_000).contains(&s.batch_max_messages),
+            format!(
+                "service.batch_max_messages: {}; expected 1-100000",
+                s.batch_max_messages
+            ),
+        );
+        need(
+            (1..=10_000).contains(&s.batch_max_wait_ms),
+            format!(
+                "service.batch_max_wait_ms: {}; expected 1-10000",
+                s.batch_max_wait_ms
+            ),
+        );
+        need(
+            (100..=600_000).contains(&s.shutdown_deadline_ms),
+            format!(
+                "service.shutdown_deadline_ms: {}; expected 100-600000",
+                s.shutdown_deadline_ms
+            ),
+        );
+        let e = &self.engine;
+        for (key, v) in [
+            ("engine.stale_vital_minutes", e.stale_vital_minutes),
+            ("engine.stale_lab_minutes", e.stale_lab_minutes),
+            ("engine.stale_infusion_minutes", e.stale_infusion_minutes),
+        ] {
+            need(
+                (1..=7 * 24 * 60).contains(&v),
+                format!("{key}: {v}; expected 1-10080 minutes"),
+            );
+        }
+        let a = &self.alerts;
+        need(
+            a.persistence_readings >= 1,
+            "alerts.persistence_readings: 0; expected 1 or more".into(),
+        );
+        let level = |key: &str, v: &str, errors: &mut Vec<String>| match v {
+            "off" => None,
+            "advisory" => Some(Level::Advisory),
+            "urgent" => Some(Level::Urgent),
+            "emergency" => Some(Level::Emergency),
+            other => {
+                errors.push(format!(
+                    "alerts.{key}: {other:?}; expected advisory, urgent, emergency or off"
+                ));
+                None
+            }
+        };
+        let mut policy = PolicyConfig {
+            persistence: Persistence {
+                readings: a.persistence_readings.max(1),
+                duration: (a.persistence_minutes > 0)
+                    .then(|| Span::minutes(a.persistence_minutes as i64)),
+            },
+            ..PolicyConfig::default()
+        };
+        for (i, risk) in a.news2.iter().enumerate() {
+            policy.thresholds.news2[i] = match risk.as_str() {
+                "off" => None,
+                "low_medium" => Some(Risk::LowMedium),
+                "medium" => Some(Risk::Medium),
+                "high" => Some(Risk::High),
+                other => {
+                    errors.push(format!(
+                        "alerts.news2[{i}]: {other:?}; expected low_medium, medium, high or off"
+                    ));
+                    None
+                }
+            };
+        }
+        policy.thresholds.qsofa = level("qsofa", &a.qsofa, &mut errors);
+        policy.thresholds.sirs = level("sirs", &a.sirs, &mut errors);
+        policy.thresholds.sofa = level("sofa", &a.sofa, &mut errors);
+        policy.thresholds.septic_shock = level("septic_shock", &a.septic_shock, &mut errors);
+        policy.thresholds.mews = a.mews.map(|m| (m > 0).then_some(m));
+        let (Ok(listen), true) = (listen, errors.is_empty()) else {
+            return Err(ConfigError(errors));
+        };
+        let engine = EngineConfig {
+            staleness: Staleness {
+                vital: Span::minutes(e.stale_vital_minutes as i64),
+                lab: Span::minutes(e.stale_lab_minutes as i64),
+                infusion: Span::minutes(e.stale_infusion_minutes as i64),
+                ..Staleness::default()
+            },
+            ..EngineConfig::default()
+        };
+        Ok(Settings {
+            json_logs: self.log.format == "json",
+            raw: self,
+            listen,
+            engine,
+            policy,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_shipped_file_is_valid_and_documents_every_key() {
+        let text = include_str!("../../../config/vigil.toml");
+        let config = Config::parse(text, []).expect("config/vigil.toml parses");
+        assert_eq!(
+            config,
+            Config::default(),
+            "the shipped file states the defaults"
+        );
+        config.validate().expect("and they are valid");
+        // Every key of every section appears in the shipped file.
+        let defaults = toml::Value::try_from(DefaultsView::default()).expect("serialisable");
+        for (section, keys) in defaults.as_table().expect("a table") {
+            for key in keys.as_table().expect("a table").keys() {
+                assert!(
+                    text.contains(&format!("\n{key} =")) || text.contains(&format!("\n# {key} =")),
+                    "config/vigil.toml does not document {section}.{key}"
+                );
+            }
+        }
+    }
+
+    /// The key names of every section, for the documentation check.
+    #[derive(Default, serde::Serialize)]
+    struct DefaultsView {
+        kafka: KafkaKeys,
+        http: HttpKeys,
+        log: LogKeys,
+        service: ServiceKeys,
+        engine: EngineKeys,
+        alerts: AlertsKeys,
+    }
+    #[derive(Default, serde::Serialize)]
+    struct KafkaKeys {
+        brokers: u8,
+        group_id: u8,
+        observations_topic: u8,
+        alerts_topic: u8,
+        dlq_topic: u8,
+    }
+    #[derive(Default, serde::Serialize)]
+    struct HttpKeys {
+        listen: u8,
+    }
+    #[derive(Default, serde::Serialize)]
+    struct LogKeys {
+        format: u8,
+        level: u8,
+    }
+    #[derive(Default, serde::Serialize)]
+    struct ServiceKeys {
+        batch_max_messages: u8,
+        batch_max_wait_ms: u8,
+        shutdown_deadline_ms: u8,
+    }
+    #[derive(Default, serde::Serialize)]
+    struct EngineKeys {
+        stale_vital_minutes: u8,
+        stale_lab_minutes: u8,
+        stale_infusion_minutes: u8,
+    }
+    #[derive(Default, serde::Serialize)]
+    struct AlertsKeys {
+        persistence_readings: u8,
+        persistence_minutes: u8,
+        news2: u8,
+        qsofa: u8,
+        sirs: u8,
+        sofa: u8,
+        septic_shock: u8,
+        mews: u8,
+    }
+
+    #[test]
+    fn environment_overrides_keys() {
+        let c = Config::parse(
+            "[kafka]\nbrokers = \"a:1\"\n",
+            env(&[
+                ("VIGIL_KAFKA_BROKERS", "b:2"),
+                ("VIGIL_KAFKA_GROUP_ID", "g2"),
+                ("VIGIL_SERVICE_BATCH_MAX_MESSAGES", "50"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.kafka.brokers, "b:2");
+        assert_eq!(c.kafka.group_id, "g2");
+        assert_eq!(c.service.batch_max_messages, 50);
+        let err = Config::parse("", env(&[("VIGIL_KAFKAA_X", "1")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("VIGIL_KAFKAA_X: not a configuration key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn errors_name_key_value_and_expectation() {
+        let err = Config::parse("[kafka]\nbrokerz = \"x\"\n", [])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `brokerz`"), "{err}");
+        let err = Config::parse("[service]\nbatch_max_messages = \"many\"\n", [])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("batch_max_messages"), "{err}");
+        let c = Config::parse(
+            "[http]\nlisten = \"nowhere\"\n[log]\nformat = \"xml\"\n[alerts]\nqsofa = \"loud\"\n[kafka]\nalerts_topic = \"bad topic\"\n[kafka.librdkafka]\n\"group.id\" = \"x\"\n",
+            [],
+        )
+        .unwrap();
+        let err = c.validate().unwrap_err();
+        let lines = err.0;
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("http.listen: \"nowhere\" is not an address")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("log.format: \"xml\"; expected text or json")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("alerts.qsofa: \"loud\"")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("kafka.alerts_topic: \"bad topic\"")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("kafka.librdkafka.group.id: set by Vigil")),
+            "{lines:?}"
+        );
+        assert_eq!(lines.len(), 5, "{lines:?}");
+    }
+
+    #[test]
+    fn settings_carry_engine_and_policy() {
+        let c = Config::parse(
+            "[engine]\nstale_vital_minutes = 60\n[alerts]\npersistence_readings = 2\npersistence_minutes = 5\nsirs = \"off\"\nmews = [3, 5, 0]\n",
+            [],
+        )
+        .unwrap();
+        let s = c.validate().unwrap();
+        assert_eq!(s.engine.staleness.vital, Span::hours(1));
+        assert_eq!(s.policy.persistence.readings, 2);
+        assert_eq!(s.policy.persistence.duration, Some(Span::minutes(5)));
+        assert_eq!(s.policy.thresholds.sirs, None);
+        assert_eq!(s.policy.thresholds.mews, [Some(3), Some(5), None]);
+    }
+}

@@ -1,0 +1,72 @@
+//! `vigil-stream`: Vigil's streaming service.
+//!
+//! Consumes observation events from Kafka, keeps a window per patient (owned by the
+//! partition the patient's events arrive on), scores every patient with
+//! [`vigil_score`] after each accepted observation, runs the alert policy and publishes
+//! deduplicated alert events; rejected messages go to the dead-letter topic with their
+//! reason. Serves `/metrics`, `/healthz` and `/readyz`. Decision support only; not a
+//! medical device.
+//!
+//! - [`config`]: the TOML configuration, environment overrides and validation;
+//! - [`service`]: the consumer loop (at least once: offsets are committed only after the
+//!   alerts they caused are acknowledged);
+//! - [`simulate`]: a synthetic ward feed for demos and load;
+//! - [`mock`]: an in-process Kafka-protocol broker (librdkafka's mock cluster) for the
+//!   demo and the tests.
+
+pub mod config;
+pub mod event;
+pub mod http;
+pub mod metrics;
+pub mod mock;
+pub mod service;
+pub mod simulate;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, ConfigError, Settings};
+pub use metrics::Metrics;
+
+/// Runs the HTTP endpoints and the consumer loop until `shutdown` is cancelled or the
+/// loop fails; then stops both within the configured deadline.
+///
+/// # Errors
+///
+/// When the HTTP address cannot be bound or the service fails.
+pub async fn run(
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let metrics = Metrics::new();
+    let readiness = Arc::new(http::Readiness::default());
+    let http_stop = CancellationToken::new();
+    let (addr, http_task) = http::serve(
+        settings.listen,
+        metrics.clone(),
+        readiness.clone(),
+        http_stop.clone(),
+    )
+    .await?;
+    tracing::info!(%addr, "Serving /metrics, /healthz, /readyz");
+    let deadline = std::time::Duration::from_millis(settings.raw.service.shutdown_deadline_ms);
+    let service = tokio::spawn(service::run(settings, metrics, readiness, shutdown.clone()));
+    let abort = service.abort_handle();
+    let result = tokio::select! {
+        r = service => r,
+        () = async { shutdown.cancelled().await; tokio::time::sleep(deadline).await } => {
+            tracing::warn!("Shutdown deadline passed; abandoning in-flight work");
+            abort.abort();
+            http_stop.cancel();
+            return Ok(());
+        }
+    };
+    http_stop.cancel();
+    let _ = http_task.await;
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,369 @@
+//! The consumer loop: observations in, scores and alerts out, at least once.
+//!
+//! Messages are processed in batches. For each message the wire decoder validates it; a
+//! rejected message goes to the dead-letter topic unchanged, with its reason and source
+//! coordinates in headers. An accepted observation is applied to its patient's window
+//! (owned by the partition it arrived on), the patient is re-scored, and the alert policy
+//! decides; each decision becomes an alert event keyed by patient. Only when every alert
+//! and dead-letter message of the batch has been acknowledged by the broker are the
+//! batch's offsets committed. A crash before the commit redelivers the batch; alert ids
+//! are deterministic, so consumers drop the repeats.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+use vigil_score::{AlertState, Ingested, Patient};
+use vigil_wire::{DecodeError, decode_json};
+
+use crate::config::Settings;
+use crate::event::{AlertEvent, now};
+use crate::http::Readiness;
+use crate::metrics::Metrics;
+
+/// Why the service stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// A Kafka client could not be created or subscribed.
+    #[error("Kafka client: {0}")]
+    Kafka(#[from] KafkaError),
+    /// A produced message was not acknowledged; the batch was not committed and will be
+    /// redelivered.
+    #[error("broker did not acknowledge a {what} message: {error}")]
+    Delivery {
+        /// Alert or dead letter.
+        what: &'static str,
+        /// The broker's error.
+        error: KafkaError,
+    },
+}
+
+/// What one patient's state holds.
+#[derive(Default)]
+struct PatientState {
+    patient: Patient,
+    alerts: AlertState,
+    encounter_id: Option<String>,
+    location: Option<String>,
+}
+
+/// Rebalance events recorded by the consumer context, applied between batches.
+#[derive(Default)]
+struct Rebalances {
+    revoked: Vec<i32>,
+}
+
+struct VigilContext {
+    rebalances: Arc<Mutex<Rebalances>>,
+    readiness: Arc<Readiness>,
+    metrics: Metrics,
+}
+
+impl ClientContext for VigilContext {}
+
+impl ConsumerContext for VigilContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let mut r = self.rebalances.lock().unwrap_or_else(|p| p.into_inner());
+            r.revoked
+                .extend(tpl.elements().iter().map(|e| e.partition()));
+            self.readiness.set_assigned(false);
+            tracing::info!(partitions = tpl.count(), "Partitions revoked");
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            tracing::info!(partitions = tpl.count(), "Partitions assigned");
+        }
+        let count = consumer.assignment().map_or(0, |a| a.count());
+        self.metrics
+            .partitions
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+        self.readiness.set_assigned(count > 0);
+    }
+}
+
+/// One message to produce, owned until the broker acknowledges it.
+struct Outgoing {
+    topic: String,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    headers: Option<OwnedHeaders>,
+    what: &'static str,
+}
+
+/// Client settings: `defaults` first, then the raw `[kafka.librdkafka]` settings, which
+/// may override them (the keys Vigil must own are refused at validation).
+fn client_config(settings: &Settings, defaults: &[(&str, &str)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &settings.raw.kafka.brokers);
+    for (k, v) in defaults {
+        c.set(*k, *v);
+    }
+    for (k, v) in &settings.raw.kafka.librdkafka {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Runs the service until `shutdown` is cancelled, then stops in order: stop consuming,
+/// finish the batch in flight, flush the producer, commit, return.
+///
+/// # Errors
+///
+/// A [`ServiceError`] when a client cannot be created or a produced message is not
+/// acknowledged (the batch is then not committed, so it is redelivered).
+pub async fn run(
+    settings: Settings,
+    metrics: Metrics,
+    readiness: Arc<Readiness>,
+    shutdown: CancellationToken,
+) -> Result<(), ServiceError> {
+    let k = &settings.raw.kafka;
+    let rebalances = Arc::new(Mutex::new(Rebalances::default()));
+    let context = VigilContext {
+        rebalances: rebalances.clone(),
+        readiness: readiness.clone(),
+        metrics: metrics.clone(),
+    };
+    let consumer: StreamConsumer<VigilContext> = client_config(
+        &settings,
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "6000"),
+        ],
+    )
+    .set("group.id", &k.group_id)
+    .set("enable.auto.commit", "false")
+    .set("enable.auto.offset.store", "false")
+    .create_with_context(context)?;
+    let producer: FutureProducer = client_config(
+        &settings,
+        &[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("linger.ms", "5"),
+        ],
+    )
+    .create()?;
+    consumer.subscribe(&[k.observations_topic.as_str()])?;
+    readiness.set_consuming(true);
+    tracing::info!(topic = %k.observations_topic, group = %k.group_id, "Consuming");
+
+    let mut partitions: HashMap<i32, HashMap<String, PatientState>> = HashMap::new();
+    let max_messages = settings.raw.service.batch_max_messages;
+    let max_wait = Duration::from_millis(settings.raw.service.batch_max_wait_ms);
+    let mut result = Ok(());
+    'consume: loop {
+        // Drop the state of revoked partitions: their patients now belong elsewhere.
+        let revoked =
+            std::mem::take(&mut rebalances.lock().unwrap_or_else(|p| p.into_inner()).revoked);
+        for p in revoked {
+            partitions.remove(&p);
+        }
+        let first = tokio::select! {
+            () = shutdown.cancelled() => break 'consume,
+            m = consumer.recv() => m,
+        };
+        let started = Instant::now();
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + max_wait;
+        while batch.len() < max_messages {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let mut outgoing = Vec::new();
+        let mut offsets = TopicPartitionList::new();
+        for m in batch {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Consumer error");
+                    continue;
+                }
+            };
+            process(&m, &settings, &metrics, &mut partitions, &mut outgoing);
+            offsets
+                .add_partition_offset(m.topic(), m.partition(), Offset::Offset(m.offset() + 1))
+                .ok();
+        }
+        metrics.patients.set(
+            i64::try_from(partitions.values().map(HashMap::len).sum::<usize>()).unwrap_or(i64::MAX),
+        );
+        if let Err(e) = deliver(&producer, &outgoing).await {
+            result = Err(e);
+            break 'consume;
+        }
+        if offsets.count() > 0 {
+            match consumer.commit(&offsets, CommitMode::Async) {
+                Ok(()) => metrics.commits.inc(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Offset commit failed; the batch may be redelivered")
+                }
+            }
+        }
+        metrics
+            .batch_seconds
+            .observe(started.elapsed().as_secs_f64());
+    }
+    readiness.set_consuming(false);
+    tracing::info!("Stopping: flushing the producer and committing");
+    let deadline = Duration::from_millis(settings.raw.service.shutdown_deadline_ms);
+    if let Err(e) = producer.flush(deadline) {
+        tracing::warn!(error = %e, "Producer flush did not complete");
+    }
+    if result.is_ok() {
+        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing stored since the last async commit is a normal outcome.
+            tracing::debug!(error = %e, "Final commit");
+        }
+    }
+    consumer.unsubscribe();
+    result
+}
+
+/// Sends every message of a batch and waits until the broker acknowledged all of them.
+async fn deliver(producer: &FutureProducer, outgoing: &[Outgoing]) -> Result<(), ServiceError> {
+    let sends = outgoing.iter().map(|o| {
+        let mut record = FutureRecord::to(&o.topic).payload(&o.payload);
+        if let Some(key) = &o.key {
+            record = record.key(key);
+        }
+        if let Some(h) = &o.headers {
+            record = record.headers(h.clone());
+        }
+        async move { (o.what, producer.send(record, Duration::from_secs(30)).await) }
+    });
+    for (what, sent) in join_all(sends).await {
+        if let Err((error, _)) = sent {
+            return Err(ServiceError::Delivery { what, error });
+        }
+    }
+    Ok(())
+}
+
+/// Handles one observation message.
+fn process(
+    m: &BorrowedMessage<'_>,
+    settings: &Settings,
+    metrics: &Metrics,
+    partitions: &mut HashMap<i32, HashMap<String, PatientState>>,
+    outgoing: &mut Vec<Outgoing>,
+) {
+    let payload = m.payload().unwrap_or_default();
+    let decoded = decode_json(payload).and_then(|d| match m.key() {
+        Some(key) if key == d.patient_id.as_bytes() => Ok(d),
+        key => Err(DecodeError::Field {
+            field: "key",
+            value: key.map_or_else(|| "none".to_owned(), |k| format!("{:?}", String::from_utf8_lossy(k))),
+            expected: "the message key to be the patient_id (so each patient stays on one partition)",
+        }),
+    });
+    let d = match decoded {
+        Ok(d) => d,
+        Err(e) => {
+            metrics.observations.with_label_values(&["rejected"]).inc();
+            let reason = match e {
+                DecodeError::Json(_) => "json",
+                DecodeError::Field { field: "key", .. } => "key",
+                DecodeError::Field { .. } => "field",
+                DecodeError::Observation(_) => "observation",
+                _ => "other",
+            };
+            metrics.dead_letters.with_label_values(&[reason]).inc();
+            tracing::debug!(
+                partition = m.partition(),
+                offset = m.offset(),
+                reason,
+                "Rejected a message"
+            );
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "vigil-error",
+                    value: Some(&e.to_string()),
+                })
+                .insert(Header {
+                    key: "vigil-source-topic",
+                    value: Some(m.topic()),
+                })
+                .insert(Header {
+                    key: "vigil-source-partition",
+                    value: Some(&m.partition().to_string()),
+                })
+                .insert(Header {
+                    key: "vigil-source-offset",
+                    value: Some(&m.offset().to_string()),
+                });
+            outgoing.push(Outgoing {
+                topic: settings.raw.kafka.dlq_topic.clone(),
+                key: m.key().map(<[u8]>::to_vec),
+                payload: payload.to_vec(),
+                headers: Some(headers),
+                what: "dead-letter",
+            });
+            return;
+        }
+    };
+    let patients = partitions.entry(m.partition()).or_default();
+    let state = patients.entry(d.patient_id.clone()).or_default();
+    if d.encounter_id.is_some() {
+        state.encounter_id = d.encounter_id;
+    }
+    if d.location.is_some() {
+        state.location = d.location;
+    }
+    let outcome = state.patient.ingest(&d.observation, &settings.engine);
+    let label = match outcome {
+        Ingested::Accepted | Ingested::Amended | Ingested::Withdrawn => "accepted",
+        Ingested::Duplicate => "duplicate",
+        Ingested::Stale => "stale",
+    };
+    metrics.observations.with_label_values(&[label]).inc();
+    if label != "accepted" {
+        return;
+    }
+    let Some(at) = state.patient.window().newest() else {
+        return;
+    };
+    let assessment = *state.patient.assess(at, &settings.engine);
+    let decisions = state.alerts.decide(&assessment, &settings.policy);
+    let emitted = now();
+    for decision in decisions.iter() {
+        let event = AlertEvent::new(
+            &d.patient_id,
+            state.encounter_id.as_deref(),
+            state.location.as_deref(),
+            decision,
+            &assessment,
+            emitted,
+        );
+        metrics
+            .alerts
+            .with_label_values(&[event.rule, event.kind, event.level])
+            .inc();
+        match serde_json::to_vec(&event) {
+            Ok(payload) => outgoing.push(Outgoing {
+                topic: settings.raw.kafka.alerts_topic.clone(),
+                key: Some(d.patient_id.as_bytes().to_vec()),
+                payload,
+                headers: None,
+                what: "alert",
+            }),
+            Err(e) => tracing::error!(error = %e, "Alert event could not be serialised"),
+        }
+    }
+}
