@@ -166,6 +166,7 @@ pub async fn run(
     let max_messages = settings.raw.service.batch_max_messages;
     let max_wait = Duration::from_millis(settings.raw.service.batch_max_wait_ms);
     let mut result = Ok(());
+    let mut last_committed: Option<TopicPartitionList> = None;
     'consume: loop {
         // Drop the state of revoked partitions: their patients now belong elsewhere.
         let revoked =
@@ -187,7 +188,7 @@ pub async fn run(
             }
         }
         let mut outgoing = Vec::new();
-        let mut offsets = TopicPartitionList::new();
+        let mut next_offsets: HashMap<i32, i64> = HashMap::new();
         for m in batch {
             let m = match m {
                 Ok(m) => m,
@@ -197,8 +198,13 @@ pub async fn run(
                 }
             };
             process(&m, &settings, &metrics, &mut partitions, &mut outgoing);
+            let next = next_offsets.entry(m.partition()).or_insert(0);
+            *next = (*next).max(m.offset() + 1);
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (partition, next) in next_offsets.drain() {
             offsets
-                .add_partition_offset(m.topic(), m.partition(), Offset::Offset(m.offset() + 1))
+                .add_partition_offset(&k.observations_topic, partition, Offset::Offset(next))
                 .ok();
         }
         metrics.patients.set(
@@ -215,6 +221,7 @@ pub async fn run(
                     tracing::warn!(error = %e, "Offset commit failed; the batch may be redelivered")
                 }
             }
+            last_committed = Some(offsets);
         }
         metrics
             .batch_seconds
@@ -226,11 +233,11 @@ pub async fn run(
     if let Err(e) = producer.flush(deadline) {
         tracing::warn!(error = %e, "Producer flush did not complete");
     }
-    if result.is_ok() {
-        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-            // Nothing stored since the last async commit is a normal outcome.
-            tracing::debug!(error = %e, "Final commit");
-        }
+    // The last batch was committed asynchronously; make sure it landed before leaving.
+    if let (Ok(()), Some(offsets)) = (&result, &last_committed)
+        && let Err(e) = consumer.commit(offsets, CommitMode::Sync)
+    {
+        tracing::warn!(error = %e, "Final commit failed; the last batch may be redelivered");
     }
     consumer.unsubscribe();
     result

@@ -173,7 +173,7 @@ impl Ward {
                 if severity > 0.75 { "C" } else { "A" }.into(),
                 "",
             ));
-            if round % 4 == 0 {
+            if round.is_multiple_of(4) {
                 readings.push((
                     "lactate",
                     (((1.1 + 3.6 * severity + rng.noise(0.15)) * 10.0).round() / 10.0)
