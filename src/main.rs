@@ -1,12 +1,17 @@
-//! The `vigil` command: parses arguments and calls the library.
+//! The `vigil` command: parses arguments, loads configuration, sets up logging and calls
+//! the library crates.
 
 use std::fs::File;
 use std::io::{self, BufReader};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 use vigil_score::{Config, Timestamp};
+use vigil_stream::demo::DemoConfig;
+use vigil_stream::simulate::{SimConfig, Ward};
 
 /// Vigil: sepsis early-warning scoring. Decision support only; not a medical device.
 #[derive(Parser)]
@@ -33,6 +38,62 @@ enum Command {
         #[arg(long)]
         summary: bool,
     },
+    /// Run the streaming service against a Kafka cluster.
+    Run {
+        /// Configuration file (see config/vigil.toml); VIGIL_<SECTION>_<KEY> environment
+        /// variables override its keys.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and explain every error (exit 1 if any).
+    CheckConfig {
+        /// Configuration file.
+        path: PathBuf,
+    },
+    /// Produce a synthetic ward feed to Kafka (for demos and load).
+    Simulate {
+        /// Kafka bootstrap servers.
+        #[arg(long, default_value = "localhost:9092")]
+        brokers: String,
+        /// Observations topic.
+        #[arg(long, default_value = "vigil.observations")]
+        topic: String,
+        /// Number of patients.
+        #[arg(long, default_value_t = 24)]
+        patients: usize,
+        /// Share of patients deteriorating toward sepsis (0-1).
+        #[arg(long, default_value_t = 0.25)]
+        deteriorating: f64,
+        /// Real milliseconds between charting rounds (each round is 15 simulated
+        /// minutes); 0 sends as fast as the broker takes them.
+        #[arg(long, default_value_t = 1000)]
+        round_ms: u64,
+        /// Stop after this many rounds (default: until interrupted).
+        #[arg(long)]
+        rounds: Option<u64>,
+        /// Seed: the same seed gives the same feed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Run everything on this machine with nothing installed: an in-process Kafka broker,
+    /// the simulator and the service; prints each alert as one line.
+    Demo {
+        /// Number of simulated patients.
+        #[arg(long, default_value_t = 24)]
+        patients: usize,
+        /// Share of patients deteriorating toward sepsis (0-1).
+        #[arg(long, default_value_t = 0.25)]
+        deteriorating: f64,
+        /// Real milliseconds between charting rounds (each round is 15 simulated minutes).
+        #[arg(long, default_value_t = 1500)]
+        round_ms: u64,
+        /// Stop after this many rounds (default: until interrupted).
+        #[arg(long)]
+        rounds: Option<u64>,
+        /// Address of /metrics, /healthz, /readyz.
+        #[arg(long, default_value = "127.0.0.1:9898")]
+        listen: String,
+    },
 }
 
 fn parse_time(s: &str) -> Result<Timestamp, String> {
@@ -43,7 +104,168 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Score { path, at, summary } => score(path, at, summary),
+        Command::CheckConfig { path } => check_config(&path),
+        Command::Run { config } => run_service(&config),
+        Command::Simulate {
+            brokers,
+            topic,
+            patients,
+            deteriorating,
+            round_ms,
+            rounds,
+            seed,
+        } => {
+            init_logs(false, "info");
+            let sim = SimConfig {
+                patients,
+                deteriorating,
+                seed,
+                ..SimConfig::default()
+            };
+            async_main(async move |stop| {
+                let mut ward = Ward::new(sim);
+                let sent = vigil_stream::simulate::produce(
+                    &brokers,
+                    &topic,
+                    &mut ward,
+                    rounds,
+                    Duration::from_millis(round_ms),
+                    &stop,
+                )
+                .await?;
+                tracing::info!(messages = sent, "Simulation sent");
+                Ok(())
+            })
+        }
+        Command::Demo {
+            patients,
+            deteriorating,
+            round_ms,
+            rounds,
+            listen,
+        } => {
+            init_logs(false, "warn");
+            let demo = DemoConfig {
+                patients,
+                deteriorating,
+                round_every: Duration::from_millis(round_ms),
+                rounds,
+                listen,
+            };
+            async_main(async move |stop| {
+                let mut out = io::stdout();
+                let printed = vigil_stream::demo::run(demo, stop, &mut out).await?;
+                eprintln!("{printed} alerts shown.");
+                Ok(())
+            })
+        }
     }
+}
+
+/// Runs `f` on a multi-threaded runtime with a token cancelled on SIGINT or SIGTERM.
+fn async_main<F>(f: F) -> ExitCode
+where
+    F: AsyncFnOnce(CancellationToken) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+{
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vigil: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        let stop = CancellationToken::new();
+        let signals = stop.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("Signal received; shutting down");
+            signals.cancel();
+        });
+        f(stop).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn init_logs(json: bool, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+fn load_settings(
+    path: &std::path::Path,
+) -> Result<vigil_stream::Settings, vigil_stream::ConfigError> {
+    vigil_stream::Config::load(path, std::env::vars())?
+        .validate()
+        .map_err(|vigil_stream::ConfigError(lines)| {
+            vigil_stream::ConfigError(
+                lines
+                    .into_iter()
+                    .map(|l| format!("{}: {l}", path.display()))
+                    .collect(),
+            )
+        })
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match load_settings(path) {
+        Ok(_) => {
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_service(path: &std::path::Path) -> ExitCode {
+    let settings = match load_settings(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logs(settings.json_logs, &settings.raw.log.level);
+    async_main(async move |stop| vigil_stream::run(settings, stop).await)
 }
 
 fn score(path: Option<PathBuf>, at: Option<Timestamp>, print_summary: bool) -> ExitCode {

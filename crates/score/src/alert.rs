@@ -10,8 +10,9 @@
 //!   active does not page anyone (the alert stays at its level until resolved).
 //!
 //! **Persistence** keeps single monitor artefacts from paging: a level (or the all-clear)
-//! counts only once it has held for `readings` consecutive assessments or for `duration`
-//! of event time, whichever comes first. With the defaults (1 reading) every level acts
+//! counts only once it has held for `readings` consecutive assessment instants (readings
+//! charted at the same instant count once) or for `duration` of event time, whichever
+//! comes first. With the defaults (1 reading) every level acts
 //! at once.
 //!
 //! Default levels follow the RCP NEWS2 clinical response chart (Royal College of
@@ -239,20 +240,26 @@ fn digest(bytes: &[u8], seed: u64) -> u64 {
     h ^ (h >> 31)
 }
 
-/// Since when, and for how many consecutive assessments, a condition has held.
+/// Since when, and at how many distinct assessment instants in a row, a condition has
+/// held. Several observations charted at one instant (a vital-sign set arriving one
+/// reading at a time) count as one reading, so a level cannot "persist" within a set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Held {
     since: Option<Timestamp>,
+    last: Option<Timestamp>,
     count: u32,
 }
 
 impl Held {
     fn observe(&mut self, holds: bool, at: Timestamp) {
-        if holds {
-            self.since.get_or_insert(at);
-            self.count = self.count.saturating_add(1);
-        } else {
+        if !holds {
             *self = Held::default();
+            return;
+        }
+        self.since.get_or_insert(at);
+        if self.last.is_none_or(|last| at > last) {
+            self.count = self.count.saturating_add(1);
+            self.last = Some(at);
         }
     }
 
@@ -382,8 +389,9 @@ fn score_of(rule: RuleId, a: &Assessment) -> u8 {
 }
 
 /// A one-line human summary of what fired, for the alert `message`: the rule, its score,
-/// the readings that scored (in canonical units) and the response the level calls for.
-pub fn message(rule: RuleId, level: Level, a: &Assessment) -> String {
+/// the readings that scored (in canonical units) and the response the level calls for
+/// (or, when resolved, that the patient no longer meets it).
+pub fn message(rule: RuleId, kind: AlertKind, level: Level, a: &Assessment) -> String {
     use std::fmt::Write;
     let (head, criteria) = match rule {
         RuleId::News2 => (
@@ -419,10 +427,13 @@ pub fn message(rule: RuleId, level: Level, a: &Assessment) -> String {
             crate::display_value(r.value(), r.param.unit())
         );
     }
-    let response = match level {
-        Level::Advisory => "review and increase monitoring",
-        Level::Urgent => "urgent review",
-        Level::Emergency => "emergency assessment",
+    let response = match (kind, level) {
+        (AlertKind::Resolved, level) => {
+            return format!("Resolved: {text} - no longer meets {}", level.name());
+        }
+        (_, Level::Advisory) => "review and increase monitoring",
+        (_, Level::Urgent) => "urgent review",
+        (_, Level::Emergency) => "emergency assessment",
     };
     let _ = write!(text, " - {response}");
     text
@@ -663,7 +674,7 @@ mod tests {
         w.at(0, &vitals(26.0, 95.0, 115.0));
         let a = *w.patient.assess(Timestamp::from_millis(T0), &w.config);
         assert_eq!(
-            message(RuleId::News2, Level::Emergency, &a),
+            message(RuleId::News2, AlertKind::Raised, Level::Emergency, &a),
             "NEWS2 7 (high): RR 26/min, SBP 95 mm[Hg], HR 115/min - emergency assessment"
         );
     }

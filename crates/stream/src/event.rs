@@ -58,7 +58,7 @@ impl<'a> AlertEvent<'a> {
             RuleId::SepticShock => assessment.septic_shock.criteria.as_slice(),
             RuleId::Mews => assessment.mews.criteria.as_slice(),
         };
-        let text = message(decision.rule, decision.level, assessment);
+        let text = message(decision.rule, decision.kind, decision.level, assessment);
         AlertEvent {
             alert_id: decision.alert_id(patient_id),
             patient_id,
@@ -71,10 +71,7 @@ impl<'a> AlertEvent<'a> {
             criteria,
             observed_at: decision.observed_at,
             emitted_at,
-            message: match decision.kind {
-                vigil_score::AlertKind::Resolved => format!("Resolved: {text}"),
-                _ => text,
-            },
+            message: text,
             disclaimer: DISCLAIMER,
         }
     }

@@ -15,6 +15,7 @@
 //!   demo and the tests.
 
 pub mod config;
+pub mod demo;
 pub mod event;
 pub mod http;
 pub mod metrics;
