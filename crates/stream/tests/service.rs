@@ -1,0 +1,565 @@
+//! The service through the Kafka wire protocol, against librdkafka's mock cluster
+//! (an in-process broker on local TCP ports; see TESTING.md for why this tier uses it).
+//! Every test uses its own topics and consumer groups.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use vigil_stream::Config;
+use vigil_stream::mock::MockBroker;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A broker with fresh topics for one test.
+struct Harness {
+    broker: MockBroker,
+    config: Config,
+}
+
+impl Harness {
+    fn new(partitions: i32) -> Harness {
+        let broker = MockBroker::start(1).expect("mock broker starts");
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let mut config = Config::default();
+        config.kafka.brokers = broker.bootstrap_servers();
+        config.kafka.group_id = format!("vigil-test-{n}");
+        config.kafka.observations_topic = format!("obs-{n}");
+        config.kafka.alerts_topic = format!("alerts-{n}");
+        config.kafka.dlq_topic = format!("dlq-{n}");
+        config.http.listen = "127.0.0.1:0".into();
+        config.service.batch_max_wait_ms = 5;
+        broker
+            .create_topic(&config.kafka.observations_topic, partitions)
+            .expect("topic");
+        broker
+            .create_topic(&config.kafka.alerts_topic, 1)
+            .expect("topic");
+        broker
+            .create_topic(&config.kafka.dlq_topic, 1)
+            .expect("topic");
+        Harness { broker, config }
+    }
+
+    /// Starts one service instance.
+    fn start(&self) -> (CancellationToken, JoinHandle<()>) {
+        let settings = self.config.clone().validate().expect("valid settings");
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            vigil_stream::run(settings, token)
+                .await
+                .expect("service runs cleanly");
+        });
+        (stop, task)
+    }
+
+    async fn send(&self, messages: &[(Option<&str>, String)]) {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &self.config.kafka.brokers)
+            .create()
+            .expect("producer");
+        for (key, payload) in messages {
+            let mut record =
+                FutureRecord::to(&self.config.kafka.observations_topic).payload(payload);
+            if let Some(k) = key {
+                record = record.key(*k);
+            }
+            producer
+                .send(record, Duration::from_secs(10))
+                .await
+                .expect("delivered");
+        }
+    }
+
+    fn reader(&self, topic: &str) -> StreamConsumer {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let c: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.config.kafka.brokers)
+            .set("group.id", format!("reader-{n}"))
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .expect("consumer");
+        c.subscribe(&[topic]).expect("subscribe");
+        c
+    }
+}
+
+/// Reads `consumer` until `done` holds for what was read, or `limit` passes. The limit
+/// only bounds a failing test; a passing one returns as soon as the condition holds.
+async fn read_until(
+    consumer: &StreamConsumer,
+    limit: Duration,
+    done: impl Fn(&[(Value, HashMap<String, String>)]) -> bool,
+) -> Vec<(Value, HashMap<String, String>)> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done(&seen) {
+        let Ok(m) = tokio::time::timeout_at(deadline, consumer.recv()).await else {
+            break;
+        };
+        let m = m.expect("message");
+        let payload = m.payload().unwrap_or_default();
+        let value = serde_json::from_slice(payload)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into()));
+        let mut headers = HashMap::new();
+        if let Some(h) = m.headers() {
+            for header in h.iter() {
+                headers.insert(
+                    header.key.to_owned(),
+                    String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
+                );
+            }
+        }
+        seen.push((value, headers));
+    }
+    seen
+}
+
+fn vitals(patient: &str, minute: u32, rr: u32, sbp: u32, hr: u32) -> Vec<(Option<String>, String)> {
+    let t = format!("2026-11-23T{:02}:{:02}:00Z", 8 + minute / 60, minute % 60);
+    [
+        ("resp_rate", json!(rr)),
+        ("sbp", json!(sbp)),
+        ("heart_rate", json!(hr)),
+        ("spo2", json!(97)),
+        ("on_oxygen", json!(false)),
+        ("consciousness", json!("A")),
+        ("temperature", json!(37.0)),
+    ]
+    .into_iter()
+    .map(|(code, value)| {
+        let event = json!({"patient_id": patient, "location": "ward-7/bed-1", "code": code, "value": value,
+                           "effective": t, "id": format!("{patient}-{code}-{minute}")});
+        (Some(patient.to_owned()), event.to_string())
+    })
+    .collect()
+}
+
+fn keyed(v: Vec<(Option<String>, String)>) -> Vec<(Option<String>, String)> {
+    v
+}
+
+async fn send_all(h: &Harness, messages: Vec<(Option<String>, String)>) {
+    let borrowed: Vec<(Option<&str>, String)> = messages
+        .iter()
+        .map(|(k, p)| (k.as_deref(), p.clone()))
+        .collect();
+    h.send(&borrowed).await;
+}
+
+fn alerts_of<'a>(
+    seen: &'a [(Value, HashMap<String, String>)],
+    patient: &str,
+    rule: &str,
+) -> Vec<&'a Value> {
+    seen.iter()
+        .map(|(v, _)| v)
+        .filter(|v| v["patient_id"] == patient && v["rule"] == rule)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deterioration_raises_escalates_and_resolves_while_stable_patients_stay_quiet() {
+    let h = Harness::new(4);
+    let (stop, task) = h.start();
+    let mut feed = Vec::new();
+    for (minute, (rr, sbp, hr)) in [(16, 130, 80), (25, 95, 80), (26, 92, 135), (16, 130, 80)]
+        .into_iter()
+        .enumerate()
+    {
+        feed.extend(keyed(vitals("SICK-1", minute as u32 * 30, rr, sbp, hr)));
+        feed.extend(keyed(vitals("WELL-1", minute as u32 * 30, 16, 128, 76)));
+    }
+    send_all(&h, feed).await;
+    let alerts = h.reader(&h.config.kafka.alerts_topic);
+    let seen = read_until(&alerts, Duration::from_secs(60), |seen| {
+        alerts_of(seen, "SICK-1", "news2")
+            .iter()
+            .any(|a| a["kind"] == "resolved")
+    })
+    .await;
+    let news2 = alerts_of(&seen, "SICK-1", "news2");
+    let kinds: Vec<(&str, &str)> = news2
+        .iter()
+        .map(|a| (a["kind"].as_str().unwrap(), a["level"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds.first(), Some(&("raised", "advisory")), "{kinds:?}");
+    assert!(kinds.contains(&("escalated", "emergency")), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&("resolved", "emergency")), "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| k.0 == "raised").count(),
+        1,
+        "never re-raised while active: {kinds:?}"
+    );
+    let qsofa = alerts_of(&seen, "SICK-1", "qsofa");
+    assert!(
+        qsofa
+            .iter()
+            .any(|a| a["kind"] == "raised" && a["level"] == "urgent"),
+        "{qsofa:?}"
+    );
+    assert!(
+        seen.iter().all(|(v, _)| v["patient_id"] != "WELL-1"),
+        "stable patient alerted: {seen:?}"
+    );
+    // The contract's fields.
+    let emergency = news2.iter().find(|a| a["level"] == "emergency").unwrap();
+    assert_eq!(emergency["location"], "ward-7/bed-1");
+    assert_eq!(
+        emergency["disclaimer"],
+        "Decision support only; not a diagnosis."
+    );
+    assert_eq!(emergency["alert_id"].as_str().unwrap().len(), 32);
+    assert!(
+        emergency["message"].as_str().unwrap().starts_with("NEWS2 "),
+        "{emergency}"
+    );
+    let hr = emergency["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "heart_rate")
+        .unwrap();
+    assert_eq!(
+        (
+            hr["value"].clone(),
+            hr["unit"].clone(),
+            hr["points"].clone()
+        ),
+        (json!(135), json!("/min"), json!(3))
+    );
+    let ids: HashSet<_> = seen
+        .iter()
+        .map(|(v, _)| v["alert_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), seen.len(), "alert ids are unique");
+    stop.cancel();
+    task.await.expect("service stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_messages_go_to_the_dead_letter_topic_and_good_ones_keep_flowing() {
+    let h = Harness::new(2);
+    let (stop, task) = h.start();
+    let bad: Vec<(Option<String>, String)> = vec![
+        (Some("P9".into()), "{not json".into()),
+        (Some("P9".into()), r#"{"patient_id":"P9","code":"8302-2","value":172,"effective":"2026-11-23T08:00:00Z"}"#.into()),
+        (Some("P9".into()), r#"{"patient_id":"P9","code":"temperature","value":37,"unit":"degC","effective":"2026-11-23T08:00:00Z"}"#.into()),
+        (Some("P9".into()), r#"{"patient_id":"P9","code":"heart_rate","value":400,"effective":"2026-11-23T08:00:00Z"}"#.into()),
+        (Some("OTHER".into()), r#"{"patient_id":"P9","code":"heart_rate","value":80,"effective":"2026-11-23T08:00:00Z"}"#.into()),
+    ];
+    let mut feed = bad.clone();
+    feed.extend(vitals("P9", 0, 27, 88, 130));
+    send_all(&h, feed).await;
+    let dlq = h.reader(&h.config.kafka.dlq_topic);
+    let dead = read_until(&dlq, Duration::from_secs(60), |seen| {
+        seen.len() >= bad.len()
+    })
+    .await;
+    assert_eq!(dead.len(), bad.len());
+    // Partitions interleave in the dead-letter topic: match each rejection to its input.
+    let expected = [
+        "invalid observation JSON",
+        "field `code`: \"8302-2\" is not a known parameter",
+        "field `unit`: \"degC\" cannot be converted for temperature",
+        "field `value`: heart_rate 400 /min is outside the possible range 1-350 /min",
+        "field `key`: \"OTHER\" is not valid",
+    ];
+    for (i, (input_key, original)) in bad.iter().enumerate() {
+        let found = dead.iter().find(|(payload, _)| {
+            let text = match payload {
+                Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            &text == original
+                || serde_json::from_str::<Value>(original).ok()
+                    == serde_json::from_str::<Value>(&text).ok()
+        });
+        let (_, headers) =
+            found.unwrap_or_else(|| panic!("input {i} not in the dead-letter topic: {dead:?}"));
+        assert!(
+            headers["vigil-error"].starts_with(expected[i]),
+            "{i}: {headers:?}"
+        );
+        assert_eq!(
+            headers["vigil-source-topic"],
+            h.config.kafka.observations_topic
+        );
+        assert!(headers["vigil-source-partition"].parse::<i32>().is_ok());
+        assert!(headers["vigil-source-offset"].parse::<i64>().is_ok());
+        assert!(input_key.is_some());
+    }
+    let alerts = h.reader(&h.config.kafka.alerts_topic);
+    let seen = read_until(&alerts, Duration::from_secs(60), |seen| {
+        !alerts_of(seen, "P9", "news2").is_empty()
+    })
+    .await;
+    assert!(
+        !alerts_of(&seen, "P9", "news2").is_empty(),
+        "good messages still scored"
+    );
+    stop.cancel();
+    task.await.expect("service stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_after_a_clean_shutdown_does_not_realert() {
+    let h = Harness::new(2);
+    let (stop, task) = h.start();
+    send_all(&h, vitals("R1", 0, 27, 88, 130)).await;
+    let alerts = h.reader(&h.config.kafka.alerts_topic);
+    let first = read_until(&alerts, Duration::from_secs(60), |s| {
+        !alerts_of(s, "R1", "news2").is_empty()
+    })
+    .await;
+    // Let the batch's commit land, then stop cleanly.
+    stop.cancel();
+    task.await.expect("service stops");
+    let before = first.len();
+    let restarted_at = vigil_stream::event::now();
+    let (stop, task) = h.start();
+    // A new, unrelated patient proves the restarted instance is consuming.
+    send_all(&h, vitals("R2", 0, 27, 88, 130)).await;
+    let after = read_until(&alerts, Duration::from_secs(60), |s| {
+        !alerts_of(s, "R2", "news2").is_empty()
+    })
+    .await;
+    // Alerts of R1 still unread from the first run may follow; none may be new.
+    for (v, _) in after.iter().filter(|(v, _)| v["patient_id"] == "R1") {
+        let emitted =
+            vigil_score::Timestamp::parse_rfc3339(v["emitted_at"].as_str().unwrap()).unwrap();
+        assert!(emitted < restarted_at, "R1 re-alerted after restart: {v}");
+    }
+    assert!(before > 0);
+    stop.cancel();
+    task.await.expect("service stops");
+}
+
+/// A free local port (bound and released; the service binds it again right away).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `GET path` on a local port: (status code, body); status 0 if nothing answers yet.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let mut text = String::new();
+    let sent = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    );
+    if sent.and_then(|()| s.read_to_string(&mut text)).is_err() {
+        return (0, String::new());
+    }
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_owned());
+    (status, body)
+}
+
+fn gauge(metrics: &str, name: &str) -> i64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(-1)
+}
+
+/// Waits until `check` holds; `limit` only bounds a failing test.
+async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_split_the_partitions_and_do_not_double_alert() {
+    let mut h = Harness::new(4);
+    let ports = [free_port(), free_port()];
+    let mut running = Vec::new();
+    for port in ports {
+        h.config.http.listen = format!("127.0.0.1:{port}");
+        running.push(h.start());
+    }
+    let split = eventually(Duration::from_secs(30), || {
+        let counts: Vec<i64> = ports
+            .iter()
+            .map(|p| gauge(&http_get(*p, "/metrics").1, "vigil_assigned_partitions "))
+            .collect();
+        counts.iter().all(|c| *c > 0) && counts.iter().sum::<i64>() == 4
+    })
+    .await;
+    assert!(split, "both instances own partitions");
+    for port in ports {
+        assert_eq!(http_get(port, "/readyz").0, 200);
+        assert_eq!(http_get(port, "/healthz").0, 200);
+    }
+    let patients: Vec<String> = (0..12).map(|i| format!("TWO-{i}")).collect();
+    let mut feed = Vec::new();
+    for p in &patients {
+        feed.extend(vitals(p, 0, 16, 130, 80));
+        feed.extend(vitals(p, 30, 27, 88, 135));
+    }
+    send_all(&h, feed).await;
+    let alerts = h.reader(&h.config.kafka.alerts_topic);
+    let seen = read_until(&alerts, Duration::from_secs(60), |seen| {
+        patients.iter().all(|p| {
+            alerts_of(seen, p, "news2")
+                .iter()
+                .any(|a| a["level"] == "emergency")
+        })
+    })
+    .await;
+    let mut decisions = HashSet::new();
+    for (v, _) in &seen {
+        let key = (
+            v["patient_id"].to_string(),
+            v["rule"].to_string(),
+            v["kind"].to_string(),
+            v["level"].to_string(),
+        );
+        assert!(
+            decisions.insert(key.clone()),
+            "decision alerted twice: {key:?}"
+        );
+    }
+    for p in &patients {
+        assert!(
+            alerts_of(&seen, p, "news2")
+                .iter()
+                .any(|a| a["level"] == "emergency"),
+            "{p} not alerted"
+        );
+    }
+    for (stop, task) in running {
+        stop.cancel();
+        task.await.expect("service stops");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_going_down_and_up_loses_no_observation_and_duplicates_no_decision() {
+    let mut h = Harness::new(2);
+    let port = free_port();
+    h.config.http.listen = format!("127.0.0.1:{port}");
+    let (stop, task) = h.start();
+    let patients: Vec<String> = (0..6).map(|i| format!("DOWN-{i}")).collect();
+    let mut first = Vec::new();
+    let mut second = Vec::new();
+    for p in &patients {
+        first.extend(vitals(p, 0, 16, 130, 80));
+        second.extend(vitals(p, 30, 27, 88, 135));
+        second.extend(vitals(p, 60, 16, 130, 80));
+    }
+    let total = (first.len() + second.len()) as i64;
+    send_all(&h, first).await;
+    // The broker is unavailable for two seconds while the second half is being sent.
+    h.broker.broker_down(1).expect("broker down");
+    let sender = {
+        let brokers = h.config.kafka.brokers.clone();
+        let topic = h.config.kafka.observations_topic.clone();
+        tokio::spawn(async move {
+            let producer: FutureProducer = ClientConfig::new()
+                .set("bootstrap.servers", &brokers)
+                .set("message.timeout.ms", "60000")
+                .create()
+                .expect("producer");
+            for (key, payload) in second {
+                let record = FutureRecord::to(&topic)
+                    .key(key.as_deref().unwrap_or_default())
+                    .payload(&payload);
+                producer
+                    .send(record, Duration::from_secs(60))
+                    .await
+                    .expect("delivered after recovery");
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    h.broker.broker_up(1).expect("broker up");
+    sender.await.expect("sender");
+    let alerts = h.reader(&h.config.kafka.alerts_topic);
+    let seen = read_until(&alerts, Duration::from_secs(90), |seen| {
+        patients.iter().all(|p| {
+            alerts_of(seen, p, "news2")
+                .iter()
+                .any(|a| a["kind"] == "resolved")
+        })
+    })
+    .await;
+    // Redelivery may repeat a message; a repeated alert id carries the same decision, and
+    // no decision appears under two ids.
+    let mut by_id: HashMap<String, Value> = HashMap::new();
+    let mut decisions = HashSet::new();
+    for (v, _) in &seen {
+        let id = v["alert_id"].as_str().unwrap().to_owned();
+        let mut without_time = v.clone();
+        without_time["emitted_at"] = Value::Null;
+        if let Some(previous) = by_id.get(&id) {
+            assert_eq!(previous, &without_time, "one id, two payloads");
+            continue;
+        }
+        by_id.insert(id, without_time);
+        let key = (
+            v["patient_id"].to_string(),
+            v["rule"].to_string(),
+            v["kind"].to_string(),
+            v["level"].to_string(),
+            v["observed_at"].to_string(),
+        );
+        assert!(
+            decisions.insert(key.clone()),
+            "decision under two ids: {key:?}"
+        );
+    }
+    for p in &patients {
+        let kinds: Vec<_> = alerts_of(&seen, p, "news2")
+            .iter()
+            .map(|a| a["kind"].clone())
+            .collect();
+        assert!(
+            kinds.contains(&json!("raised")) && kinds.contains(&json!("resolved")),
+            "{p}: {kinds:?}"
+        );
+    }
+    // Every observation was consumed and counted.
+    let counted = eventually(Duration::from_secs(30), || {
+        let m = http_get(port, "/metrics").1;
+        ["accepted", "duplicate"]
+            .iter()
+            .map(|o| gauge(&m, &format!("vigil_observations_total{{outcome=\"{o}\"}} ")))
+            .sum::<i64>()
+            >= total
+    })
+    .await;
+    assert!(
+        counted,
+        "observations lost: {}",
+        http_get(port, "/metrics").1
+    );
+    stop.cancel();
+    task.await.expect("service stops");
+}
