@@ -1,4 +1,6 @@
 //! End-to-end tests of the `vigil` binary, run as a separate process.
 
+mod compose;
+mod run;
 mod score;
 mod util;

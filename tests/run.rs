@@ -1,0 +1,127 @@
+//! `vigil run` as a separate process against a broker on a local TCP port (librdkafka's
+//! mock cluster, started by the test), with alerts read by an ordinary Kafka client.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use vigil_stream::mock::MockBroker;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vigil_run_consumes_scores_and_alerts_then_stops_on_sigterm() {
+    let broker = MockBroker::start(1).expect("mock broker");
+    let brokers = broker.bootstrap_servers();
+    for (topic, partitions) in [("e2e.observations", 2), ("e2e.alerts", 1), ("e2e.dlq", 1)] {
+        broker.create_topic(topic, partitions).expect("topic");
+    }
+    let dir = std::env::temp_dir().join(format!("vigil-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("vigil.toml");
+    std::fs::write(
+        &config,
+        "[kafka]\nbrokers = \"placeholder:1\"\ngroup_id = \"e2e\"\nobservations_topic = \"e2e.observations\"\n\
+         alerts_topic = \"e2e.alerts\"\ndlq_topic = \"e2e.dlq\"\n[http]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n",
+    )
+    .expect("config written");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["run", "--config"])
+        .arg(&config)
+        // The environment overrides the file.
+        .env("VIGIL_KAFKA_BROKERS", &brokers)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil runs");
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("producer");
+    for (code, value) in [
+        ("resp_rate", "27"),
+        ("sbp", "88"),
+        ("heart_rate", "135"),
+        ("consciousness", "\"V\""),
+    ] {
+        let payload = format!(
+            r#"{{"patient_id":"E2E-1","location":"ward-2/bed-3","code":"{code}","value":{value},"effective":"2026-11-23T10:00:00Z","id":"e2e-{code}"}}"#
+        );
+        producer
+            .send(
+                FutureRecord::to("e2e.observations")
+                    .key("E2E-1")
+                    .payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("delivered");
+    }
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "e2e-reader")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&["e2e.alerts"]).expect("subscribe");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut alerts = Vec::new();
+    while !alerts
+        .iter()
+        .any(|a: &serde_json::Value| a["rule"] == "news2" && a["level"] == "emergency")
+    {
+        let Ok(m) = tokio::time::timeout_at(deadline, consumer.recv()).await else {
+            break;
+        };
+        let m = m.expect("message");
+        assert_eq!(m.key(), Some(&b"E2E-1"[..]), "alerts are keyed by patient");
+        alerts.push(serde_json::from_slice(m.payload().unwrap_or_default()).expect("alert JSON"));
+    }
+    assert!(
+        alerts.iter().any(|a| a["rule"] == "news2"
+            && a["level"] == "emergency"
+            && a["location"] == "ward-2/bed-3"),
+        "{alerts:?}"
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["rule"] == "qsofa" && a["kind"] == "raised"),
+        "{alerts:?}"
+    );
+
+    // SIGTERM: stop consuming, finish, flush, commit, exit 0 within the deadline.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("child status") {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "vigil did not stop within its deadline"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut log = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut log);
+    }
+    assert!(exit.success(), "exit {exit:?}; log:\n{log}");
+    // JSON logs, and no clinical values or patient ids in them.
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["fields"]["message"].is_string(), "{line}");
+        assert!(!line.contains("E2E-1"), "patient id in a log line: {line}");
+    }
+    assert!(log.contains("Consuming"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
