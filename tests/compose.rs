@@ -95,7 +95,7 @@ fn docker_compose_wiring_matches_the_code() {
     let host_path = mount.split(':').next().unwrap().trim_start_matches("./");
     assert!(repo_file(host_path).is_file(), "{host_path} missing");
     let shipped = std::fs::read_to_string(repo_file(host_path)).unwrap();
-    Config::parse(&shipped, vigil_env.clone().into_iter().map(|(k, v)| (k, v)))
+    Config::parse(&shipped, vigil_env.clone())
         .expect("config with the compose overrides parses")
         .validate()
         .expect("and validates");
