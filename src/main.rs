@@ -75,6 +75,11 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+    /// Measure the service under load against an in-process broker (see BENCHMARKS.md).
+    Load {
+        #[command(subcommand)]
+        mode: LoadMode,
+    },
     /// Run everything on this machine with nothing installed: an in-process Kafka broker,
     /// the simulator and the service; prints each alert as one line.
     Demo {
@@ -93,6 +98,37 @@ enum Command {
         /// Address of /metrics, /healthz, /readyz.
         #[arg(long, default_value = "127.0.0.1:9898")]
         listen: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum LoadMode {
+    /// Preload observations, then time the service draining them.
+    Throughput {
+        /// Observations to preload.
+        #[arg(long, default_value_t = 200_000)]
+        messages: u64,
+        /// Patients they are spread over.
+        #[arg(long, default_value_t = 10_000)]
+        patients: usize,
+        /// Partitions of the observations topic.
+        #[arg(long, default_value_t = 12)]
+        partitions: i32,
+    },
+    /// Send at a steady rate and measure observation-to-alert latency.
+    Latency {
+        /// Observations per second.
+        #[arg(long, default_value_t = 10_000)]
+        rate: u64,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Patients they are spread over.
+        #[arg(long, default_value_t = 10_000)]
+        patients: usize,
+        /// Partitions of the observations topic.
+        #[arg(long, default_value_t = 12)]
+        partitions: i32,
     },
 }
 
@@ -134,6 +170,34 @@ fn main() -> ExitCode {
                 )
                 .await?;
                 tracing::info!(messages = sent, "Simulation sent");
+                Ok(())
+            })
+        }
+        Command::Load { mode } => {
+            init_logs(false, "warn");
+            async_main(async move |_stop| {
+                let report = match mode {
+                    LoadMode::Throughput {
+                        messages,
+                        patients,
+                        partitions,
+                    } => vigil_stream::load::throughput(messages, patients, partitions).await?,
+                    LoadMode::Latency {
+                        rate,
+                        seconds,
+                        patients,
+                        partitions,
+                    } => vigil_stream::load::latency(rate, seconds, patients, partitions).await?,
+                };
+                println!(
+                    "observations {} in {:.2} s = {:.0}/s; alerts {}",
+                    report.observations, report.seconds, report.per_second, report.alerts
+                );
+                if let Some((p50, p99, max)) = report.latency_ms {
+                    println!(
+                        "observation-to-alert latency: p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms"
+                    );
+                }
                 Ok(())
             })
         }

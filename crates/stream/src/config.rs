@@ -117,7 +117,7 @@ pub struct Service {
 impl Default for Service {
     fn default() -> Self {
         Service {
-            batch_max_messages: 1000,
+            batch_max_messages: 5000,
             batch_max_wait_ms: 20,
             shutdown_deadline_ms: 10_000,
         }

@@ -18,6 +18,7 @@ pub mod config;
 pub mod demo;
 pub mod event;
 pub mod http;
+pub mod load;
 pub mod metrics;
 pub mod mock;
 pub mod service;

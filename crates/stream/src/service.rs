@@ -143,6 +143,8 @@ pub async fn run(
         &[
             ("auto.offset.reset", "earliest"),
             ("session.timeout.ms", "6000"),
+            // Alert latency matters more than fetch efficiency when the feed is quiet.
+            ("fetch.wait.max.ms", "10"),
         ],
     )
     .set("group.id", &k.group_id)

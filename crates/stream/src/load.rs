@@ -1,0 +1,284 @@
+//! `vigil load`: the service's own load tool (BENCHMARKS.md records its figures).
+//!
+//! Both modes run the real service (consumer, scoring, alert policy, producer, commits)
+//! against an in-process Kafka-protocol broker (librdkafka's mock cluster) on local TCP.
+//!
+//! - **throughput**: preloads N observations, then starts the service and measures how
+//!   fast it drains them (observations counted by the service's own metrics).
+//! - **latency**: sends observations at a steady rate for a while, with event time set to
+//!   the moment of sending, so an alert's `observed_at` is when the observation that
+//!   caused it left the producer; the alert's arrival at an ordinary consumer minus that
+//!   instant is the end-to-end latency. Every heart-rate reading alternates a patient
+//!   between NEWS2 0 and 3, so every observation raises or resolves an alert.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Settings};
+use crate::event::now;
+use crate::http::Readiness;
+use crate::metrics::Metrics;
+use crate::mock::MockBroker;
+
+/// A load run's figures.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Observations the service counted.
+    pub observations: u64,
+    /// Alerts received by the reading consumer.
+    pub alerts: u64,
+    /// Seconds measured.
+    pub seconds: f64,
+    /// Observations per second through the service.
+    pub per_second: f64,
+    /// Latency percentiles in milliseconds (p50, p99, max), latency mode only.
+    pub latency_ms: Option<(f64, f64, f64)>,
+}
+
+fn settings(
+    broker: &MockBroker,
+    partitions: i32,
+) -> Result<Settings, Box<dyn std::error::Error + Send + Sync>> {
+    let mut raw = Config::default();
+    raw.kafka.brokers = broker.bootstrap_servers();
+    raw.kafka.group_id = "vigil-load".into();
+    raw.http.listen = "127.0.0.1:0".into();
+    broker.create_topic(&raw.kafka.observations_topic, partitions)?;
+    broker.create_topic(&raw.kafka.alerts_topic, partitions)?;
+    broker.create_topic(&raw.kafka.dlq_topic, 1)?;
+    Ok(raw.validate()?)
+}
+
+fn observation(patient: usize, visit: u64, effective: vigil_score::Timestamp) -> (String, String) {
+    let id = format!("LOAD-{patient:06}");
+    let hr = if visit % 2 == 1 { 135 } else { 80 };
+    let payload = format!(
+        r#"{{"patient_id":"{id}","location":"load/bed-{patient}","code":"heart_rate","value":{hr},"unit":"/min","effective":"{effective}","id":"{id}-{visit}"}}"#
+    );
+    (id, payload)
+}
+
+fn producer(brokers: &str) -> Result<FutureProducer, rdkafka::error::KafkaError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+}
+
+/// Preloads `messages` observations over `patients` patients, then measures the service
+/// draining them.
+///
+/// # Errors
+///
+/// When the broker or a client cannot start.
+pub async fn throughput(
+    messages: u64,
+    patients: usize,
+    partitions: i32,
+) -> Result<Report, Box<dyn std::error::Error + Send + Sync>> {
+    let broker = MockBroker::start(1)?;
+    let settings = settings(&broker, partitions)?;
+    let topic = settings.raw.kafka.observations_topic.clone();
+    let p = producer(&settings.raw.kafka.brokers)?;
+    let start = vigil_score::Timestamp::from_millis(1_795_428_000_000);
+    let chunk = 50_000u64;
+    let mut sent = 0u64;
+    while sent < messages {
+        let batch: Vec<(String, String)> = (sent..(sent + chunk).min(messages))
+            .map(|i| {
+                let patient = (i % patients as u64) as usize;
+                let visit = i / patients as u64;
+                observation(
+                    patient,
+                    visit,
+                    start.plus(vigil_score::Span::millis(i as i64)),
+                )
+            })
+            .collect();
+        let sends = batch.iter().map(|(k, v)| {
+            p.send(
+                FutureRecord::to(&topic).key(k).payload(v),
+                Duration::from_secs(60),
+            )
+        });
+        for r in futures_util::future::join_all(sends).await {
+            r.map_err(|(e, _)| e)?;
+        }
+        sent += batch.len() as u64;
+    }
+    let metrics = Metrics::new();
+    let stop = CancellationToken::new();
+    let began = Instant::now();
+    let service = tokio::spawn(crate::service::run(
+        settings,
+        metrics.clone(),
+        std::sync::Arc::new(Readiness::default()),
+        stop.clone(),
+    ));
+    let counted = |m: &Metrics| {
+        ["accepted", "duplicate", "stale", "rejected"]
+            .iter()
+            .map(|o| m.observations.with_label_values(&[o]).get())
+            .sum::<u64>()
+    };
+    let mut first_seen: Option<Instant> = None;
+    while counted(&metrics) < messages {
+        if first_seen.is_none() && counted(&metrics) > 0 {
+            first_seen = Some(Instant::now());
+        }
+        if began.elapsed() > Duration::from_secs(600) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let done = Instant::now();
+    stop.cancel();
+    service.await??;
+    let from = first_seen.unwrap_or(began);
+    let seconds = done.duration_since(from).as_secs_f64();
+    let observations = counted(&metrics);
+    drop(broker);
+    Ok(Report {
+        observations,
+        alerts: metrics
+            .alerts
+            .with_label_values(&["news2", "raised", "advisory"])
+            .get(),
+        seconds,
+        per_second: observations as f64 / seconds.max(1e-9),
+        latency_ms: None,
+    })
+}
+
+/// Sends `rate` observations per second for `seconds` seconds over `patients` patients and
+/// measures the time from each observation's sending to its alert's arrival.
+///
+/// # Errors
+///
+/// When the broker or a client cannot start.
+pub async fn latency(
+    rate: u64,
+    seconds: u64,
+    patients: usize,
+    partitions: i32,
+) -> Result<Report, Box<dyn std::error::Error + Send + Sync>> {
+    let broker = MockBroker::start(1)?;
+    let settings = settings(&broker, partitions)?;
+    let brokers = settings.raw.kafka.brokers.clone();
+    let topic = settings.raw.kafka.observations_topic.clone();
+    let alerts_topic = settings.raw.kafka.alerts_topic.clone();
+    let metrics = Metrics::new();
+    let stop = CancellationToken::new();
+    let service = tokio::spawn(crate::service::run(
+        settings,
+        metrics.clone(),
+        std::sync::Arc::new(Readiness::default()),
+        stop.clone(),
+    ));
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "vigil-load-reader")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "5")
+        .create()?;
+    reader.subscribe(&[alerts_topic.as_str()])?;
+    let read_stop = stop.clone();
+    let reading = tokio::spawn(async move {
+        let mut latencies = Vec::new();
+        loop {
+            let m = tokio::select! {
+                () = read_stop.cancelled() => break,
+                m = reader.recv() => m,
+            };
+            let received = now();
+            let Ok(m) = m else { continue };
+            let Some(Ok(v)) = m.payload().map(serde_json::from_slice::<serde_json::Value>) else {
+                continue;
+            };
+            if let Some(at) = v["observed_at"]
+                .as_str()
+                .and_then(|t| vigil_score::Timestamp::parse_rfc3339(t).ok())
+            {
+                latencies.push((received.as_millis() - at.as_millis()) as f64);
+            }
+        }
+        latencies
+    });
+    // Warm up: wait until the service has joined its group and consumes.
+    let p = producer(&brokers)?;
+    let warm = now();
+    let (k, v) = observation(patients, 0, warm);
+    p.send(
+        FutureRecord::to(&topic).key(&k).payload(&v),
+        Duration::from_secs(30),
+    )
+    .await
+    .map_err(|(e, _)| e)?;
+    while metrics.observations.with_label_values(&["accepted"]).get() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let total = rate * seconds;
+    let tick = Duration::from_millis(10);
+    let per_tick = (rate / 100).max(1);
+    let mut next = tokio::time::Instant::now();
+    let began = Instant::now();
+    let mut i = 0u64;
+    let mut pending = Vec::new();
+    while i < total {
+        let t = now();
+        for _ in 0..per_tick.min(total - i) {
+            let patient = (i % patients as u64) as usize;
+            let visit = i / patients as u64 + 1;
+            let (k, v) = observation(patient, visit, t);
+            match p.send_result(FutureRecord::to(&topic).key(&k).payload(&v)) {
+                Ok(f) => pending.push(f),
+                Err((e, _)) => return Err(e.into()),
+            }
+            i += 1;
+        }
+        next += tick;
+        tokio::time::sleep_until(next).await;
+    }
+    for f in pending {
+        let _ = f.await;
+    }
+    let sending = began.elapsed().as_secs_f64();
+    // Drain: until every observation was counted and alerts stop arriving.
+    let expected = total + 1;
+    let drain_deadline = Instant::now() + Duration::from_secs(60);
+    while metrics.observations.with_label_values(&["accepted"]).get() < expected
+        && Instant::now() < drain_deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.cancel();
+    service.await??;
+    let mut latencies = reading.await?;
+    latencies.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let observations = metrics.observations.with_label_values(&["accepted"]).get();
+    drop(broker);
+    Ok(Report {
+        observations,
+        alerts: latencies.len() as u64,
+        seconds: sending,
+        per_second: total as f64 / sending.max(1e-9),
+        latency_ms: Some((
+            pick(0.5),
+            pick(0.99),
+            latencies.last().copied().unwrap_or(f64::NAN),
+        )),
+    })
+}
