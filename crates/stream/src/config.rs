@@ -50,6 +50,8 @@ pub struct Kafka {
     pub alerts_topic: String,
     /// Dead-letter topic.
     pub dlq_topic: String,
+    /// Wire format of the observations topic (`json`).
+    pub format: String,
     /// Raw librdkafka settings for both clients.
     pub librdkafka: BTreeMap<String, String>,
 }
@@ -62,6 +64,7 @@ impl Default for Kafka {
             observations_topic: "vigil.observations".into(),
             alerts_topic: "vigil.alerts".into(),
             dlq_topic: "vigil.dlq".into(),
+            format: "json".into(),
             librdkafka: BTreeMap::new(),
         }
     }
@@ -209,6 +212,8 @@ pub struct Settings {
     pub policy: PolicyConfig,
     /// Whether logs are JSON.
     pub json_logs: bool,
+    /// The observations topic's wire format.
+    pub format: vigil_wire::Format,
 }
 
 impl Config {
@@ -323,24 +328,46 @@ impl Config {
                 ),
             );
         }
+        let format = vigil_wire::Format::from_name(&k.format);
+        need(
+            format.is_some(),
+            format!(
+                "kafka.format: {:?}; expected one of {}",
+                k.format,
+                vigil_wire::Format::NAMES.join(", ")
+            ),
+        );
         need(
             k.observations_topic != k.alerts_topic && k.observations_topic != k.dlq_topic,
             "kafka: the observations topic must differ from the alerts and dead-letter topics"
                 .into(),
         );
-        for key in k.librdkafka.keys() {
+        for (key, value) in &k.librdkafka {
+            let owned = matches!(
+                key.as_str(),
+                "group.id"
+                    | "bootstrap.servers"
+                    | "enable.auto.commit"
+                    | "enable.auto.offset.store"
+            );
             need(
-                !matches!(
-                    key.as_str(),
-                    "group.id"
-                        | "bootstrap.servers"
-                        | "enable.auto.commit"
-                        | "enable.auto.offset.store"
-                ),
+                !owned,
                 format!(
                     "kafka.librdkafka.{key}: set by Vigil itself; use the [kafka] keys instead"
                 ),
             );
+            if !owned {
+                // librdkafka judges its own settings; ask it now rather than at start-up.
+                let checked = rdkafka::ClientConfig::new()
+                    .set(key, value)
+                    .create_native_config();
+                if let Err(e) = checked {
+                    need(
+                        false,
+                        format!("kafka.librdkafka.{key}: {value:?} refused by librdkafka: {e}"),
+                    );
+                }
+            }
         }
         let listen = self.http.listen.parse::<SocketAddr>();
         need(
@@ -444,6 +471,7 @@ impl Config {
             ..EngineConfig::default()
         };
         Ok(Settings {
+            format: format.unwrap_or_default(),
             json_logs: self.log.format == "json",
             raw: self,
             listen,
@@ -608,6 +636,17 @@ mod tests {
             "{lines:?}"
         );
         assert_eq!(lines.len(), 5, "{lines:?}");
+        let c = Config::parse(
+            "[kafka.librdkafka]\n\"no.such.setting\" = \"1\"\n\"security.protocol\" = \"SSL\"\n",
+            [],
+        )
+        .unwrap();
+        let lines = c.validate().unwrap_err().0;
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("kafka.librdkafka.no.such.setting: \"1\" refused by librdkafka"),
+            "{lines:?}"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use vigil_score::{AlertState, Ingested, Patient};
-use vigil_wire::{DecodeError, decode_json};
+use vigil_wire::DecodeError;
 
 use crate::config::Settings;
 use crate::event::{AlertEvent, now};
@@ -274,18 +274,28 @@ fn process(
     outgoing: &mut Vec<Outgoing>,
 ) {
     let payload = m.payload().unwrap_or_default();
-    let decoded = decode_json(payload).and_then(|d| match m.key() {
-        Some(key) if key == d.patient_id.as_bytes() => Ok(d),
-        key => Err(DecodeError::Field {
-            field: "key",
-            value: key.map_or_else(|| "none".to_owned(), |k| format!("{:?}", String::from_utf8_lossy(k))),
-            expected: "the message key to be the patient_id (so each patient stays on one partition)",
-        }),
-    });
-    let d = match decoded {
-        Ok(d) => d,
-        Err(e) => {
-            metrics.observations.with_label_values(&["rejected"]).inc();
+    let mut rejections = Vec::new();
+    let mut accepted = Vec::new();
+    for decoded in settings.format.decode(payload) {
+        let checked = decoded.and_then(|d| match m.key() {
+            Some(key) if key == d.patient_id.as_bytes() => Ok(d),
+            key => Err(DecodeError::Field {
+                field: "key",
+                value: key.map_or_else(|| "none".to_owned(), |k| format!("{:?}", String::from_utf8_lossy(k))),
+                expected: "the message key to be the patient_id (so each patient stays on one partition)",
+            }),
+        });
+        match checked {
+            Ok(d) => accepted.push(d),
+            Err(e) => rejections.push(e),
+        }
+    }
+    if !rejections.is_empty() {
+        metrics
+            .observations
+            .with_label_values(&["rejected"])
+            .inc_by(rejections.len() as u64);
+        for e in &rejections {
             let reason = match e {
                 DecodeError::Json(_) => "json",
                 DecodeError::Field { field: "key", .. } => "key",
@@ -294,40 +304,58 @@ fn process(
                 _ => "other",
             };
             metrics.dead_letters.with_label_values(&[reason]).inc();
-            tracing::debug!(
-                partition = m.partition(),
-                offset = m.offset(),
-                reason,
-                "Rejected a message"
-            );
-            let headers = OwnedHeaders::new()
-                .insert(Header {
-                    key: "vigil-error",
-                    value: Some(&e.to_string()),
-                })
-                .insert(Header {
-                    key: "vigil-source-topic",
-                    value: Some(m.topic()),
-                })
-                .insert(Header {
-                    key: "vigil-source-partition",
-                    value: Some(&m.partition().to_string()),
-                })
-                .insert(Header {
-                    key: "vigil-source-offset",
-                    value: Some(&m.offset().to_string()),
-                });
-            outgoing.push(Outgoing {
-                topic: settings.raw.kafka.dlq_topic.clone(),
-                key: m.key().map(<[u8]>::to_vec),
-                payload: payload.to_vec(),
-                headers: Some(headers),
-                what: "dead-letter",
-            });
-            return;
         }
-    };
-    let patients = partitions.entry(m.partition()).or_default();
+        tracing::debug!(
+            partition = m.partition(),
+            offset = m.offset(),
+            rejected = rejections.len(),
+            "Rejected a message"
+        );
+        let reasons = rejections
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "vigil-error",
+                value: Some(&reasons),
+            })
+            .insert(Header {
+                key: "vigil-source-topic",
+                value: Some(m.topic()),
+            })
+            .insert(Header {
+                key: "vigil-source-partition",
+                value: Some(&m.partition().to_string()),
+            })
+            .insert(Header {
+                key: "vigil-source-offset",
+                value: Some(&m.offset().to_string()),
+            });
+        outgoing.push(Outgoing {
+            topic: settings.raw.kafka.dlq_topic.clone(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: payload.to_vec(),
+            headers: Some(headers),
+            what: "dead-letter",
+        });
+    }
+    for d in accepted {
+        apply(d, m.partition(), settings, metrics, partitions, outgoing);
+    }
+}
+
+/// Applies one accepted observation: window, scores, alert policy, alert events.
+fn apply(
+    d: vigil_wire::Decoded,
+    partition: i32,
+    settings: &Settings,
+    metrics: &Metrics,
+    partitions: &mut HashMap<i32, HashMap<String, PatientState>>,
+    outgoing: &mut Vec<Outgoing>,
+) {
+    let patients = partitions.entry(partition).or_default();
     let state = patients.entry(d.patient_id.clone()).or_default();
     if d.encounter_id.is_some() {
         state.encounter_id = d.encounter_id;
@@ -374,5 +402,34 @@ fn process(
             }),
             Err(e) => tracing::error!(error = %e, "Alert event could not be serialised"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn tls_and_sasl_settings_pass_through_to_librdkafka() {
+        let mut raw = Config::default();
+        for (k, v) in [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanisms", "SCRAM-SHA-512"),
+            ("sasl.username", "vigil"),
+            ("sasl.password", "secret"),
+            ("ssl.endpoint.identification.algorithm", "https"),
+        ] {
+            raw.kafka.librdkafka.insert(k.into(), v.into());
+        }
+        let settings = raw.validate().expect("valid");
+        let consumer: Result<BaseConsumer, _> = client_config(&settings, &[])
+            .set("group.id", "tls-check")
+            .create();
+        assert!(
+            consumer.is_ok(),
+            "librdkafka refused TLS/SASL settings: {:?}",
+            consumer.err()
+        );
     }
 }

@@ -99,6 +99,38 @@ struct Wire<'a> {
     status: Option<std::borrow::Cow<'a, str>>,
 }
 
+/// A wire format: how one message becomes observations. Adding FHIR or HL7 v2 means
+/// adding a variant and its decoder; the service and `vigil score` go through here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// The native observation event of `contracts.md`, one per message.
+    #[default]
+    Json,
+}
+
+impl Format {
+    /// The format named `name` (`json`).
+    pub fn from_name(name: &str) -> Option<Format> {
+        match name {
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+
+    /// The names accepted by [`Format::from_name`].
+    pub const NAMES: &'static [&'static str] = &["json"];
+
+    /// Decodes one message into the observations it carries. A format whose messages
+    /// carry several observations returns each; the good ones are used and the bad ones
+    /// reported, so one bad result does not cost the others.
+    pub fn decode(self, bytes: &[u8]) -> Vec<Result<Decoded, DecodeError>> {
+        match self {
+            Format::Json => vec![decode_json(bytes)],
+        }
+    }
+}
+
 /// Decodes one native JSON observation event.
 ///
 /// # Errors
@@ -217,6 +249,15 @@ mod tests {
 
     fn err(s: &str) -> String {
         decode_json(s.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn formats_are_named_and_dispatch() {
+        assert_eq!(Format::from_name("json"), Some(Format::Json));
+        assert_eq!(Format::from_name("xml"), None);
+        let one = Format::Json.decode(br#"{"patient_id":"P1","code":"heart_rate","value":80,"effective":"2026-11-23T10:00:00Z"}"#);
+        assert_eq!(one.len(), 1);
+        assert!(one[0].is_ok());
     }
 
     #[test]
