@@ -125,3 +125,52 @@ async fn vigil_run_consumes_scores_and_alerts_then_stops_on_sigterm() {
     assert!(log.contains("Consuming"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn vigil_demo_shows_alerts_with_nothing_installed() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args([
+            "demo",
+            "--rounds",
+            "14",
+            "--round-ms",
+            "150",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .expect("vigil demo runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("Vigil demo:"), "{stdout}");
+    assert!(stdout.contains("not a medical device"), "{stdout}");
+    let alerts: Vec<&str> = stdout.lines().skip(1).collect();
+    assert!(
+        alerts
+            .iter()
+            .any(|l| l.contains(" EMERGENCY ") && l.contains(" news2 ")),
+        "{stdout}"
+    );
+    // Each line: time, level, location, patient, rule, kind, the values that fired.
+    for line in &alerts {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert!(
+            fields[0].len() == 8 && fields[0].as_bytes()[2] == b':',
+            "{line}"
+        );
+        assert!(
+            ["ADVISORY", "URGENT", "EMERGENCY"].contains(&fields[1]),
+            "{line}"
+        );
+        assert!(
+            fields[2].starts_with("ward-") && fields[3].starts_with("SIM-"),
+            "{line}"
+        );
+    }
+    let unique: std::collections::HashSet<&&str> = alerts.iter().collect();
+    assert_eq!(unique.len(), alerts.len(), "an alert printed twice");
+}
