@@ -4,7 +4,9 @@
 //! Decision support only; not a medical device.
 //!
 //! - [`vigil_wire`] turns messages (native JSON now) into validated observations;
+//! - [`decode`] is the `vigil decode` command: messages in, native observation events out;
 //! - [`score`] is the `vigil score` command: observation JSONL in, one assessment per
 //!   patient out.
 
+pub mod decode;
 pub mod score;

@@ -37,6 +37,20 @@ enum Command {
         /// standard error.
         #[arg(long)]
         summary: bool,
+        /// Input format: json (native events) or fhir (R4 Observation or Bundle), one
+        /// message per line.
+        #[arg(long, default_value = "json", value_parser = parse_format)]
+        format: vigil_wire::Format,
+    },
+    /// Print the native observation events (contracts.md) each input message decodes to,
+    /// one per line; `line N: reason` on standard error for each rejection. Exit status 0
+    /// if nothing was rejected, 1 if anything was, 2 on usage errors.
+    Decode {
+        /// Input format: json or fhir, one message per line.
+        #[arg(long, value_parser = parse_format)]
+        format: vigil_wire::Format,
+        /// Input file; `-` or nothing for standard input.
+        path: Option<PathBuf>,
     },
     /// Run the streaming service against a Kafka cluster.
     Run {
@@ -132,6 +146,15 @@ enum LoadMode {
     },
 }
 
+fn parse_format(s: &str) -> Result<vigil_wire::Format, String> {
+    vigil_wire::Format::from_name(s).ok_or_else(|| {
+        format!(
+            "{s:?} is not a format; expected one of {}",
+            vigil_wire::Format::NAMES.join(", ")
+        )
+    })
+}
+
 fn parse_time(s: &str) -> Result<Timestamp, String> {
     Timestamp::parse_rfc3339(s).map_err(|e| e.to_string())
 }
@@ -139,7 +162,13 @@ fn parse_time(s: &str) -> Result<Timestamp, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Score { path, at, summary } => score(path, at, summary),
+        Command::Score {
+            path,
+            at,
+            summary,
+            format,
+        } => score(path, at, summary, format),
+        Command::Decode { format, path } => decode(path, format),
         Command::CheckConfig { path } => check_config(&path),
         Command::Run { config } => run_service(&config),
         Command::Simulate {
@@ -332,32 +361,61 @@ fn run_service(path: &std::path::Path) -> ExitCode {
     async_main(async move |stop| vigil_stream::run(settings, stop).await)
 }
 
-fn score(path: Option<PathBuf>, at: Option<Timestamp>, print_summary: bool) -> ExitCode {
+/// Opens `path`, or standard input for `-` or nothing; exit status 2 if it cannot.
+fn input(path: Option<PathBuf>, command: &str) -> Result<Box<dyn io::BufRead>, ExitCode> {
+    match path.filter(|p| p.as_os_str() != "-") {
+        Some(p) => match File::open(&p) {
+            Ok(f) => Ok(Box::new(BufReader::new(f))),
+            Err(e) => {
+                eprintln!("vigil {command}: cannot open {}: {e}", p.display());
+                Err(ExitCode::from(2))
+            }
+        },
+        None => Ok(Box::new(io::stdin().lock())),
+    }
+}
+
+fn decode(path: Option<PathBuf>, format: vigil_wire::Format) -> ExitCode {
+    let reader = match input(path, "decode") {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    match vigil::decode::run(
+        reader,
+        format,
+        &mut io::stdout().lock(),
+        &mut io::stderr().lock(),
+    ) {
+        Ok(c) => ExitCode::from(u8::from(c.rejected > 0)),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil decode: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn score(
+    path: Option<PathBuf>,
+    at: Option<Timestamp>,
+    print_summary: bool,
+    format: vigil_wire::Format,
+) -> ExitCode {
     let config = Config::default();
     let stdout = io::stdout();
     let stderr = io::stderr();
-    let result = match path.filter(|p| p.as_os_str() != "-") {
-        Some(p) => match File::open(&p) {
-            Ok(f) => vigil::score::run(
-                BufReader::new(f),
-                at,
-                &config,
-                &mut stdout.lock(),
-                &mut stderr.lock(),
-            ),
-            Err(e) => {
-                eprintln!("vigil score: cannot open {}: {e}", p.display());
-                return ExitCode::from(2);
-            }
-        },
-        None => vigil::score::run(
-            io::stdin().lock(),
-            at,
-            &config,
-            &mut stdout.lock(),
-            &mut stderr.lock(),
-        ),
+    let reader = match input(path, "score") {
+        Ok(r) => r,
+        Err(code) => return code,
     };
+    let result = vigil::score::run(
+        reader,
+        at,
+        &config,
+        format,
+        &mut stdout.lock(),
+        &mut stderr.lock(),
+    );
     match result {
         Ok(s) => {
             if print_summary {

@@ -12,20 +12,20 @@ use serde::Serialize;
 use vigil_score::rules::{mews, news2, qsofa, septic_shock, sirs, sofa};
 use vigil_score::{Assessment, Config, Ingested, Timestamp, Window, assess};
 
-use vigil_wire::decode_json;
+use vigil_wire::Format;
 
 /// What a run saw, line by line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Non-blank lines read.
+    /// Non-blank lines read (messages).
     pub lines: usize,
-    /// Lines applied to a window (new, amended or withdrawn readings).
+    /// Readings applied to a window (new, amended or withdrawn).
     pub accepted: usize,
-    /// Lines whose id was already applied.
+    /// Readings whose id was already applied.
     pub duplicate: usize,
-    /// Lines too old to affect any score.
+    /// Readings too old to affect any score.
     pub stale: usize,
-    /// Lines rejected (reported on the error stream).
+    /// Readings rejected (reported on the error stream).
     pub rejected: usize,
 }
 
@@ -55,6 +55,7 @@ pub fn run(
     input: impl BufRead,
     at: Option<Timestamp>,
     config: &Config,
+    format: Format,
     out: &mut impl Write,
     errors: &mut impl Write,
 ) -> io::Result<Summary> {
@@ -67,19 +68,23 @@ pub fn run(
             continue;
         }
         summary.lines += 1;
-        let decoded = match decode_json(line) {
-            Ok(d) => d,
-            Err(e) => {
-                summary.rejected += 1;
-                writeln!(errors, "line {}: {e}", n + 1)?;
-                continue;
+        for decoded in format.decode(line) {
+            let decoded = match decoded {
+                Ok(d) => d,
+                Err(e) => {
+                    summary.rejected += 1;
+                    writeln!(errors, "line {}: {e}", n + 1)?;
+                    continue;
+                }
+            };
+            let window = windows.entry(decoded.patient_id).or_default();
+            match window.ingest(&decoded.observation, &config.staleness) {
+                Ingested::Accepted | Ingested::Amended | Ingested::Withdrawn => {
+                    summary.accepted += 1
+                }
+                Ingested::Duplicate => summary.duplicate += 1,
+                Ingested::Stale => summary.stale += 1,
             }
-        };
-        let window = windows.entry(decoded.patient_id).or_default();
-        match window.ingest(&decoded.observation, &config.staleness) {
-            Ingested::Accepted | Ingested::Amended | Ingested::Withdrawn => summary.accepted += 1,
-            Ingested::Duplicate => summary.duplicate += 1,
-            Ingested::Stale => summary.stale += 1,
         }
     }
     for (patient_id, window) in &windows {
@@ -112,7 +117,15 @@ mod tests {
     fn run_str(input: &str, at: Option<&str>) -> (Vec<serde_json::Value>, String, Summary) {
         let at = at.map(|t| Timestamp::parse_rfc3339(t).unwrap());
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let s = run(input.as_bytes(), at, &Config::default(), &mut out, &mut err).unwrap();
+        let s = run(
+            input.as_bytes(),
+            at,
+            &Config::default(),
+            Format::Json,
+            &mut out,
+            &mut err,
+        )
+        .unwrap();
         let rows = String::from_utf8(out)
             .unwrap()
             .lines()

@@ -10,7 +10,19 @@ use std::fmt;
 use serde::Deserialize;
 use vigil_score::{Observation, ObservationError, RawValue, Status, Timestamp};
 
-/// The largest message accepted, in bytes. An observation is ~250 bytes; anything far
+pub mod fhir;
+
+pub use fhir::{FhirOptions, decode_fhir};
+
+/// The most observations one message may carry (Bundle entries, HL7 OBX segments): a
+/// bound on the work any one message can cause.
+pub const MAX_ENTRIES: usize = 1000;
+
+/// The largest FHIR or HL7 v2 message accepted, in bytes (a Bundle of 1,000 vital signs
+/// is about 400 KiB).
+pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+
+/// The largest native JSON message accepted, in bytes. An observation is ~250 bytes; anything far
 /// larger is a framing error or hostile, and is rejected before parsing.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
@@ -23,8 +35,51 @@ pub struct Decoded {
     pub encounter_id: Option<String>,
     /// The location (`care-unit/bed`), if sent.
     pub location: Option<String>,
+    /// The observation id as sent (its digest is in `observation`), if any.
+    pub id: Option<String>,
     /// The validated observation.
     pub observation: Observation,
+}
+
+impl Decoded {
+    /// The native observation event of `contracts.md` for this reading: canonical code,
+    /// value in the canonical unit, the unit (omitted for flags and ACVPU), RFC 3339 time.
+    pub fn to_native_json(&self) -> String {
+        use vigil_score::Value as V;
+        #[derive(serde::Serialize)]
+        struct Native<'a> {
+            patient_id: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            encounter_id: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            location: Option<&'a str>,
+            code: &'static str,
+            value: vigil_score::Value,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            unit: Option<&'static str>,
+            effective: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            id: Option<&'a str>,
+            status: &'static str,
+        }
+        let o = &self.observation;
+        let native = Native {
+            patient_id: &self.patient_id,
+            encounter_id: self.encounter_id.as_deref(),
+            location: self.location.as_deref(),
+            code: o.param().code(),
+            value: o.value(),
+            unit: matches!(o.value(), V::Number(_) | V::Scale(_)).then(|| o.param().unit()),
+            effective: o.effective().to_string(),
+            id: self.id.as_deref(),
+            status: match o.status() {
+                Status::Final => "final",
+                Status::Amended => "amended",
+                Status::EnteredInError => "entered-in-error",
+            },
+        };
+        serde_json::to_string(&native).unwrap_or_default()
+    }
 }
 
 /// Why a message was rejected.
@@ -44,8 +99,20 @@ pub enum DecodeError {
     },
     /// The observation itself is invalid.
     Observation(ObservationError),
-    /// Larger than [`MAX_MESSAGE_BYTES`].
-    TooLarge(usize),
+    /// Larger than the format's size limit.
+    TooLarge {
+        /// The message's size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A structured format's element (JSON path, or HL7 segment and field) is wrong.
+    At {
+        /// Where: `Bundle.entry[2].resource.valueQuantity`, `OBX[3]-6`.
+        path: String,
+        /// The value and what was expected.
+        reason: String,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -61,10 +128,13 @@ impl fmt::Display for DecodeError {
                 "field `{field}`: {value} is not valid; expected {expected}"
             ),
             DecodeError::Observation(e) => e.fmt(f),
-            DecodeError::TooLarge(n) => write!(
-                f,
-                "message of {n} bytes exceeds the limit of {MAX_MESSAGE_BYTES} bytes"
-            ),
+            DecodeError::At { path, reason } => write!(f, "{path}: {reason}"),
+            DecodeError::TooLarge { size, limit } => {
+                write!(
+                    f,
+                    "message of {size} bytes exceeds the limit of {limit} bytes"
+                )
+            }
         }
     }
 }
@@ -107,6 +177,8 @@ pub enum Format {
     /// The native observation event of `contracts.md`, one per message.
     #[default]
     Json,
+    /// A FHIR R4 Observation or Bundle of them.
+    Fhir(FhirOptions),
 }
 
 impl Format {
@@ -114,12 +186,13 @@ impl Format {
     pub fn from_name(name: &str) -> Option<Format> {
         match name {
             "json" => Some(Format::Json),
+            "fhir" => Some(Format::Fhir(FhirOptions::default())),
             _ => None,
         }
     }
 
     /// The names accepted by [`Format::from_name`].
-    pub const NAMES: &'static [&'static str] = &["json"];
+    pub const NAMES: &'static [&'static str] = &["json", "fhir"];
 
     /// Decodes one message into the observations it carries. A format whose messages
     /// carry several observations returns each; the good ones are used and the bad ones
@@ -127,6 +200,7 @@ impl Format {
     pub fn decode(self, bytes: &[u8]) -> Vec<Result<Decoded, DecodeError>> {
         match self {
             Format::Json => vec![decode_json(bytes)],
+            Format::Fhir(options) => decode_fhir(bytes, options),
         }
     }
 }
@@ -138,7 +212,10 @@ impl Format {
 /// A [`DecodeError`] naming the field, the value and what was expected.
 pub fn decode_json(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
-        return Err(DecodeError::TooLarge(bytes.len()));
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_MESSAGE_BYTES,
+        });
     }
     let wire: Wire<'_> =
         serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(json_reason(&e)))?;
@@ -189,6 +266,7 @@ pub fn decode_json(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         patient_id,
         encounter_id,
         location,
+        id,
         observation,
     })
 }
@@ -249,6 +327,23 @@ mod tests {
 
     fn err(s: &str) -> String {
         decode_json(s.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn native_json_round_trips() {
+        let text = r#"{"patient_id":"P1","encounter_id":"E1","location":"w/b","code":"8310-5","value":101.3,"unit":"[degF]","effective":"2026-11-23T10:00:00+01:00","id":"t1","status":"amended"}"#;
+        let d = decode_json(text.as_bytes()).unwrap();
+        let native = d.to_native_json();
+        assert_eq!(
+            native,
+            r#"{"patient_id":"P1","encounter_id":"E1","location":"w/b","code":"temperature","value":38.5,"unit":"Cel","effective":"2026-11-23T09:00:00Z","id":"t1","status":"amended"}"#
+        );
+        let again = decode_json(native.as_bytes()).unwrap();
+        assert_eq!(again, d);
+        let flag = decode_json(br#"{"patient_id":"P1","code":"on_oxygen","value":true,"effective":"2026-11-23T10:00:00Z"}"#).unwrap();
+        assert!(!flag.to_native_json().contains("unit"));
+        let c = decode_json(br#"{"patient_id":"P1","code":"consciousness","value":"voice","effective":"2026-11-23T10:00:00Z"}"#).unwrap();
+        assert!(c.to_native_json().contains(r#""value":"V""#));
     }
 
     #[test]

@@ -1,0 +1,400 @@
+//! FHIR R4 input: an `Observation` resource, or a `Bundle` of them (transaction, batch,
+//! collection or searchset), as one message.
+//!
+//! What is read, and how (HL7 FHIR R4, Observation and the vital-signs profile; US Core
+//! pulse oximetry):
+//! - `code.coding`: the first LOINC coding (`http://loinc.org`) Vigil knows, also when it
+//!   is one of several codings. The blood-pressure panel 85354-9 yields its systolic
+//!   (8480-6) and diastolic (8462-4) `component`s; SpO2 (59408-5, 2708-6) also yields its
+//!   inhaled O2 flow (3151-8) and concentration (3150-0) components.
+//! - ACVPU: an Observation whose `valueCodeableConcept` carries one of the SNOMED CT codes
+//!   of `clinical-reference.md` (248234008 alert, 300202002 voice, 450847001 pain,
+//!   422768004 unresponsive) is a consciousness reading, whatever its `code`.
+//! - `valueQuantity`: `value` with the UCUM `code` (falling back to `unit` when no code is
+//!   sent); `valueBoolean` for flags.
+//! - `subject`: `Patient/<id>` or an `identifier.value`; `encounter`: `Encounter/<id>`;
+//!   location: an extension whose URL ends in `location` with a `valueReference`
+//!   (its `display`, else the referenced id).
+//! - time: `effectiveDateTime`, else `effectivePeriod.start`.
+//! - `status`: `final` applies; `amended`/`corrected` replace the reading with the same
+//!   `id`; `entered-in-error` withdraws it; `preliminary` is accepted only when configured;
+//!   anything else is rejected.
+//!
+//! Every rejection names the JSON path, the value and the reason. A Bundle keeps its good
+//! entries and reports the bad ones.
+
+use serde_json::Value;
+use vigil_score::{Observation, RawValue, Status, Timestamp};
+
+use crate::{DecodeError, Decoded, MAX_DOCUMENT_BYTES, MAX_ENTRIES};
+
+const LOINC: &str = "http://loinc.org";
+const SNOMED: &str = "http://snomed.info/sct";
+const BP_PANEL: &str = "85354-9";
+
+/// Options of the FHIR decoder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FhirOptions {
+    /// Accept `preliminary` observations as final (default: reject them).
+    pub accept_preliminary: bool,
+}
+
+/// Decodes one FHIR message into the observations it carries.
+pub fn decode_fhir(bytes: &[u8], options: FhirOptions) -> Vec<Result<Decoded, DecodeError>> {
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return vec![Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_DOCUMENT_BYTES,
+        })];
+    }
+    let root: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => return vec![Err(DecodeError::Json(e.to_string()))],
+    };
+    match root["resourceType"].as_str() {
+        Some("Observation") => observation(&root, "Observation", options),
+        Some("Bundle") => bundle(&root, options),
+        other => vec![Err(at(
+            "resourceType",
+            format!(
+                "{} is not supported; expected Observation or Bundle",
+                shown(other.map(Value::from).as_ref())
+            ),
+        ))],
+    }
+}
+
+fn at(path: &str, reason: impl Into<String>) -> DecodeError {
+    DecodeError::At {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn shown(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "missing".to_owned(),
+        Some(v) => {
+            let t = v.to_string();
+            if t.chars().count() > 64 {
+                format!("{}...", t.chars().take(64).collect::<String>())
+            } else {
+                t
+            }
+        }
+    }
+}
+
+fn bundle(root: &Value, options: FhirOptions) -> Vec<Result<Decoded, DecodeError>> {
+    let kind = root["type"].as_str().unwrap_or_default();
+    if !matches!(kind, "transaction" | "batch" | "collection" | "searchset") {
+        return vec![Err(at(
+            "Bundle.type",
+            format!(
+                "{} is not supported; expected transaction, batch, collection or searchset",
+                shown(root.get("type"))
+            ),
+        ))];
+    }
+    let Some(entries) = root["entry"].as_array() else {
+        return vec![Err(at(
+            "Bundle.entry",
+            "missing; expected an array of entries",
+        ))];
+    };
+    if entries.len() > MAX_ENTRIES {
+        return vec![Err(at(
+            "Bundle.entry",
+            format!(
+                "{} entries exceed the limit of {MAX_ENTRIES}",
+                entries.len()
+            ),
+        ))];
+    }
+    let mut out = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let path = format!("Bundle.entry[{i}].resource");
+        let resource = &entry["resource"];
+        match resource["resourceType"].as_str() {
+            Some("Observation") => out.extend(observation(resource, &path, options)),
+            // Patients, encounters and the like travel in bundles; they are not readings.
+            Some(_) => {}
+            None => out.push(Err(at(&path, "missing resource or resourceType"))),
+        }
+    }
+    out
+}
+
+/// The context every reading of one Observation shares.
+struct Context {
+    patient_id: String,
+    encounter_id: Option<String>,
+    location: Option<String>,
+    effective: Timestamp,
+    status: Status,
+    id: Option<String>,
+}
+
+fn observation(r: &Value, path: &str, options: FhirOptions) -> Vec<Result<Decoded, DecodeError>> {
+    let ctx = match context(r, path, options) {
+        Ok(c) => c,
+        Err(e) => return vec![Err(e)],
+    };
+    // ACVPU by its SNOMED value, whatever the code.
+    if let Some(letter) = acvpu(&r["valueCodeableConcept"]) {
+        return vec![reading(
+            &ctx,
+            "consciousness",
+            RawValue::Text(letter),
+            None,
+            "",
+            path,
+        )];
+    }
+    let Some(loinc) = known_loinc(&r["code"]) else {
+        return vec![Err(at(
+            &format!("{path}.code"),
+            format!(
+                "{} has no LOINC coding Vigil knows (or ACVPU SNOMED value)",
+                codings(&r["code"])
+            ),
+        ))];
+    };
+    if loinc == BP_PANEL {
+        return components(r, &ctx, path, &["8480-6", "8462-4"], true);
+    }
+    let mut out = vec![value(r, &ctx, loinc, path, "")];
+    if matches!(loinc, "59408-5" | "2708-6") {
+        out.extend(components(r, &ctx, path, &["3151-8", "3150-0"], false));
+    }
+    out
+}
+
+fn context(r: &Value, path: &str, options: FhirOptions) -> Result<Context, DecodeError> {
+    let status = match r["status"].as_str() {
+        Some("final") => Status::Final,
+        Some("amended" | "corrected") => Status::Amended,
+        Some("entered-in-error") => Status::EnteredInError,
+        Some("preliminary") if options.accept_preliminary => Status::Final,
+        other => {
+            return Err(at(
+                &format!("{path}.status"),
+                format!(
+                    "{} is not accepted; expected final, amended, corrected or entered-in-error{}",
+                    shown(other.map(Value::from).as_ref()),
+                    if other == Some("preliminary") {
+                        " (preliminary is off in the configuration)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+    };
+    let subject = &r["subject"];
+    let patient = subject["reference"]
+        .as_str()
+        .and_then(|s| s.strip_prefix("Patient/"))
+        .or_else(|| subject["identifier"]["value"].as_str())
+        .ok_or_else(|| {
+            at(
+                &format!("{path}.subject"),
+                format!(
+                    "{} names no patient; expected reference Patient/<id> or identifier.value",
+                    shown(r.get("subject"))
+                ),
+            )
+        })?;
+    let patient_id = crate::valid_id("patient_id", patient).map_err(|_| {
+        at(
+            &format!("{path}.subject"),
+            format!("{patient:?} is not a valid patient id; expected 1-64 characters of A-Z a-z 0-9 . _ : -"),
+        )
+    })?;
+    let time = r["effectiveDateTime"]
+        .as_str()
+        .or_else(|| r["effectivePeriod"]["start"].as_str());
+    let effective = time
+        .and_then(|t| Timestamp::parse_rfc3339(t).ok())
+        .ok_or_else(|| {
+            at(
+                &format!("{path}.effectiveDateTime"),
+                format!(
+                    "{} is not a date-time with offset; expected effectiveDateTime or effectivePeriod.start such as 2026-11-23T10:00:00Z",
+                    shown(time.map(Value::from).as_ref())
+                ),
+            )
+        })?;
+    let encounter_id = r["encounter"]["reference"]
+        .as_str()
+        .map(|e| e.strip_prefix("Encounter/").unwrap_or(e).to_owned());
+    let location = r["extension"].as_array().and_then(|exts| {
+        exts.iter().find_map(|x| {
+            let url = x["url"].as_str()?;
+            if !url.to_ascii_lowercase().ends_with("location") {
+                return None;
+            }
+            let reference = &x["valueReference"];
+            reference["display"]
+                .as_str()
+                .or_else(|| {
+                    reference["reference"]
+                        .as_str()
+                        .map(|r| r.strip_prefix("Location/").unwrap_or(r))
+                })
+                .map(str::to_owned)
+        })
+    });
+    Ok(Context {
+        patient_id,
+        encounter_id,
+        location,
+        effective,
+        status,
+        id: r["id"].as_str().map(str::to_owned),
+    })
+}
+
+fn codings(code: &Value) -> String {
+    let list: Vec<String> = code["coding"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .map(|c| {
+                    format!(
+                        "{}|{}",
+                        c["system"].as_str().unwrap_or("?"),
+                        c["code"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if list.is_empty() {
+        "code".to_owned()
+    } else {
+        format!("[{}]", list.join(", "))
+    }
+}
+
+fn known_loinc(code: &Value) -> Option<&str> {
+    code["coding"].as_array()?.iter().find_map(|c| {
+        let code = c["code"].as_str()?;
+        (c["system"].as_str() == Some(LOINC)
+            && (code == BP_PANEL
+                || (code.contains('-') && vigil_score::Param::from_code(code).is_some())))
+        .then_some(code)
+    })
+}
+
+fn acvpu(concept: &Value) -> Option<&'static str> {
+    concept["coding"].as_array()?.iter().find_map(|c| {
+        if c["system"].as_str() != Some(SNOMED) {
+            return None;
+        }
+        match c["code"].as_str()? {
+            "248234008" => Some("A"),
+            "300202002" => Some("V"),
+            "450847001" => Some("P"),
+            "422768004" => Some("U"),
+            _ => None,
+        }
+    })
+}
+
+/// The reading carried by `holder` (the resource or one of its components).
+fn value(
+    holder: &Value,
+    ctx: &Context,
+    loinc: &str,
+    path: &str,
+    suffix: &str,
+) -> Result<Decoded, DecodeError> {
+    if let Some(q) = holder.get("valueQuantity") {
+        let Some(v) = q["value"].as_f64() else {
+            return Err(at(
+                &format!("{path}.valueQuantity.value"),
+                format!("{} is not a number", shown(q.get("value"))),
+            ));
+        };
+        let unit = q["code"].as_str().or_else(|| q["unit"].as_str());
+        return reading(
+            ctx,
+            loinc,
+            RawValue::Number(v),
+            unit,
+            suffix,
+            &format!("{path}.valueQuantity"),
+        );
+    }
+    if let Some(b) = holder["valueBoolean"].as_bool() {
+        return reading(
+            ctx,
+            loinc,
+            RawValue::Bool(b),
+            None,
+            suffix,
+            &format!("{path}.valueBoolean"),
+        );
+    }
+    Err(at(
+        &format!("{path}.value[x]"),
+        "missing; expected valueQuantity with a UCUM code (or valueBoolean, or an ACVPU valueCodeableConcept)",
+    ))
+}
+
+fn components(
+    r: &Value,
+    ctx: &Context,
+    path: &str,
+    wanted: &[&str],
+    required: bool,
+) -> Vec<Result<Decoded, DecodeError>> {
+    let mut out = Vec::new();
+    let list = r["component"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for code in wanted {
+        let found = list
+            .iter()
+            .enumerate()
+            .find(|(_, c)| known_loinc(&c["code"]) == Some(code));
+        match found {
+            Some((i, c)) => out.push(value(c, ctx, code, &format!("{path}.component[{i}]"), code)),
+            None if required => out.push(Err(at(
+                &format!("{path}.component"),
+                format!("no component coded LOINC {code}"),
+            ))),
+            None => {}
+        }
+    }
+    out
+}
+
+fn reading(
+    ctx: &Context,
+    code: &str,
+    value: RawValue<'_>,
+    unit: Option<&str>,
+    suffix: &str,
+    path: &str,
+) -> Result<Decoded, DecodeError> {
+    // Readings taken from components get ids of their own, derived from the resource's.
+    let id = ctx.id.as_ref().map(|id| {
+        if suffix.is_empty() {
+            id.clone()
+        } else {
+            format!("{id}#{suffix}")
+        }
+    });
+    let observation = Observation::new(code, value, unit, ctx.effective, id.as_deref(), ctx.status)
+        .map_err(|e| at(path, e.to_string()))?;
+    Ok(Decoded {
+        patient_id: ctx.patient_id.clone(),
+        encounter_id: ctx.encounter_id.clone(),
+        location: ctx.location.clone(),
+        id,
+        observation,
+    })
+}

@@ -1,0 +1,219 @@
+//! FHIR R4 samples shaped like the specification's vital-signs examples and US Core, and
+//! malformed shapes with the reasons they must be rejected for.
+
+use vigil_score::{Param, Status, Value};
+use vigil_wire::{Decoded, FhirOptions, decode_fhir};
+
+fn sample(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/samples/fhir/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn ok(bytes: &[u8]) -> Vec<Decoded> {
+    decode_fhir(bytes, FhirOptions::default())
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+fn num(d: &Decoded) -> f64 {
+    match d.observation.value() {
+        Value::Number(n) => n,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn err(json: &str) -> String {
+    let results = decode_fhir(json.as_bytes(), FhirOptions::default());
+    assert_eq!(results.len(), 1, "{results:?}");
+    results
+        .into_iter()
+        .next()
+        .unwrap()
+        .expect_err("rejected")
+        .to_string()
+}
+
+#[test]
+fn vital_sign_examples_decode_to_their_observations() {
+    let hr = ok(&sample("heart-rate.json"));
+    assert_eq!(hr.len(), 1);
+    assert_eq!(
+        (hr[0].observation.param(), num(&hr[0])),
+        (Param::HeartRate, 44.0)
+    );
+    assert_eq!(hr[0].patient_id, "example");
+    assert_eq!(hr[0].encounter_id.as_deref(), Some("enc-17"));
+    assert_eq!(
+        hr[0].observation.effective().to_string(),
+        "2026-11-23T09:15:00Z"
+    );
+    assert_eq!(hr[0].id.as_deref(), Some("heart-rate"));
+
+    let rr = ok(&sample("respiratory-rate.json"));
+    assert_eq!(
+        (rr[0].observation.param(), num(&rr[0])),
+        (Param::RespRate, 26.0)
+    );
+
+    let bp = ok(&sample("blood-pressure.json"));
+    let got: Vec<_> = bp
+        .iter()
+        .map(|d| (d.observation.param(), num(d), d.id.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Param::Sbp, 107.0, Some("blood-pressure#8480-6".into())),
+            (Param::Dbp, 60.0, Some("blood-pressure#8462-4".into())),
+        ]
+    );
+
+    let temp = ok(&sample("body-temperature.json"));
+    assert_eq!(temp[0].observation.param(), Param::Temperature);
+    assert!(
+        (num(&temp[0]) - 37.5).abs() < 1e-9,
+        "99.5 [degF] is 37.5 Cel"
+    );
+
+    let spo2 = ok(&sample("pulse-oximetry-us-core.json"));
+    let got: Vec<_> = spo2
+        .iter()
+        .map(|d| (d.observation.param(), num(d)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Param::Spo2, 95.0),
+            (Param::O2Flow, 6.0),
+            (Param::Fio2, 0.4)
+        ]
+    );
+    assert_eq!(
+        spo2[0].observation.effective().to_string(),
+        "2026-11-23T10:15:00Z",
+        "effectivePeriod.start"
+    );
+}
+
+#[test]
+fn acvpu_by_snomed_value_with_identifier_and_location() {
+    let d = ok(&sample("acvpu.json"));
+    assert_eq!(d[0].observation.param(), Param::Consciousness);
+    assert_eq!(
+        d[0].observation.value(),
+        Value::Consciousness(vigil_score::Acvpu::V)
+    );
+    assert_eq!(d[0].patient_id, "MRN-12345");
+    assert_eq!(d[0].location.as_deref(), Some("ward-7/bed-12"));
+}
+
+#[test]
+fn a_bundle_keeps_its_good_entries_and_reports_the_bad_ones() {
+    let results = decode_fhir(&sample("bundle-transaction.json"), FhirOptions::default());
+    assert_eq!(
+        results.len(),
+        4,
+        "the Patient entry is not a reading: {results:?}"
+    );
+    let hr = results[0].as_ref().expect("heart rate");
+    assert_eq!(
+        (hr.observation.param(), num(hr), hr.patient_id.as_str()),
+        (Param::HeartRate, 118.0, "MRN-777")
+    );
+    let lactate = results[1].as_ref().expect("lactate");
+    assert!(
+        (num(lactate) - 36.0 / 9.01).abs() < 1e-9,
+        "mg/dL converted to mmol/L"
+    );
+    let weight = results[2]
+        .as_ref()
+        .expect_err("weight is not a parameter")
+        .to_string();
+    assert_eq!(
+        weight,
+        "Bundle.entry[3].resource.code: [http://loinc.org|29463-7] has no LOINC coding Vigil knows (or ACVPU SNOMED value)"
+    );
+    let withdrawn = results[3].as_ref().expect("entered-in-error");
+    assert_eq!(withdrawn.observation.status(), Status::EnteredInError);
+}
+
+#[test]
+fn malformed_shapes_are_rejected_with_path_value_and_reason() {
+    let base = |extra: &str| {
+        format!(
+            r#"{{"resourceType":"Observation","id":"x","status":"final","code":{{"coding":[{{"system":"http://loinc.org","code":"8867-4"}}]}},"subject":{{"reference":"Patient/P1"}},"effectiveDateTime":"2026-11-23T10:00:00Z"{extra}}}"#
+        )
+    };
+    assert_eq!(
+        err(&base("")),
+        "Observation.value[x]: missing; expected valueQuantity with a UCUM code (or valueBoolean, or an ACVPU valueCodeableConcept)"
+    );
+    assert_eq!(
+        err(&base(r#","valueQuantity":{"value":"80","code":"/min"}"#)),
+        "Observation.valueQuantity.value: \"80\" is not a number"
+    );
+    assert_eq!(
+        err(&base(r#","valueQuantity":{"value":80,"code":"mm[Hg]"}"#)),
+        "Observation.valueQuantity: field `unit`: \"mm[Hg]\" cannot be converted for heart_rate; expected one of /min, {beats}/min"
+    );
+    assert_eq!(
+        err(&base(r#","valueQuantity":{"value":400,"code":"/min"}"#)),
+        "Observation.valueQuantity: field `value`: heart_rate 400 /min is outside the possible range 1-350 /min"
+    );
+    let v = r#","valueQuantity":{"value":80,"code":"/min"}"#;
+    assert!(
+        err(&base(v).replace(r#""status":"final""#, r#""status":"preliminary""#))
+            .contains("preliminary is off")
+    );
+    let ok_pre = decode_fhir(
+        base(v)
+            .replace(r#""status":"final""#, r#""status":"preliminary""#)
+            .as_bytes(),
+        FhirOptions {
+            accept_preliminary: true,
+        },
+    );
+    assert!(ok_pre[0].is_ok(), "preliminary accepted when configured");
+    assert_eq!(
+        err(&base(v).replace(r#""status":"final""#, r#""status":"cancelled""#)),
+        "Observation.status: \"cancelled\" is not accepted; expected final, amended, corrected or entered-in-error"
+    );
+    assert!(
+        err(&base(v).replace(r#""subject":{"reference":"Patient/P1"},"#, ""))
+            .starts_with("Observation.subject: missing names no patient")
+    );
+    assert!(
+        err(&base(v).replace("Patient/P1", "Group/G1"))
+            .starts_with("Observation.subject: {\"reference\":\"Group/G1\"} names no patient")
+    );
+    assert!(
+        err(&base(v).replace("2026-11-23T10:00:00Z", "2026-11-23")).starts_with(
+            "Observation.effectiveDateTime: \"2026-11-23\" is not a date-time with offset"
+        )
+    );
+    assert!(err(&base(v).replace("8867-4", "1234-5")).contains("has no LOINC coding Vigil knows"));
+    assert!(
+        err(r#"{"resourceType":"Patient","id":"p"}"#)
+            .starts_with("resourceType: \"Patient\" is not supported")
+    );
+    assert!(
+        err(r#"{"resourceType":"Bundle","type":"document","entry":[]}"#)
+            .starts_with("Bundle.type: \"document\" is not supported")
+    );
+    assert!(err("{not json").starts_with("invalid observation JSON"));
+    assert!(err(r#"[1,2]"#).starts_with("resourceType: missing is not supported"));
+}
+
+#[test]
+fn bundle_entries_are_bounded() {
+    let entry = r#"{"resource":{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"Patient/P1"},"effectiveDateTime":"2026-11-23T10:00:00Z","valueQuantity":{"value":80,"code":"/min"}}}"#;
+    let many = format!(
+        r#"{{"resourceType":"Bundle","type":"batch","entry":[{}]}}"#,
+        vec![entry; vigil_wire::MAX_ENTRIES + 1].join(",")
+    );
+    let r = decode_fhir(many.as_bytes(), FhirOptions::default());
+    assert_eq!(r.len(), 1);
+    let e = r[0].as_ref().unwrap_err().to_string();
+    assert!(e.contains("1001 entries exceed the limit of 1000"), "{e}");
+}

@@ -1,0 +1,99 @@
+//! `vigil decode --format json|fhir [PATH|-]`: prints the native observation events each
+//! input message decodes to, one JSON object per line, and `line N: reason` on standard
+//! error for what it rejects, so an integration team sees exactly what Vigil understood
+//! from a sample export before go-live (`contracts.md`).
+
+use std::io::{self, BufRead, Write};
+
+use vigil_wire::Format;
+
+/// Counts of a decode run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Messages read.
+    pub messages: usize,
+    /// Observations printed.
+    pub observations: usize,
+    /// Rejections reported.
+    pub rejected: usize,
+}
+
+/// Decodes one message per non-blank line of `input`.
+///
+/// # Errors
+///
+/// Only I/O errors of the streams.
+pub fn run(
+    input: impl BufRead,
+    format: Format,
+    out: &mut impl Write,
+    errors: &mut impl Write,
+) -> io::Result<Counts> {
+    let mut counts = Counts::default();
+    for (n, line) in input.split(b'\n').enumerate() {
+        let line = line?;
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        counts.messages += 1;
+        for decoded in format.decode(line) {
+            match decoded {
+                Ok(d) => {
+                    counts.observations += 1;
+                    writeln!(out, "{}", d.to_native_json())?;
+                }
+                Err(e) => {
+                    counts.rejected += 1;
+                    writeln!(errors, "line {}: {e}", n + 1)?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_native_events_and_line_reasons() {
+        let input = concat!(
+            r#"{"resourceType":"Observation","id":"bp","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},"subject":{"reference":"Patient/P1"},"effectiveDateTime":"2026-11-23T10:00:00Z","component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":12,"code":"kPa"}},{"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":900,"code":"mm[Hg]"}}]}"#,
+            "\n\n",
+            "not json\n",
+        );
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let counts = run(
+            input.as_bytes(),
+            Format::from_name("fhir").unwrap(),
+            &mut out,
+            &mut err,
+        )
+        .unwrap();
+        assert_eq!(
+            counts,
+            Counts {
+                messages: 2,
+                observations: 1,
+                rejected: 2
+            }
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"patient_id\":\"P1\",\"code\":\"sbp\",\"value\":90,\"unit\":\"mm[Hg]\",\"effective\":\"2026-11-23T10:00:00Z\",\"id\":\"bp#8480-6\",\"status\":\"final\"}\n"
+        );
+        let err = String::from_utf8(err).unwrap();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(
+            lines[0],
+            "line 1: Observation.component[1].valueQuantity: field `value`: dbp 900 mm[Hg] is outside the possible range 5-250 mm[Hg]"
+        );
+        assert!(
+            lines[1].starts_with("line 3: invalid observation JSON"),
+            "{err}"
+        );
+    }
+}
