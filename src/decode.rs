@@ -1,4 +1,4 @@
-//! `vigil decode --format json|fhir [PATH|-]`: prints the native observation events each
+//! `vigil decode --format json|fhir|hl7v2 [PATH|-]`: prints the native observation events each
 //! input message decodes to, one JSON object per line, and `line N: reason` on standard
 //! error for what it rejects, so an integration team sees exactly what Vigil understood
 //! from a sample export before go-live (`contracts.md`).
@@ -24,20 +24,17 @@ pub struct Counts {
 ///
 /// Only I/O errors of the streams.
 pub fn run(
-    input: impl BufRead,
+    mut input: impl BufRead,
     format: Format,
     out: &mut impl Write,
     errors: &mut impl Write,
 ) -> io::Result<Counts> {
     let mut counts = Counts::default();
-    for (n, line) in input.split(b'\n').enumerate() {
-        let line = line?;
-        let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    let mut all = Vec::new();
+    input.read_to_end(&mut all)?;
+    for (line, message) in format.split(&all) {
         counts.messages += 1;
-        for decoded in format.decode(line) {
+        for decoded in format.decode(&message) {
             match decoded {
                 Ok(d) => {
                     counts.observations += 1;
@@ -45,7 +42,7 @@ pub fn run(
                 }
                 Err(e) => {
                     counts.rejected += 1;
-                    writeln!(errors, "line {}: {e}", n + 1)?;
+                    writeln!(errors, "line {line}: {e}")?;
                 }
             }
         }

@@ -38,7 +38,7 @@ enum Command {
         #[arg(long)]
         summary: bool,
         /// Input format: json (native events) or fhir (R4 Observation or Bundle), one
-        /// message per line.
+        /// message per line; or hl7v2 (ORU^R01), messages starting at each MSH segment.
         #[arg(long, default_value = "json", value_parser = parse_format)]
         format: vigil_wire::Format,
     },
@@ -46,7 +46,8 @@ enum Command {
     /// one per line; `line N: reason` on standard error for each rejection. Exit status 0
     /// if nothing was rejected, 1 if anything was, 2 on usage errors.
     Decode {
-        /// Input format: json or fhir, one message per line.
+        /// Input format: json or fhir (one message per line), or hl7v2 (a message starts
+        /// at each MSH segment; blank lines separate messages).
         #[arg(long, value_parser = parse_format)]
         format: vigil_wire::Format,
         /// Input file; `-` or nothing for standard input.

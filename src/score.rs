@@ -61,19 +61,17 @@ pub fn run(
 ) -> io::Result<Summary> {
     let mut windows: BTreeMap<String, Window> = BTreeMap::new();
     let mut summary = Summary::default();
-    for (n, line) in input.split(b'\n').enumerate() {
-        let line = line?;
-        let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    let mut all = Vec::new();
+    let mut input = input;
+    input.read_to_end(&mut all)?;
+    for (line, message) in format.split(&all) {
         summary.lines += 1;
-        for decoded in format.decode(line) {
+        for decoded in format.decode(&message) {
             let decoded = match decoded {
                 Ok(d) => d,
                 Err(e) => {
                     summary.rejected += 1;
-                    writeln!(errors, "line {}: {e}", n + 1)?;
+                    writeln!(errors, "line {line}: {e}")?;
                     continue;
                 }
             };

@@ -11,8 +11,10 @@ use serde::Deserialize;
 use vigil_score::{Observation, ObservationError, RawValue, Status, Timestamp};
 
 pub mod fhir;
+pub mod hl7;
 
 pub use fhir::{FhirOptions, decode_fhir};
+pub use hl7::{Hl7Options, decode_hl7};
 
 /// The most observations one message may carry (Bundle entries, HL7 OBX segments): a
 /// bound on the work any one message can cause.
@@ -179,6 +181,8 @@ pub enum Format {
     Json,
     /// A FHIR R4 Observation or Bundle of them.
     Fhir(FhirOptions),
+    /// An HL7 v2 ORU^R01 message.
+    Hl7v2(Hl7Options),
 }
 
 impl Format {
@@ -187,12 +191,13 @@ impl Format {
         match name {
             "json" => Some(Format::Json),
             "fhir" => Some(Format::Fhir(FhirOptions::default())),
+            "hl7v2" => Some(Format::Hl7v2(Hl7Options::default())),
             _ => None,
         }
     }
 
     /// The names accepted by [`Format::from_name`].
-    pub const NAMES: &'static [&'static str] = &["json", "fhir"];
+    pub const NAMES: &'static [&'static str] = &["json", "fhir", "hl7v2"];
 
     /// Decodes one message into the observations it carries. A format whose messages
     /// carry several observations returns each; the good ones are used and the bad ones
@@ -201,6 +206,29 @@ impl Format {
         match self {
             Format::Json => vec![decode_json(bytes)],
             Format::Fhir(options) => decode_fhir(bytes, options),
+            Format::Hl7v2(options) => decode_hl7(bytes, options),
+        }
+    }
+}
+
+impl Format {
+    /// Splits a file of messages as `vigil decode` and `vigil score` read them: one
+    /// message per line for JSON and FHIR; for HL7 v2, a message starts at each `MSH`
+    /// segment and blank lines separate messages. Each message comes with the line it
+    /// starts on.
+    pub fn split(self, input: &[u8]) -> Vec<(usize, Vec<u8>)> {
+        match self {
+            Format::Hl7v2(_) => hl7::split_messages(&String::from_utf8_lossy(input))
+                .into_iter()
+                .map(|(n, m)| (n, m.into_bytes()))
+                .collect(),
+            Format::Json | Format::Fhir(_) => input
+                .split(|b| *b == b'\n')
+                .enumerate()
+                .map(|(n, line)| (n + 1, line.strip_suffix(b"\r").unwrap_or(line)))
+                .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+                .map(|(n, line)| (n, line.to_vec()))
+                .collect(),
         }
     }
 }

@@ -1,0 +1,544 @@
+//! HL7 v2 input (versions 2.3 to 2.8): ORU^R01 observation results, as bedside monitor
+//! gateways and interface engines send them.
+//!
+//! What is read (HL7 v2.5.1 chapter 7, ORU^R01; ISO/IEEE 11073-10101 nomenclature):
+//! - MSH: separators from MSH-1/MSH-2, message type MSH-9 (`ORU^R01`), control id MSH-10
+//!   (with OBX-1 it makes each reading's id), version MSH-12;
+//! - PID-3: the patient identifier: the repetition whose identifier type (PID-3.5) is the
+//!   configured one (`MR` by default), else the first;
+//! - PV1-3: the location (point of care `/` bed); PV1-19: the visit number (encounter);
+//! - OBR-7: the observation time when an OBX has none;
+//! - OBX: OBX-3 coded in LOINC (`LN`) or in IEEE 11073 MDC (`MDC`, by numeric code or
+//!   `MDC_...` name; the map of `clinical-reference.md`, extensible), OBX-5 numeric (`NM`)
+//!   or coded values (ACVPU by SNOMED CT code), OBX-6 units (UCUM, or the common
+//!   `MDC_DIM_...` units), OBX-11 result status, OBX-14 observation time.
+//!
+//! Segments may end in `\r`, `\n` or `\r\n`; escape sequences (`\F\ \S\ \T\ \R\ \E\`) are
+//! decoded; repetitions are honoured where the standard allows them. A time without a UTC
+//! offset is ambiguous and is rejected unless a default offset is configured. An ORU with
+//! some bad results keeps its good ones and reports the bad ones, each naming the segment
+//! and field.
+
+use vigil_score::{Observation, Param, RawValue, Status, Timestamp};
+
+use crate::{DecodeError, Decoded, MAX_DOCUMENT_BYTES, MAX_ENTRIES};
+
+/// Options of the HL7 v2 decoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hl7Options {
+    /// PID-3.5 identifier type to take the patient id from (`MR`, medical record number).
+    pub identifier_type: &'static str,
+    /// Accept preliminary results (OBX-11 `P`, `R`, `S`) as final.
+    pub accept_preliminary: bool,
+    /// Minutes east of UTC to assume for times sent without an offset; `None` rejects them.
+    pub default_offset_minutes: Option<i32>,
+}
+
+impl Default for Hl7Options {
+    fn default() -> Self {
+        Hl7Options {
+            identifier_type: "MR",
+            accept_preliminary: false,
+            default_offset_minutes: None,
+        }
+    }
+}
+
+/// IEEE 11073-10101 (MDC) codes Vigil maps to parameters: numeric code, reference id.
+pub const MDC_MAP: &[(&str, &str, Param)] = &[
+    ("150456", "MDC_PULS_OXIM_SAT_O2", Param::Spo2),
+    ("149530", "MDC_PULS_OXIM_PULS_RATE", Param::HeartRate),
+    ("147842", "MDC_ECG_HEART_RATE", Param::HeartRate),
+    ("151562", "MDC_RESP_RATE", Param::RespRate),
+    ("150021", "MDC_PRESS_BLD_NONINV_SYS", Param::Sbp),
+    ("150022", "MDC_PRESS_BLD_NONINV_DIA", Param::Dbp),
+    ("150023", "MDC_PRESS_BLD_NONINV_MEAN", Param::Map),
+    ("150344", "MDC_TEMP", Param::Temperature),
+];
+
+/// MDC unit reference ids and their UCUM equivalents.
+const MDC_UNITS: &[(&str, &str)] = &[
+    ("MDC_DIM_PERCENT", "%"),
+    ("MDC_DIM_BEAT_PER_MIN", "/min"),
+    ("MDC_DIM_RESP_PER_MIN", "/min"),
+    ("MDC_DIM_MMHG", "mm[Hg]"),
+    ("MDC_DIM_KILO_PASCAL", "kPa"),
+    ("MDC_DIM_DEGC", "Cel"),
+    ("MDC_DIM_FAHR", "[degF]"),
+];
+
+struct Separators {
+    field: char,
+    component: char,
+    repetition: char,
+    escape: char,
+    subcomponent: char,
+}
+
+/// One segment's fields, numbered as HL7 numbers them (`field(3)` is SEG-3).
+struct Segment<'a> {
+    name: &'a str,
+    fields: Vec<&'a str>,
+    /// MSH numbers its fields from the separator itself.
+    is_msh: bool,
+}
+
+impl<'a> Segment<'a> {
+    fn field(&self, n: usize) -> &'a str {
+        let i = if self.is_msh { n - 1 } else { n };
+        self.fields.get(i).copied().unwrap_or("")
+    }
+}
+
+fn at(path: impl Into<String>, reason: impl Into<String>) -> DecodeError {
+    DecodeError::At {
+        path: path.into(),
+        reason: reason.into(),
+    }
+}
+
+fn shown(s: &str) -> String {
+    if s.chars().count() > 64 {
+        format!("{:?}...", s.chars().take(64).collect::<String>())
+    } else {
+        format!("{s:?}")
+    }
+}
+
+/// Decodes one HL7 v2 message into the observations it carries.
+pub fn decode_hl7(bytes: &[u8], options: Hl7Options) -> Vec<Result<Decoded, DecodeError>> {
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return vec![Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_DOCUMENT_BYTES,
+        })];
+    }
+    let text = String::from_utf8_lossy(bytes);
+    match message(&text, options) {
+        Ok(results) => results,
+        Err(e) => vec![Err(e)],
+    }
+}
+
+fn message(
+    text: &str,
+    options: Hl7Options,
+) -> Result<Vec<Result<Decoded, DecodeError>>, DecodeError> {
+    let text = text.trim_start_matches(['\u{b}', '\u{feff}']);
+    if !text.starts_with("MSH") || text.len() < 8 {
+        return Err(at(
+            "MSH",
+            format!(
+                "{} does not start with an MSH segment",
+                shown(text.split(['\r', '\n']).next().unwrap_or(""))
+            ),
+        ));
+    }
+    let mut chars = text[3..].chars();
+    let field = chars.next().unwrap_or('|');
+    let enc: Vec<char> = chars.take_while(|c| *c != field).collect();
+    if enc.len() < 3 {
+        return Err(at(
+            "MSH-2",
+            "encoding characters missing; expected e.g. ^~\\&",
+        ));
+    }
+    let sep = Separators {
+        field,
+        component: enc[0],
+        repetition: enc[1],
+        escape: enc[2],
+        subcomponent: enc.get(3).copied().unwrap_or('&'),
+    };
+    let segments: Vec<Segment<'_>> = text
+        .split(['\r', '\n'])
+        .map(|s| s.trim_end_matches('\u{1c}').trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let fields: Vec<&str> = s.split(sep.field).collect();
+            Segment {
+                name: fields[0],
+                is_msh: fields[0] == "MSH",
+                fields,
+            }
+        })
+        .collect();
+    let msh = &segments[0];
+    let kind = components(msh.field(9), &sep);
+    if kind.first().copied() != Some("ORU") || kind.get(1).copied() != Some("R01") {
+        return Err(at(
+            "MSH-9",
+            format!("{} is not supported; expected ORU^R01", shown(msh.field(9))),
+        ));
+    }
+    let version = msh.field(12).split(sep.component).next().unwrap_or("");
+    if !matches!(
+        version,
+        "2.3"
+            | "2.3.1"
+            | "2.4"
+            | "2.5"
+            | "2.5.1"
+            | "2.6"
+            | "2.7"
+            | "2.7.1"
+            | "2.8"
+            | "2.8.1"
+            | "2.8.2"
+    ) {
+        return Err(at(
+            "MSH-12",
+            format!(
+                "{} is not supported; expected a version from 2.3 to 2.8",
+                shown(version)
+            ),
+        ));
+    }
+    let control_id = unescape(msh.field(10), &sep);
+    let pid = segments
+        .iter()
+        .find(|s| s.name == "PID")
+        .ok_or_else(|| at("PID", "missing; an ORU^R01 names its patient in PID-3"))?;
+    let patient_id = patient(pid.field(3), &sep, options)?;
+    let pv1 = segments.iter().find(|s| s.name == "PV1");
+    let location = pv1.and_then(|pv1| {
+        let pl = components(pv1.field(3), &sep);
+        let unit = pl
+            .first()
+            .map(|u| unescape(u, &sep))
+            .filter(|u| !u.is_empty())?;
+        let bed = pl
+            .get(2)
+            .map(|b| unescape(b, &sep))
+            .filter(|b| !b.is_empty());
+        Some(match bed {
+            Some(bed) => format!("{unit}/{bed}"),
+            None => unit,
+        })
+    });
+    let encounter_id = pv1
+        .map(|pv1| {
+            unescape(
+                components(pv1.field(19), &sep)
+                    .first()
+                    .copied()
+                    .unwrap_or(""),
+                &sep,
+            )
+        })
+        .filter(|e| !e.is_empty());
+    let mut obr_time: Option<&str> = None;
+    let mut out = Vec::new();
+    let mut obx_count = 0;
+    for segment in &segments {
+        match segment.name {
+            "OBR" => obr_time = Some(segment.field(7)).filter(|t| !t.is_empty()),
+            "OBX" => {
+                obx_count += 1;
+                if obx_count > MAX_ENTRIES {
+                    out.push(Err(at(
+                        "OBX",
+                        format!("more than {MAX_ENTRIES} OBX segments; the rest are ignored"),
+                    )));
+                    break;
+                }
+                let ctx = ObxContext {
+                    sep: &sep,
+                    options,
+                    patient_id: &patient_id,
+                    encounter_id: encounter_id.as_deref(),
+                    location: location.as_deref(),
+                    control_id: &control_id,
+                    obr_time,
+                    label: format!("OBX[{obx_count}]"),
+                };
+                out.push(obx(segment, &ctx));
+            }
+            _ => {}
+        }
+    }
+    if obx_count == 0 {
+        return Err(at("OBX", "missing; the message carries no result"));
+    }
+    Ok(out)
+}
+
+struct ObxContext<'a> {
+    sep: &'a Separators,
+    options: Hl7Options,
+    patient_id: &'a str,
+    encounter_id: Option<&'a str>,
+    location: Option<&'a str>,
+    control_id: &'a str,
+    obr_time: Option<&'a str>,
+    label: String,
+}
+
+fn components<'a>(field: &'a str, sep: &Separators) -> Vec<&'a str> {
+    field.split(sep.component).collect()
+}
+
+fn unescape(s: &str, sep: &Separators) -> String {
+    if !s.contains(sep.escape) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find(sep.escape) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + sep.escape.len_utf8()..];
+        let Some(end) = after.find(sep.escape) else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        match &after[..end] {
+            "F" => out.push(sep.field),
+            "S" => out.push(sep.component),
+            "T" => out.push(sep.subcomponent),
+            "R" => out.push(sep.repetition),
+            "E" => out.push(sep.escape),
+            code if code.starts_with('X') => {
+                let hex = &code[1..];
+                let bytes: Vec<u8> = (0..hex.len() / 2)
+                    .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+                    .collect();
+                out.push_str(&String::from_utf8_lossy(&bytes));
+            }
+            // Formatting escapes (\H\, \N\, \.br\ ...) carry no data.
+            _ => {}
+        }
+        rest = &after[end + sep.escape.len_utf8()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn patient(field: &str, sep: &Separators, options: Hl7Options) -> Result<String, DecodeError> {
+    let ids: Vec<Vec<&str>> = field
+        .split(sep.repetition)
+        .map(|rep| components(rep, sep))
+        .filter(|c| c.first().is_some_and(|id| !id.is_empty()))
+        .collect();
+    let chosen = ids
+        .iter()
+        .find(|c| c.get(4).copied() == Some(options.identifier_type))
+        .or_else(|| ids.first())
+        .ok_or_else(|| at("PID-3", "empty; expected the patient identifier list"))?;
+    let id = unescape(chosen[0], sep);
+    crate::valid_id("patient_id", &id).map_err(|_| {
+        at(
+            "PID-3",
+            format!(
+                "{} is not a valid patient id; expected 1-64 characters of A-Z a-z 0-9 . _ : -",
+                shown(&id)
+            ),
+        )
+    })
+}
+
+/// The parameter an OBX-3 names, and a description of the code for errors.
+fn parameter(field: &str, sep: &Separators) -> Option<&'static str> {
+    let c = components(field, sep);
+    // CE/CWE: identifier^text^system, then alternate identifier^text^system.
+    for triple in [0usize, 3] {
+        let id = c.get(triple).copied().unwrap_or("");
+        let text = c.get(triple + 1).copied().unwrap_or("");
+        let system = c.get(triple + 2).copied().unwrap_or("");
+        if matches!(system, "LN" | "LOINC" | "http://loinc.org")
+            && id.contains('-')
+            && let Some(p) = Param::from_code(id)
+        {
+            return Some(p.code());
+        }
+        for (code, name, p) in MDC_MAP {
+            let mdc_system =
+                matches!(system, "MDC" | "" | "99MDC" | "ISO11073") || system.contains("11073");
+            if (mdc_system && (id == *code || id == *name)) || text == *name {
+                return Some(p.code());
+            }
+        }
+    }
+    None
+}
+
+fn unit(field: &str, sep: &Separators) -> Option<String> {
+    let c = components(field, sep);
+    let first = unescape(c.first().copied().unwrap_or(""), sep);
+    for part in c.iter().take(3) {
+        if let Some((_, ucum)) = MDC_UNITS.iter().find(|(name, _)| part == name) {
+            return Some((*ucum).to_owned());
+        }
+    }
+    if first.is_empty() { None } else { Some(first) }
+}
+
+/// HL7 DTM: YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ].
+fn hl7_time(text: &str, default_offset: Option<i32>) -> Result<Timestamp, String> {
+    let (body, offset) = match text.find(['+', '-']) {
+        Some(i) => (&text[..i], Some(&text[i..])),
+        None => (text, None),
+    };
+    let (main, fraction) = body.split_once('.').unwrap_or((body, ""));
+    if main.len() < 12
+        || main.len() > 14
+        || !main.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(format!(
+            "{} is not an HL7 date-time to the minute (YYYYMMDDHHMM[SS][.S][+ZZZZ])",
+            shown(text)
+        ));
+    }
+    let offset_minutes = match offset {
+        Some(o) if o.len() == 5 && o[1..].bytes().all(|b| b.is_ascii_digit()) => {
+            let h: i32 = o[1..3].parse().unwrap_or(0);
+            let m: i32 = o[3..5].parse().unwrap_or(0);
+            if o.starts_with('-') { -(h * 60 + m) } else { h * 60 + m }
+        }
+        Some(o) => return Err(format!("{} is not a UTC offset (+ZZZZ)", shown(o))),
+        None => default_offset.ok_or_else(|| {
+            format!("{} has no UTC offset; local times are ambiguous (configure a default offset to accept them)", shown(text))
+        })?,
+    };
+    let sign = if offset_minutes < 0 { '-' } else { '+' };
+    let abs = offset_minutes.unsigned_abs();
+    let seconds = main.get(12..14).unwrap_or("00");
+    let millis: String = fraction.chars().chain("000".chars()).take(3).collect();
+    let rfc = format!(
+        "{}-{}-{}T{}:{}:{seconds}.{millis}{sign}{:02}:{:02}",
+        &main[0..4],
+        &main[4..6],
+        &main[6..8],
+        &main[8..10],
+        &main[10..12],
+        abs / 60,
+        abs % 60
+    );
+    Timestamp::parse_rfc3339(&rfc).map_err(|_| format!("{} is not a valid date-time", shown(text)))
+}
+
+fn acvpu(field: &str, sep: &Separators) -> Option<&'static str> {
+    let c = components(field, sep);
+    match c.first().copied()? {
+        "248234008" => Some("A"),
+        "300202002" => Some("V"),
+        "450847001" => Some("P"),
+        "422768004" => Some("U"),
+        _ => None,
+    }
+}
+
+fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
+    let sep = ctx.sep;
+    let label = &ctx.label;
+    let value_type = s.field(2);
+    let raw_value = s.field(5).split(sep.repetition).next().unwrap_or("");
+    let status = match s.field(11) {
+        "F" | "" => Status::Final,
+        "C" => Status::Amended,
+        "W" | "D" => Status::EnteredInError,
+        "P" | "R" | "S" if ctx.options.accept_preliminary => Status::Final,
+        other => {
+            return Err(at(
+                format!("{label}-11"),
+                format!(
+                    "result status {} is not accepted; expected F, C, W or D",
+                    shown(other)
+                ),
+            ));
+        }
+    };
+    let time_text = Some(s.field(14))
+        .filter(|t| !t.is_empty())
+        .or(ctx.obr_time)
+        .unwrap_or("");
+    let effective = hl7_time(
+        time_text.split(sep.component).next().unwrap_or(""),
+        ctx.options.default_offset_minutes,
+    )
+    .map_err(|reason| at(format!("{label}-14"), reason))?;
+    let set_id = s.field(1);
+    let id = (!ctx.control_id.is_empty()).then(|| {
+        format!(
+            "{}-{}",
+            ctx.control_id,
+            if set_id.is_empty() { "0" } else { set_id }
+        )
+    });
+    let (code, value, unit_text): (&str, RawValue<'_>, Option<String>) =
+        if let Some(letter) = acvpu(raw_value, sep) {
+            ("consciousness", RawValue::Text(letter), None)
+        } else {
+            let code = parameter(s.field(3), sep).ok_or_else(|| {
+                at(
+                    format!("{label}-3"),
+                    format!(
+                        "{} is not a LOINC or IEEE 11073 MDC code Vigil knows",
+                        shown(s.field(3))
+                    ),
+                )
+            })?;
+            if !matches!(value_type, "NM" | "SN" | "") {
+                return Err(at(
+                    format!("{label}-2"),
+                    format!(
+                        "value type {} cannot carry {code}; expected NM",
+                        shown(value_type)
+                    ),
+                ));
+            }
+            let text = unescape(raw_value, sep);
+            // SN (structured numeric) puts the number after an optional comparator.
+            let number = text.rsplit(sep.component).next().unwrap_or("").trim();
+            let n: f64 = number.parse().map_err(|_| {
+                at(
+                    format!("{label}-5"),
+                    format!("{} is not a number", shown(&text)),
+                )
+            })?;
+            (code, RawValue::Number(n), unit(s.field(6), sep))
+        };
+    let observation = Observation::new(
+        code,
+        value,
+        unit_text.as_deref(),
+        effective,
+        id.as_deref(),
+        status,
+    )
+    .map_err(|e| at(format!("{label}-5"), e.to_string()))?;
+    Ok(Decoded {
+        patient_id: ctx.patient_id.to_owned(),
+        encounter_id: ctx.encounter_id.map(str::to_owned),
+        location: ctx.location.map(str::to_owned),
+        id,
+        observation,
+    })
+}
+
+/// Splits a file of HL7 v2 messages: a message starts at each `MSH` segment, and blank
+/// lines separate messages. Returns each message with the line number it starts on.
+pub fn split_messages(text: &str) -> Vec<(usize, String)> {
+    let normalised = text.replace("\r\n", "\n").replace('\r', "\n");
+    let mut out: Vec<(usize, String)> = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (n, line) in normalised.split('\n').enumerate() {
+        let line = line.trim_end();
+        if line.trim().is_empty() {
+            out.extend(current.take());
+            continue;
+        }
+        if line.starts_with("MSH") {
+            out.extend(current.take());
+        }
+        match &mut current {
+            Some((_, m)) => {
+                m.push('\r');
+                m.push_str(line);
+            }
+            None => current = Some((n + 1, line.to_owned())),
+        }
+    }
+    out.extend(current);
+    out
+}

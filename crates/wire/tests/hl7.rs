@@ -1,0 +1,280 @@
+//! HL7 v2 ORU^R01 as bedside monitor gateways (IEEE 11073 MDC codes) and laboratory
+//! systems (LOINC) send them, and malformed shapes with their reasons.
+
+use vigil_score::{Param, Status, Value};
+use vigil_wire::hl7::split_messages;
+use vigil_wire::{Decoded, Hl7Options, decode_hl7};
+
+fn sample(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/samples/hl7/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn num(d: &Decoded) -> f64 {
+    match d.observation.value() {
+        Value::Number(n) => n,
+        other => panic!("{other:?}"),
+    }
+}
+
+const MSH: &str =
+    "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|M1|P|2.6\rPID|||P1^^^H^MR\r";
+
+fn one(obx: &str) -> Result<Decoded, String> {
+    let r = decode_hl7(format!("{MSH}{obx}\r").as_bytes(), Hl7Options::default());
+    assert_eq!(r.len(), 1, "{r:?}");
+    r.into_iter().next().unwrap().map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_monitor_gateway_message_decodes_to_its_vital_signs() {
+    let results = decode_hl7(&sample("monitor-vitals.hl7"), Hl7Options::default());
+    let got: Vec<(Param, f64)> = results
+        .iter()
+        .map(|r| {
+            let d = r.as_ref().unwrap_or_else(|e| panic!("{e}"));
+            (d.observation.param(), num(d))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Param::Spo2, 91.0),
+            (Param::HeartRate, 118.0),
+            (Param::RespRate, 24.0),
+            (Param::Sbp, 98.0),
+            (Param::Dbp, 61.0),
+            (Param::Temperature, 38.4),
+        ]
+    );
+    let first = results[0].as_ref().unwrap();
+    assert_eq!(first.patient_id, "MRN-4711", "PID-3 repetition of type MR");
+    assert_eq!(first.location.as_deref(), Some("ICU-2/03"));
+    assert_eq!(first.id.as_deref(), Some("MSG00001-1"));
+    assert_eq!(
+        first.observation.effective().to_string(),
+        "2026-11-23T09:15:00Z"
+    );
+    let sbp = results[3].as_ref().unwrap();
+    assert_eq!(
+        sbp.observation.effective().to_string(),
+        "2026-11-23T09:14:00Z"
+    );
+    let temp = results[5].as_ref().unwrap();
+    assert_eq!(
+        temp.observation.effective().to_string(),
+        "2026-11-23T09:15:00Z",
+        "OBR-7 when OBX-14 is empty"
+    );
+}
+
+#[test]
+fn a_lab_message_keeps_its_good_results_and_reports_the_bad_ones() {
+    let results = decode_hl7(&sample("lab-results.hl7"), Hl7Options::default());
+    assert_eq!(results.len(), 5);
+    let lactate = results[0].as_ref().unwrap();
+    assert_eq!(
+        (lactate.observation.param(), num(lactate)),
+        (Param::Lactate, 3.4)
+    );
+    assert_eq!(lactate.patient_id, "12345");
+    assert_eq!(lactate.location.as_deref(), Some("WARD7/B"));
+    assert_eq!(lactate.encounter_id.as_deref(), Some("V0099"));
+    let creatinine = results[1].as_ref().unwrap();
+    assert!(
+        (num(creatinine) - 168.0 / 88.4).abs() < 1e-9,
+        "umol/L converted"
+    );
+    assert_eq!(
+        creatinine.observation.effective().to_string(),
+        "2026-11-23T14:00:00Z",
+        "OBR-7, -0500"
+    );
+    let platelets = results[2].as_ref().unwrap();
+    assert_eq!(
+        platelets.observation.status(),
+        Status::Amended,
+        "OBX-11 C corrects"
+    );
+    assert_eq!(
+        results[3].as_ref().unwrap_err().to_string(),
+        "OBX[4]-2: value type \"ST\" cannot carry wbc; expected NM"
+    );
+    assert_eq!(
+        results[4].as_ref().unwrap_err().to_string(),
+        "OBX[5]-3: \"8302-2^Body height^LN\" is not a LOINC or IEEE 11073 MDC code Vigil knows"
+    );
+}
+
+#[test]
+fn separators_escapes_and_statuses() {
+    let crlf = String::from_utf8(sample("monitor-vitals.hl7"))
+        .unwrap()
+        .replace('\r', "\r\n");
+    assert_eq!(
+        decode_hl7(crlf.as_bytes(), Hl7Options::default())
+            .iter()
+            .filter(|r| r.is_ok())
+            .count(),
+        6
+    );
+    let lf = String::from_utf8(sample("monitor-vitals.hl7"))
+        .unwrap()
+        .replace('\r', "\n");
+    assert_eq!(
+        decode_hl7(lf.as_bytes(), Hl7Options::default())
+            .iter()
+            .filter(|r| r.is_ok())
+            .count(),
+        6
+    );
+    let escaped = "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|M1|P|2.6\rPID|||P1^^^H^MR\rPV1||I|WARD\\T\\7^^B\\F\\2\rOBX|1|NM|8867-4^HR^LN||80|/min|||||F|||20261123101500+0100\r";
+    let d = decode_hl7(escaped.as_bytes(), Hl7Options::default())
+        .remove(0)
+        .unwrap();
+    assert_eq!(d.location.as_deref(), Some("WARD&7/B|2"));
+    let withdrawn = one("OBX|1|NM|8867-4^HR^LN||80|/min|||||W|||20261123101500+0100").unwrap();
+    assert_eq!(withdrawn.observation.status(), Status::EnteredInError);
+    assert_eq!(
+        one("OBX|1|NM|8867-4^HR^LN||80|/min|||||X|||20261123101500+0100").unwrap_err(),
+        "OBX[1]-11: result status \"X\" is not accepted; expected F, C, W or D"
+    );
+    assert!(one("OBX|1|NM|8867-4^HR^LN||80|/min|||||P|||20261123101500+0100").is_err());
+    let pre = decode_hl7(
+        format!("{MSH}OBX|1|NM|8867-4^HR^LN||80|/min|||||P|||20261123101500+0100\r").as_bytes(),
+        Hl7Options {
+            accept_preliminary: true,
+            ..Hl7Options::default()
+        },
+    );
+    assert!(pre[0].is_ok(), "preliminary accepted when configured");
+    let acvpu = one("OBX|1|CWE|ACVPU^Level of consciousness^L||450847001^Responds to pain^SCT||||||F|||20261123101500+0100").unwrap();
+    assert_eq!(
+        acvpu.observation.value(),
+        Value::Consciousness(vigil_score::Acvpu::P)
+    );
+}
+
+#[test]
+fn times_without_offset_are_ambiguous_unless_configured() {
+    let obx = "OBX|1|NM|8867-4^HR^LN||80|/min|||||F|||202611231015";
+    assert_eq!(
+        one(obx).unwrap_err(),
+        "OBX[1]-14: \"202611231015\" has no UTC offset; local times are ambiguous (configure a default offset to accept them)"
+    );
+    let r = decode_hl7(
+        format!("{MSH}{obx}\r").as_bytes(),
+        Hl7Options {
+            default_offset_minutes: Some(60),
+            ..Hl7Options::default()
+        },
+    );
+    assert_eq!(
+        r[0].as_ref().unwrap().observation.effective().to_string(),
+        "2026-11-23T09:15:00Z"
+    );
+    assert!(
+        one("OBX|1|NM|8867-4^HR^LN||80|/min|||||F|||2026112310")
+            .unwrap_err()
+            .contains("not an HL7 date-time to the minute")
+    );
+    assert!(
+        one("OBX|1|NM|8867-4^HR^LN||80|/min|||||F|||202613231015+0000")
+            .unwrap_err()
+            .contains("not a valid date-time")
+    );
+}
+
+#[test]
+fn malformed_messages_name_segment_field_and_reason() {
+    let err = |text: &str| {
+        decode_hl7(text.as_bytes(), Hl7Options::default())
+            .remove(0)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(err("PID|||P1\r").starts_with("MSH: \"PID|||P1\" does not start with an MSH segment"));
+    assert_eq!(
+        err("MSH|^~\\&|A|B|C|D|20261123101500+0100||ADT^A01|1|P|2.6\rPID|||P1\r"),
+        "MSH-9: \"ADT^A01\" is not supported; expected ORU^R01"
+    );
+    assert!(
+        err("MSH|^~\\&|A|B|C|D|20261123101500+0100||ORU^R01|1|P|2.1\rPID|||P1\r")
+            .starts_with("MSH-12: \"2.1\" is not supported")
+    );
+    assert!(err("MSH|^~\\&|A|B|C|D|20261123101500+0100||ORU^R01|1|P|2.6\rOBX|1|NM|8867-4^HR^LN||80|/min\r").starts_with("PID: missing"));
+    assert!(err(MSH).starts_with("OBX: missing"));
+    assert!(err("MSH|^~\\&|A|B|C|D|T||ORU^R01|1|P|2.6\rPID|||P 1^^^H^MR\rOBX|1|NM|8867-4^HR^LN||80|/min\r").starts_with("PID-3: \"P 1\" is not a valid patient id"));
+    assert_eq!(
+        one("OBX|1|NM|8867-4^HR^LN||fast|/min|||||F|||20261123101500+0100").unwrap_err(),
+        "OBX[1]-5: \"fast\" is not a number"
+    );
+    assert_eq!(
+        one("OBX|1|NM|8867-4^HR^LN||400|/min|||||F|||20261123101500+0100").unwrap_err(),
+        "OBX[1]-5: field `value`: heart_rate 400 /min is outside the possible range 1-350 /min"
+    );
+    let many = format!(
+        "{MSH}{}",
+        "OBX|1|NM|8867-4^HR^LN||80|/min|||||F|||20261123101500+0100\r"
+            .repeat(vigil_wire::MAX_ENTRIES + 1)
+    );
+    let r = decode_hl7(many.as_bytes(), Hl7Options::default());
+    assert_eq!(r.len(), vigil_wire::MAX_ENTRIES + 1);
+    assert!(
+        r.last()
+            .unwrap()
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("more than 1000 OBX segments")
+    );
+}
+
+#[test]
+fn files_split_at_each_msh_and_at_blank_lines() {
+    let text = "MSH|a\nPID|b\n\nMSH|c\nMSH|d\r\nOBX|e\r\n";
+    let messages = split_messages(text);
+    assert_eq!(
+        messages,
+        vec![
+            (1, "MSH|a\rPID|b".to_owned()),
+            (4, "MSH|c".to_owned()),
+            (5, "MSH|d\rOBX|e".to_owned())
+        ]
+    );
+}
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+    use vigil_wire::{FhirOptions, decode_fhir};
+
+    proptest! {
+        /// Mutated real messages and arbitrary bytes never panic a decoder.
+        #[test]
+        fn decoders_never_panic(
+            cut in 0usize..1000,
+            flips in prop::collection::vec((0usize..1000, any::<u8>()), 0..8),
+            noise in prop::collection::vec(any::<u8>(), 0..200),
+        ) {
+            for base in [sample("monitor-vitals.hl7"), sample("lab-results.hl7")] {
+                let mut m = base.clone();
+                for (i, b) in &flips {
+                    let n = m.len();
+                    m[i % n] = *b;
+                }
+                m.truncate(cut.min(m.len()));
+                let _ = decode_hl7(&m, Hl7Options::default());
+                let _ = decode_hl7(&noise, Hl7Options::default());
+            }
+            let fhir = std::fs::read(format!("{}/tests/samples/fhir/bundle-transaction.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let mut m = fhir.clone();
+            for (i, b) in &flips {
+                let n = m.len();
+                m[i % n] = *b;
+            }
+            let _ = decode_fhir(&m, FhirOptions::default());
+            let _ = decode_fhir(&noise, FhirOptions::default());
+        }
+    }
+}
