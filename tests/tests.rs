@@ -1,6 +1,7 @@
 //! End-to-end tests of the `vigil` binary, run as a separate process.
 
 mod compose;
+mod decode;
 mod run;
 mod score;
 mod util;

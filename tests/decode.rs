@@ -1,0 +1,93 @@
+//! `vigil decode`, as `contracts.md` specifies it, for each format.
+
+use crate::util::{repo_file, vigil};
+
+fn path(rel: &str) -> String {
+    repo_file(rel).to_string_lossy().into_owned()
+}
+
+#[test]
+fn decodes_each_format_to_native_events() {
+    let hl7 = vigil(
+        &[
+            "decode",
+            "--format",
+            "hl7v2",
+            &path("crates/wire/tests/samples/hl7/monitor-vitals.hl7"),
+        ],
+        "",
+    );
+    assert_eq!(hl7.status, 0, "{}", hl7.stderr);
+    let codes: Vec<String> = hl7
+        .json_lines()
+        .iter()
+        .map(|v| v["code"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "spo2",
+            "heart_rate",
+            "resp_rate",
+            "sbp",
+            "dbp",
+            "temperature"
+        ]
+    );
+
+    let fhir = vigil(
+        &[
+            "decode",
+            "--format",
+            "fhir",
+            &path("crates/wire/tests/samples/fhir/pulse-oximetry-us-core.json"),
+        ],
+        "",
+    );
+    assert_eq!(fhir.status, 0, "{}", fhir.stderr);
+    let lines = fhir.json_lines();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2]["code"], "fio2");
+    assert_eq!(lines[2]["value"], 0.4);
+
+    // Native JSON in, the same events out (canonical codes and units).
+    let json = vigil(
+        &["decode", "--format", "json", "-"],
+        r#"{"patient_id":"P1","code":"8310-5","value":100.4,"unit":"[degF]","effective":"2026-11-23T10:00:00Z"}"#,
+    );
+    assert_eq!(json.status, 0, "{}", json.stderr);
+    assert_eq!(
+        json.stdout,
+        "{\"patient_id\":\"P1\",\"code\":\"temperature\",\"value\":38,\"unit\":\"Cel\",\"effective\":\"2026-11-23T10:00:00Z\",\"status\":\"final\"}\n"
+    );
+}
+
+#[test]
+fn rejections_are_line_reasons_with_exit_status_1() {
+    let out = vigil(
+        &[
+            "decode",
+            "--format",
+            "hl7v2",
+            &path("crates/wire/tests/samples/hl7/lab-results.hl7"),
+        ],
+        "",
+    );
+    assert_eq!(out.status, 1);
+    assert_eq!(
+        out.json_lines().len(),
+        3,
+        "the good results are still printed"
+    );
+    assert_eq!(
+        out.stderr,
+        "line 1: OBX[4]-2: value type \"ST\" cannot carry wbc; expected NM\n\
+         line 1: OBX[5]-3: \"8302-2^Body height^LN\" is not a LOINC or IEEE 11073 MDC code Vigil knows\n"
+    );
+    assert_eq!(vigil(&["decode", "--format", "xml", "-"], "").status, 2);
+    assert_eq!(
+        vigil(&["decode", "-"], "").status,
+        2,
+        "--format is required"
+    );
+}
