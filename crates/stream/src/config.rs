@@ -34,6 +34,36 @@ pub struct Config {
     pub engine: Engine,
     /// Alert policy.
     pub alerts: Alerts,
+    /// Decoder options.
+    pub input: Input,
+}
+
+/// `[input]`: options of the FHIR and HL7 v2 decoders.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Input {
+    /// Accept FHIR `preliminary` observations as final.
+    pub fhir_accept_preliminary: bool,
+    /// Accept HL7 v2 preliminary results (OBX-11 P, R, S) as final.
+    pub hl7_accept_preliminary: bool,
+    /// PID-3.5 identifier type the patient id is taken from.
+    pub hl7_identifier_type: String,
+    /// UTC offset (`+01:00`) assumed for HL7 times sent without one; empty rejects them.
+    pub hl7_default_utc_offset: String,
+    /// Extra IEEE 11073 MDC codes (numeric or `MDC_...`) mapped to canonical parameters.
+    pub hl7_mdc_codes: BTreeMap<String, String>,
+}
+
+impl Default for Input {
+    fn default() -> Self {
+        Input {
+            fhir_accept_preliminary: false,
+            hl7_accept_preliminary: false,
+            hl7_identifier_type: "MR".into(),
+            hl7_default_utc_offset: String::new(),
+            hl7_mdc_codes: BTreeMap::new(),
+        }
+    }
 }
 
 /// `[kafka]`.
@@ -256,17 +286,18 @@ impl Config {
                 continue;
             };
             let rest = rest.to_ascii_lowercase();
-            let Some((section, key)) = ["kafka", "http", "log", "service", "engine", "alerts"]
-                .iter()
-                .find_map(|s| {
-                    rest.strip_prefix(s)
-                        .and_then(|k| k.strip_prefix('_'))
-                        .map(|k| (*s, k))
-                })
-            else {
+            let Some((section, key)) = [
+                "kafka", "http", "log", "service", "engine", "alerts", "input",
+            ]
+            .iter()
+            .find_map(|s| {
+                rest.strip_prefix(s)
+                    .and_then(|k| k.strip_prefix('_'))
+                    .map(|k| (*s, k))
+            }) else {
                 errors.push(format!(
                     "environment variable {name}: not a configuration key \
-                     (expected VIGIL_<SECTION>_<KEY>, sections kafka, http, log, service, engine, alerts)"
+                     (expected VIGIL_<SECTION>_<KEY>, sections kafka, http, log, service, engine, alerts, input)"
                 ));
                 continue;
             };
@@ -328,7 +359,65 @@ impl Config {
                 ),
             );
         }
-        let format = vigil_wire::Format::from_name(&k.format);
+        let input = &self.input;
+        let offset = match input.hl7_default_utc_offset.as_str() {
+            "" => None,
+            text => {
+                let parsed = text.is_ascii()
+                    && text.len() == 6
+                    && matches!(&text[..1], "+" | "-")
+                    && &text[3..4] == ":"
+                    && text[1..3].parse::<i32>().is_ok_and(|h| h <= 23)
+                    && text[4..6].parse::<i32>().is_ok_and(|m| m <= 59);
+                need(
+                    parsed,
+                    format!(
+                        "input.hl7_default_utc_offset: {text:?}; expected empty or an offset such as +01:00"
+                    ),
+                );
+                parsed.then(|| {
+                    let minutes = text[1..3].parse::<i32>().unwrap_or(0) * 60
+                        + text[4..6].parse::<i32>().unwrap_or(0);
+                    if text.starts_with('-') {
+                        -minutes
+                    } else {
+                        minutes
+                    }
+                })
+            }
+        };
+        need(
+            !input.hl7_identifier_type.is_empty() && input.hl7_identifier_type.len() <= 10,
+            format!(
+                "input.hl7_identifier_type: {:?}; expected an identifier type code such as MR",
+                input.hl7_identifier_type
+            ),
+        );
+        let mut extra_mdc = Vec::new();
+        for (code, param) in &input.hl7_mdc_codes {
+            match vigil_score::Param::from_code(param).filter(|p| p.code() == param) {
+                Some(p) => extra_mdc.push((code.clone(), p)),
+                None => need(
+                    false,
+                    format!(
+                        "input.hl7_mdc_codes.{code}: {param:?} is not a canonical parameter code (heart_rate, sbp, ...)"
+                    ),
+                ),
+            }
+        }
+        let format = match k.format.as_str() {
+            "json" => Some(vigil_wire::Format::Json),
+            "fhir" => Some(vigil_wire::Format::Fhir(vigil_wire::FhirOptions {
+                accept_preliminary: input.fhir_accept_preliminary,
+            })),
+            "hl7v2" => Some(vigil_wire::Format::Hl7v2(vigil_wire::Hl7Options {
+                identifier_type: input.hl7_identifier_type.clone(),
+                accept_preliminary: input.hl7_accept_preliminary,
+                default_offset_minutes: offset,
+                extra_mdc,
+            })),
+            _ => None,
+        };
         need(
             format.is_some(),
             format!(
@@ -523,6 +612,7 @@ mod tests {
         service: ServiceKeys,
         engine: EngineKeys,
         alerts: AlertsKeys,
+        input: InputKeys,
     }
     #[derive(Default, serde::Serialize)]
     struct KafkaKeys {
@@ -563,6 +653,14 @@ mod tests {
         sofa: u8,
         septic_shock: u8,
         mews: u8,
+    }
+    #[derive(Default, serde::Serialize)]
+    struct InputKeys {
+        fhir_accept_preliminary: u8,
+        hl7_accept_preliminary: u8,
+        hl7_identifier_type: u8,
+        hl7_default_utc_offset: u8,
+        hl7_mdc_codes: u8,
     }
 
     #[test]
@@ -645,6 +743,43 @@ mod tests {
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(
             lines[0].starts_with("kafka.librdkafka.no.such.setting: \"1\" refused by librdkafka"),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn input_options_reach_the_decoders() {
+        let c = Config::parse(
+            "[kafka]\nformat = \"hl7v2\"\n[input]\nhl7_identifier_type = \"PI\"\nhl7_default_utc_offset = \"-05:00\"\nhl7_mdc_codes = { \"150033\" = \"sbp\" }\n",
+            [],
+        )
+        .unwrap();
+        let s = c.validate().unwrap();
+        let vigil_wire::Format::Hl7v2(o) = s.format else {
+            panic!("{:?}", s.format)
+        };
+        assert_eq!(o.identifier_type, "PI");
+        assert_eq!(o.default_offset_minutes, Some(-300));
+        assert_eq!(
+            o.extra_mdc,
+            vec![("150033".to_owned(), vigil_score::Param::Sbp)]
+        );
+        let bad = Config::parse(
+            "[input]\nhl7_default_utc_offset = \"CET\"\nhl7_mdc_codes = { \"1\" = \"pressure\" }\n",
+            [],
+        )
+        .unwrap();
+        let lines = bad.validate().unwrap_err().0;
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("input.hl7_default_utc_offset: \"CET\"")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("input.hl7_mdc_codes.1: \"pressure\"")),
             "{lines:?}"
         );
     }

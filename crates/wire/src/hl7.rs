@@ -24,22 +24,26 @@ use vigil_score::{Observation, Param, RawValue, Status, Timestamp};
 use crate::{DecodeError, Decoded, MAX_DOCUMENT_BYTES, MAX_ENTRIES};
 
 /// Options of the HL7 v2 decoder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hl7Options {
     /// PID-3.5 identifier type to take the patient id from (`MR`, medical record number).
-    pub identifier_type: &'static str,
+    pub identifier_type: String,
     /// Accept preliminary results (OBX-11 `P`, `R`, `S`) as final.
     pub accept_preliminary: bool,
     /// Minutes east of UTC to assume for times sent without an offset; `None` rejects them.
     pub default_offset_minutes: Option<i32>,
+    /// MDC codes (numeric or `MDC_...` reference ids) mapped to parameters beyond
+    /// [`MDC_MAP`], for devices that send other codes.
+    pub extra_mdc: Vec<(String, Param)>,
 }
 
 impl Default for Hl7Options {
     fn default() -> Self {
         Hl7Options {
-            identifier_type: "MR",
+            identifier_type: "MR".to_owned(),
             accept_preliminary: false,
             default_offset_minutes: None,
+            extra_mdc: Vec::new(),
         }
     }
 }
@@ -106,7 +110,7 @@ fn shown(s: &str) -> String {
 }
 
 /// Decodes one HL7 v2 message into the observations it carries.
-pub fn decode_hl7(bytes: &[u8], options: Hl7Options) -> Vec<Result<Decoded, DecodeError>> {
+pub fn decode_hl7(bytes: &[u8], options: &Hl7Options) -> Vec<Result<Decoded, DecodeError>> {
     if bytes.len() > MAX_DOCUMENT_BYTES {
         return vec![Err(DecodeError::TooLarge {
             size: bytes.len(),
@@ -122,7 +126,7 @@ pub fn decode_hl7(bytes: &[u8], options: Hl7Options) -> Vec<Result<Decoded, Deco
 
 fn message(
     text: &str,
-    options: Hl7Options,
+    options: &Hl7Options,
 ) -> Result<Vec<Result<Decoded, DecodeError>>, DecodeError> {
     let text = text.trim_start_matches(['\u{b}', '\u{feff}']);
     if !text.starts_with("MSH") || text.len() < 8 {
@@ -265,7 +269,7 @@ fn message(
 
 struct ObxContext<'a> {
     sep: &'a Separators,
-    options: Hl7Options,
+    options: &'a Hl7Options,
     patient_id: &'a str,
     encounter_id: Option<&'a str>,
     location: Option<&'a str>,
@@ -313,7 +317,7 @@ fn unescape(s: &str, sep: &Separators) -> String {
     out
 }
 
-fn patient(field: &str, sep: &Separators, options: Hl7Options) -> Result<String, DecodeError> {
+fn patient(field: &str, sep: &Separators, options: &Hl7Options) -> Result<String, DecodeError> {
     let ids: Vec<Vec<&str>> = field
         .split(sep.repetition)
         .map(|rep| components(rep, sep))
@@ -321,7 +325,7 @@ fn patient(field: &str, sep: &Separators, options: Hl7Options) -> Result<String,
         .collect();
     let chosen = ids
         .iter()
-        .find(|c| c.get(4).copied() == Some(options.identifier_type))
+        .find(|c| c.get(4).copied() == Some(options.identifier_type.as_str()))
         .or_else(|| ids.first())
         .ok_or_else(|| at("PID-3", "empty; expected the patient identifier list"))?;
     let id = unescape(chosen[0], sep);
@@ -337,7 +341,7 @@ fn patient(field: &str, sep: &Separators, options: Hl7Options) -> Result<String,
 }
 
 /// The parameter an OBX-3 names, and a description of the code for errors.
-fn parameter(field: &str, sep: &Separators) -> Option<&'static str> {
+fn parameter(field: &str, sep: &Separators, extra: &[(String, Param)]) -> Option<&'static str> {
     let c = components(field, sep);
     // CE/CWE: identifier^text^system, then alternate identifier^text^system.
     for triple in [0usize, 3] {
@@ -348,6 +352,9 @@ fn parameter(field: &str, sep: &Separators) -> Option<&'static str> {
             && id.contains('-')
             && let Some(p) = Param::from_code(id)
         {
+            return Some(p.code());
+        }
+        if let Some((_, p)) = extra.iter().find(|(code, _)| id == code || text == code) {
             return Some(p.code());
         }
         for (code, name, p) in MDC_MAP {
@@ -469,7 +476,7 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
         if let Some(letter) = acvpu(raw_value, sep) {
             ("consciousness", RawValue::Text(letter), None)
         } else {
-            let code = parameter(s.field(3), sep).ok_or_else(|| {
+            let code = parameter(s.field(3), sep, &ctx.options.extra_mdc).ok_or_else(|| {
                 at(
                     format!("{label}-3"),
                     format!(

@@ -173,7 +173,7 @@ struct Wire<'a> {
 
 /// A wire format: how one message becomes observations. Adding FHIR or HL7 v2 means
 /// adding a variant and its decoder; the service and `vigil score` go through here.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Format {
     /// The native observation event of `contracts.md`, one per message.
@@ -202,10 +202,10 @@ impl Format {
     /// Decodes one message into the observations it carries. A format whose messages
     /// carry several observations returns each; the good ones are used and the bad ones
     /// reported, so one bad result does not cost the others.
-    pub fn decode(self, bytes: &[u8]) -> Vec<Result<Decoded, DecodeError>> {
+    pub fn decode(&self, bytes: &[u8]) -> Vec<Result<Decoded, DecodeError>> {
         match self {
             Format::Json => vec![decode_json(bytes)],
-            Format::Fhir(options) => decode_fhir(bytes, options),
+            Format::Fhir(options) => decode_fhir(bytes, *options),
             Format::Hl7v2(options) => decode_hl7(bytes, options),
         }
     }
@@ -216,7 +216,7 @@ impl Format {
     /// message per line for JSON and FHIR; for HL7 v2, a message starts at each `MSH`
     /// segment and blank lines separate messages. Each message comes with the line it
     /// starts on.
-    pub fn split(self, input: &[u8]) -> Vec<(usize, Vec<u8>)> {
+    pub fn split(&self, input: &[u8]) -> Vec<(usize, Vec<u8>)> {
         match self {
             Format::Hl7v2(_) => hl7::split_messages(&String::from_utf8_lossy(input))
                 .into_iter()

@@ -21,14 +21,14 @@ const MSH: &str =
     "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|M1|P|2.6\rPID|||P1^^^H^MR\r";
 
 fn one(obx: &str) -> Result<Decoded, String> {
-    let r = decode_hl7(format!("{MSH}{obx}\r").as_bytes(), Hl7Options::default());
+    let r = decode_hl7(format!("{MSH}{obx}\r").as_bytes(), &Hl7Options::default());
     assert_eq!(r.len(), 1, "{r:?}");
     r.into_iter().next().unwrap().map_err(|e| e.to_string())
 }
 
 #[test]
 fn a_monitor_gateway_message_decodes_to_its_vital_signs() {
-    let results = decode_hl7(&sample("monitor-vitals.hl7"), Hl7Options::default());
+    let results = decode_hl7(&sample("monitor-vitals.hl7"), &Hl7Options::default());
     let got: Vec<(Param, f64)> = results
         .iter()
         .map(|r| {
@@ -70,7 +70,7 @@ fn a_monitor_gateway_message_decodes_to_its_vital_signs() {
 
 #[test]
 fn a_lab_message_keeps_its_good_results_and_reports_the_bad_ones() {
-    let results = decode_hl7(&sample("lab-results.hl7"), Hl7Options::default());
+    let results = decode_hl7(&sample("lab-results.hl7"), &Hl7Options::default());
     assert_eq!(results.len(), 5);
     let lactate = results[0].as_ref().unwrap();
     assert_eq!(
@@ -112,7 +112,7 @@ fn separators_escapes_and_statuses() {
         .unwrap()
         .replace('\r', "\r\n");
     assert_eq!(
-        decode_hl7(crlf.as_bytes(), Hl7Options::default())
+        decode_hl7(crlf.as_bytes(), &Hl7Options::default())
             .iter()
             .filter(|r| r.is_ok())
             .count(),
@@ -122,14 +122,14 @@ fn separators_escapes_and_statuses() {
         .unwrap()
         .replace('\r', "\n");
     assert_eq!(
-        decode_hl7(lf.as_bytes(), Hl7Options::default())
+        decode_hl7(lf.as_bytes(), &Hl7Options::default())
             .iter()
             .filter(|r| r.is_ok())
             .count(),
         6
     );
     let escaped = "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|M1|P|2.6\rPID|||P1^^^H^MR\rPV1||I|WARD\\T\\7^^B\\F\\2\rOBX|1|NM|8867-4^HR^LN||80|/min|||||F|||20261123101500+0100\r";
-    let d = decode_hl7(escaped.as_bytes(), Hl7Options::default())
+    let d = decode_hl7(escaped.as_bytes(), &Hl7Options::default())
         .remove(0)
         .unwrap();
     assert_eq!(d.location.as_deref(), Some("WARD&7/B|2"));
@@ -142,12 +142,29 @@ fn separators_escapes_and_statuses() {
     assert!(one("OBX|1|NM|8867-4^HR^LN||80|/min|||||P|||20261123101500+0100").is_err());
     let pre = decode_hl7(
         format!("{MSH}OBX|1|NM|8867-4^HR^LN||80|/min|||||P|||20261123101500+0100\r").as_bytes(),
-        Hl7Options {
+        &Hl7Options {
             accept_preliminary: true,
             ..Hl7Options::default()
         },
     );
     assert!(pre[0].is_ok(), "preliminary accepted when configured");
+    let extra = Hl7Options {
+        extra_mdc: vec![("150033".into(), vigil_score::Param::Sbp)],
+        ..Hl7Options::default()
+    };
+    let art = decode_hl7(
+        format!("{MSH}OBX|1|NM|150033^MDC_PRESS_BLD_ART_SYS^MDC||92|mm[Hg]|||||F|||20261123101500+0100\r").as_bytes(),
+        &extra,
+    );
+    assert_eq!(
+        art[0].as_ref().unwrap().observation.param(),
+        vigil_score::Param::Sbp,
+        "MDC map extended by configuration"
+    );
+    assert!(
+        one("OBX|1|NM|150033^MDC_PRESS_BLD_ART_SYS^MDC||92|mm[Hg]|||||F|||20261123101500+0100")
+            .is_err()
+    );
     let acvpu = one("OBX|1|CWE|ACVPU^Level of consciousness^L||450847001^Responds to pain^SCT||||||F|||20261123101500+0100").unwrap();
     assert_eq!(
         acvpu.observation.value(),
@@ -164,7 +181,7 @@ fn times_without_offset_are_ambiguous_unless_configured() {
     );
     let r = decode_hl7(
         format!("{MSH}{obx}\r").as_bytes(),
-        Hl7Options {
+        &Hl7Options {
             default_offset_minutes: Some(60),
             ..Hl7Options::default()
         },
@@ -188,7 +205,7 @@ fn times_without_offset_are_ambiguous_unless_configured() {
 #[test]
 fn malformed_messages_name_segment_field_and_reason() {
     let err = |text: &str| {
-        decode_hl7(text.as_bytes(), Hl7Options::default())
+        decode_hl7(text.as_bytes(), &Hl7Options::default())
             .remove(0)
             .unwrap_err()
             .to_string()
@@ -218,7 +235,7 @@ fn malformed_messages_name_segment_field_and_reason() {
         "OBX|1|NM|8867-4^HR^LN||80|/min|||||F|||20261123101500+0100\r"
             .repeat(vigil_wire::MAX_ENTRIES + 1)
     );
-    let r = decode_hl7(many.as_bytes(), Hl7Options::default());
+    let r = decode_hl7(many.as_bytes(), &Hl7Options::default());
     assert_eq!(r.len(), vigil_wire::MAX_ENTRIES + 1);
     assert!(
         r.last()
@@ -264,8 +281,8 @@ mod hostile {
                     m[i % n] = *b;
                 }
                 m.truncate(cut.min(m.len()));
-                let _ = decode_hl7(&m, Hl7Options::default());
-                let _ = decode_hl7(&noise, Hl7Options::default());
+                let _ = decode_hl7(&m, &Hl7Options::default());
+                let _ = decode_hl7(&noise, &Hl7Options::default());
             }
             let fhir = std::fs::read(format!("{}/tests/samples/fhir/bundle-transaction.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
             let mut m = fhir.clone();
