@@ -52,6 +52,10 @@ pub struct Input {
     pub hl7_default_utc_offset: String,
     /// Extra IEEE 11073 MDC codes (numeric or `MDC_...`) mapped to canonical parameters.
     pub hl7_mdc_codes: BTreeMap<String, String>,
+    /// Largest FHIR or HL7 v2 message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Most readings (Bundle entries, OBX segments) one message may carry.
+    pub max_readings_per_message: usize,
 }
 
 impl Default for Input {
@@ -62,6 +66,8 @@ impl Default for Input {
             hl7_identifier_type: "MR".into(),
             hl7_default_utc_offset: String::new(),
             hl7_mdc_codes: BTreeMap::new(),
+            max_message_bytes: vigil_wire::MAX_DOCUMENT_BYTES,
+            max_readings_per_message: vigil_wire::MAX_ENTRIES,
         }
     }
 }
@@ -405,15 +411,35 @@ impl Config {
                 ),
             }
         }
+        need(
+            (1024..=64 * 1024 * 1024).contains(&input.max_message_bytes),
+            format!(
+                "input.max_message_bytes: {}; expected 1024-67108864",
+                input.max_message_bytes
+            ),
+        );
+        need(
+            (1..=100_000).contains(&input.max_readings_per_message),
+            format!(
+                "input.max_readings_per_message: {}; expected 1-100000",
+                input.max_readings_per_message
+            ),
+        );
+        let limits = vigil_wire::Limits {
+            max_bytes: input.max_message_bytes,
+            max_readings: input.max_readings_per_message,
+        };
         let format = match k.format.as_str() {
             "json" => Some(vigil_wire::Format::Json),
             "fhir" => Some(vigil_wire::Format::Fhir(vigil_wire::FhirOptions {
                 accept_preliminary: input.fhir_accept_preliminary,
+                limits,
             })),
             "hl7v2" => Some(vigil_wire::Format::Hl7v2(vigil_wire::Hl7Options {
                 identifier_type: input.hl7_identifier_type.clone(),
                 accept_preliminary: input.hl7_accept_preliminary,
                 default_offset_minutes: offset,
+                limits,
                 extra_mdc,
             })),
             _ => None,
@@ -661,6 +687,8 @@ mod tests {
         hl7_identifier_type: u8,
         hl7_default_utc_offset: u8,
         hl7_mdc_codes: u8,
+        max_message_bytes: u8,
+        max_readings_per_message: u8,
     }
 
     #[test]

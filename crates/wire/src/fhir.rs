@@ -26,7 +26,7 @@
 use serde_json::Value;
 use vigil_score::{Observation, RawValue, Status, Timestamp};
 
-use crate::{DecodeError, Decoded, MAX_DOCUMENT_BYTES, MAX_ENTRIES};
+use crate::{DecodeError, Decoded, Limits};
 
 const LOINC: &str = "http://loinc.org";
 const SNOMED: &str = "http://snomed.info/sct";
@@ -37,14 +37,16 @@ const BP_PANEL: &str = "85354-9";
 pub struct FhirOptions {
     /// Accept `preliminary` observations as final (default: reject them).
     pub accept_preliminary: bool,
+    /// Size and reading-count bounds.
+    pub limits: Limits,
 }
 
 /// Decodes one FHIR message into the observations it carries.
 pub fn decode_fhir(bytes: &[u8], options: FhirOptions) -> Vec<Result<Decoded, DecodeError>> {
-    if bytes.len() > MAX_DOCUMENT_BYTES {
+    if bytes.len() > options.limits.max_bytes {
         return vec![Err(DecodeError::TooLarge {
             size: bytes.len(),
-            limit: MAX_DOCUMENT_BYTES,
+            limit: options.limits.max_bytes,
         })];
     }
     let root: Value = match serde_json::from_slice(bytes) {
@@ -102,13 +104,11 @@ fn bundle(root: &Value, options: FhirOptions) -> Vec<Result<Decoded, DecodeError
             "missing; expected an array of entries",
         ))];
     };
-    if entries.len() > MAX_ENTRIES {
+    let max = options.limits.max_readings;
+    if entries.len() > max {
         return vec![Err(at(
             "Bundle.entry",
-            format!(
-                "{} entries exceed the limit of {MAX_ENTRIES}",
-                entries.len()
-            ),
+            format!("{} entries exceed the limit of {max}", entries.len()),
         ))];
     }
     let mut out = Vec::new();

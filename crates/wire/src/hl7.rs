@@ -21,7 +21,7 @@
 
 use vigil_score::{Observation, Param, RawValue, Status, Timestamp};
 
-use crate::{DecodeError, Decoded, MAX_DOCUMENT_BYTES, MAX_ENTRIES};
+use crate::{DecodeError, Decoded, Limits};
 
 /// Options of the HL7 v2 decoder.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub struct Hl7Options {
     pub accept_preliminary: bool,
     /// Minutes east of UTC to assume for times sent without an offset; `None` rejects them.
     pub default_offset_minutes: Option<i32>,
+    /// Size and reading-count bounds.
+    pub limits: Limits,
     /// MDC codes (numeric or `MDC_...` reference ids) mapped to parameters beyond
     /// [`MDC_MAP`], for devices that send other codes.
     pub extra_mdc: Vec<(String, Param)>,
@@ -43,6 +45,7 @@ impl Default for Hl7Options {
             identifier_type: "MR".to_owned(),
             accept_preliminary: false,
             default_offset_minutes: None,
+            limits: Limits::default(),
             extra_mdc: Vec::new(),
         }
     }
@@ -111,10 +114,10 @@ fn shown(s: &str) -> String {
 
 /// Decodes one HL7 v2 message into the observations it carries.
 pub fn decode_hl7(bytes: &[u8], options: &Hl7Options) -> Vec<Result<Decoded, DecodeError>> {
-    if bytes.len() > MAX_DOCUMENT_BYTES {
+    if bytes.len() > options.limits.max_bytes {
         return vec![Err(DecodeError::TooLarge {
             size: bytes.len(),
-            limit: MAX_DOCUMENT_BYTES,
+            limit: options.limits.max_bytes,
         })];
     }
     let text = String::from_utf8_lossy(bytes);
@@ -239,10 +242,11 @@ fn message(
             "OBR" => obr_time = Some(segment.field(7)).filter(|t| !t.is_empty()),
             "OBX" => {
                 obx_count += 1;
-                if obx_count > MAX_ENTRIES {
+                let max = options.limits.max_readings;
+                if obx_count > max {
                     out.push(Err(at(
                         "OBX",
-                        format!("more than {MAX_ENTRIES} OBX segments; the rest are ignored"),
+                        format!("more than {max} OBX segments; the rest are ignored"),
                     )));
                     break;
                 }

@@ -16,6 +16,24 @@ pub mod hl7;
 pub use fhir::{FhirOptions, decode_fhir};
 pub use hl7::{Hl7Options, decode_hl7};
 
+/// Bounds on the work one FHIR or HL7 v2 message can cause (configurable in the service).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message, in bytes.
+    pub max_bytes: usize,
+    /// Most readings (Bundle entries, OBX segments) per message.
+    pub max_readings: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: MAX_DOCUMENT_BYTES,
+            max_readings: MAX_ENTRIES,
+        }
+    }
+}
+
 /// The most observations one message may carry (Bundle entries, HL7 OBX segments): a
 /// bound on the work any one message can cause.
 pub const MAX_ENTRIES: usize = 1000;

@@ -172,6 +172,7 @@ fn malformed_shapes_are_rejected_with_path_value_and_reason() {
             .as_bytes(),
         FhirOptions {
             accept_preliminary: true,
+            ..FhirOptions::default()
         },
     );
     assert!(ok_pre[0].is_ok(), "preliminary accepted when configured");
@@ -203,6 +204,44 @@ fn malformed_shapes_are_rejected_with_path_value_and_reason() {
     );
     assert!(err("{not json").starts_with("invalid observation JSON"));
     assert!(err(r#"[1,2]"#).starts_with("resourceType: missing is not supported"));
+}
+
+#[test]
+fn limits_are_configurable() {
+    let small = FhirOptions {
+        limits: vigil_wire::Limits {
+            max_bytes: 100,
+            max_readings: 1,
+        },
+        ..FhirOptions::default()
+    };
+    let big = decode_fhir(&sample("heart-rate.json"), small);
+    assert!(
+        big[0]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .starts_with("message of "),
+        "{big:?}"
+    );
+    let bundle = decode_fhir(
+        &sample("bundle-transaction.json"),
+        FhirOptions {
+            limits: vigil_wire::Limits {
+                max_bytes: 1 << 20,
+                max_readings: 2,
+            },
+            ..FhirOptions::default()
+        },
+    );
+    assert!(
+        bundle[0]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("5 entries exceed the limit of 2"),
+        "{bundle:?}"
+    );
 }
 
 #[test]
