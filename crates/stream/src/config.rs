@@ -206,6 +206,10 @@ pub struct Alerts {
     pub septic_shock: String,
     /// Minimum MEWS total for advisory, urgent, emergency (0: off).
     pub mews: [u8; 3],
+    /// Topic to also publish each alert to as a FHIR resource (empty: off).
+    pub fhir_topic: String,
+    /// The FHIR resource: `DetectedIssue`, `RiskAssessment` or `Communication`.
+    pub fhir_resource: String,
 }
 
 impl Default for Alerts {
@@ -219,6 +223,8 @@ impl Default for Alerts {
             sofa: "urgent".into(),
             septic_shock: "emergency".into(),
             mews: [0, 0, 0],
+            fhir_topic: String::new(),
+            fhir_resource: "DetectedIssue".into(),
         }
     }
 }
@@ -250,6 +256,8 @@ pub struct Settings {
     pub json_logs: bool,
     /// The observations topic's wire format.
     pub format: vigil_wire::Format,
+    /// FHIR alert output: the resource and its topic, if configured.
+    pub fhir_out: Option<(crate::fhir_out::FhirResource, String)>,
 }
 
 impl Config {
@@ -534,6 +542,29 @@ impl Config {
             a.persistence_readings >= 1,
             "alerts.persistence_readings: 0; expected 1 or more".into(),
         );
+        let fhir_resource = crate::fhir_out::FhirResource::from_name(&a.fhir_resource);
+        need(
+            fhir_resource.is_some(),
+            format!(
+                "alerts.fhir_resource: {:?}; expected DetectedIssue, RiskAssessment or Communication",
+                a.fhir_resource
+            ),
+        );
+        let topic_ok = a.fhir_topic.is_empty()
+            || (a.fhir_topic.len() <= 249
+                && a.fhir_topic
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')));
+        need(
+            topic_ok,
+            format!(
+                "alerts.fhir_topic: {:?} is not a Kafka topic name; expected empty (off) or 1-249 of A-Z a-z 0-9 . _ -",
+                a.fhir_topic
+            ),
+        );
+        let fhir_out = fhir_resource
+            .filter(|_| !a.fhir_topic.is_empty())
+            .map(|r| (r, a.fhir_topic.clone()));
         let level = |key: &str, v: &str, errors: &mut Vec<String>| match v {
             "off" => None,
             "advisory" => Some(Level::Advisory),
@@ -586,6 +617,7 @@ impl Config {
             ..EngineConfig::default()
         };
         Ok(Settings {
+            fhir_out,
             format: format.unwrap_or_default(),
             json_logs: self.log.format == "json",
             raw: self,
@@ -679,6 +711,8 @@ mod tests {
         sofa: u8,
         septic_shock: u8,
         mews: u8,
+        fhir_topic: u8,
+        fhir_resource: u8,
     }
     #[derive(Default, serde::Serialize)]
     struct InputKeys {

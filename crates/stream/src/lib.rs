@@ -17,6 +17,7 @@
 pub mod config;
 pub mod demo;
 pub mod event;
+pub mod fhir_out;
 pub mod http;
 pub mod load;
 pub mod metrics;

@@ -56,7 +56,13 @@ struct PatientState {
     alerts: AlertState,
     encounter_id: Option<String>,
     location: Option<String>,
+    /// The ids of the most recent readings, for FHIR alerts to reference the observations
+    /// that fired (bounded: the oldest are forgotten).
+    recent_ids: std::collections::VecDeque<(vigil_score::Param, vigil_score::Timestamp, String)>,
 }
+
+/// How many reading ids a patient remembers for FHIR evidence references.
+const RECENT_IDS: usize = 128;
 
 /// Rebalance events recorded by the consumer context, applied between batches.
 #[derive(Default)]
@@ -364,6 +370,16 @@ fn apply(
         state.location = d.location;
     }
     let outcome = state.patient.ingest(&d.observation, &settings.engine);
+    if settings.fhir_out.is_some()
+        && let Some(id) = &d.id
+    {
+        if state.recent_ids.len() == RECENT_IDS {
+            state.recent_ids.pop_front();
+        }
+        state
+            .recent_ids
+            .push_back((d.observation.param(), d.observation.effective(), id.clone()));
+    }
     let label = match outcome {
         Ingested::Accepted | Ingested::Amended | Ingested::Withdrawn => "accepted",
         Ingested::Duplicate => "duplicate",
@@ -392,6 +408,29 @@ fn apply(
             .alerts
             .with_label_values(&[event.rule, event.kind, event.level])
             .inc();
+        if let Some((resource, topic)) = &settings.fhir_out {
+            let ids: Vec<Option<String>> = event
+                .criteria
+                .iter()
+                .map(|e| {
+                    let r = e.reading();
+                    state
+                        .recent_ids
+                        .iter()
+                        .rev()
+                        .find(|(p, t, _)| *p == r.param && *t == r.effective)
+                        .map(|(_, _, id)| id.clone())
+                })
+                .collect();
+            let fhir = crate::fhir_out::resource(*resource, &event, &ids);
+            outgoing.push(Outgoing {
+                topic: topic.clone(),
+                key: Some(d.patient_id.as_bytes().to_vec()),
+                payload: fhir.to_string().into_bytes(),
+                headers: None,
+                what: "FHIR alert",
+            });
+        }
         match serde_json::to_vec(&event) {
             Ok(payload) => outgoing.push(Outgoing {
                 topic: settings.raw.kafka.alerts_topic.clone(),

@@ -563,3 +563,37 @@ async fn the_broker_going_down_and_up_loses_no_observation_and_duplicates_no_dec
     stop.cancel();
     task.await.expect("service stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_also_published_as_fhir_resources_referencing_their_observations() {
+    let mut h = Harness::new(2);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    h.config.alerts.fhir_topic = format!("fhir-{n}");
+    h.broker
+        .create_topic(&h.config.alerts.fhir_topic, 1)
+        .expect("topic");
+    let (stop, task) = h.start();
+    send_all(&h, vitals("F1", 0, 27, 88, 135)).await;
+    let fhir = h.reader(&h.config.alerts.fhir_topic);
+    let seen = read_until(&fhir, Duration::from_secs(60), |seen| {
+        seen.iter().any(|(v, _)| v["severity"] == "high")
+    })
+    .await;
+    let issue = &seen
+        .iter()
+        .find(|(v, _)| v["severity"] == "high")
+        .expect("an emergency DetectedIssue")
+        .0;
+    assert_eq!(issue["resourceType"], "DetectedIssue");
+    assert_eq!(issue["patient"]["reference"], "Patient/F1");
+    let refs: Vec<&str> = issue["evidence"][0]["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["reference"].as_str())
+        .collect();
+    assert!(refs.contains(&"Observation/F1-resp_rate-0"), "{issue}");
+    assert!(refs.contains(&"Observation/F1-heart_rate-0"), "{issue}");
+    stop.cancel();
+    task.await.expect("service stops");
+}
