@@ -597,3 +597,44 @@ async fn alerts_are_also_published_as_fhir_resources_referencing_their_observati
     stop.cancel();
     task.await.expect("service stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hl7_topic_is_decoded_and_partial_messages_keep_their_good_results() {
+    let mut h = Harness::new(2);
+    h.config.kafka.format = "hl7v2".into();
+    let (stop, task) = h.start();
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/../wire/tests/samples/hl7/");
+    let monitor = std::fs::read_to_string(format!("{samples}monitor-vitals.hl7")).expect("sample");
+    let lab = std::fs::read_to_string(format!("{samples}lab-results.hl7")).expect("sample");
+    send_all(
+        &h,
+        vec![
+            (Some("MRN-4711".into()), monitor),
+            (Some("12345".into()), lab.clone()),
+        ],
+    )
+    .await;
+    let alerts = h.reader(&h.config.kafka.alerts_topic);
+    let seen = read_until(&alerts, Duration::from_secs(60), |s| {
+        !alerts_of(s, "MRN-4711", "news2").is_empty()
+    })
+    .await;
+    let news2 = alerts_of(&seen, "MRN-4711", "news2");
+    assert!(
+        !news2.is_empty(),
+        "the monitor's vital signs were scored: {seen:?}"
+    );
+    assert_eq!(news2[0]["location"], "ICU-2/03");
+    // The lab message's bad OBX segments go to the dead-letter topic with both reasons;
+    // its good results were applied (no alert expected from labs alone).
+    let dlq = h.reader(&h.config.kafka.dlq_topic);
+    let dead = read_until(&dlq, Duration::from_secs(60), |s| !s.is_empty()).await;
+    let reason = &dead[0].1["vigil-error"];
+    assert!(
+        reason.contains("OBX[4]-2: value type \"ST\" cannot carry wbc"),
+        "{reason}"
+    );
+    assert!(reason.contains("; OBX[5]-3: "), "{reason}");
+    stop.cancel();
+    task.await.expect("service stops");
+}
