@@ -60,6 +60,14 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Receive HL7 v2 over MLLP from monitor gateways, acknowledge each message once Kafka
+    /// has it (AA; AE or AR with the reason otherwise) and forward it to the observations
+    /// topic ([mllp] in the configuration).
+    Mllp {
+        /// Configuration file (see config/vigil.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Validate a configuration file and explain every error (exit 1 if any).
     CheckConfig {
         /// Configuration file.
@@ -172,6 +180,34 @@ fn main() -> ExitCode {
         Command::Decode { format, path } => decode(path, format),
         Command::CheckConfig { path } => check_config(&path),
         Command::Run { config } => run_service(&config),
+        Command::Mllp { config } => {
+            let settings = match load_settings(&config) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logs(settings.json_logs, &settings.raw.log.level);
+            async_main(async move |stop| {
+                let topic = if settings.raw.mllp.topic.is_empty() {
+                    settings.raw.kafka.observations_topic.clone()
+                } else {
+                    settings.raw.mllp.topic.clone()
+                };
+                let (addr, task) = vigil_stream::mllp::serve(
+                    settings.mllp_listen,
+                    &settings.raw.kafka.brokers,
+                    topic,
+                    settings.hl7.clone(),
+                    stop,
+                )
+                .await?;
+                tracing::info!(%addr, "Receiving HL7 v2 over MLLP");
+                task.await?;
+                Ok(())
+            })
+        }
         Command::Simulate {
             brokers,
             topic,

@@ -36,6 +36,28 @@ pub struct Config {
     pub alerts: Alerts,
     /// Decoder options.
     pub input: Input,
+    /// The MLLP receiver (`vigil mllp`).
+    pub mllp: Mllp,
+}
+
+/// `[mllp]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mllp {
+    /// Address the MLLP listener binds.
+    pub listen: String,
+    /// Topic accepted HL7 v2 messages are forwarded to (empty: the observations topic,
+    /// whose format should then be `hl7v2`).
+    pub topic: String,
+}
+
+impl Default for Mllp {
+    fn default() -> Self {
+        Mllp {
+            listen: "127.0.0.1:2575".into(),
+            topic: String::new(),
+        }
+    }
 }
 
 /// `[input]`: options of the FHIR and HL7 v2 decoders.
@@ -258,6 +280,11 @@ pub struct Settings {
     pub format: vigil_wire::Format,
     /// FHIR alert output: the resource and its topic, if configured.
     pub fhir_out: Option<(crate::fhir_out::FhirResource, String)>,
+    /// The MLLP listener's address.
+    pub mllp_listen: SocketAddr,
+    /// HL7 v2 decoder options from `[input]` (used by `vigil mllp` whatever the topic's
+    /// format).
+    pub hl7: vigil_wire::Hl7Options,
 }
 
 impl Config {
@@ -311,7 +338,7 @@ impl Config {
             }) else {
                 errors.push(format!(
                     "environment variable {name}: not a configuration key \
-                     (expected VIGIL_<SECTION>_<KEY>, sections kafka, http, log, service, engine, alerts, input)"
+                     (expected VIGIL_<SECTION>_<KEY>, sections kafka, http, log, service, engine, alerts, input, mllp)"
                 ));
                 continue;
             };
@@ -437,6 +464,13 @@ impl Config {
             max_bytes: input.max_message_bytes,
             max_readings: input.max_readings_per_message,
         };
+        let hl7 = vigil_wire::Hl7Options {
+            identifier_type: input.hl7_identifier_type.clone(),
+            accept_preliminary: input.hl7_accept_preliminary,
+            default_offset_minutes: offset,
+            limits,
+            extra_mdc: extra_mdc.clone(),
+        };
         let format = match k.format.as_str() {
             "json" => Some(vigil_wire::Format::Json),
             "fhir" => Some(vigil_wire::Format::Fhir(vigil_wire::FhirOptions {
@@ -493,6 +527,14 @@ impl Config {
             }
         }
         let listen = self.http.listen.parse::<SocketAddr>();
+        let mllp_listen = self.mllp.listen.parse::<SocketAddr>();
+        need(
+            mllp_listen.is_ok(),
+            format!(
+                "mllp.listen: {:?} is not an address; expected host:port such as 127.0.0.1:2575",
+                self.mllp.listen
+            ),
+        );
         need(
             listen.is_ok(),
             format!(
@@ -616,7 +658,12 @@ impl Config {
             },
             ..EngineConfig::default()
         };
+        let Ok(mllp_listen) = mllp_listen else {
+            return Err(ConfigError(errors));
+        };
         Ok(Settings {
+            mllp_listen,
+            hl7,
             fhir_out,
             format: format.unwrap_or_default(),
             json_logs: self.log.format == "json",
@@ -671,6 +718,7 @@ mod tests {
         engine: EngineKeys,
         alerts: AlertsKeys,
         input: InputKeys,
+        mllp: MllpKeys,
     }
     #[derive(Default, serde::Serialize)]
     struct KafkaKeys {
@@ -723,6 +771,11 @@ mod tests {
         hl7_mdc_codes: u8,
         max_message_bytes: u8,
         max_readings_per_message: u8,
+    }
+    #[derive(Default, serde::Serialize)]
+    struct MllpKeys {
+        listen: u8,
+        topic: u8,
     }
 
     #[test]

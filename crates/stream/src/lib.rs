@@ -11,6 +11,7 @@
 //! - [`service`]: the consumer loop (at least once: offsets are committed only after the
 //!   alerts they caused are acknowledged);
 //! - [`simulate`]: a synthetic ward feed for demos and load;
+//! - [`mllp`]: HL7 v2 over MLLP in, acknowledged only once Kafka has the message;
 //! - [`mock`]: an in-process Kafka-protocol broker (librdkafka's mock cluster) for the
 //!   demo and the tests.
 
@@ -21,6 +22,7 @@ pub mod fhir_out;
 pub mod http;
 pub mod load;
 pub mod metrics;
+pub mod mllp;
 pub mod mock;
 pub mod service;
 pub mod simulate;

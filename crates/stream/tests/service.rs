@@ -638,3 +638,61 @@ async fn an_hl7_topic_is_decoded_and_partial_messages_keep_their_good_results() 
     stop.cancel();
     task.await.expect("service stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mllp_acknowledges_only_what_kafka_has_and_rejects_with_reasons() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::new(2);
+    let stop = CancellationToken::new();
+    let (addr, task) = vigil_stream::mllp::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        &h.config.kafka.brokers,
+        h.config.kafka.observations_topic.clone(),
+        vigil_wire::Hl7Options::default(),
+        stop.clone(),
+    )
+    .await
+    .expect("MLLP listens");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    async fn exchange(conn: &mut tokio::net::TcpStream, message: &[u8]) -> String {
+        let mut frame = vec![0x0b];
+        frame.extend_from_slice(message);
+        frame.extend_from_slice(&[0x1c, 0x0d]);
+        conn.write_all(&frame).await.expect("send");
+        let mut reply = Vec::new();
+        let mut byte = [0u8; 1];
+        while !reply.ends_with(&[0x1c, 0x0d]) {
+            conn.read_exact(&mut byte).await.expect("ACK");
+            reply.push(byte[0]);
+        }
+        String::from_utf8_lossy(&reply[1..reply.len() - 2]).into_owned()
+    }
+    let monitor = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../wire/tests/samples/hl7/monitor-vitals.hl7"
+    ))
+    .unwrap();
+    let ack = exchange(&mut conn, &monitor).await;
+    assert!(ack.contains("\rMSA|AA|MSG00001|"), "{ack}");
+    let ack = exchange(
+        &mut conn,
+        b"MSH|^~\\&|A|B|C|D|20261123101500+0100||ADT^A01|X9|P|2.6\rPID|||P1\r",
+    )
+    .await;
+    assert!(
+        ack.contains("\rMSA|AR|X9|MSH-9: \"ADT A01\" is not supported; expected ORU R01"),
+        "{ack}"
+    );
+    let no_good = b"MSH|^~\\&|A|B|C|D|20261123101500+0100||ORU^R01|X10|P|2.6\rPID|||P1^^^H^MR\rOBX|1|NM|8867-4^HR^LN||900|/min|||||F|||20261123101500+0100\r";
+    let ack = exchange(&mut conn, no_good).await;
+    assert!(
+        ack.contains("\rMSA|AE|X10|OBX[1]-5: field `value`: heart_rate 900 /min is outside"),
+        "{ack}"
+    );
+    // What was acknowledged is in Kafka, keyed by the patient.
+    let reader = h.reader(&h.config.kafka.observations_topic);
+    let got = read_until(&reader, Duration::from_secs(30), |s| !s.is_empty()).await;
+    assert_eq!(got.len(), 1);
+    stop.cancel();
+    task.await.expect("MLLP stops");
+}

@@ -1,0 +1,205 @@
+//! `vigil mllp`: receives HL7 v2 over MLLP (the Minimal Lower Layer Protocol bedside
+//! monitor gateways speak over TCP) and forwards accepted messages to the observations
+//! topic.
+//!
+//! Each frame (`0x0B` message `0x1C 0x0D`) is answered with an HL7 ACK: `AA` once Kafka has
+//! acknowledged the forwarded message (so nothing acknowledged is ever lost), `AE` when no
+//! reading in it could be accepted or Kafka did not take it (the gateway should resend
+//! after fixing or later), `AR` when it is not an ORU^R01 Vigil can read. `MSA-3` carries
+//! the reason. Accepted messages are forwarded unchanged, keyed by the patient id, so the
+//! service (format `hl7v2`) decodes them again and dead-letters any bad results with
+//! their reasons.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use vigil_wire::{DecodeError, Hl7Options, decode_hl7};
+
+const START: u8 = 0x0b;
+const END: [u8; 2] = [0x1c, 0x0d];
+
+/// Binds `listen` and serves MLLP until `shutdown`; returns the bound address and the
+/// serving task.
+///
+/// # Errors
+///
+/// When the address cannot be bound or the producer cannot be created.
+pub async fn serve(
+    listen: SocketAddr,
+    brokers: &str,
+    topic: String,
+    options: Hl7Options,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), Box<dyn std::error::Error + Send + Sync>> {
+    let listener = TcpListener::bind(listen).await?;
+    let bound = listener.local_addr()?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()?;
+    let task = tokio::spawn(async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "MLLP accept failed");
+                        continue;
+                    }
+                },
+            };
+            tracing::info!(%peer, "MLLP connection");
+            let producer = producer.clone();
+            let topic = topic.clone();
+            let options = options.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                if let Err(e) = connection(stream, &producer, &topic, &options, &stop).await {
+                    tracing::info!(%peer, error = %e, "MLLP connection closed");
+                }
+            });
+        }
+    });
+    Ok((bound, task))
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    producer: &FutureProducer,
+    topic: &str,
+    options: &Hl7Options,
+    stop: &CancellationToken,
+) -> std::io::Result<()> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            n = stream.read(&mut chunk) => n?,
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        while let Some(end) = buffer.windows(2).position(|w| w == END) {
+            let frame: Vec<u8> = buffer.drain(..end + 2).collect();
+            let body = &frame[..end];
+            let body = match body.iter().position(|b| *b == START) {
+                Some(start) => &body[start + 1..],
+                None => body,
+            };
+            let ack = handle(body, producer, topic, options).await;
+            stream.write_all(&[START]).await?;
+            stream.write_all(ack.as_bytes()).await?;
+            stream.write_all(&END).await?;
+        }
+        if buffer.len() > options.limits.max_bytes + 16 {
+            let ack = ack_message(
+                "",
+                "AR",
+                &format!(
+                    "frame exceeds the limit of {} bytes",
+                    options.limits.max_bytes
+                ),
+            );
+            stream.write_all(&[START]).await?;
+            stream.write_all(ack.as_bytes()).await?;
+            stream.write_all(&END).await?;
+            return Ok(());
+        }
+    }
+}
+
+/// Validates, forwards and acknowledges one message; returns the ACK text.
+async fn handle(
+    body: &[u8],
+    producer: &FutureProducer,
+    topic: &str,
+    options: &Hl7Options,
+) -> String {
+    let text = String::from_utf8_lossy(body);
+    let control = text
+        .split(['\r', '\n'])
+        .next()
+        .and_then(|msh| msh.split('|').nth(9))
+        .unwrap_or("")
+        .to_owned();
+    let results = decode_hl7(body, options);
+    let good: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let reasons: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .map(DecodeError::to_string)
+        .collect();
+    let Some(first) = good.first() else {
+        let structural = results.len() == 1
+            && results[0].as_ref().is_err_and(|e| match e {
+                DecodeError::At { path, .. } => {
+                    path.starts_with("MSH") || path.starts_with("PID") || path == "OBX"
+                }
+                _ => true,
+            });
+        let code = if structural { "AR" } else { "AE" };
+        return ack_message(&control, code, &reasons.join("; "));
+    };
+    let key = first.patient_id.clone();
+    let sent = producer
+        .send(
+            FutureRecord::to(topic).key(&key).payload(body),
+            Duration::from_secs(30),
+        )
+        .await;
+    match sent {
+        Ok(_) if reasons.is_empty() => ack_message(&control, "AA", ""),
+        // Accepted: the good readings will be scored; the bad ones are named here and
+        // dead-lettered by the service.
+        Ok(_) => ack_message(
+            &control,
+            "AA",
+            &format!("accepted with rejected results: {}", reasons.join("; ")),
+        ),
+        Err((e, _)) => ack_message(&control, "AE", &format!("not stored, send again: {e}")),
+    }
+}
+
+/// An HL7 v2.5.1 ACK for the message with control id `control`.
+pub fn ack_message(control: &str, code: &str, text: &str) -> String {
+    let clean = |s: &str| s.replace(['|', '^', '~', '\\', '&', '\r', '\n'], " ");
+    let now = crate::event::now();
+    let stamp: String = now
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    format!(
+        "MSH|^~\\&|VIGIL|VIGIL|||{stamp}+0000||ACK^R01^ACK|ACK-{}|P|2.5.1\rMSA|{code}|{}|{}\r",
+        clean(control),
+        clean(control),
+        clean(text)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acks_carry_code_control_id_and_a_clean_reason() {
+        let ack = ack_message("MSG1", "AE", "OBX[1]-5: bad|value^here");
+        let segments: Vec<&str> = ack.split('\r').collect();
+        assert!(segments[0].starts_with("MSH|^~\\&|VIGIL|VIGIL|||"), "{ack}");
+        assert!(
+            segments[0].contains("|ACK^R01^ACK|ACK-MSG1|P|2.5.1"),
+            "{ack}"
+        );
+        assert_eq!(segments[1], "MSA|AE|MSG1|OBX[1]-5: bad value here");
+    }
+}
