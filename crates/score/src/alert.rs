@@ -284,15 +284,6 @@ struct RuleState {
     clear: Held,
 }
 
-const RULES: [RuleId; 6] = [
-    RuleId::Qsofa,
-    RuleId::Sirs,
-    RuleId::News2,
-    RuleId::Sofa,
-    RuleId::SepticShock,
-    RuleId::Mews,
-];
-
 /// The alert state of one patient: feed it every assessment, in event-time order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AlertState {
@@ -332,7 +323,11 @@ impl AlertState {
     pub fn decide(&mut self, a: &Assessment, config: &PolicyConfig) -> Decisions {
         let mut out = Decisions::default();
         let at = a.at;
-        for (slot, (rule, state)) in out.items.iter_mut().zip(RULES.iter().zip(&mut self.rules)) {
+        for (slot, (rule, state)) in out
+            .items
+            .iter_mut()
+            .zip(RuleId::ALL.iter().zip(&mut self.rules))
+        {
             let level = config.level(*rule, a);
             for (l, held) in Level::ALL.iter().zip(&mut state.at_least) {
                 held.observe(level.is_some_and(|x| x >= *l), at);
@@ -374,7 +369,7 @@ impl AlertState {
 }
 
 fn index(rule: RuleId) -> usize {
-    RULES.iter().position(|r| *r == rule).unwrap_or(0)
+    RuleId::ALL.iter().position(|r| *r == rule).unwrap_or(0)
 }
 
 fn score_of(rule: RuleId, a: &Assessment) -> u8 {

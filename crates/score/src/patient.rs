@@ -16,21 +16,12 @@ use crate::rules::{Inputs, RuleId, mews, news2, qsofa, septic_shock, sirs, sofa}
 use crate::time::Timestamp;
 use crate::window::{Ingested, Window};
 
-const RULES: [RuleId; 6] = [
-    RuleId::Qsofa,
-    RuleId::Sirs,
-    RuleId::News2,
-    RuleId::Sofa,
-    RuleId::SepticShock,
-    RuleId::Mews,
-];
-
 /// A patient's window with its current assessment.
 #[derive(Clone, Debug, Default)]
 pub struct Patient {
     window: Window,
     current: Assessment,
-    /// Per rule (in [`RULES`] order), the first instant its result may change without a
+    /// Per rule (in [`RuleId::ALL`] order), the first instant its result may change without a
     /// new reading; `None` before the first assessment.
     valid_until: Option<[Timestamp; 6]>,
 }
@@ -65,7 +56,7 @@ impl Patient {
         let previous = self.valid_until.filter(|_| at >= self.current.at);
         let mut valid_until = previous.unwrap_or([Timestamp::from_millis(i64::MIN); 6]);
         let baseline_moved = self.current.sofa.baseline != self.window.sofa_baseline();
-        for (rule, until) in RULES.iter().zip(valid_until.iter_mut()) {
+        for (rule, until) in RuleId::ALL.iter().zip(valid_until.iter_mut()) {
             let stale = at >= *until
                 || changed.intersects(rule_inputs(*rule))
                 || (*rule == RuleId::Sofa && baseline_moved);

@@ -40,6 +40,16 @@ pub enum RuleId {
 }
 
 impl RuleId {
+    /// Every rule, in the order results and alert states are kept.
+    pub const ALL: [RuleId; 6] = [
+        RuleId::Qsofa,
+        RuleId::Sirs,
+        RuleId::News2,
+        RuleId::Sofa,
+        RuleId::SepticShock,
+        RuleId::Mews,
+    ];
+
     /// The rule's name as in `contracts.md`.
     pub fn name(self) -> &'static str {
         match self {
