@@ -309,6 +309,44 @@ impl Decisions {
 }
 
 impl AlertState {
+    pub(crate) fn write_state(&self, w: &mut crate::state::Writer<'_>) {
+        for rule in &self.rules {
+            w.u8(rule.active.map_or(0, |l| l as u8 + 1));
+            w.u32(rule.episode);
+            for held in rule.at_least.iter().chain(std::iter::once(&rule.clear)) {
+                w.opt_i64(held.since.map(Timestamp::as_millis));
+                w.opt_i64(held.last.map(Timestamp::as_millis));
+                w.u32(held.count);
+            }
+        }
+    }
+
+    pub(crate) fn read_state(
+        r: &mut crate::state::Reader<'_>,
+    ) -> Result<AlertState, crate::state::StateError> {
+        let mut state = AlertState::default();
+        for rule in &mut state.rules {
+            rule.active = match r.u8()? {
+                0 => None,
+                1 => Some(Level::Advisory),
+                2 => Some(Level::Urgent),
+                3 => Some(Level::Emergency),
+                _ => return Err(crate::state::StateError::Corrupt("unknown alert level")),
+            };
+            rule.episode = r.u32()?;
+            for held in rule
+                .at_least
+                .iter_mut()
+                .chain(std::iter::once(&mut rule.clear))
+            {
+                held.since = r.opt_i64()?.map(Timestamp::from_millis);
+                held.last = r.opt_i64()?.map(Timestamp::from_millis);
+                held.count = r.u32()?;
+            }
+        }
+        Ok(state)
+    }
+
     /// No alert active.
     pub fn new() -> AlertState {
         AlertState::default()

@@ -11,6 +11,7 @@
 //! - the per-patient window on event time, with a fixed memory bound ([`window`]), and
 //!   [`Patient`], which keeps a window's assessment current, re-scoring only what a new
 //!   observation or the passage of time can change;
+//! - [`state`]: a patient's window and alert state as versioned bytes, for changelogs;
 //! - the rules, one module each, citing their sources ([`rules`]): qSOFA, SIRS, NEWS2,
 //!   SOFA, Sepsis-3 septic shock and MEWS.
 //!
@@ -46,6 +47,7 @@ pub mod observation;
 pub mod param;
 pub mod patient;
 pub mod rules;
+pub mod state;
 pub mod time;
 pub mod window;
 

@@ -611,6 +611,79 @@ impl Window {
             .map(|e| e.reading(param))
     }
 
+    /// Every entry kept, over all parameters.
+    pub fn entry_count(&self) -> usize {
+        self.history.iter().map(VecDeque::len).sum()
+    }
+
+    pub(crate) fn write_state(&self, w: &mut crate::state::Writer<'_>) {
+        w.opt_i64(self.newest.map(Timestamp::as_millis));
+        w.u8(self.sofa_baseline);
+        for hist in &self.history {
+            w.u16(u16::try_from(hist.len()).unwrap_or(u16::MAX));
+            for e in hist {
+                w.i64(e.effective.as_millis());
+                w.f64(e.value);
+                w.u64(e.id);
+                w.u8(e.flags);
+            }
+        }
+    }
+
+    pub(crate) fn read_state(
+        r: &mut crate::state::Reader<'_>,
+        staleness: &Staleness,
+    ) -> Result<Window, crate::state::StateError> {
+        use crate::state::StateError::Corrupt;
+        let mut w = Window::new();
+        w.newest = r.opt_i64()?.map(Timestamp::from_millis);
+        w.sofa_baseline = r.u8()?;
+        if w.sofa_baseline > 24 {
+            return Err(Corrupt("SOFA baseline above 24"));
+        }
+        for &param in Param::ALL {
+            let n = usize::from(r.u16()?);
+            if n > HISTORY_CAP {
+                return Err(Corrupt("more entries than a history holds"));
+            }
+            let mut previous = i64::MIN;
+            for _ in 0..n {
+                let effective = r.i64()?;
+                let value = r.f64()?;
+                let id = r.u64()?;
+                let flags = r.u8()?;
+                let valid = match param.range() {
+                    Some((min, max)) => {
+                        value.is_finite() && value >= min - 1e-9 && value <= max + 1e-9
+                    }
+                    None => (0.0..=4.0).contains(&value) && value.fract() == 0.0,
+                };
+                if !valid || effective < previous || flags & !(HAS_ID | WITHDRAWN) != 0 {
+                    return Err(Corrupt("an entry is out of range or out of order"));
+                }
+                previous = effective;
+                w.history[param.index()].push_back(Entry {
+                    effective: Timestamp::from_millis(effective),
+                    value,
+                    id,
+                    flags,
+                });
+            }
+        }
+        let held = w
+            .history
+            .iter()
+            .flatten()
+            .filter(|e| e.flags & HAS_ID != 0)
+            .map(|e| ObsId::from_digest(e.id));
+        w.ids.rebuild(held);
+        for &param in Param::ALL {
+            w.refresh(param, staleness);
+        }
+        w.changed = ParamSet::EMPTY;
+        Ok(w)
+    }
+
     /// The number of entries (readings and tombstones) kept for `param`.
     pub fn entries(&self, param: Param) -> usize {
         self.history[param.index()].len()
