@@ -110,6 +110,9 @@ pub struct Kafka {
     pub dlq_topic: String,
     /// Wire format of the observations topic (`json`).
     pub format: String,
+    /// Compacted changelog of patient state, co-partitioned with the observations topic
+    /// (empty: state lives in memory only).
+    pub state_topic: String,
     /// Raw librdkafka settings for both clients.
     pub librdkafka: BTreeMap<String, String>,
 }
@@ -123,6 +126,7 @@ impl Default for Kafka {
             alerts_topic: "vigil.alerts".into(),
             dlq_topic: "vigil.dlq".into(),
             format: "json".into(),
+            state_topic: String::new(),
             librdkafka: BTreeMap::new(),
         }
     }
@@ -387,7 +391,11 @@ impl Config {
             ("kafka.observations_topic", &k.observations_topic),
             ("kafka.alerts_topic", &k.alerts_topic),
             ("kafka.dlq_topic", &k.dlq_topic),
+            ("kafka.state_topic", &k.state_topic),
         ] {
+            if key == "kafka.state_topic" && topic.is_empty() {
+                continue;
+            }
             let valid = !topic.is_empty()
                 && topic.len() <= 249
                 && topic
@@ -727,6 +735,8 @@ mod tests {
         observations_topic: u8,
         alerts_topic: u8,
         dlq_topic: u8,
+        format: u8,
+        state_topic: u8,
     }
     #[derive(Default, serde::Serialize)]
     struct HttpKeys {

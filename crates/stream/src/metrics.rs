@@ -22,6 +22,12 @@ pub struct Metrics {
     pub commits: IntCounter,
     /// Seconds from a batch's first message to its commit.
     pub batch_seconds: Histogram,
+    /// Seconds to restore one partition's patients from the state changelog.
+    pub restore_seconds: Histogram,
+    /// Bytes of patient state written to the changelog.
+    pub state_bytes: IntCounter,
+    /// Bytes of patient state read back from the changelog.
+    pub state_bytes_restored: IntCounter,
 }
 
 impl Metrics {
@@ -89,6 +95,33 @@ impl Metrics {
         registry
             .register(Box::new(batch_seconds.clone()))
             .expect("unique metric");
+        let restore_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "vigil_state_restore_seconds",
+                "Seconds to restore one partition's patients from the state changelog.",
+            )
+            .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(restore_seconds.clone()))
+            .expect("unique metric");
+        let state_bytes = IntCounter::new(
+            "vigil_state_bytes_written_total",
+            "Bytes of patient state written to the changelog.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(state_bytes.clone()))
+            .expect("unique metric");
+        let state_bytes_restored = IntCounter::new(
+            "vigil_state_bytes_restored_total",
+            "Bytes of patient state read back from the changelog.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(state_bytes_restored.clone()))
+            .expect("unique metric");
         for outcome in ["accepted", "duplicate", "stale", "rejected"] {
             observations.with_label_values(&[outcome]);
         }
@@ -101,6 +134,9 @@ impl Metrics {
             partitions,
             commits,
             batch_seconds,
+            restore_seconds,
+            state_bytes,
+            state_bytes_restored,
         }
     }
 

@@ -104,6 +104,8 @@ impl ConsumerContext for VigilContext {
 /// One message to produce, owned until the broker acknowledges it.
 struct Outgoing {
     topic: String,
+    /// An explicit partition (state records go to the input's partition number).
+    partition: Option<i32>,
     key: Option<Vec<u8>>,
     payload: Vec<u8>,
     headers: Option<OwnedHeaders>,
@@ -171,6 +173,8 @@ pub async fn run(
     tracing::info!(topic = %k.observations_topic, group = %k.group_id, "Consuming");
 
     let mut partitions: HashMap<i32, HashMap<String, PatientState>> = HashMap::new();
+    let state_topic = (!k.state_topic.is_empty()).then(|| k.state_topic.clone());
+    let mut restored: std::collections::HashSet<i32> = std::collections::HashSet::new();
     let max_messages = settings.raw.service.batch_max_messages;
     let max_wait = Duration::from_millis(settings.raw.service.batch_max_wait_ms);
     let mut result = Ok(());
@@ -181,6 +185,7 @@ pub async fn run(
             std::mem::take(&mut rebalances.lock().unwrap_or_else(|p| p.into_inner()).revoked);
         for p in revoked {
             partitions.remove(&p);
+            restored.remove(&p);
         }
         let first = tokio::select! {
             () = shutdown.cancelled() => break 'consume,
@@ -197,6 +202,8 @@ pub async fn run(
         }
         let mut outgoing = Vec::new();
         let mut next_offsets: HashMap<i32, i64> = HashMap::new();
+        let mut touched: std::collections::HashSet<(i32, Vec<u8>)> =
+            std::collections::HashSet::new();
         for m in batch {
             let m = match m {
                 Ok(m) => m,
@@ -205,9 +212,54 @@ pub async fn run(
                     continue;
                 }
             };
-            process(&m, &settings, &metrics, &mut partitions, &mut outgoing);
+            if let Some(topic) = &state_topic
+                && restored.insert(m.partition())
+            {
+                readiness.set_consuming(false);
+                let started = Instant::now();
+                let patients = tokio::task::block_in_place(|| {
+                    restore(&settings, topic, m.partition(), &metrics)
+                })?;
+                metrics
+                    .restore_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                tracing::info!(
+                    partition = m.partition(),
+                    patients = patients.len(),
+                    "Patient state restored"
+                );
+                partitions.insert(m.partition(), patients);
+                readiness.set_consuming(true);
+            }
+            let accepted = process(&m, &settings, &metrics, &mut partitions, &mut outgoing);
+            if accepted {
+                touched.insert((
+                    m.partition(),
+                    m.key().map(<[u8]>::to_vec).unwrap_or_default(),
+                ));
+            }
             let next = next_offsets.entry(m.partition()).or_insert(0);
             *next = (*next).max(m.offset() + 1);
+        }
+        // The state of every patient this batch changed, in the same delivery as its alerts
+        // and before the offsets are committed.
+        if let Some(topic) = &state_topic {
+            for (partition, key) in touched {
+                let patient = std::str::from_utf8(&key).ok();
+                let Some(state) = patient.and_then(|id| partitions.get(&partition)?.get(id)) else {
+                    continue;
+                };
+                let bytes = vigil_score::state::encode(state.patient.window(), &state.alerts);
+                metrics.state_bytes.inc_by(bytes.len() as u64);
+                outgoing.push(Outgoing {
+                    topic: topic.clone(),
+                    partition: Some(partition),
+                    key: Some(key),
+                    payload: bytes,
+                    headers: None,
+                    what: "state",
+                });
+            }
         }
         let mut offsets = TopicPartitionList::new();
         for (partition, next) in next_offsets.drain() {
@@ -255,6 +307,9 @@ pub async fn run(
 async fn deliver(producer: &FutureProducer, outgoing: &[Outgoing]) -> Result<(), ServiceError> {
     let sends = outgoing.iter().map(|o| {
         let mut record = FutureRecord::to(&o.topic).payload(&o.payload);
+        if let Some(p) = o.partition {
+            record = record.partition(p);
+        }
         if let Some(key) = &o.key {
             record = record.key(key);
         }
@@ -271,14 +326,14 @@ async fn deliver(producer: &FutureProducer, outgoing: &[Outgoing]) -> Result<(),
     Ok(())
 }
 
-/// Handles one observation message.
+/// Handles one observation message; true if it carried an accepted reading.
 fn process(
     m: &BorrowedMessage<'_>,
     settings: &Settings,
     metrics: &Metrics,
     partitions: &mut HashMap<i32, HashMap<String, PatientState>>,
     outgoing: &mut Vec<Outgoing>,
-) {
+) -> bool {
     let payload = m.payload().unwrap_or_default();
     let mut rejections = Vec::new();
     let mut accepted = Vec::new();
@@ -340,6 +395,7 @@ fn process(
                 value: Some(&m.offset().to_string()),
             });
         outgoing.push(Outgoing {
+            partition: None,
             topic: settings.raw.kafka.dlq_topic.clone(),
             key: m.key().map(<[u8]>::to_vec),
             payload: payload.to_vec(),
@@ -347,9 +403,79 @@ fn process(
             what: "dead-letter",
         });
     }
+    let any = !accepted.is_empty();
     for d in accepted {
         apply(d, m.partition(), settings, metrics, partitions, outgoing);
     }
+    any
+}
+
+/// Reads one partition of the state changelog from its start to its end and rebuilds its
+/// patients. A record that cannot be decoded is skipped with a warning (the patient then
+/// starts afresh) rather than stopping the partition.
+fn restore(
+    settings: &Settings,
+    topic: &str,
+    partition: i32,
+    metrics: &Metrics,
+) -> Result<HashMap<String, PatientState>, ServiceError> {
+    use rdkafka::consumer::BaseConsumer;
+    let reader: BaseConsumer = client_config(settings, &[("enable.partition.eof", "true")])
+        .set(
+            "group.id",
+            format!("{}-restore", settings.raw.kafka.group_id),
+        )
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let timeout = Duration::from_secs(30);
+    let (low, high) = reader.fetch_watermarks(topic, partition, timeout)?;
+    let mut patients = HashMap::new();
+    if high <= low {
+        return Ok(patients);
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Beginning)?;
+    reader.assign(&tpl)?;
+    let deadline = Instant::now() + timeout;
+    let mut next = low;
+    while next < high && Instant::now() < deadline {
+        let Some(message) = reader.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = match message {
+            Ok(m) => m,
+            Err(KafkaError::PartitionEOF(_)) => break,
+            Err(e) => return Err(e.into()),
+        };
+        next = m.offset() + 1;
+        let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+            continue;
+        };
+        match m.payload() {
+            None | Some([]) => {
+                patients.remove(key);
+            }
+            Some(bytes) => match vigil_score::state::decode(bytes, &settings.engine.staleness) {
+                Ok((window, alerts)) => {
+                    metrics.state_bytes_restored.inc_by(bytes.len() as u64);
+                    let mut patient = Patient::new();
+                    *patient.window_mut() = window;
+                    patients.insert(
+                        key.to_owned(),
+                        PatientState {
+                            patient,
+                            alerts,
+                            ..PatientState::default()
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(partition, offset = m.offset(), error = %e, "State record skipped")
+                }
+            },
+        }
+    }
+    Ok(patients)
 }
 
 /// Applies one accepted observation: window, scores, alert policy, alert events.
@@ -424,6 +550,7 @@ fn apply(
                 .collect();
             let fhir = crate::fhir_out::resource(*resource, &event, &ids);
             outgoing.push(Outgoing {
+                partition: None,
                 topic: topic.clone(),
                 key: Some(d.patient_id.as_bytes().to_vec()),
                 payload: fhir.to_string().into_bytes(),
@@ -433,6 +560,7 @@ fn apply(
         }
         match serde_json::to_vec(&event) {
             Ok(payload) => outgoing.push(Outgoing {
+                partition: None,
                 topic: settings.raw.kafka.alerts_topic.clone(),
                 key: Some(d.patient_id.as_bytes().to_vec()),
                 payload,

@@ -696,3 +696,65 @@ async fn mllp_acknowledges_only_what_kafka_has_and_rejects_with_reasons() {
     stop.cancel();
     task.await.expect("MLLP stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_state_changelog_a_restart_remembers_windows_and_active_alerts() {
+    let mut h = Harness::new(2);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    h.config.kafka.state_topic = format!("state-{n}");
+    h.broker
+        .create_topic(&h.config.kafka.state_topic, 2)
+        .expect("topic");
+    let port = free_port();
+    h.config.http.listen = format!("127.0.0.1:{port}");
+    let obs = |code: &str, value: serde_json::Value, minute: u32| {
+        let event = json!({"patient_id": "S1", "code": code, "value": value,
+            "effective": format!("2026-11-23T10:{minute:02}:00Z"), "id": format!("S1-{code}-{minute}")});
+        (Some("S1".to_owned()), event.to_string())
+    };
+    let (stop, task) = h.start();
+    // RR 26 raises NEWS2 (a single 3: advisory); qSOFA has one point.
+    send_all(&h, vec![obs("resp_rate", json!(26), 0)]).await;
+    let alerts = h.reader(&h.config.kafka.alerts_topic);
+    let first = read_until(&alerts, Duration::from_secs(60), |s| {
+        !alerts_of(s, "S1", "news2").is_empty()
+    })
+    .await;
+    assert_eq!(alerts_of(&first, "S1", "news2")[0]["kind"], "raised");
+    let written = eventually(Duration::from_secs(30), || {
+        gauge(
+            &http_get(port, "/metrics").1,
+            "vigil_state_bytes_written_total ",
+        ) > 0
+    })
+    .await;
+    assert!(written, "state written to the changelog");
+    stop.cancel();
+    task.await.expect("service stops");
+
+    // A new instance: SBP 95 five minutes later makes qSOFA 2 only if RR 26 is remembered,
+    // and NEWS2 escalates (not re-raises) only if the active alert is remembered.
+    let (stop, task) = h.start();
+    send_all(&h, vec![obs("sbp", json!(95), 5)]).await;
+    let after = read_until(&alerts, Duration::from_secs(60), |s| {
+        !alerts_of(s, "S1", "qsofa").is_empty() && !alerts_of(s, "S1", "news2").is_empty()
+    })
+    .await;
+    let qsofa = alerts_of(&after, "S1", "qsofa");
+    assert_eq!(qsofa.len(), 1, "{after:?}");
+    assert_eq!(
+        qsofa[0]["score"], 2,
+        "the restored window still holds RR 26"
+    );
+    let news2: Vec<_> = alerts_of(&after, "S1", "news2")
+        .iter()
+        .map(|a| a["kind"].clone())
+        .collect();
+    assert_eq!(
+        news2,
+        vec![json!("escalated")],
+        "the restored alert state: no second raise"
+    );
+    stop.cancel();
+    task.await.expect("service stops");
+}
