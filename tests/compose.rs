@@ -84,6 +84,19 @@ fn docker_compose_wiring_matches_the_code() {
         );
     }
 
+    // The state changelog Vigil is pointed at is created compacted and co-partitioned
+    // with the observations topic.
+    let state = &vigil_env["VIGIL_KAFKA_STATE_TOPIC"];
+    let observations_partitions = create
+        .split_whitespace()
+        .find_map(|t| t.strip_prefix(&format!("{}:", defaults.kafka.observations_topic)))
+        .expect("observations topic created")
+        .to_owned();
+    assert!(
+        create.contains(&format!("--topic {state} --partitions {observations_partitions} --replication-factor 1 --config cleanup.policy=compact")),
+        "{create}"
+    );
+
     // Vigil runs with the shipped config file, mounted where the command reads it.
     let command = strings(&vigil["command"]);
     assert_eq!(command[..2], ["run", "--config"]);
