@@ -138,6 +138,15 @@ enum LoadMode {
         #[arg(long, default_value_t = 12)]
         partitions: i32,
     },
+    /// Write ward patients' state to a changelog and time restoring it.
+    Restore {
+        /// Patients.
+        #[arg(long, default_value_t = 100_000)]
+        patients: usize,
+        /// Partitions of the changelog.
+        #[arg(long, default_value_t = 12)]
+        partitions: i32,
+    },
     /// Send at a steady rate and measure observation-to-alert latency.
     Latency {
         /// Observations per second.
@@ -243,6 +252,23 @@ fn main() -> ExitCode {
             init_logs(false, "warn");
             async_main(async move |_stop| {
                 let report = match mode {
+                    LoadMode::Restore {
+                        patients,
+                        partitions,
+                    } => {
+                        let (report, per_patient) =
+                            vigil_stream::load::restore(patients, partitions).await?;
+                        println!(
+                            "restored {} of {patients} patients in {:.2} s = {:.0}/s; changelog {per_patient:.0} bytes per patient",
+                            report.observations, report.seconds, report.per_second
+                        );
+                        if report.observations < patients as u64 {
+                            println!(
+                                "(the mock broker keeps about 5 MiB per partition and drops older data: use more partitions)"
+                            );
+                        }
+                        return Ok(());
+                    }
                     LoadMode::Throughput {
                         messages,
                         patients,

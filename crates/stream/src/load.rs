@@ -282,3 +282,121 @@ pub async fn latency(
         )),
     })
 }
+
+/// Writes `patients` ward patients' state (24 h of hourly vital signs and a lab panel
+/// each) to a changelog topic of `partitions` partitions, then restores every partition
+/// the way the service does on assignment. Reports the bytes per patient and the restore
+/// time.
+///
+/// # Errors
+///
+/// When the broker or a client cannot start.
+pub async fn restore(
+    patients: usize,
+    partitions: i32,
+) -> Result<(Report, f64), Box<dyn std::error::Error + Send + Sync>> {
+    use vigil_score::{AlertState, Observation, RawValue, Status, Window};
+    let broker = MockBroker::start(1)?;
+    let mut raw = Config::default();
+    raw.kafka.brokers = broker.bootstrap_servers();
+    raw.kafka.state_topic = "vigil.state".into();
+    broker.create_topic(&raw.kafka.state_topic, partitions)?;
+    let settings = raw.validate()?;
+    let engine = &settings.engine;
+    let p = producer(&settings.raw.kafka.brokers)?;
+    let t0 = 1_795_428_000_000i64;
+    let mut bytes_total = 0usize;
+    let chunk = 5_000usize;
+    let mut done = 0usize;
+    while done < patients {
+        let batch: Vec<(String, i32, Vec<u8>)> = (done..(done + chunk).min(patients))
+            .map(|i| {
+                let mut w = Window::new();
+                for h in 0..24i64 {
+                    let t = vigil_score::Timestamp::from_millis(t0 + h * 3_600_000);
+                    for (code, v) in [
+                        ("heart_rate", 80.0),
+                        ("resp_rate", 16.0),
+                        ("sbp", 120.0),
+                        ("dbp", 70.0),
+                        ("map", 85.0),
+                        ("temperature", 37.0),
+                        ("spo2", 97.0),
+                    ] {
+                        if let Ok(o) = Observation::new(
+                            code,
+                            RawValue::Number(v + (h % 3) as f64),
+                            None,
+                            t,
+                            Some(&format!("{i}-{code}-{h}")),
+                            Status::Final,
+                        ) {
+                            w.ingest(&o, &engine.staleness);
+                        }
+                    }
+                }
+                let labs = vigil_score::Timestamp::from_millis(t0 + 6 * 3_600_000);
+                for (code, v) in [
+                    ("wbc", 8.0),
+                    ("lactate", 1.0),
+                    ("creatinine", 0.9),
+                    ("bilirubin", 0.5),
+                    ("platelets", 200.0),
+                ] {
+                    if let Ok(o) = Observation::new(
+                        code,
+                        RawValue::Number(v),
+                        None,
+                        labs,
+                        Some(&format!("{i}-{code}")),
+                        Status::Final,
+                    ) {
+                        w.ingest(&o, &engine.staleness);
+                    }
+                }
+                let bytes = vigil_score::state::encode(&w, &AlertState::new());
+                (
+                    format!("LOAD-{i:06}"),
+                    (i % partitions as usize) as i32,
+                    bytes,
+                )
+            })
+            .collect();
+        let sends = batch.iter().map(|(k, part, v)| {
+            p.send(
+                FutureRecord::to(&settings.raw.kafka.state_topic)
+                    .partition(*part)
+                    .key(k)
+                    .payload(v),
+                Duration::from_secs(60),
+            )
+        });
+        for r in futures_util::future::join_all(sends).await {
+            r.map_err(|(e, _)| e)?;
+        }
+        bytes_total += batch.iter().map(|(_, _, v)| v.len()).sum::<usize>();
+        done += batch.len();
+    }
+    let metrics = Metrics::new();
+    let began = Instant::now();
+    let mut restored = 0usize;
+    for part in 0..partitions {
+        let topic = settings.raw.kafka.state_topic.clone();
+        restored += tokio::task::block_in_place(|| {
+            crate::service::restore(&settings, &topic, part, &metrics)
+        })?
+        .len();
+    }
+    let seconds = began.elapsed().as_secs_f64();
+    drop(broker);
+    Ok((
+        Report {
+            observations: restored as u64,
+            alerts: 0,
+            seconds,
+            per_second: restored as f64 / seconds.max(1e-9),
+            latency_ms: None,
+        },
+        bytes_total as f64 / patients.max(1) as f64,
+    ))
+}

@@ -51,7 +51,7 @@ pub enum ServiceError {
 
 /// What one patient's state holds.
 #[derive(Default)]
-struct PatientState {
+pub(crate) struct PatientState {
     patient: Patient,
     alerts: AlertState,
     encounter_id: Option<String>,
@@ -413,7 +413,7 @@ fn process(
 /// Reads one partition of the state changelog from its start to its end and rebuilds its
 /// patients. A record that cannot be decoded is skipped with a warning (the patient then
 /// starts afresh) rather than stopping the partition.
-fn restore(
+pub(crate) fn restore(
     settings: &Settings,
     topic: &str,
     partition: i32,
