@@ -39,12 +39,29 @@ impl Metrics {
     /// are fixed here and covered by the tests.
     pub fn new() -> Metrics {
         let registry = Registry::new();
+        let register = |c: Box<dyn prometheus::core::Collector>| {
+            registry.register(c).expect("unique metric");
+        };
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
+            register(Box::new(c.clone()));
             c
+        };
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            register(Box::new(c.clone()));
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            register(Box::new(g.clone()));
+            g
+        };
+        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+                .expect("valid metric");
+            register(Box::new(h.clone()));
+            h
         };
         let observations = counter_vec(
             "vigil_observations_total",
@@ -61,67 +78,35 @@ impl Metrics {
             "Messages sent to the dead-letter topic, by reason kind.",
             &["reason"],
         );
-        let patients = IntGauge::new("vigil_patients", "Patients with a window in memory.")
-            .expect("valid metric");
-        registry
-            .register(Box::new(patients.clone()))
-            .expect("unique metric");
-        let partitions = IntGauge::new(
+        let patients = gauge("vigil_patients", "Patients with a window in memory.");
+        let partitions = gauge(
             "vigil_assigned_partitions",
             "Input partitions assigned to this instance.",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(partitions.clone()))
-            .expect("unique metric");
-        let commits = IntCounter::new(
+        );
+        let commits = counter(
             "vigil_commits_total",
             "Batches whose offsets were committed.",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(commits.clone()))
-            .expect("unique metric");
-        let batch_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "vigil_batch_seconds",
-                "Seconds from a batch's first message to the commit of its offsets.",
-            )
-            .buckets(vec![
+        );
+        let batch_seconds = histogram(
+            "vigil_batch_seconds",
+            "Seconds from a batch's first message to the commit of its offsets.",
+            vec![
                 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ]),
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(batch_seconds.clone()))
-            .expect("unique metric");
-        let restore_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "vigil_state_restore_seconds",
-                "Seconds to restore one partition's patients from the state changelog.",
-            )
-            .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0]),
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(restore_seconds.clone()))
-            .expect("unique metric");
-        let state_bytes = IntCounter::new(
+            ],
+        );
+        let restore_seconds = histogram(
+            "vigil_state_restore_seconds",
+            "Seconds to restore one partition's patients from the state changelog.",
+            vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0],
+        );
+        let state_bytes = counter(
             "vigil_state_bytes_written_total",
             "Bytes of patient state written to the changelog.",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(state_bytes.clone()))
-            .expect("unique metric");
-        let state_bytes_restored = IntCounter::new(
+        );
+        let state_bytes_restored = counter(
             "vigil_state_bytes_restored_total",
             "Bytes of patient state read back from the changelog.",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(state_bytes_restored.clone()))
-            .expect("unique metric");
+        );
         for outcome in ["accepted", "duplicate", "stale", "rejected"] {
             observations.with_label_values(&[outcome]);
         }
