@@ -205,8 +205,8 @@ impl AlertId {
             d.observed_at.as_millis()
         );
         AlertId([
-            digest(key.as_bytes(), 0x243f_6a88_85a3_08d3),
-            digest(key.as_bytes(), 0x1319_8a2e_0370_7344),
+            crate::observation::digest64(key.as_bytes(), 0x243f_6a88_85a3_08d3),
+            crate::observation::digest64(key.as_bytes(), 0x1319_8a2e_0370_7344),
         ])
     }
 }
@@ -221,23 +221,6 @@ impl serde::Serialize for AlertId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
-}
-
-fn digest(bytes: &[u8], seed: u64) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = seed ^ (bytes.len() as u64).wrapping_mul(K);
-    for chunk in bytes.chunks(8) {
-        let mut word = [0u8; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        h = (h ^ u64::from_le_bytes(word))
-            .wrapping_mul(K)
-            .rotate_left(31);
-    }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
 }
 
 /// Since when, and at how many distinct assessment instants in a row, a condition has
@@ -453,12 +436,7 @@ pub fn message(rule: RuleId, kind: AlertKind, level: Level, a: &Assessment) -> S
     for (i, e) in criteria.iter().filter(|e| e.points() > 0).enumerate() {
         let r = e.reading();
         let sep = if i == 0 { ": " } else { ", " };
-        let _ = write!(
-            text,
-            "{sep}{} {}",
-            r.param.label(),
-            crate::display_value(r.value(), r.param.unit())
-        );
+        let _ = write!(text, "{sep}{} {}", r.param.label(), r.display());
     }
     let response = match (kind, level) {
         (AlertKind::Resolved, level) => {

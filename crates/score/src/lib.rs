@@ -115,21 +115,3 @@ pub(crate) fn serialize_number<S: serde::Serializer>(n: f64, s: S) -> Result<S::
         s.serialize_f64(r)
     }
 }
-
-/// A value with its unit as a person reads it: `26/min`, `95 mm[Hg]`, `38.2 Cel`, `C`.
-pub(crate) fn display_value(v: Value, unit: &str) -> String {
-    match v {
-        Value::Number(n) => {
-            let r = (n * 100.0).round() / 100.0;
-            let sep = if unit.starts_with('/') { "" } else { " " };
-            if r.fract() == 0.0 && r.abs() < 9.0e15 {
-                format!("{}{sep}{unit}", r as i64)
-            } else {
-                format!("{r}{sep}{unit}")
-            }
-        }
-        Value::Flag(b) => if b { "yes" } else { "no" }.to_owned(),
-        Value::Consciousness(c) => format!("{c:?}"),
-        Value::Scale(s) => format!("scale {s}"),
-    }
-}

@@ -85,6 +85,26 @@ impl Reading {
     pub fn value(&self) -> Value {
         Value::from_f64(self.param, self.value)
     }
+
+    /// The value with its unit as a person reads it: `26/min`, `95 mm[Hg]`, `38.2 Cel`,
+    /// `C` (for alert messages and FHIR evidence).
+    pub fn display(&self) -> String {
+        let unit = self.param.unit();
+        match self.value() {
+            Value::Number(n) => {
+                let r = (n * 100.0).round() / 100.0;
+                let sep = if unit.starts_with('/') { "" } else { " " };
+                if r.fract() == 0.0 && r.abs() < 9.0e15 {
+                    format!("{}{sep}{unit}", r as i64)
+                } else {
+                    format!("{r}{sep}{unit}")
+                }
+            }
+            Value::Flag(b) => if b { "yes" } else { "no" }.to_owned(),
+            Value::Consciousness(c) => format!("{c:?}"),
+            Value::Scale(s) => format!("scale {s}"),
+        }
+    }
 }
 
 /// What an observation did to the window.

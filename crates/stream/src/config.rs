@@ -255,6 +255,14 @@ impl Default for Alerts {
     }
 }
 
+/// Whether `topic` is a legal Kafka topic name.
+fn valid_topic(topic: &str) -> bool {
+    (1..=249).contains(&topic.len())
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// Everything wrong with a configuration, one problem per line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError(pub Vec<String>);
@@ -396,13 +404,8 @@ impl Config {
             if key == "kafka.state_topic" && topic.is_empty() {
                 continue;
             }
-            let valid = !topic.is_empty()
-                && topic.len() <= 249
-                && topic
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
             need(
-                valid,
+                valid_topic(topic),
                 format!(
                     "{key}: {topic:?} is not a Kafka topic name; expected 1-249 of A-Z a-z 0-9 . _ -"
                 ),
@@ -600,11 +603,7 @@ impl Config {
                 a.fhir_resource
             ),
         );
-        let topic_ok = a.fhir_topic.is_empty()
-            || (a.fhir_topic.len() <= 249
-                && a.fhir_topic
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')));
+        let topic_ok = a.fhir_topic.is_empty() || valid_topic(&a.fhir_topic);
         need(
             topic_ok,
             format!(

@@ -45,12 +45,7 @@ pub fn resource(
         .zip(evidence_ids.iter().chain(std::iter::repeat(&None)))
         .map(|(e, id)| {
             let r = e.reading();
-            let display = format!(
-                "{} {} at {}",
-                r.param.label(),
-                display_value(&r),
-                r.effective
-            );
+            let display = format!("{} {} at {}", r.param.label(), r.display(), r.effective);
             match id {
                 Some(id) => json!({"reference": format!("Observation/{id}"), "display": display}),
                 None => json!({"type": "Observation", "display": display}),
@@ -116,18 +111,6 @@ pub fn resource(
         r["encounter"] = json!({"reference": format!("Encounter/{e}")});
     }
     r
-}
-
-fn display_value(r: &vigil_score::Reading) -> String {
-    match r.value() {
-        vigil_score::Value::Number(n) => {
-            let rounded = (n * 100.0).round() / 100.0;
-            format!("{rounded} {}", r.param.unit())
-        }
-        vigil_score::Value::Flag(b) => b.to_string(),
-        vigil_score::Value::Consciousness(c) => format!("{c:?}"),
-        vigil_score::Value::Scale(s) => format!("scale {s}"),
-    }
 }
 
 #[cfg(test)]
