@@ -137,6 +137,9 @@ enum LoadMode {
         /// Partitions of the observations topic.
         #[arg(long, default_value_t = 12)]
         partitions: i32,
+        /// Delivery mode of the service: exactly-once or at-least-once.
+        #[arg(long, default_value = "exactly-once", value_parser = ["exactly-once", "at-least-once"])]
+        delivery: String,
     },
     /// Write ward patients' state to a changelog and time restoring it.
     Restore {
@@ -161,6 +164,9 @@ enum LoadMode {
         /// Partitions of the observations topic.
         #[arg(long, default_value_t = 12)]
         partitions: i32,
+        /// Delivery mode of the service: exactly-once or at-least-once.
+        #[arg(long, default_value = "exactly-once", value_parser = ["exactly-once", "at-least-once"])]
+        delivery: String,
     },
 }
 
@@ -273,13 +279,21 @@ fn main() -> ExitCode {
                         messages,
                         patients,
                         partitions,
-                    } => vigil_stream::load::throughput(messages, patients, partitions).await?,
+                        delivery,
+                    } => {
+                        vigil_stream::load::throughput(messages, patients, partitions, &delivery)
+                            .await?
+                    }
                     LoadMode::Latency {
                         rate,
                         seconds,
                         patients,
                         partitions,
-                    } => vigil_stream::load::latency(rate, seconds, patients, partitions).await?,
+                        delivery,
+                    } => {
+                        vigil_stream::load::latency(rate, seconds, patients, partitions, &delivery)
+                            .await?
+                    }
                 };
                 println!(
                     "observations {} in {:.2} s = {:.0}/s; alerts {}",

@@ -14,7 +14,12 @@ use vigil_stream::mock::MockBroker;
 async fn vigil_run_consumes_scores_and_alerts_then_stops_on_sigterm() {
     let broker = MockBroker::start(1).expect("mock broker");
     let brokers = broker.bootstrap_servers();
-    for (topic, partitions) in [("e2e.observations", 2), ("e2e.alerts", 1), ("e2e.dlq", 1)] {
+    for (topic, partitions) in [
+        ("e2e.observations", 2),
+        ("e2e.alerts", 1),
+        ("e2e.dlq", 1),
+        ("e2e.state", 2),
+    ] {
         broker.create_topic(topic, partitions).expect("topic");
     }
     let dir = std::env::temp_dir().join(format!("vigil-e2e-{}", std::process::id()));
@@ -23,7 +28,7 @@ async fn vigil_run_consumes_scores_and_alerts_then_stops_on_sigterm() {
     std::fs::write(
         &config,
         "[kafka]\nbrokers = \"placeholder:1\"\ngroup_id = \"e2e\"\nobservations_topic = \"e2e.observations\"\n\
-         alerts_topic = \"e2e.alerts\"\ndlq_topic = \"e2e.dlq\"\n[http]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n",
+         alerts_topic = \"e2e.alerts\"\ndlq_topic = \"e2e.dlq\"\nstate_topic = \"e2e.state\"\n[http]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n",
     )
     .expect("config written");
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))

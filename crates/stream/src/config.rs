@@ -113,6 +113,12 @@ pub struct Kafka {
     /// Compacted changelog of patient state, co-partitioned with the observations topic
     /// (empty: state lives in memory only).
     pub state_topic: String,
+    /// `exactly-once` (alerts, state records and input offsets in one Kafka transaction)
+    /// or `at-least-once` (for clusters without transactions).
+    pub delivery: String,
+    /// The producer's `transactional.id` under exactly-once delivery: unique per running
+    /// instance and stable across its restarts (empty: `<group_id>-<hostname>`).
+    pub transactional_id: String,
     /// Raw librdkafka settings for both clients.
     pub librdkafka: BTreeMap<String, String>,
 }
@@ -126,7 +132,9 @@ impl Default for Kafka {
             alerts_topic: "vigil.alerts".into(),
             dlq_topic: "vigil.dlq".into(),
             format: "json".into(),
-            state_topic: String::new(),
+            state_topic: "vigil.state".into(),
+            delivery: "exactly-once".into(),
+            transactional_id: String::new(),
             librdkafka: BTreeMap::new(),
         }
     }
@@ -297,6 +305,9 @@ pub struct Settings {
     /// HL7 v2 decoder options from `[input]` (used by `vigil mllp` whatever the topic's
     /// format).
     pub hl7: vigil_wire::Hl7Options,
+    /// The producer's `transactional.id` under exactly-once delivery; `None` for
+    /// at-least-once.
+    pub transactional_id: Option<String>,
 }
 
 impl Config {
@@ -517,6 +528,8 @@ impl Config {
                     | "bootstrap.servers"
                     | "enable.auto.commit"
                     | "enable.auto.offset.store"
+                    | "transactional.id"
+                    | "isolation.level"
             );
             need(
                 !owned,
@@ -537,6 +550,20 @@ impl Config {
                 }
             }
         }
+        need(
+            matches!(k.delivery.as_str(), "exactly-once" | "at-least-once"),
+            format!(
+                "kafka.delivery: {:?} unknown; expected \"exactly-once\" or \"at-least-once\"",
+                k.delivery
+            ),
+        );
+        let transactional_id = (k.delivery == "exactly-once").then(|| {
+            if k.transactional_id.is_empty() {
+                format!("{}-{}", k.group_id, hostname())
+            } else {
+                k.transactional_id.clone()
+            }
+        });
         let listen = self.http.listen.parse::<SocketAddr>();
         let mllp_listen = self.mllp.listen.parse::<SocketAddr>();
         need(
@@ -669,6 +696,7 @@ impl Config {
             return Err(ConfigError(errors));
         };
         Ok(Settings {
+            transactional_id,
             mllp_listen,
             hl7,
             fhir_out,
@@ -680,6 +708,17 @@ impl Config {
             policy,
         })
     }
+}
+
+/// This machine's host name (stable for a Kubernetes StatefulSet pod), for the default
+/// `transactional.id`.
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "vigil".to_owned())
 }
 
 #[cfg(test)]
@@ -736,6 +775,8 @@ mod tests {
         dlq_topic: u8,
         format: u8,
         state_topic: u8,
+        delivery: u8,
+        transactional_id: u8,
     }
     #[derive(Default, serde::Serialize)]
     struct HttpKeys {

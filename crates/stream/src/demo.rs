@@ -70,6 +70,7 @@ pub async fn run(
     broker.create_topic(&raw.kafka.observations_topic, 4)?;
     broker.create_topic(&raw.kafka.alerts_topic, 1)?;
     broker.create_topic(&raw.kafka.dlq_topic, 1)?;
+    broker.create_topic(&raw.kafka.state_topic, 4)?;
     let settings: Settings = raw.clone().validate()?;
     writeln!(
         out,

@@ -43,12 +43,16 @@ pub struct Report {
 fn settings(
     broker: &MockBroker,
     partitions: i32,
+    delivery: &str,
 ) -> Result<Settings, Box<dyn std::error::Error + Send + Sync>> {
     let mut raw = Config::default();
     raw.kafka.brokers = broker.bootstrap_servers();
     raw.kafka.group_id = "vigil-load".into();
+    raw.kafka.delivery = delivery.into();
+    raw.kafka.transactional_id = "vigil-load".into();
     raw.http.listen = "127.0.0.1:0".into();
     broker.create_topic(&raw.kafka.observations_topic, partitions)?;
+    broker.create_topic(&raw.kafka.state_topic, partitions)?;
     broker.create_topic(&raw.kafka.alerts_topic, partitions)?;
     broker.create_topic(&raw.kafka.dlq_topic, 1)?;
     Ok(raw.validate()?)
@@ -81,9 +85,10 @@ pub async fn throughput(
     messages: u64,
     patients: usize,
     partitions: i32,
+    delivery: &str,
 ) -> Result<Report, Box<dyn std::error::Error + Send + Sync>> {
     let broker = MockBroker::start(1)?;
-    let settings = settings(&broker, partitions)?;
+    let settings = settings(&broker, partitions, delivery)?;
     let topic = settings.raw.kafka.observations_topic.clone();
     let p = producer(&settings.raw.kafka.brokers)?;
     let start = vigil_score::Timestamp::from_millis(1_795_428_000_000);
@@ -167,9 +172,10 @@ pub async fn latency(
     seconds: u64,
     patients: usize,
     partitions: i32,
+    delivery: &str,
 ) -> Result<Report, Box<dyn std::error::Error + Send + Sync>> {
     let broker = MockBroker::start(1)?;
-    let settings = settings(&broker, partitions)?;
+    let settings = settings(&broker, partitions, delivery)?;
     let brokers = settings.raw.kafka.brokers.clone();
     let topic = settings.raw.kafka.observations_topic.clone();
     let alerts_topic = settings.raw.kafka.alerts_topic.clone();
@@ -383,7 +389,7 @@ pub async fn restore(
     for part in 0..partitions {
         let topic = settings.raw.kafka.state_topic.clone();
         restored += tokio::task::block_in_place(|| {
-            crate::service::restore(&settings, &topic, part, &metrics)
+            crate::service::restore(&settings, &topic, part, None, &metrics)
         })?
         .len();
     }

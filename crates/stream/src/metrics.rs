@@ -28,6 +28,11 @@ pub struct Metrics {
     pub state_bytes: IntCounter,
     /// Bytes of patient state read back from the changelog.
     pub state_bytes_restored: IntCounter,
+    /// Transactions aborted (exactly-once delivery): their batch is processed again.
+    pub aborts: IntCounter,
+    /// State records skipped on restore because they were written after the committed
+    /// input offset (an aborted or unfinished batch).
+    pub state_records_skipped: IntCounter,
 }
 
 impl Metrics {
@@ -85,7 +90,15 @@ impl Metrics {
         );
         let commits = counter(
             "vigil_commits_total",
-            "Batches whose offsets were committed.",
+            "Batches whose offsets were committed (in one transaction with their output under exactly-once delivery).",
+        );
+        let aborts = counter(
+            "vigil_transactions_aborted_total",
+            "Transactions aborted; their batch is redelivered and processed again.",
+        );
+        let state_records_skipped = counter(
+            "vigil_state_records_skipped_total",
+            "Changelog records ignored on restore: written past the committed input offset, or undecodable.",
         );
         let batch_seconds = histogram(
             "vigil_batch_seconds",
@@ -122,6 +135,8 @@ impl Metrics {
             restore_seconds,
             state_bytes,
             state_bytes_restored,
+            aborts,
+            state_records_skipped,
         }
     }
 

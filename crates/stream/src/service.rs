@@ -9,7 +9,7 @@
 //! batch's offsets committed. A crash before the commit redelivers the batch; alert ids
 //! are deterministic, so consumers drop the repeats.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,13 @@ pub enum ServiceError {
     /// A Kafka client could not be created or subscribed.
     #[error("Kafka client: {0}")]
     Kafka(#[from] KafkaError),
+    /// A transaction could not begin, commit its offsets or commit; it was aborted and
+    /// the batch will be redelivered.
+    #[error("transaction failed: {0}")]
+    Transaction(KafkaError),
+    /// The consumer had no group membership to bind a transaction's offsets to.
+    #[error("the consumer is not a member of its group; the batch's offsets cannot be committed")]
+    NotInGroup,
     /// A produced message was not acknowledged; the batch was not committed and will be
     /// redelivered.
     #[error("broker did not acknowledge a {what} message: {error}")]
@@ -127,12 +134,14 @@ fn client_config(settings: &Settings, defaults: &[(&str, &str)]) -> ClientConfig
 }
 
 /// Runs the service until `shutdown` is cancelled, then stops in order: stop consuming,
-/// finish the batch in flight, flush the producer, commit, return.
+/// finish the batch in flight (commit its transaction, or deliver and commit its
+/// offsets), flush the producer, return.
 ///
 /// # Errors
 ///
-/// A [`ServiceError`] when a client cannot be created or a produced message is not
-/// acknowledged (the batch is then not committed, so it is redelivered).
+/// A [`ServiceError`] when a client cannot be created, a produced message is not
+/// acknowledged or a transaction fails (the batch is then not committed, so it is
+/// redelivered, and its state records are ignored on restore).
 pub async fn run(
     settings: Settings,
     metrics: Metrics,
@@ -158,34 +167,53 @@ pub async fn run(
     .set("group.id", &k.group_id)
     .set("enable.auto.commit", "false")
     .set("enable.auto.offset.store", "false")
+    .set("isolation.level", "read_committed")
     .create_with_context(context)?;
-    let producer: FutureProducer = client_config(
+    let mut producer_config = client_config(
         &settings,
         &[
             ("enable.idempotence", "true"),
             ("acks", "all"),
             ("linger.ms", "5"),
         ],
-    )
-    .create()?;
+    );
+    if let Some(id) = &settings.transactional_id {
+        producer_config.set("transactional.id", id);
+    }
+    let producer: FutureProducer = producer_config.create()?;
+    let txn_timeout = Duration::from_secs(60);
+    if settings.transactional_id.is_some() {
+        // Fences any earlier incarnation with the same transactional.id and aborts its open
+        // transaction, so its half-written batch never becomes visible to read_committed.
+        tokio::task::block_in_place(|| producer.init_transactions(txn_timeout))
+            .map_err(ServiceError::Transaction)?;
+    }
     consumer.subscribe(&[k.observations_topic.as_str()])?;
     readiness.set_consuming(true);
-    tracing::info!(topic = %k.observations_topic, group = %k.group_id, "Consuming");
+    tracing::info!(
+        topic = %k.observations_topic,
+        group = %k.group_id,
+        delivery = %k.delivery,
+        "Consuming"
+    );
 
     let mut partitions: HashMap<i32, HashMap<String, PatientState>> = HashMap::new();
     let state_topic = (!k.state_topic.is_empty()).then(|| k.state_topic.clone());
-    let mut restored: std::collections::HashSet<i32> = std::collections::HashSet::new();
+    let mut restored: HashSet<i32> = HashSet::new();
     let max_messages = settings.raw.service.batch_max_messages;
     let max_wait = Duration::from_millis(settings.raw.service.batch_max_wait_ms);
     let mut result = Ok(());
     let mut last_committed: Option<TopicPartitionList> = None;
     'consume: loop {
-        // Drop the state of revoked partitions: their patients now belong elsewhere.
-        let revoked =
-            std::mem::take(&mut rebalances.lock().unwrap_or_else(|p| p.into_inner()).revoked);
-        for p in revoked {
-            partitions.remove(&p);
-            restored.remove(&p);
+        // Rebalance callbacks run only inside `recv`, and every transaction is committed
+        // before the next `recv`, so a revocation never finds a transaction open: the
+        // partitions' committed offsets and changelog are complete, and the instance that
+        // gains them restores from there. Drop the state of revoked partitions: their
+        // patients now belong elsewhere (or are restored afresh if they come back).
+        let revoked = take_revoked(&rebalances);
+        for p in &revoked {
+            partitions.remove(p);
+            restored.remove(p);
         }
         let first = tokio::select! {
             () = shutdown.cancelled() => break 'consume,
@@ -196,14 +224,29 @@ pub async fn run(
         let deadline = tokio::time::Instant::now() + max_wait;
         while batch.len() < max_messages {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(m) => batch.push(m),
+                Ok(m) => {
+                    // A rebalance inside this `recv` revoked partitions: the messages
+                    // already taken from them are not ours to process any more (their new
+                    // owner starts from the committed offset). The message just received
+                    // comes from the new assignment.
+                    let revoked = take_revoked(&rebalances);
+                    if !revoked.is_empty() {
+                        batch.retain(|m| {
+                            m.as_ref().is_ok_and(|m| !revoked.contains(&m.partition()))
+                        });
+                        for p in &revoked {
+                            partitions.remove(p);
+                            restored.remove(p);
+                        }
+                    }
+                    batch.push(m);
+                }
                 Err(_) => break,
             }
         }
         let mut outgoing = Vec::new();
         let mut next_offsets: HashMap<i32, i64> = HashMap::new();
-        let mut touched: std::collections::HashSet<(i32, Vec<u8>)> =
-            std::collections::HashSet::new();
+        let mut touched: HashSet<(i32, Vec<u8>)> = HashSet::new();
         for m in batch {
             let m = match m {
                 Ok(m) => m,
@@ -218,7 +261,8 @@ pub async fn run(
                 readiness.set_consuming(false);
                 let started = Instant::now();
                 let patients = tokio::task::block_in_place(|| {
-                    restore(&settings, topic, m.partition(), &metrics)
+                    let committed = committed_offset(&consumer, m.topic(), m.partition())?;
+                    restore(&settings, topic, m.partition(), committed, &metrics)
                 })?;
                 metrics
                     .restore_seconds
@@ -241,8 +285,8 @@ pub async fn run(
             let next = next_offsets.entry(m.partition()).or_insert(0);
             *next = (*next).max(m.offset() + 1);
         }
-        // The state of every patient this batch changed, in the same delivery as its alerts
-        // and before the offsets are committed.
+        // The state of every patient this batch changed, in the same transaction as its
+        // alerts and offsets, marked with the input offset it reflects.
         if let Some(topic) = &state_topic {
             for (partition, key) in touched {
                 let patient = std::str::from_utf8(&key).ok();
@@ -251,12 +295,32 @@ pub async fn run(
                 };
                 let bytes = vigil_score::state::encode(state.patient.window(), &state.alerts);
                 metrics.state_bytes.inc_by(bytes.len() as u64);
+                let input_offset = next_offsets
+                    .get(&partition)
+                    .copied()
+                    .unwrap_or(0)
+                    .to_string();
+                let mut headers = OwnedHeaders::new().insert(Header {
+                    key: INPUT_OFFSET,
+                    value: Some(&input_offset),
+                });
+                for (key, value) in [
+                    (ENCOUNTER, &state.encounter_id),
+                    (LOCATION, &state.location),
+                ] {
+                    if let Some(v) = value {
+                        headers = headers.insert(Header {
+                            key,
+                            value: Some(v),
+                        });
+                    }
+                }
                 outgoing.push(Outgoing {
                     topic: topic.clone(),
                     partition: Some(partition),
                     key: Some(key),
                     payload: bytes,
-                    headers: None,
+                    headers: Some(headers),
                     what: "state",
                 });
             }
@@ -270,19 +334,33 @@ pub async fn run(
         metrics.patients.set(
             i64::try_from(partitions.values().map(HashMap::len).sum::<usize>()).unwrap_or(i64::MAX),
         );
-        if let Err(e) = deliver(&producer, &outgoing).await {
+        if offsets.count() == 0 && outgoing.is_empty() {
+            continue;
+        }
+        let committed = if settings.transactional_id.is_some() {
+            commit_transaction(&producer, &consumer, &outgoing, &offsets, txn_timeout).await
+        } else {
+            match deliver(&producer, &outgoing).await {
+                Ok(()) => {
+                    if offsets.count() > 0 {
+                        if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
+                            tracing::warn!(error = %e, "Offset commit failed; the batch may be redelivered");
+                        }
+                        last_committed = Some(offsets);
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        };
+        if let Err(e) = committed {
+            if settings.transactional_id.is_some() {
+                metrics.aborts.inc();
+            }
             result = Err(e);
             break 'consume;
         }
-        if offsets.count() > 0 {
-            match consumer.commit(&offsets, CommitMode::Async) {
-                Ok(()) => metrics.commits.inc(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "Offset commit failed; the batch may be redelivered")
-                }
-            }
-            last_committed = Some(offsets);
-        }
+        metrics.commits.inc();
         metrics
             .batch_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -293,7 +371,8 @@ pub async fn run(
     if let Err(e) = producer.flush(deadline) {
         tracing::warn!(error = %e, "Producer flush did not complete");
     }
-    // The last batch was committed asynchronously; make sure it landed before leaving.
+    // Under at-least-once the last batch was committed asynchronously; make sure it landed
+    // before leaving. (Under exactly-once every batch's transaction is already committed.)
     if let (Ok(()), Some(offsets)) = (&result, &last_committed)
         && let Err(e) = consumer.commit(offsets, CommitMode::Sync)
     {
@@ -301,6 +380,72 @@ pub async fn run(
     }
     consumer.unsubscribe();
     result
+}
+
+/// Header of a state record: the input partition's next offset after the batch that wrote
+/// it. Restore ignores records whose offset is past the committed one.
+pub const INPUT_OFFSET: &str = "vigil-input-offset";
+/// Header of a state record: the patient's latest encounter id.
+const ENCOUNTER: &str = "vigil-encounter";
+/// Header of a state record: the patient's latest location.
+const LOCATION: &str = "vigil-location";
+
+fn take_revoked(rebalances: &Mutex<Rebalances>) -> Vec<i32> {
+    std::mem::take(&mut rebalances.lock().unwrap_or_else(|p| p.into_inner()).revoked)
+}
+
+/// The group's committed offset of one input partition, if any (blocking).
+fn committed_offset(
+    consumer: &StreamConsumer<VigilContext>,
+    topic: &str,
+    partition: i32,
+) -> Result<Option<i64>, ServiceError> {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(30))?;
+    Ok(committed
+        .find_partition(topic, partition)
+        .and_then(|e| match e.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        }))
+}
+
+/// One batch in one transaction: its output, then its input offsets (bound to the
+/// consumer group's generation, so a fenced instance cannot commit), then the commit. On
+/// failure the transaction is aborted and the error returned: nothing of the batch becomes
+/// visible to read_committed consumers, and the batch is redelivered.
+async fn commit_transaction(
+    producer: &FutureProducer,
+    consumer: &StreamConsumer<VigilContext>,
+    outgoing: &[Outgoing],
+    offsets: &TopicPartitionList,
+    timeout: Duration,
+) -> Result<(), ServiceError> {
+    producer
+        .begin_transaction()
+        .map_err(ServiceError::Transaction)?;
+    let produced = deliver(producer, outgoing).await;
+    let committed = produced.and_then(|()| {
+        tokio::task::block_in_place(|| {
+            if offsets.count() > 0 {
+                let group = consumer.group_metadata().ok_or(ServiceError::NotInGroup)?;
+                producer
+                    .send_offsets_to_transaction(offsets, &group, timeout)
+                    .map_err(ServiceError::Transaction)?;
+            }
+            producer
+                .commit_transaction(timeout)
+                .map_err(ServiceError::Transaction)
+        })
+    });
+    if let Err(e) = &committed {
+        tracing::warn!(error = %e, "Transaction failed; aborting (the batch will be redelivered)");
+        if let Err(abort) = tokio::task::block_in_place(|| producer.abort_transaction(timeout)) {
+            tracing::warn!(error = %abort, "Abort failed; the broker aborts the transaction at its timeout");
+        }
+    }
+    committed
 }
 
 /// Sends every message of a batch and waits until the broker acknowledged all of them.
@@ -411,21 +556,30 @@ fn process(
 }
 
 /// Reads one partition of the state changelog from its start to its end and rebuilds its
-/// patients. A record that cannot be decoded is skipped with a warning (the patient then
-/// starts afresh) rather than stopping the partition.
+/// patients: for each patient, the newest record that reflects input at or before
+/// `committed` (the group's committed offset of the same input partition). A record written
+/// past it belongs to a batch whose transaction was aborted or never finished (or, under
+/// at-least-once, whose offsets were not committed): that batch is redelivered and
+/// processed again from the older state, so the record is skipped. This holds even on a
+/// broker that shows aborted records to read_committed readers. A record that cannot be
+/// decoded is skipped with a warning (the patient then starts afresh) rather than stopping
+/// the partition.
 pub(crate) fn restore(
     settings: &Settings,
     topic: &str,
     partition: i32,
+    committed: Option<i64>,
     metrics: &Metrics,
 ) -> Result<HashMap<String, PatientState>, ServiceError> {
     use rdkafka::consumer::BaseConsumer;
+    use rdkafka::message::Headers;
     let reader: BaseConsumer = client_config(settings, &[("enable.partition.eof", "true")])
         .set(
             "group.id",
             format!("{}-restore", settings.raw.kafka.group_id),
         )
         .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
         .create()?;
     let timeout = Duration::from_secs(30);
     let (low, high) = reader.fetch_watermarks(topic, partition, timeout)?;
@@ -451,6 +605,21 @@ pub(crate) fn restore(
         let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
             continue;
         };
+        let header = |name: &str| {
+            m.headers().and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == name)
+                    .and_then(|h| h.value)
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .map(str::to_owned)
+            })
+        };
+        // Records of older Vigil versions carry no offset: they are taken as committed.
+        let input_offset = header(INPUT_OFFSET).and_then(|v| v.parse::<i64>().ok());
+        if input_offset.is_some_and(|o| committed.is_none_or(|c| o > c)) {
+            metrics.state_records_skipped.inc();
+            continue;
+        }
         match m.payload() {
             None | Some([]) => {
                 patients.remove(key);
@@ -465,12 +634,15 @@ pub(crate) fn restore(
                         PatientState {
                             patient,
                             alerts,
+                            encounter_id: header(ENCOUNTER),
+                            location: header(LOCATION),
                             ..PatientState::default()
                         },
                     );
                 }
                 Err(e) => {
-                    tracing::warn!(partition, offset = m.offset(), error = %e, "State record skipped")
+                    metrics.state_records_skipped.inc();
+                    tracing::warn!(partition, offset = m.offset(), error = %e, "State record skipped");
                 }
             },
         }

@@ -36,6 +36,10 @@ impl Harness {
         config.kafka.dlq_topic = format!("dlq-{n}");
         config.http.listen = "127.0.0.1:0".into();
         config.service.batch_max_wait_ms = 5;
+        // The mock cluster does not store offsets sent in a transaction, so these tests run
+        // the at-least-once mode; exactly-once is tested against tansu (vigil faults).
+        config.kafka.delivery = "at-least-once".into();
+        config.kafka.state_topic = String::new();
         broker
             .create_topic(&config.kafka.observations_topic, partitions)
             .expect("topic");
