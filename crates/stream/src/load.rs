@@ -391,6 +391,7 @@ pub async fn restore(
         restored += tokio::task::block_in_place(|| {
             crate::service::restore(&settings, &topic, part, None, &metrics)
         })?
+        .patients
         .len();
     }
     let seconds = began.elapsed().as_secs_f64();

@@ -28,6 +28,9 @@ pub struct Metrics {
     pub state_bytes: IntCounter,
     /// Bytes of patient state read back from the changelog.
     pub state_bytes_restored: IntCounter,
+    /// Next input offset committed, by input partition (the partition number is not a
+    /// patient identifier).
+    pub committed_offsets: prometheus::IntGaugeVec,
     /// Transactions aborted (exactly-once delivery): their batch is processed again.
     pub aborts: IntCounter,
     /// State records skipped on restore because they were written after the committed
@@ -92,6 +95,16 @@ impl Metrics {
             "vigil_commits_total",
             "Batches whose offsets were committed (in one transaction with their output under exactly-once delivery).",
         );
+        let committed_offsets =
+            prometheus::IntGaugeVec::new(
+                Opts::new(
+                    "vigil_input_committed_offset",
+                    "Next input offset committed by this instance, by input partition (kept after the partition moves: offsets only grow).",
+                ),
+                &["partition"],
+            )
+            .expect("valid metric");
+        register(Box::new(committed_offsets.clone()));
         let aborts = counter(
             "vigil_transactions_aborted_total",
             "Transactions aborted; their batch is redelivered and processed again.",
@@ -137,7 +150,15 @@ impl Metrics {
             state_bytes_restored,
             aborts,
             state_records_skipped,
+            committed_offsets,
         }
+    }
+
+    /// Records a partition's committed input offset.
+    pub fn set_committed_offset(&self, partition: i32, next: i64) {
+        self.committed_offsets
+            .with_label_values(&[&partition.to_string()])
+            .set(next);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -42,6 +42,14 @@ pub enum ServiceError {
     /// the batch will be redelivered.
     #[error("transaction failed: {0}")]
     Transaction(KafkaError),
+    /// A partition's changelog could not be restored.
+    #[error("state restore of partition {partition}: {reason}")]
+    Restore {
+        /// Input partition.
+        partition: i32,
+        /// Why.
+        reason: &'static str,
+    },
     /// The consumer had no group membership to bind a transaction's offsets to.
     #[error("the consumer is not a member of its group; the batch's offsets cannot be committed")]
     NotInGroup,
@@ -188,6 +196,8 @@ pub async fn run(
         tokio::task::block_in_place(|| producer.init_transactions(txn_timeout))
             .map_err(ServiceError::Transaction)?;
     }
+    // Commit records (see `restore`) go outside the transactions, after each commit.
+    let session = Session::new(&settings)?;
     consumer.subscribe(&[k.observations_topic.as_str()])?;
     readiness.set_consuming(true);
     tracing::info!(
@@ -200,6 +210,9 @@ pub async fn run(
     let mut partitions: HashMap<i32, HashMap<String, PatientState>> = HashMap::new();
     let state_topic = (!k.state_topic.is_empty()).then(|| k.state_topic.clone());
     let mut restored: HashSet<i32> = HashSet::new();
+    // Per partition: input below this offset was already processed by the restored state.
+    let mut skip_below: HashMap<i32, i64> = HashMap::new();
+    let mut seq = 0u64;
     let max_messages = settings.raw.service.batch_max_messages;
     let max_wait = Duration::from_millis(settings.raw.service.batch_max_wait_ms);
     let mut result = Ok(());
@@ -214,6 +227,7 @@ pub async fn run(
         for p in &revoked {
             partitions.remove(p);
             restored.remove(p);
+            skip_below.remove(p);
         }
         let first = tokio::select! {
             () = shutdown.cancelled() => break 'consume,
@@ -237,6 +251,7 @@ pub async fn run(
                         for p in &revoked {
                             partitions.remove(p);
                             restored.remove(p);
+                            skip_below.remove(p);
                         }
                     }
                     batch.push(m);
@@ -260,7 +275,7 @@ pub async fn run(
             {
                 readiness.set_consuming(false);
                 let started = Instant::now();
-                let patients = tokio::task::block_in_place(|| {
+                let state = tokio::task::block_in_place(|| {
                     let committed = committed_offset(&consumer, m.topic(), m.partition())?;
                     restore(&settings, topic, m.partition(), committed, &metrics)
                 })?;
@@ -269,11 +284,22 @@ pub async fn run(
                     .observe(started.elapsed().as_secs_f64());
                 tracing::info!(
                     partition = m.partition(),
-                    patients = patients.len(),
+                    patients = state.patients.len(),
+                    checkpoint = state.checkpoint,
                     "Patient state restored"
                 );
-                partitions.insert(m.partition(), patients);
+                partitions.insert(m.partition(), state.patients);
+                if let Some(c) = state.checkpoint {
+                    skip_below.insert(m.partition(), c);
+                }
                 readiness.set_consuming(true);
+            }
+            let next = next_offsets.entry(m.partition()).or_insert(0);
+            *next = (*next).max(m.offset() + 1);
+            if skip_below.get(&m.partition()).is_some_and(|c| m.offset() < *c) {
+                // Already in the restored state (a broker that did not keep the
+                // transaction's offsets redelivers it): not processed again.
+                continue;
             }
             let accepted = process(&m, &settings, &metrics, &mut partitions, &mut outgoing);
             if accepted {
@@ -282,8 +308,6 @@ pub async fn run(
                     m.key().map(<[u8]>::to_vec).unwrap_or_default(),
                 ));
             }
-            let next = next_offsets.entry(m.partition()).or_insert(0);
-            *next = (*next).max(m.offset() + 1);
         }
         // The state of every patient this batch changed, in the same transaction as its
         // alerts and offsets, marked with the input offset it reflects.
@@ -325,8 +349,34 @@ pub async fn run(
                 });
             }
         }
+        let batch_offsets: Vec<(i32, i64)> = next_offsets.drain().collect();
+        let txn = format!("{}:{seq}", session.id);
+        if settings.transactional_id.is_some() {
+            if let Some(topic) = &state_topic {
+                for (partition, next) in &batch_offsets {
+                    outgoing.push(Outgoing {
+                        topic: topic.clone(),
+                        partition: Some(*partition),
+                        key: Some(format!("vigil-checkpoint/{}", session.id).into_bytes()),
+                        payload: next.to_string().into_bytes(),
+                        headers: Some(OwnedHeaders::new().insert(Header {
+                            key: CHECKPOINT,
+                            value: Some("1"),
+                        })),
+                        what: "checkpoint",
+                    });
+                }
+            }
+            for o in &mut outgoing {
+                let headers = o.headers.take().unwrap_or_default();
+                o.headers = Some(headers.insert(Header {
+                    key: TXN,
+                    value: Some(&txn),
+                }));
+            }
+        }
         let mut offsets = TopicPartitionList::new();
-        for (partition, next) in next_offsets.drain() {
+        for (partition, next) in batch_offsets.iter().copied() {
             offsets
                 .add_partition_offset(&k.observations_topic, partition, Offset::Offset(next))
                 .ok();
@@ -361,6 +411,29 @@ pub async fn run(
             break 'consume;
         }
         metrics.commits.inc();
+        for (partition, next) in &batch_offsets {
+            metrics.set_committed_offset(*partition, *next);
+        }
+        if settings.transactional_id.is_some()
+            && let Some(topic) = &state_topic
+        {
+            // The commit is confirmed: record it where restore will look for it. If this
+            // is lost to a crash, the batch counts as aborted and is processed again.
+            for (partition, _) in &batch_offsets {
+                let record = FutureRecord::to(topic)
+                    .partition(*partition)
+                    .key(session.commit_key.as_bytes())
+                    .payload(txn.as_bytes())
+                    .headers(OwnedHeaders::new().insert(Header {
+                        key: COMMITTED,
+                        value: Some(&txn),
+                    }));
+                if let Err((e, _)) = session.commits.send_result(record) {
+                    tracing::warn!(error = %e, "Commit record not queued; the batch may be processed again after a restart");
+                }
+            }
+        }
+        seq += 1;
         metrics
             .batch_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -370,6 +443,9 @@ pub async fn run(
     let deadline = Duration::from_millis(settings.raw.service.shutdown_deadline_ms);
     if let Err(e) = producer.flush(deadline) {
         tracing::warn!(error = %e, "Producer flush did not complete");
+    }
+    if let Err(e) = session.commits.flush(deadline) {
+        tracing::warn!(error = %e, "Commit records not all delivered; the last batches may be processed again after a restart");
     }
     // Under at-least-once the last batch was committed asynchronously; make sure it landed
     // before leaving. (Under exactly-once every batch's transaction is already committed.)
@@ -385,10 +461,46 @@ pub async fn run(
 /// Header of a state record: the input partition's next offset after the batch that wrote
 /// it. Restore ignores records whose offset is past the committed one.
 pub const INPUT_OFFSET: &str = "vigil-input-offset";
+/// Header of every record written in a transaction: `session:seq`, the writing
+/// instance's session (one per process start) and the transaction's sequence number.
+pub const TXN: &str = "vigil-txn";
+/// Header of a commit record: `session:seq`, written (outside any transaction) to each
+/// changelog partition a transaction touched, after the broker confirmed its commit.
+pub const COMMITTED: &str = "vigil-committed";
+/// Header marking a checkpoint record: its value is the next input offset of the
+/// partition after the transaction.
+pub const CHECKPOINT: &str = "vigil-checkpoint";
 /// Header of a state record: the patient's latest encounter id.
 const ENCOUNTER: &str = "vigil-encounter";
 /// Header of a state record: the patient's latest location.
 const LOCATION: &str = "vigil-location";
+
+/// One process start's identity in transaction headers, and the plain producer of its
+/// commit records.
+struct Session {
+    id: String,
+    commit_key: String,
+    commits: FutureProducer,
+}
+
+impl Session {
+    fn new(settings: &Settings) -> Result<Session, ServiceError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let id = format!("{:016x}", nanos ^ (u64::from(std::process::id()) << 40));
+        let commits: FutureProducer = client_config(
+            settings,
+            &[("enable.idempotence", "true"), ("acks", "all"), ("linger.ms", "5")],
+        )
+        .create()?;
+        Ok(Session {
+            commit_key: format!("vigil-commit/{id}"),
+            id,
+            commits,
+        })
+    }
+}
 
 fn take_revoked(rebalances: &Mutex<Rebalances>) -> Vec<i32> {
     std::mem::take(&mut rebalances.lock().unwrap_or_else(|p| p.into_inner()).revoked)
@@ -555,22 +667,56 @@ fn process(
     any
 }
 
+/// What a partition's changelog restores: its patients, and (under exactly-once) the
+/// input offset up to which the restored state has already processed the input.
+#[derive(Default)]
+pub(crate) struct Restored {
+    /// Patients by id.
+    pub patients: HashMap<String, PatientState>,
+    /// The next input offset of the newest committed transaction's checkpoint.
+    pub checkpoint: Option<i64>,
+}
+
+/// A record of a transaction whose commit record has not been read yet.
+struct Pending {
+    session: String,
+    seq: u64,
+    key: String,
+    kind: PendingKind,
+}
+
+enum PendingKind {
+    State(Vec<u8>, Option<String>, Option<String>),
+    Checkpoint(i64),
+}
+
 /// Reads one partition of the state changelog from its start to its end and rebuilds its
-/// patients: for each patient, the newest record that reflects input at or before
-/// `committed` (the group's committed offset of the same input partition). A record written
-/// past it belongs to a batch whose transaction was aborted or never finished (or, under
-/// at-least-once, whose offsets were not committed): that batch is redelivered and
-/// processed again from the older state, so the record is skipped. This holds even on a
-/// broker that shows aborted records to read_committed readers. A record that cannot be
-/// decoded is skipped with a warning (the patient then starts afresh) rather than stopping
-/// the partition.
+/// patients.
+///
+/// Under exactly-once delivery every record carries its transaction (`vigil-txn`:
+/// session and sequence number) and is applied only once a commit record
+/// (`vigil-committed`) of that session at or past that sequence is read: Vigil writes
+/// commit records only after the broker confirmed the commit, and a session's
+/// transactions commit strictly in order. A transaction without one was aborted (or its
+/// instance died before writing it; its batch is then processed again with the same
+/// alert ids). So restore never applies an aborted batch, even on a broker that shows
+/// aborted records to read_committed readers. As a fallback for a commit record lost to a
+/// crash, a transaction whose checkpoint is covered by the group's committed offset
+/// (stored atomically by brokers that implement transactional offsets) counts as
+/// committed.
+///
+/// Records without a transaction (at-least-once delivery, older versions) are applied
+/// unless written past `committed`, the group's committed offset of the same input
+/// partition: such a batch is redelivered and processed again from the older state. A
+/// record that cannot be decoded is skipped with a warning (the patient then starts
+/// afresh) rather than stopping the partition.
 pub(crate) fn restore(
     settings: &Settings,
     topic: &str,
     partition: i32,
     committed: Option<i64>,
     metrics: &Metrics,
-) -> Result<HashMap<String, PatientState>, ServiceError> {
+) -> Result<Restored, ServiceError> {
     use rdkafka::consumer::BaseConsumer;
     use rdkafka::message::Headers;
     let reader: BaseConsumer = client_config(settings, &[("enable.partition.eof", "true")])
@@ -581,18 +727,19 @@ pub(crate) fn restore(
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create()?;
-    let timeout = Duration::from_secs(30);
-    let (low, high) = reader.fetch_watermarks(topic, partition, timeout)?;
-    let mut patients = HashMap::new();
-    if high <= low {
-        return Ok(patients);
-    }
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Beginning)?;
     reader.assign(&tpl)?;
-    let deadline = Instant::now() + timeout;
-    let mut next = low;
-    while next < high && Instant::now() < deadline {
+    let mut restored = Restored::default();
+    let mut pending: Vec<Pending> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if Instant::now() > deadline {
+            return Err(ServiceError::Restore {
+                partition,
+                reason: "the changelog was not read to its end within 300 s",
+            });
+        }
         let Some(message) = reader.poll(Duration::from_millis(100)) else {
             continue;
         };
@@ -600,10 +747,6 @@ pub(crate) fn restore(
             Ok(m) => m,
             Err(KafkaError::PartitionEOF(_)) => break,
             Err(e) => return Err(e.into()),
-        };
-        next = m.offset() + 1;
-        let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
-            continue;
         };
         let header = |name: &str| {
             m.headers().and_then(|h| {
@@ -614,40 +757,117 @@ pub(crate) fn restore(
                     .map(str::to_owned)
             })
         };
-        // Records of older Vigil versions carry no offset: they are taken as committed.
+        if let Some((session, seq)) = header(COMMITTED).as_deref().and_then(parse_txn) {
+            // Apply, in log order, every pending record of this session up to `seq`.
+            let (ready, rest): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut pending)
+                .into_iter()
+                .partition(|p| p.session == session && p.seq <= seq);
+            pending = rest;
+            for p in ready {
+                apply_restored(&mut restored, p.key, p.kind, settings, metrics, partition);
+            }
+            continue;
+        }
+        let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+            continue;
+        };
+        let kind = if header(CHECKPOINT).is_some() {
+            match m
+                .payload()
+                .and_then(|p| std::str::from_utf8(p).ok())
+                .and_then(|p| p.parse::<i64>().ok())
+            {
+                Some(o) => PendingKind::Checkpoint(o),
+                None => continue,
+            }
+        } else {
+            PendingKind::State(
+                m.payload().unwrap_or_default().to_vec(),
+                header(ENCOUNTER),
+                header(LOCATION),
+            )
+        };
+        if let Some((session, seq)) = header(TXN).as_deref().and_then(parse_txn) {
+            pending.push(Pending {
+                session: session.to_owned(),
+                seq,
+                key: key.to_owned(),
+                kind,
+            });
+            continue;
+        }
+        // Records of at-least-once delivery or older versions: the committed offset decides.
         let input_offset = header(INPUT_OFFSET).and_then(|v| v.parse::<i64>().ok());
         if input_offset.is_some_and(|o| committed.is_none_or(|c| o > c)) {
             metrics.state_records_skipped.inc();
             continue;
         }
-        match m.payload() {
-            None | Some([]) => {
-                patients.remove(key);
+        apply_restored(&mut restored, key.to_owned(), kind, settings, metrics, partition);
+    }
+    // Transactions without a commit record: committed only if the group's committed offset
+    // (stored in the same transaction by a broker that implements it) covers them.
+    let covered: HashSet<(String, u64)> = pending
+        .iter()
+        .filter_map(|p| match p.kind {
+            PendingKind::Checkpoint(o) if committed.is_some_and(|c| o <= c) => {
+                Some((p.session.clone(), p.seq))
             }
-            Some(bytes) => match vigil_score::state::decode(bytes, &settings.engine.staleness) {
+            _ => None,
+        })
+        .collect();
+    for p in pending {
+        if covered.contains(&(p.session.clone(), p.seq)) {
+            apply_restored(&mut restored, p.key, p.kind, settings, metrics, partition);
+        } else {
+            metrics.state_records_skipped.inc();
+        }
+    }
+    Ok(restored)
+}
+
+fn apply_restored(
+    restored: &mut Restored,
+    key: String,
+    kind: PendingKind,
+    settings: &Settings,
+    metrics: &Metrics,
+    partition: i32,
+) {
+    match kind {
+        PendingKind::Checkpoint(o) => restored.checkpoint = Some(o),
+        PendingKind::State(bytes, _, _) if bytes.is_empty() => {
+            restored.patients.remove(&key);
+        }
+        PendingKind::State(bytes, encounter_id, location) => {
+            match vigil_score::state::decode(&bytes, &settings.engine.staleness) {
                 Ok((window, alerts)) => {
                     metrics.state_bytes_restored.inc_by(bytes.len() as u64);
                     let mut patient = Patient::new();
                     *patient.window_mut() = window;
-                    patients.insert(
-                        key.to_owned(),
+                    restored.patients.insert(
+                        key,
                         PatientState {
                             patient,
                             alerts,
-                            encounter_id: header(ENCOUNTER),
-                            location: header(LOCATION),
+                            encounter_id,
+                            location,
                             ..PatientState::default()
                         },
                     );
                 }
                 Err(e) => {
                     metrics.state_records_skipped.inc();
-                    tracing::warn!(partition, offset = m.offset(), error = %e, "State record skipped");
+                    tracing::warn!(partition, error = %e, "State record skipped");
                 }
-            },
+            }
         }
     }
-    Ok(patients)
+}
+
+/// `session:seq`.
+pub fn parse_txn(text: &str) -> Option<(&str, u64)> {
+    let (session, seq) = text.split_once(':')?;
+    Some((session, seq.parse().ok()?))
 }
 
 /// Applies one accepted observation: window, scores, alert policy, alert events.
