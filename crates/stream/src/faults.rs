@@ -102,6 +102,9 @@ pub struct RunReport {
     /// Extra copies of an id among committed records (at-least-once repeats; must be 0
     /// under exactly-once).
     pub committed_duplicates: usize,
+    /// Transactions that wrote to the changelog and never committed (cut short by a kill
+    /// or aborted): the faults landed mid-batch.
+    pub uncommitted_transactions: usize,
     /// Alerts the demo printer showed more than once.
     pub shown_twice: usize,
     /// Seconds the run took.
@@ -144,10 +147,11 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "{:<10} {:>6} {:>9} {:>8} {:>8} {:>5} {:>10} {:>10} {:>10} {:>15} {:>11} {:>7}",
+            "{:<10} {:>6} {:>9} {:>12} {:>8} {:>8} {:>5} {:>10} {:>10} {:>10} {:>15} {:>11} {:>7}",
             "run",
             "faults",
             "restarts",
+            "txn-cut-off",
             "records",
             "compared",
             "lost",
@@ -161,10 +165,11 @@ impl Report {
         for r in &self.runs {
             let _ = writeln!(
                 s,
-                "{:<10} {:>6} {:>9} {:>8} {:>8} {:>5} {:>10} {:>10} {:>10} {:>15} {:>11} {:>7.1}",
+                "{:<10} {:>6} {:>9} {:>12} {:>8} {:>8} {:>5} {:>10} {:>10} {:>10} {:>15} {:>11} {:>7.1}",
                 r.name,
                 r.faults,
                 r.unplanned_restarts,
+                r.uncommitted_transactions,
                 r.records,
                 self.clean_alerts,
                 r.lost,
@@ -598,6 +603,23 @@ async fn send(
     Ok(())
 }
 
+/// Sends `messages` in 20 slices spread over `window`.
+async fn send_paced(
+    producer: &FutureProducer,
+    topic: &str,
+    messages: &[(String, String)],
+    ends: &mut HashMap<i32, i64>,
+    window: Duration,
+) -> Result<(), Error> {
+    let slice = messages.len().div_ceil(20).max(1);
+    let started = tokio::time::Instant::now();
+    for (n, part) in messages.chunks(slice).enumerate() {
+        send(producer, topic, part, ends).await?;
+        tokio::time::sleep_until(started + window * (n as u32 + 1) / 20).await;
+    }
+    Ok(())
+}
+
 /// One alert record: id, payload without `emitted_at`, raw payload, and whether its
 /// transaction is known committed (a commit record of its session at or past its
 /// sequence number; records without a transaction header count as committed).
@@ -663,15 +685,29 @@ fn read_topic(
     Ok(records)
 }
 
-/// A run's alerts, each marked committed or not by the commit records in its changelog.
-fn read_alerts(brokers: &str, run: &str, partitions: i32) -> Result<Vec<AlertRecord>, Error> {
+/// A run's alerts, each marked committed or not by the commit records in its changelog,
+/// and the number of transactions that wrote to the changelog but never committed (cut
+/// short by a kill, or aborted).
+fn read_alerts(
+    brokers: &str,
+    run: &str,
+    partitions: i32,
+) -> Result<(Vec<AlertRecord>, usize), Error> {
     let mut newest: HashMap<String, u64> = HashMap::new();
-    for (_, committed, _) in read_topic(brokers, &format!("{run}.state"), partitions)? {
+    let mut written: HashSet<(String, u64)> = HashSet::new();
+    for (txn, committed, _) in read_topic(brokers, &format!("{run}.state"), partitions)? {
         if let Some((session, seq)) = committed.as_deref().and_then(crate::service::parse_txn) {
             let n = newest.entry(session.to_owned()).or_insert(0);
             *n = (*n).max(seq);
         }
+        if let Some((session, seq)) = txn.as_deref().and_then(crate::service::parse_txn) {
+            written.insert((session.to_owned(), seq));
+        }
     }
+    let uncommitted = written
+        .iter()
+        .filter(|(session, seq)| newest.get(session).is_none_or(|n| seq > n))
+        .count();
     let topic = format!("{run}.alerts");
     let mut alerts = Vec::new();
     for (txn, _, payload) in read_topic(brokers, &topic, partitions)? {
@@ -693,7 +729,7 @@ fn read_alerts(brokers: &str, run: &str, partitions: i32) -> Result<Vec<AlertRec
             committed,
         });
     }
-    Ok(alerts)
+    Ok((alerts, uncommitted))
 }
 
 /// Compares one run's alerts with the clean run's. Lost: a clean id with no committed
@@ -798,7 +834,7 @@ pub async fn run(config: &FaultsConfig) -> Result<Report, Error> {
     clean_run.start("a")?;
     clean_run.drained().await?;
     clean_run.stop_all().await?;
-    let clean_alerts = read_alerts(&brokers, "clean", config.partitions)?;
+    let (clean_alerts, _) = read_alerts(&brokers, "clean", config.partitions)?;
     let clean_report = compare("clean", &BTreeMap::new(), &clean_alerts);
     if clean_report.repeated_copies > 0
         || clean_report.committed_duplicates > 0
@@ -829,10 +865,24 @@ pub async fn run(config: &FaultsConfig) -> Result<Report, Error> {
     for (n, chunk) in chunks.iter().enumerate().take(config.kills as usize) {
         run.start("a")?;
         run.ready(0).await?;
-        send(&producer, "kill.obs", chunk, &mut run.ends).await?;
-        let delay = rng.below(config.max_kill_delay.as_millis() as u64);
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-        run.kill(0)?;
+        // The chunk trickles in over `max_kill_delay` while the kill comes at a random
+        // moment within it, so kills land in the middle of batches.
+        let window = config.max_kill_delay;
+        let delay = Duration::from_millis(rng.below(window.as_millis() as u64));
+        let mut ends = HashMap::new();
+        let (sent, killed) = tokio::join!(
+            send_paced(&producer, "kill.obs", chunk, &mut ends, window),
+            async {
+                tokio::time::sleep(delay).await;
+                run.kill(0)
+            }
+        );
+        sent?;
+        killed?;
+        for (p, end) in ends {
+            let e = run.ends.entry(p).or_insert(0);
+            *e = (*e).max(end);
+        }
         if (n + 1) % 10 == 0 {
             progress(&format!("kill run: {} kills", n + 1));
         }
@@ -859,12 +909,24 @@ pub async fn run(config: &FaultsConfig) -> Result<Report, Error> {
         run.start("b")?;
         run.ready(1).await?;
         moves += 1;
-        if let Some(second) = pair.get(1) {
-            send(&producer, "rebalance.obs", second, &mut run.ends).await?;
+        // The second instance leaves at a random moment while the next chunk trickles in.
+        let window = config.max_kill_delay;
+        let delay = Duration::from_millis(rng.below(window.as_millis() as u64));
+        let mut ends = HashMap::new();
+        let second = pair.get(1).map_or(&[][..], Vec::as_slice);
+        let (sent, stopped) = tokio::join!(
+            send_paced(&producer, "rebalance.obs", second, &mut ends, window),
+            async {
+                tokio::time::sleep(delay).await;
+                run.stop(1).await
+            }
+        );
+        sent?;
+        stopped?;
+        for (p, end) in ends {
+            let e = run.ends.entry(p).or_insert(0);
+            *e = (*e).max(end);
         }
-        let delay = rng.below(config.max_kill_delay.as_millis() as u64);
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-        run.stop(1).await?;
         run.ready(0).await?;
         moves += 1;
     }
@@ -883,12 +945,21 @@ pub async fn run(config: &FaultsConfig) -> Result<Report, Error> {
     run.start("a")?;
     run.ready(0).await?;
     for chunk in chunks.iter().take(config.outages as usize) {
-        send(&producer, "outage.obs", chunk, &mut run.ends).await?;
-        let delay = rng.below(config.max_kill_delay.as_millis() as u64);
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-        outage(true)?;
-        tokio::time::sleep(config.outage).await;
-        outage(false)?;
+        // The broker freezes at a random moment while the chunk trickles in (the feed's
+        // producer waits it out like the service).
+        let window = config.max_kill_delay;
+        let delay = Duration::from_millis(rng.below(window.as_millis() as u64));
+        let (sent, frozen) = tokio::join!(
+            send_paced(&producer, "outage.obs", chunk, &mut run.ends, window),
+            async {
+                tokio::time::sleep(delay).await;
+                outage(true)?;
+                tokio::time::sleep(config.outage).await;
+                outage(false)
+            }
+        );
+        sent?;
+        frozen?;
     }
     if let Some(last) = chunks.last() {
         send(&producer, "outage.obs", last, &mut run.ends).await?;
@@ -911,8 +982,9 @@ fn finish(
     clean: &BTreeMap<String, String>,
     began: Instant,
 ) -> Result<RunReport, Error> {
-    let alerts = read_alerts(brokers, run.name, config.partitions)?;
+    let (alerts, uncommitted) = read_alerts(brokers, run.name, config.partitions)?;
     let mut r = compare(run.name, clean, &alerts);
+    r.uncommitted_transactions = uncommitted;
     r.faults = faults;
     r.unplanned_restarts = run.unplanned_restarts;
     r.seconds = began.elapsed().as_secs_f64();
@@ -922,10 +994,11 @@ fn finish(
 impl RunReport {
     fn summary(&self) -> String {
         format!(
-            "{} run: {} faults, {} alerts read ({} distinct), lost {}, unexpected {}, mismatched {}, \
+            "{} run: {} faults, {} transactions cut off, {} alerts read ({} distinct), lost {}, unexpected {}, mismatched {}, \
              aborted copies visible {}, shown twice {}, {:.1} s",
             self.name,
             self.faults,
+            self.uncommitted_transactions,
             self.records,
             self.distinct,
             self.lost,

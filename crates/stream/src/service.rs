@@ -719,7 +719,10 @@ pub(crate) fn restore(
 ) -> Result<Restored, ServiceError> {
     use rdkafka::consumer::BaseConsumer;
     use rdkafka::message::Headers;
-    let reader: BaseConsumer = client_config(settings, &[("enable.partition.eof", "true")])
+    let reader: BaseConsumer = client_config(
+        settings,
+        &[("enable.partition.eof", "true"), ("fetch.wait.max.ms", "10")],
+    )
         .set(
             "group.id",
             format!("{}-restore", settings.raw.kafka.group_id),
