@@ -413,7 +413,9 @@ fn main() -> ExitCode {
                 return code;
             }
             if passed {
-                println!("PASS: nothing lost, nothing unexpected, nothing altered, nothing shown twice");
+                println!(
+                    "PASS: nothing lost, nothing unexpected, nothing altered, nothing shown twice"
+                );
                 ExitCode::SUCCESS
             } else {
                 println!("FAIL");

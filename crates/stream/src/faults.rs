@@ -228,7 +228,13 @@ impl Tansu {
         let url = format!("tcp://127.0.0.1:{port}");
         let log = std::fs::File::create(log)?;
         let child = Command::new(binary)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -502,7 +508,8 @@ impl<'a> Run<'a> {
                     continue;
                 };
                 for line in text.lines() {
-                    let Some(rest) = line.strip_prefix("vigil_input_committed_offset{partition=\"") else {
+                    let Some(rest) = line.strip_prefix("vigil_input_committed_offset{partition=\"")
+                    else {
                         continue;
                     };
                     let Some((p, v)) = rest.split_once("\"} ") else {
@@ -549,7 +556,8 @@ mod reqwest_free {
     impl Http {
         pub async fn get_body(&self, addr: &str, path: &str) -> Option<String> {
             let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-            let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            let request =
+                format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
             stream.write_all(request.as_bytes()).await.ok()?;
             let mut response = Vec::new();
             stream.read_to_end(&mut response).await.ok()?;
@@ -560,7 +568,8 @@ mod reqwest_free {
 
         pub async fn get_status(&self, addr: &str, path: &str) -> Option<u16> {
             let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-            let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            let request =
+                format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
             stream.write_all(request.as_bytes()).await.ok()?;
             let mut head = [0u8; 12];
             stream.read_exact(&mut head).await.ok()?;
@@ -631,13 +640,12 @@ pub struct AlertRecord {
     committed: bool,
 }
 
+/// A record's `vigil-txn` and `vigil-committed` headers and its payload.
+type RawRecord = (Option<String>, Option<String>, Vec<u8>);
+
 /// Every record of `topic`, read with read_committed from the start of each partition to
 /// its end: (`vigil-txn` or `vigil-committed` header, payload).
-fn read_topic(
-    brokers: &str,
-    topic: &str,
-    partitions: i32,
-) -> Result<Vec<(Option<String>, Option<String>, Vec<u8>)>, Error> {
+fn read_topic(brokers: &str, topic: &str, partitions: i32) -> Result<Vec<RawRecord>, Error> {
     use rdkafka::message::Headers;
     let reader: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -750,7 +758,10 @@ fn compare(
     let mut committed: HashMap<&str, usize> = HashMap::new();
     let mut mismatched = HashSet::new();
     for a in alerts {
-        if clean.get(&a.id).is_some_and(|expected| *expected != a.payload) {
+        if clean
+            .get(&a.id)
+            .is_some_and(|expected| *expected != a.payload)
+        {
             mismatched.insert(a.id.as_str());
         }
         if let Some(f) = first.insert(&a.id, &a.payload)
@@ -767,7 +778,10 @@ fn compare(
     report.distinct = first.len();
     report.mismatched = mismatched.len();
     report.committed_duplicates = committed.values().map(|n| n - 1).sum();
-    report.lost = clean.keys().filter(|id| !committed.contains_key(id.as_str())).count();
+    report.lost = clean
+        .keys()
+        .filter(|id| !committed.contains_key(id.as_str()))
+        .count();
     report.unexpected = first.keys().filter(|id| !clean.contains_key(**id)).count();
     // The consumer Vigil ships: the demo printer, which must show each alert once.
     let mut printer_seen = HashSet::new();
@@ -796,7 +810,10 @@ pub async fn run(config: &FaultsConfig) -> Result<Report, Error> {
     };
     let tansu = match &mock_broker {
         Some(_) => None,
-        None => Some(Tansu::start(&config.tansu, &config.work_dir.join("tansu.log"))?),
+        None => Some(Tansu::start(
+            &config.tansu,
+            &config.work_dir.join("tansu.log"),
+        )?),
     };
     let brokers = match (&tansu, &mock_broker) {
         (Some(t), _) => t.bootstrap().to_owned(),
@@ -806,7 +823,14 @@ pub async fn run(config: &FaultsConfig) -> Result<Report, Error> {
     let outage = |down: bool| -> Result<(), Error> {
         match (&tansu, &mock_broker) {
             (Some(t), _) => t.signal(if down { "STOP" } else { "CONT" }),
-            (_, Some(m)) => Ok(if down { m.broker_down(1)? } else { m.broker_up(1)? }),
+            (_, Some(m)) => {
+                if down {
+                    m.broker_down(1)?;
+                } else {
+                    m.broker_up(1)?;
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     };
@@ -893,7 +917,9 @@ pub async fn run(config: &FaultsConfig) -> Result<Report, Error> {
     }
     run.drained().await?;
     run.stop_all().await?;
-    report.runs.push(finish(&run, config.kills, &brokers, config, &clean, began)?);
+    report
+        .runs
+        .push(finish(&run, config.kills, &brokers, config, &clean, began)?);
     progress(&report.runs[report.runs.len() - 1].summary());
 
     // 3. A second instance joins and leaves: partitions move both ways each cycle.
@@ -935,7 +961,9 @@ pub async fn run(config: &FaultsConfig) -> Result<Report, Error> {
     }
     run.drained().await?;
     run.stop_all().await?;
-    report.runs.push(finish(&run, moves, &brokers, config, &clean, began)?);
+    report
+        .runs
+        .push(finish(&run, moves, &brokers, config, &clean, began)?);
     progress(&report.runs[report.runs.len() - 1].summary());
 
     // 4. The broker frozen and thawed.
@@ -966,9 +994,14 @@ pub async fn run(config: &FaultsConfig) -> Result<Report, Error> {
     }
     run.drained().await?;
     run.stop_all().await?;
-    report
-        .runs
-        .push(finish(&run, config.outages, &brokers, config, &clean, began)?);
+    report.runs.push(finish(
+        &run,
+        config.outages,
+        &brokers,
+        config,
+        &clean,
+        began,
+    )?);
     progress(&report.runs[report.runs.len() - 1].summary());
     drop(tansu);
     Ok(report)
@@ -1058,14 +1091,25 @@ mod tests {
 
     #[test]
     fn comparison_counts_lost_unexpected_mismatched_and_repeated() {
-        let clean: BTreeMap<String, String> = [alert("a", "t1", 5, true), alert("b", "t1", 6, true)]
-            .into_iter()
-            .map(|a| (a.id, a.payload))
-            .collect();
+        let clean: BTreeMap<String, String> =
+            [alert("a", "t1", 5, true), alert("b", "t1", 6, true)]
+                .into_iter()
+                .map(|a| (a.id, a.payload))
+                .collect();
         // Same ids, other emission times: identical.
-        let same = compare("x", &clean, &[alert("a", "t2", 5, true), alert("b", "t3", 6, true)]);
+        let same = compare(
+            "x",
+            &clean,
+            &[alert("a", "t2", 5, true), alert("b", "t3", 6, true)],
+        );
         assert_eq!(
-            (same.lost, same.unexpected, same.mismatched, same.repeated_copies, same.committed_duplicates),
+            (
+                same.lost,
+                same.unexpected,
+                same.mismatched,
+                same.repeated_copies,
+                same.committed_duplicates
+            ),
             (0, 0, 0, 0, 0)
         );
         // b only in an aborted transaction: lost, and its copy counted as aborted-visible;

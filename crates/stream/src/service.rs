@@ -296,7 +296,10 @@ pub async fn run(
             }
             let next = next_offsets.entry(m.partition()).or_insert(0);
             *next = (*next).max(m.offset() + 1);
-            if skip_below.get(&m.partition()).is_some_and(|c| m.offset() < *c) {
+            if skip_below
+                .get(&m.partition())
+                .is_some_and(|c| m.offset() < *c)
+            {
                 // Already in the restored state (a broker that did not keep the
                 // transaction's offsets redelivers it): not processed again.
                 continue;
@@ -491,7 +494,11 @@ impl Session {
         let id = format!("{:016x}", nanos ^ (u64::from(std::process::id()) << 40));
         let commits: FutureProducer = client_config(
             settings,
-            &[("enable.idempotence", "true"), ("acks", "all"), ("linger.ms", "5")],
+            &[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("linger.ms", "5"),
+            ],
         )
         .create()?;
         Ok(Session {
@@ -721,15 +728,18 @@ pub(crate) fn restore(
     use rdkafka::message::Headers;
     let reader: BaseConsumer = client_config(
         settings,
-        &[("enable.partition.eof", "true"), ("fetch.wait.max.ms", "10")],
+        &[
+            ("enable.partition.eof", "true"),
+            ("fetch.wait.max.ms", "10"),
+        ],
     )
-        .set(
-            "group.id",
-            format!("{}-restore", settings.raw.kafka.group_id),
-        )
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()?;
+    .set(
+        "group.id",
+        format!("{}-restore", settings.raw.kafka.group_id),
+    )
+    .set("enable.auto.commit", "false")
+    .set("isolation.level", "read_committed")
+    .create()?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Beginning)?;
     reader.assign(&tpl)?;
@@ -805,7 +815,14 @@ pub(crate) fn restore(
             metrics.state_records_skipped.inc();
             continue;
         }
-        apply_restored(&mut restored, key.to_owned(), kind, settings, metrics, partition);
+        apply_restored(
+            &mut restored,
+            key.to_owned(),
+            kind,
+            settings,
+            metrics,
+            partition,
+        );
     }
     // Transactions without a commit record: committed only if the group's committed offset
     // (stored in the same transaction by a broker that implements it) covers them.

@@ -703,8 +703,22 @@ async fn mllp_acknowledges_only_what_kafka_has_and_rejects_with_reasons() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_state_changelog_a_restart_remembers_windows_and_active_alerts() {
+    restart_remembers("at-least-once").await;
+}
+
+/// Exactly-once on the mock cluster, which does not store transactional offsets: the
+/// restarted consumer reads the topic from its start, and only the changelog's committed
+/// checkpoint keeps it from processing the first batch again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_restart_resumes_from_the_changelog_checkpoint() {
+    restart_remembers("exactly-once").await;
+}
+
+async fn restart_remembers(delivery: &str) {
     let mut h = Harness::new(2);
+    h.config.kafka.delivery = delivery.into();
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    h.config.kafka.transactional_id = format!("restart-{n}");
     h.config.kafka.state_topic = format!("state-{n}");
     h.broker
         .create_topic(&h.config.kafka.state_topic, 2)
@@ -717,8 +731,12 @@ async fn with_a_state_changelog_a_restart_remembers_windows_and_active_alerts() 
         (Some("S1".to_owned()), event.to_string())
     };
     let (stop, task) = h.start();
-    // RR 26 raises NEWS2 (a single 3: advisory); qSOFA has one point.
-    send_all(&h, vec![obs("resp_rate", json!(26), 0)]).await;
+    // RR 26 raises NEWS2 (a single 3: advisory); qSOFA has one point. Only this message
+    // carries the patient's location.
+    let (key, first_event) = obs("resp_rate", json!(26), 0);
+    let mut located: serde_json::Value = serde_json::from_str(&first_event).expect("json");
+    located["location"] = json!("ward-3/bed-1");
+    send_all(&h, vec![(key, located.to_string())]).await;
     let alerts = h.reader(&h.config.kafka.alerts_topic);
     let first = read_until(&alerts, Duration::from_secs(60), |s| {
         !alerts_of(s, "S1", "news2").is_empty()
@@ -758,6 +776,11 @@ async fn with_a_state_changelog_a_restart_remembers_windows_and_active_alerts() 
         news2,
         vec![json!("escalated")],
         "the restored alert state: no second raise"
+    );
+    assert_eq!(
+        alerts_of(&after, "S1", "news2")[0]["location"],
+        "ward-3/bed-1",
+        "the location is restored with the patient"
     );
     stop.cancel();
     task.await.expect("service stops");
