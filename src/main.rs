@@ -140,6 +140,10 @@ enum Command {
         /// Directory for instance configurations and logs (default: a temporary one).
         #[arg(long)]
         work_dir: Option<PathBuf>,
+        /// Only these faulty runs (comma-separated: kill, rebalance, outage); the clean
+        /// run always comes first.
+        #[arg(long, value_delimiter = ',', value_parser = ["kill", "rebalance", "outage"])]
+        only: Vec<String>,
     },
     /// Measure the service under load against an in-process broker (see BENCHMARKS.md).
     Load {
@@ -363,6 +367,7 @@ fn main() -> ExitCode {
             seed,
             delivery,
             work_dir,
+            only,
         } => {
             init_logs(false, "warn");
             let vigil = match std::env::current_exe() {
@@ -401,6 +406,7 @@ fn main() -> ExitCode {
                 max_kill_delay: Duration::from_millis(max_delay_ms),
                 seed,
                 delivery,
+                only,
             };
             let mut passed = false;
             let code = async_main(async |_stop| {

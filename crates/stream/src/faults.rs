@@ -75,6 +75,14 @@ pub struct FaultsConfig {
     pub seed: u64,
     /// The instances' delivery mode (`exactly-once` or `at-least-once`).
     pub delivery: String,
+    /// The faulty runs to do (`kill`, `rebalance`, `outage`); empty: all.
+    pub only: Vec<String>,
+}
+
+impl FaultsConfig {
+    fn wants(&self, run: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|r| r == run)
+    }
 }
 
 /// What one run produced, compared with the clean run.
@@ -883,126 +891,132 @@ pub async fn run(config: &FaultsConfig) -> Result<Report, Error> {
     ));
 
     // 2. SIGKILL and restart.
-    let began = Instant::now();
-    let mut run = Run::new(config, &brokers, "kill", mock_broker.as_ref()).await?;
-    let chunks = chunked(&feed, config.kills as usize + 1);
-    for (n, chunk) in chunks.iter().enumerate().take(config.kills as usize) {
-        run.start("a")?;
-        run.ready(0).await?;
-        // The chunk trickles in over `max_kill_delay` while the kill comes at a random
-        // moment within it, so kills land in the middle of batches.
-        let window = config.max_kill_delay;
-        let delay = Duration::from_millis(rng.below(window.as_millis() as u64));
-        let mut ends = HashMap::new();
-        let (sent, killed) = tokio::join!(
-            send_paced(&producer, "kill.obs", chunk, &mut ends, window),
-            async {
-                tokio::time::sleep(delay).await;
-                run.kill(0)
+    if config.wants("kill") {
+        let began = Instant::now();
+        let mut run = Run::new(config, &brokers, "kill", mock_broker.as_ref()).await?;
+        let chunks = chunked(&feed, config.kills as usize + 1);
+        for (n, chunk) in chunks.iter().enumerate().take(config.kills as usize) {
+            run.start("a")?;
+            run.ready(0).await?;
+            // The chunk trickles in over `max_kill_delay` while the kill comes at a random
+            // moment within it, so kills land in the middle of batches.
+            let window = config.max_kill_delay;
+            let delay = Duration::from_millis(rng.below(window.as_millis() as u64));
+            let mut ends = HashMap::new();
+            let (sent, killed) = tokio::join!(
+                send_paced(&producer, "kill.obs", chunk, &mut ends, window),
+                async {
+                    tokio::time::sleep(delay).await;
+                    run.kill(0)
+                }
+            );
+            sent?;
+            killed?;
+            for (p, end) in ends {
+                let e = run.ends.entry(p).or_insert(0);
+                *e = (*e).max(end);
             }
-        );
-        sent?;
-        killed?;
-        for (p, end) in ends {
-            let e = run.ends.entry(p).or_insert(0);
-            *e = (*e).max(end);
+            if (n + 1) % 10 == 0 {
+                progress(&format!("kill run: {} kills", n + 1));
+            }
         }
-        if (n + 1) % 10 == 0 {
-            progress(&format!("kill run: {} kills", n + 1));
+        run.start("a")?;
+        if let Some(last) = chunks.last() {
+            send(&producer, "kill.obs", last, &mut run.ends).await?;
         }
+        run.drained().await?;
+        run.stop_all().await?;
+        report
+            .runs
+            .push(finish(&run, config.kills, &brokers, config, &clean, began)?);
+        progress(&report.runs[report.runs.len() - 1].summary());
     }
-    run.start("a")?;
-    if let Some(last) = chunks.last() {
-        send(&producer, "kill.obs", last, &mut run.ends).await?;
-    }
-    run.drained().await?;
-    run.stop_all().await?;
-    report
-        .runs
-        .push(finish(&run, config.kills, &brokers, config, &clean, began)?);
-    progress(&report.runs[report.runs.len() - 1].summary());
 
     // 3. A second instance joins and leaves: partitions move both ways each cycle.
-    let began = Instant::now();
-    let mut run = Run::new(config, &brokers, "rebalance", mock_broker.as_ref()).await?;
-    let cycles = config.rebalances.div_ceil(2) as usize;
-    let chunks = chunked(&feed, 2 * cycles + 1);
-    run.start("a")?;
-    run.ready(0).await?;
-    let mut moves = 0;
-    for pair in chunks.chunks(2).take(cycles) {
-        send(&producer, "rebalance.obs", &pair[0], &mut run.ends).await?;
-        run.start("b")?;
-        run.ready(1).await?;
-        moves += 1;
-        // The second instance leaves at a random moment while the next chunk trickles in.
-        let window = config.max_kill_delay;
-        let delay = Duration::from_millis(rng.below(window.as_millis() as u64));
-        let mut ends = HashMap::new();
-        let second = pair.get(1).map_or(&[][..], Vec::as_slice);
-        let (sent, stopped) = tokio::join!(
-            send_paced(&producer, "rebalance.obs", second, &mut ends, window),
-            async {
-                tokio::time::sleep(delay).await;
-                run.stop(1).await
-            }
-        );
-        sent?;
-        stopped?;
-        for (p, end) in ends {
-            let e = run.ends.entry(p).or_insert(0);
-            *e = (*e).max(end);
-        }
+    if config.wants("rebalance") {
+        let began = Instant::now();
+        let mut run = Run::new(config, &brokers, "rebalance", mock_broker.as_ref()).await?;
+        let cycles = config.rebalances.div_ceil(2) as usize;
+        let chunks = chunked(&feed, 2 * cycles + 1);
+        run.start("a")?;
         run.ready(0).await?;
-        moves += 1;
+        let mut moves = 0;
+        for pair in chunks.chunks(2).take(cycles) {
+            send(&producer, "rebalance.obs", &pair[0], &mut run.ends).await?;
+            run.start("b")?;
+            run.ready(1).await?;
+            moves += 1;
+            // The second instance leaves at a random moment while the next chunk trickles in.
+            let window = config.max_kill_delay;
+            let delay = Duration::from_millis(rng.below(window.as_millis() as u64));
+            let mut ends = HashMap::new();
+            let second = pair.get(1).map_or(&[][..], Vec::as_slice);
+            let (sent, stopped) = tokio::join!(
+                send_paced(&producer, "rebalance.obs", second, &mut ends, window),
+                async {
+                    tokio::time::sleep(delay).await;
+                    run.stop(1).await
+                }
+            );
+            sent?;
+            stopped?;
+            for (p, end) in ends {
+                let e = run.ends.entry(p).or_insert(0);
+                *e = (*e).max(end);
+            }
+            run.ready(0).await?;
+            moves += 1;
+        }
+        if let Some(last) = chunks.get(2 * cycles) {
+            send(&producer, "rebalance.obs", last, &mut run.ends).await?;
+        }
+        run.drained().await?;
+        run.stop_all().await?;
+        report
+            .runs
+            .push(finish(&run, moves, &brokers, config, &clean, began)?);
+        progress(&report.runs[report.runs.len() - 1].summary());
     }
-    if let Some(last) = chunks.get(2 * cycles) {
-        send(&producer, "rebalance.obs", last, &mut run.ends).await?;
-    }
-    run.drained().await?;
-    run.stop_all().await?;
-    report
-        .runs
-        .push(finish(&run, moves, &brokers, config, &clean, began)?);
-    progress(&report.runs[report.runs.len() - 1].summary());
 
     // 4. The broker frozen and thawed.
-    let began = Instant::now();
-    let mut run = Run::new(config, &brokers, "outage", mock_broker.as_ref()).await?;
-    let chunks = chunked(&feed, config.outages as usize + 1);
-    run.start("a")?;
-    run.ready(0).await?;
-    for chunk in chunks.iter().take(config.outages as usize) {
-        // The broker freezes at a random moment while the chunk trickles in (the feed's
-        // producer waits it out like the service).
-        let window = config.max_kill_delay;
-        let delay = Duration::from_millis(rng.below(window.as_millis() as u64));
-        let (sent, frozen) = tokio::join!(
-            send_paced(&producer, "outage.obs", chunk, &mut run.ends, window),
-            async {
-                tokio::time::sleep(delay).await;
-                outage(true)?;
-                tokio::time::sleep(config.outage).await;
-                outage(false)
-            }
-        );
-        sent?;
-        frozen?;
+    if config.wants("outage") {
+        let began = Instant::now();
+        let mut run = Run::new(config, &brokers, "outage", mock_broker.as_ref()).await?;
+        let chunks = chunked(&feed, config.outages as usize + 1);
+        run.start("a")?;
+        run.ready(0).await?;
+        for chunk in chunks.iter().take(config.outages as usize) {
+            // The broker freezes at a random moment while the chunk trickles in (the feed's
+            // producer waits it out like the service).
+            let window = config.max_kill_delay;
+            let delay = Duration::from_millis(rng.below(window.as_millis() as u64));
+            let (sent, frozen) = tokio::join!(
+                send_paced(&producer, "outage.obs", chunk, &mut run.ends, window),
+                async {
+                    tokio::time::sleep(delay).await;
+                    outage(true)?;
+                    tokio::time::sleep(config.outage).await;
+                    outage(false)
+                }
+            );
+            sent?;
+            frozen?;
+        }
+        if let Some(last) = chunks.last() {
+            send(&producer, "outage.obs", last, &mut run.ends).await?;
+        }
+        run.drained().await?;
+        run.stop_all().await?;
+        report.runs.push(finish(
+            &run,
+            config.outages,
+            &brokers,
+            config,
+            &clean,
+            began,
+        )?);
+        progress(&report.runs[report.runs.len() - 1].summary());
     }
-    if let Some(last) = chunks.last() {
-        send(&producer, "outage.obs", last, &mut run.ends).await?;
-    }
-    run.drained().await?;
-    run.stop_all().await?;
-    report.runs.push(finish(
-        &run,
-        config.outages,
-        &brokers,
-        config,
-        &clean,
-        began,
-    )?);
-    progress(&report.runs[report.runs.len() - 1].summary());
     drop(tansu);
     Ok(report)
 }

@@ -82,13 +82,19 @@ const RECENT_IDS: usize = 128;
 /// Rebalance events recorded by the consumer context, applied between batches.
 #[derive(Default)]
 struct Rebalances {
-    revoked: Vec<i32>,
+    /// Partitions revoked, each with the epoch its revocation started.
+    revoked: Vec<(i32, u64)>,
+    /// Incremented by every revocation: a message received while the epoch was `e`
+    /// arrived after every revocation numbered `e` or lower.
+    epoch: u64,
 }
 
 struct VigilContext {
     rebalances: Arc<Mutex<Rebalances>>,
     readiness: Arc<Readiness>,
     metrics: Metrics,
+    /// The producer of commit records, flushed before partitions are handed over.
+    commits: FutureProducer,
 }
 
 impl ClientContext for VigilContext {}
@@ -97,9 +103,16 @@ impl ConsumerContext for VigilContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             let mut r = self.rebalances.lock().unwrap_or_else(|p| p.into_inner());
+            r.epoch += 1;
+            let epoch = r.epoch;
             r.revoked
-                .extend(tpl.elements().iter().map(|e| e.partition()));
+                .extend(tpl.elements().iter().map(|e| (e.partition(), epoch)));
             self.readiness.set_assigned(false);
+            // The new owner restores from the changelog: the commit records of this
+            // instance's last transactions must be there first.
+            if let Err(e) = self.commits.flush(Duration::from_secs(30)) {
+                tracing::warn!(error = %e, "Commit records not flushed before a revocation; the new owner may process the last batch again");
+            }
             tracing::info!(partitions = tpl.count(), "Partitions revoked");
         }
     }
@@ -158,10 +171,13 @@ pub async fn run(
 ) -> Result<(), ServiceError> {
     let k = &settings.raw.kafka;
     let rebalances = Arc::new(Mutex::new(Rebalances::default()));
+    // Commit records (see `restore`) go outside the transactions, after each commit.
+    let session = Session::new(&settings)?;
     let context = VigilContext {
         rebalances: rebalances.clone(),
         readiness: readiness.clone(),
         metrics: metrics.clone(),
+        commits: session.commits.clone(),
     };
     let consumer: StreamConsumer<VigilContext> = client_config(
         &settings,
@@ -196,8 +212,6 @@ pub async fn run(
         tokio::task::block_in_place(|| producer.init_transactions(txn_timeout))
             .map_err(ServiceError::Transaction)?;
     }
-    // Commit records (see `restore`) go outside the transactions, after each commit.
-    let session = Session::new(&settings)?;
     consumer.subscribe(&[k.observations_topic.as_str()])?;
     readiness.set_consuming(true);
     tracing::info!(
@@ -223,46 +237,47 @@ pub async fn run(
         // partitions' committed offsets and changelog are complete, and the instance that
         // gains them restores from there. Drop the state of revoked partitions: their
         // patients now belong elsewhere (or are restored afresh if they come back).
-        let revoked = take_revoked(&rebalances);
-        for p in &revoked {
-            partitions.remove(p);
-            restored.remove(p);
-            skip_below.remove(p);
+        for (p, _) in take_revoked(&rebalances) {
+            partitions.remove(&p);
+            restored.remove(&p);
+            skip_below.remove(&p);
         }
         let first = tokio::select! {
             () = shutdown.cancelled() => break 'consume,
             m = consumer.recv() => m,
         };
         let started = Instant::now();
-        let mut batch = vec![first];
+        let mut batch = vec![(first, epoch(&rebalances))];
         let deadline = tokio::time::Instant::now() + max_wait;
         while batch.len() < max_messages {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(m) => {
-                    // A rebalance inside this `recv` revoked partitions: the messages
-                    // already taken from them are not ours to process any more (their new
-                    // owner starts from the committed offset). The message just received
-                    // comes from the new assignment.
-                    let revoked = take_revoked(&rebalances);
-                    if !revoked.is_empty() {
-                        batch.retain(|m| {
-                            m.as_ref().is_ok_and(|m| !revoked.contains(&m.partition()))
-                        });
-                        for p in &revoked {
-                            partitions.remove(p);
-                            restored.remove(p);
-                            skip_below.remove(p);
-                        }
-                    }
-                    batch.push(m);
-                }
+                Ok(m) => batch.push((m, epoch(&rebalances))),
                 Err(_) => break,
             }
+        }
+        // A rebalance inside one of those `recv`s revoked partitions: the messages taken
+        // from them before it are not ours to process any more (their new owner, which may
+        // be this instance again, starts from the committed position); messages received
+        // after it come from the new assignment.
+        let revoked = take_revoked(&rebalances);
+        if !revoked.is_empty() {
+            let mut latest: HashMap<i32, u64> = HashMap::new();
+            for (p, e) in &revoked {
+                let l = latest.entry(*p).or_insert(0);
+                *l = (*l).max(*e);
+                partitions.remove(p);
+                restored.remove(p);
+                skip_below.remove(p);
+            }
+            batch.retain(|(m, e)| {
+                m.as_ref()
+                    .map_or(true, |m| latest.get(&m.partition()).is_none_or(|r| e >= r))
+            });
         }
         let mut outgoing = Vec::new();
         let mut next_offsets: HashMap<i32, i64> = HashMap::new();
         let mut touched: HashSet<(i32, Vec<u8>)> = HashSet::new();
-        for m in batch {
+        for (m, _) in batch {
             let m = match m {
                 Ok(m) => m,
                 Err(e) => {
@@ -509,7 +524,11 @@ impl Session {
     }
 }
 
-fn take_revoked(rebalances: &Mutex<Rebalances>) -> Vec<i32> {
+fn epoch(rebalances: &Mutex<Rebalances>) -> u64 {
+    rebalances.lock().unwrap_or_else(|p| p.into_inner()).epoch
+}
+
+fn take_revoked(rebalances: &Mutex<Rebalances>) -> Vec<(i32, u64)> {
     std::mem::take(&mut rebalances.lock().unwrap_or_else(|p| p.into_inner()).revoked)
 }
 
