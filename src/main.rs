@@ -409,8 +409,12 @@ fn main() -> ExitCode {
                 only,
             };
             let mut passed = false;
-            let code = async_main(async |_stop| {
-                let report = vigil_stream::faults::run(&config).await?;
+            let code = async_main(async |stop| {
+                // On SIGINT/SIGTERM the run is dropped: its broker and instances are killed.
+                let report = tokio::select! {
+                    r = vigil_stream::faults::run(&config) => r?,
+                    () = stop.cancelled() => return Err("interrupted".into()),
+                };
                 print!("{}", report.render());
                 passed = report.passed();
                 Ok(())

@@ -117,6 +117,8 @@ pub struct RunReport {
     pub shown_twice: usize,
     /// Seconds the run took.
     pub seconds: f64,
+    /// A few of the lost, unexpected and mismatched alerts, for diagnosis.
+    pub examples: Vec<String>,
 }
 
 /// The whole harness's result.
@@ -555,6 +557,16 @@ impl<'a> Run<'a> {
     }
 }
 
+impl Drop for Run<'_> {
+    /// No instance outlives its run (an interrupted harness leaves no process behind).
+    fn drop(&mut self) {
+        for i in &mut self.instances {
+            let _ = i.child.kill();
+            let _ = i.child.wait();
+        }
+    }
+}
+
 /// A minimal HTTP/1.1 GET for `/readyz` (keeps the harness free of an HTTP client crate).
 mod reqwest_free {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -791,6 +803,23 @@ fn compare(
         .filter(|id| !committed.contains_key(id.as_str()))
         .count();
     report.unexpected = first.keys().filter(|id| !clean.contains_key(**id)).count();
+    for (id, payload) in clean {
+        if !committed.contains_key(id.as_str()) && report.examples.len() < 10 {
+            report.examples.push(format!("lost: {payload}"));
+        }
+    }
+    for a in alerts {
+        if (!clean.contains_key(&a.id) || mismatched.contains(a.id.as_str()))
+            && report.examples.len() < 20
+        {
+            report.examples.push(format!(
+                "{} ({}): {}",
+                if clean.contains_key(&a.id) { "mismatched" } else { "unexpected" },
+                if a.committed { "committed" } else { "uncommitted" },
+                a.payload
+            ));
+        }
+    }
     // The consumer Vigil ships: the demo printer, which must show each alert once.
     let mut printer_seen = HashSet::new();
     let mut shown: HashMap<&str, usize> = HashMap::new();
@@ -1040,9 +1069,10 @@ fn finish(
 
 impl RunReport {
     fn summary(&self) -> String {
+        let examples: String = self.examples.iter().map(|e| format!("\n  {e}")).collect();
         format!(
             "{} run: {} faults, {} transactions cut off, {} alerts read ({} distinct), lost {}, unexpected {}, mismatched {}, \
-             aborted copies visible {}, shown twice {}, {:.1} s",
+             aborted copies visible {}, shown twice {}, {:.1} s{}",
             self.name,
             self.faults,
             self.uncommitted_transactions,
@@ -1053,7 +1083,8 @@ impl RunReport {
             self.mismatched,
             self.repeated_copies,
             self.shown_twice,
-            self.seconds
+            self.seconds,
+            examples
         )
     }
 }
