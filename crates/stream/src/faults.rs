@@ -814,8 +814,16 @@ fn compare(
         {
             report.examples.push(format!(
                 "{} ({}): {}",
-                if clean.contains_key(&a.id) { "mismatched" } else { "unexpected" },
-                if a.committed { "committed" } else { "uncommitted" },
+                if clean.contains_key(&a.id) {
+                    "mismatched"
+                } else {
+                    "unexpected"
+                },
+                if a.committed {
+                    "committed"
+                } else {
+                    "uncommitted"
+                },
                 a.payload
             ));
         }

@@ -277,6 +277,9 @@ pub async fn run(
         let mut outgoing = Vec::new();
         let mut next_offsets: HashMap<i32, i64> = HashMap::new();
         let mut touched: HashSet<(i32, Vec<u8>)> = HashSet::new();
+        // Partitions rewound to their changelog checkpoint in this batch: the rest of the
+        // batch's messages from them are read again from there.
+        let mut rewound: HashSet<i32> = HashSet::new();
         for (m, _) in batch {
             let m = match m {
                 Ok(m) => m,
@@ -285,6 +288,9 @@ pub async fn run(
                     continue;
                 }
             };
+            if rewound.contains(&m.partition()) {
+                continue;
+            }
             if let Some(topic) = &state_topic
                 && restored.insert(m.partition())
             {
@@ -308,6 +314,32 @@ pub async fn run(
                     skip_below.insert(m.partition(), c);
                 }
                 readiness.set_consuming(true);
+                // Under exactly-once the changelog decides where processing resumes. A
+                // consumer that starts past its checkpoint (offsets of a transaction that
+                // the broker kept although Vigil never saw it commit, e.g. a fenced one
+                // that a broker committed instead of aborting) would skip input the
+                // restored state lacks: go back to the checkpoint.
+                // Without a checkpoint, only if the changelog shows exactly-once batches that
+                // never committed (a deployment moving from at-least-once has none, and its
+                // group offset is right).
+                let behind = match state.checkpoint {
+                    Some(c) => m.offset() > c,
+                    None => state.uncommitted && m.offset() > 0,
+                };
+                if settings.transactional_id.is_some() && behind {
+                    let to = state.checkpoint.map_or(Offset::Beginning, Offset::Offset);
+                    tracing::warn!(
+                        partition = m.partition(),
+                        position = m.offset(),
+                        checkpoint = state.checkpoint,
+                        "Consumer position past the changelog checkpoint; rewinding"
+                    );
+                    tokio::task::block_in_place(|| {
+                        consumer.seek(m.topic(), m.partition(), to, Duration::from_secs(30))
+                    })?;
+                    rewound.insert(m.partition());
+                    continue;
+                }
             }
             let next = next_offsets.entry(m.partition()).or_insert(0);
             *next = (*next).max(m.offset() + 1);
@@ -701,12 +733,14 @@ pub(crate) struct Restored {
     pub patients: HashMap<String, PatientState>,
     /// The next input offset of the newest committed transaction's checkpoint.
     pub checkpoint: Option<i64>,
+    /// Whether records of transactions that never committed were skipped.
+    pub uncommitted: bool,
 }
 
-/// A record of a transaction whose commit record has not been read yet.
+/// A changelog record kept in log order until every commit record has been read.
 struct Pending {
-    session: String,
-    seq: u64,
+    /// Session and sequence number, for records written in a transaction.
+    txn: Option<(String, u64)>,
     key: String,
     kind: PendingKind,
 }
@@ -750,6 +784,9 @@ pub(crate) fn restore(
         &[
             ("enable.partition.eof", "true"),
             ("fetch.wait.max.ms", "10"),
+            ("fetch.error.backoff.ms", "10"),
+            ("fetch.queue.backoff.ms", "0"),
+            ("topic.metadata.refresh.interval.ms", "100"),
         ],
     )
     .set(
@@ -761,11 +798,20 @@ pub(crate) fn restore(
     .create()?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Beginning)?;
+    // Connects and learns the partition's leader before the first fetch (without it the
+    // first fetch waits for a metadata refresh). The answer itself is not used: some
+    // brokers answer it wrongly; the fetch responses' own end offsets are used below.
+    let _ = reader.fetch_watermarks(topic, partition, Duration::from_secs(10));
     reader.assign(&tpl)?;
     let mut restored = Restored::default();
-    let mut pending: Vec<Pending> = Vec::new();
+    let mut log: Vec<Pending> = Vec::new();
+    let mut newest: HashMap<String, u64> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(300);
+    let mut last = false;
     loop {
+        if last {
+            break;
+        }
         if Instant::now() > deadline {
             return Err(ServiceError::Restore {
                 partition,
@@ -780,6 +826,10 @@ pub(crate) fn restore(
             Err(KafkaError::PartitionEOF(_)) => break,
             Err(e) => return Err(e.into()),
         };
+        // The end as the last fetch response reported it (cached, no request): reaching it
+        // ends the restore without waiting for the end-of-partition event.
+        last =
+            cached_high_watermark(&reader, topic, partition).is_some_and(|h| m.offset() + 1 >= h);
         let header = |name: &str| {
             m.headers().and_then(|h| {
                 h.iter()
@@ -790,14 +840,8 @@ pub(crate) fn restore(
             })
         };
         if let Some((session, seq)) = header(COMMITTED).as_deref().and_then(parse_txn) {
-            // Apply, in log order, every pending record of this session up to `seq`.
-            let (ready, rest): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut pending)
-                .into_iter()
-                .partition(|p| p.session == session && p.seq <= seq);
-            pending = rest;
-            for p in ready {
-                apply_restored(&mut restored, p.key, p.kind, settings, metrics, partition);
-            }
+            let n = newest.entry(session.to_owned()).or_insert(0);
+            *n = (*n).max(seq);
             continue;
         }
         let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
@@ -820,9 +864,8 @@ pub(crate) fn restore(
             )
         };
         if let Some((session, seq)) = header(TXN).as_deref().and_then(parse_txn) {
-            pending.push(Pending {
-                session: session.to_owned(),
-                seq,
+            log.push(Pending {
+                txn: Some((session.to_owned(), seq)),
                 key: key.to_owned(),
                 kind,
             });
@@ -834,34 +877,63 @@ pub(crate) fn restore(
             metrics.state_records_skipped.inc();
             continue;
         }
-        apply_restored(
-            &mut restored,
-            key.to_owned(),
+        log.push(Pending {
+            txn: None,
+            key: key.to_owned(),
             kind,
-            settings,
-            metrics,
-            partition,
-        );
+        });
     }
-    // Transactions without a commit record: committed only if the group's committed offset
-    // (stored in the same transaction by a broker that implements it) covers them.
-    let covered: HashSet<(String, u64)> = pending
+    // Transactions without a commit record count as committed only if the group's
+    // committed offset (stored in the same transaction by a broker that implements it)
+    // covers their checkpoint.
+    let covered: HashSet<(String, u64)> = log
         .iter()
-        .filter_map(|p| match p.kind {
-            PendingKind::Checkpoint(o) if committed.is_some_and(|c| o <= c) => {
-                Some((p.session.clone(), p.seq))
+        .filter_map(|p| match (&p.txn, &p.kind) {
+            (Some(t), PendingKind::Checkpoint(o)) if committed.is_some_and(|c| *o <= c) => {
+                Some(t.clone())
             }
             _ => None,
         })
         .collect();
-    for p in pending {
-        if covered.contains(&(p.session.clone(), p.seq)) {
+    // Applied in log order, whenever their commit record arrived: a commit record that
+    // lands late (sent by an instance just before it died) must not let an older snapshot
+    // overwrite a newer one.
+    for p in log {
+        let applies = match &p.txn {
+            None => true,
+            Some((session, seq)) => {
+                newest.get(session).is_some_and(|n| seq <= n)
+                    || covered.contains(&(session.clone(), *seq))
+            }
+        };
+        if applies {
             apply_restored(&mut restored, p.key, p.kind, settings, metrics, partition);
         } else {
+            restored.uncommitted = true;
             metrics.state_records_skipped.inc();
         }
     }
     Ok(restored)
+}
+
+/// The partition's end offset as the consumer's last fetch response reported it (no
+/// request; rdkafka exposes only the querying variant).
+fn cached_high_watermark(reader: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is valid while `reader` lives, `topic` is a valid C
+    // string, and the out-pointers are valid locals.
+    let err = unsafe {
+        rdkafka_sys::rd_kafka_get_watermark_offsets(
+            reader.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
 }
 
 fn apply_restored(

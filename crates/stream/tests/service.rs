@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -782,6 +783,79 @@ async fn restart_remembers(delivery: &str) {
         "ward-3/bed-1",
         "the location is restored with the patient"
     );
+    stop.cancel();
+    task.await.expect("service stops");
+}
+
+/// Under exactly-once the changelog decides where processing resumes: a group offset past
+/// the changelog's checkpoint (as a broker leaves when it commits a fenced transaction
+/// instead of aborting it) must not make the restarted instance skip input its restored
+/// state lacks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_rewinds_a_group_offset_that_is_past_the_changelog() {
+    let mut h = Harness::new(1);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    h.config.kafka.delivery = "exactly-once".into();
+    h.config.kafka.transactional_id = format!("rewind-{n}");
+    h.config.kafka.state_topic = format!("state-{n}");
+    h.broker
+        .create_topic(&h.config.kafka.state_topic, 1)
+        .expect("topic");
+    let port = free_port();
+    h.config.http.listen = format!("127.0.0.1:{port}");
+    let obs = |code: &str, value: serde_json::Value, minute: u32| {
+        let event = json!({"patient_id": "R1", "code": code, "value": value,
+            "effective": format!("2026-11-23T10:{minute:02}:00Z"), "id": format!("R1-{code}-{minute}")});
+        (Some("R1".to_owned()), event.to_string())
+    };
+    // Offset 0, processed and committed with its checkpoint (1).
+    let (stop, task) = h.start();
+    send_all(&h, vec![obs("resp_rate", json!(26), 0)]).await;
+    let committed = eventually(Duration::from_secs(30), || {
+        gauge(&http_get(port, "/metrics").1, "vigil_commits_total ") > 0
+    })
+    .await;
+    assert!(committed, "the first batch commits");
+    stop.cancel();
+    task.await.expect("service stops");
+    // Offset 1 is consumed by an at-least-once instance without the changelog, which
+    // moves the group's offset past it (as a broker does when it commits a fenced
+    // transaction instead of aborting it): the changelog does not reflect offset 1.
+    let exactly_once = h.config.clone();
+    h.config.kafka.delivery = "at-least-once".into();
+    h.config.kafka.state_topic = String::new();
+    let (stop, task) = h.start();
+    send_all(&h, vec![obs("sbp", json!(95), 5)]).await;
+    let moved = eventually(Duration::from_secs(30), || {
+        gauge(&http_get(port, "/metrics").1, "vigil_commits_total ") > 0
+    })
+    .await;
+    assert!(moved, "the group offset moves past offset 1");
+    stop.cancel();
+    task.await.expect("service stops");
+    h.config = exactly_once;
+    // The restarted instance starts at offset 2 but must process offset 1 first: SBP 95
+    // with the remembered RR 26 makes qSOFA 2.
+    let (stop, task) = h.start();
+    send_all(&h, vec![obs("heart_rate", json!(80), 10)]).await;
+    let alerts = h.reader(&h.config.kafka.alerts_topic);
+    let seen = read_until(&alerts, Duration::from_secs(60), |s| {
+        !alerts_of(s, "R1", "qsofa").is_empty()
+    })
+    .await;
+    let qsofa = alerts_of(&seen, "R1", "qsofa");
+    let metrics = http_get(port, "/metrics").1;
+    let state: Vec<&str> = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("vigil_observations")
+                || l.starts_with("vigil_input")
+                || l.starts_with("vigil_state_records")
+                || l.starts_with("vigil_commits")
+        })
+        .collect();
+    assert_eq!(qsofa.len(), 1, "{state:?}");
+    assert_eq!(qsofa[0]["score"], 2);
     stop.cancel();
     task.await.expect("service stops");
 }
