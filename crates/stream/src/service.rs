@@ -754,16 +754,18 @@ enum PendingKind {
 /// patients.
 ///
 /// Under exactly-once delivery every record carries its transaction (`vigil-txn`:
-/// session and sequence number) and is applied only once a commit record
-/// (`vigil-committed`) of that session at or past that sequence is read: Vigil writes
-/// commit records only after the broker confirmed the commit, and a session's
+/// session and sequence number). Records are kept in log order until the whole partition
+/// has been read, then applied in that order if a commit record (`vigil-committed`) of
+/// their session at or past their sequence number exists anywhere in the partition: Vigil
+/// writes commit records only after the broker confirmed the commit, and a session's
 /// transactions commit strictly in order. A transaction without one was aborted (or its
 /// instance died before writing it; its batch is then processed again with the same
 /// alert ids). So restore never applies an aborted batch, even on a broker that shows
-/// aborted records to read_committed readers. As a fallback for a commit record lost to a
-/// crash, a transaction whose checkpoint is covered by the group's committed offset
-/// (stored atomically by brokers that implement transactional offsets) counts as
-/// committed.
+/// aborted records to read_committed readers, and a commit record that lands late (sent
+/// just before its instance died, after a successor's newer records) cannot let an older
+/// snapshot overwrite a newer one. As a fallback for a commit record lost to a crash, a
+/// transaction whose checkpoint the group's committed offset covers (stored atomically by
+/// brokers that implement transactional offsets) counts as committed.
 ///
 /// Records without a transaction (at-least-once delivery, older versions) are applied
 /// unless written past `committed`, the group's committed offset of the same input
