@@ -309,6 +309,21 @@ pub async fn run(
                     checkpoint = state.checkpoint,
                     "Patient state restored"
                 );
+                for txn in &state.repaired {
+                    let session_id = txn.split(':').next().unwrap_or_default();
+                    let key = format!("vigil-commit/{session_id}");
+                    let record = FutureRecord::to(topic)
+                        .partition(m.partition())
+                        .key(key.as_bytes())
+                        .payload(txn.as_bytes())
+                        .headers(OwnedHeaders::new().insert(Header {
+                            key: COMMITTED,
+                            value: Some(txn),
+                        }));
+                    if let Err((e, _)) = session.commits.send_result(record) {
+                        tracing::warn!(error = %e, "Commit record repair not queued");
+                    }
+                }
                 partitions.insert(m.partition(), state.patients);
                 if let Some(c) = state.checkpoint {
                     skip_below.insert(m.partition(), c);
@@ -735,6 +750,10 @@ pub(crate) struct Restored {
     pub checkpoint: Option<i64>,
     /// Whether records of transactions that never committed were skipped.
     pub uncommitted: bool,
+    /// Transactions found committed through the group's offset but lacking a commit
+    /// record: the caller writes their commit records, so every later reader (a restore,
+    /// an audit) reaches the same verdict.
+    pub repaired: Vec<String>,
 }
 
 /// A changelog record kept in log order until every commit record has been read.
@@ -897,6 +916,12 @@ pub(crate) fn restore(
             _ => None,
         })
         .collect();
+    restored.repaired = covered
+        .iter()
+        .filter(|(session, seq)| newest.get(session).is_none_or(|n| seq > n))
+        .map(|(session, seq)| format!("{session}:{seq}"))
+        .collect();
+    restored.repaired.sort();
     // Applied in log order, whenever their commit record arrived: a commit record that
     // lands late (sent by an instance just before it died) must not let an older snapshot
     // overwrite a newer one.
