@@ -658,6 +658,9 @@ pub struct AlertRecord {
     payload: String,
     raw: String,
     committed: bool,
+    /// `session:seq` and the session's newest commit record, for diagnosis.
+    txn: Option<String>,
+    session_newest: Option<u64>,
 }
 
 /// A record's `vigil-txn` and `vigil-committed` headers and its payload.
@@ -746,15 +749,19 @@ fn read_alerts(
         if let Some(o) = v.as_object_mut() {
             o.remove("emitted_at");
         }
-        let committed = match txn.as_deref().and_then(crate::service::parse_txn) {
+        let parsed = txn.as_deref().and_then(crate::service::parse_txn);
+        let committed = match parsed {
             Some((session, seq)) => newest.get(session).is_some_and(|n| seq <= *n),
             None => true,
         };
+        let session_newest = parsed.and_then(|(session, _)| newest.get(session).copied());
         alerts.push(AlertRecord {
             id,
             payload: v.to_string(),
             raw,
             committed,
+            txn,
+            session_newest,
         });
     }
     Ok((alerts, uncommitted))
@@ -805,7 +812,19 @@ fn compare(
     report.unexpected = first.keys().filter(|id| !clean.contains_key(**id)).count();
     for (id, payload) in clean {
         if !committed.contains_key(id.as_str()) && report.examples.len() < 10 {
-            report.examples.push(format!("lost: {payload}"));
+            let copies: Vec<String> = alerts
+                .iter()
+                .filter(|a| a.id == *id)
+                .map(|a| {
+                    format!(
+                        "{:?} (session's newest commit {:?})",
+                        a.txn, a.session_newest
+                    )
+                })
+                .collect();
+            report
+                .examples
+                .push(format!("lost: {payload}; uncommitted copies: {copies:?}"));
         }
     }
     for a in alerts {
@@ -1139,6 +1158,8 @@ mod tests {
             payload: v.to_string(),
             raw,
             committed,
+            txn: None,
+            session_newest: None,
         }
     }
 
