@@ -8,8 +8,9 @@
 //! medical device.
 //!
 //! - [`config`]: the TOML configuration, environment overrides and validation;
-//! - [`service`]: the consumer loop (at least once: offsets are committed only after the
-//!   alerts they caused are acknowledged);
+//! - [`service`]: the consumer loop (exactly once by default: each batch's output, state
+//!   and offsets in one transaction; at least once as a fallback);
+//! - [`faults`]: the fault-injection harness behind `vigil faults`;
 //! - [`simulate`]: a synthetic ward feed for demos and load;
 //! - [`mllp`]: HL7 v2 over MLLP in, acknowledged only once Kafka has the message;
 //! - [`mock`]: an in-process Kafka-protocol broker (librdkafka's mock cluster) for the

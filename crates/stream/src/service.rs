@@ -1,13 +1,16 @@
-//! The consumer loop: observations in, scores and alerts out, at least once.
+//! The consumer loop: observations in, scores and alerts out, exactly once by default.
 //!
 //! Messages are processed in batches. For each message the wire decoder validates it; a
 //! rejected message goes to the dead-letter topic unchanged, with its reason and source
 //! coordinates in headers. An accepted observation is applied to its patient's window
 //! (owned by the partition it arrived on), the patient is re-scored, and the alert policy
-//! decides; each decision becomes an alert event keyed by patient. Only when every alert
-//! and dead-letter message of the batch has been acknowledged by the broker are the
-//! batch's offsets committed. A crash before the commit redelivers the batch; alert ids
-//! are deterministic, so consumers drop the repeats.
+//! decides; each decision becomes an alert event keyed by patient. Under exactly-once
+//! delivery a batch's alerts, dead letters, state records, checkpoints and input offsets
+//! are one Kafka transaction, and restore decides from Vigil's own commit records what was
+//! committed (DESIGN.md, "What is the delivery guarantee?"). Under at-least-once, only
+//! when every message of the batch has been acknowledged are its offsets committed; a
+//! crash before the commit redelivers the batch, and deterministic alert ids let consumers
+//! drop the repeats.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
