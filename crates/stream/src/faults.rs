@@ -348,39 +348,8 @@ impl<'a> Run<'a> {
             for (t, n) in [("obs", p), ("alerts", p), ("dlq", 1), ("state", p)] {
                 m.create_topic(&format!("{name}.{t}"), n)?;
             }
-            return Ok(Run {
-                harness,
-                brokers: brokers.to_owned(),
-                name,
-                instances: Vec::new(),
-                started: 0,
-                unplanned_restarts: 0,
-                http: reqwest_free::Http,
-                ends: HashMap::new(),
-            });
-        }
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .create()?;
-        let names = [
-            (format!("{name}.obs"), p),
-            (format!("{name}.alerts"), p),
-            (format!("{name}.dlq"), 1),
-            (format!("{name}.state"), p),
-        ];
-        let topics: Vec<NewTopic<'_>> = names
-            .iter()
-            .map(|(t, n)| {
-                let topic = NewTopic::new(t, *n, TopicReplication::Fixed(1));
-                if t.ends_with(".state") {
-                    topic.set("cleanup.policy", "compact")
-                } else {
-                    topic
-                }
-            })
-            .collect();
-        for result in admin.create_topics(&topics, &AdminOptions::new()).await? {
-            result.map_err(|(t, e)| format!("cannot create topic {t}: {e}"))?;
+        } else {
+            create_topics(brokers, name, p).await?;
         }
         Ok(Run {
             harness,
@@ -470,6 +439,14 @@ impl<'a> Run<'a> {
                 return Err(format!("{} not ready within 90 s", self.instances[index].name).into());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Adds end offsets recorded while the run itself was borrowed.
+    fn merge_ends(&mut self, ends: HashMap<i32, i64>) {
+        for (p, end) in ends {
+            let e = self.ends.entry(p).or_insert(0);
+            *e = (*e).max(end);
         }
     }
 
@@ -565,6 +542,34 @@ impl Drop for Run<'_> {
             let _ = i.child.wait();
         }
     }
+}
+
+/// A run's topics, through the admin API (the changelog compacted).
+async fn create_topics(brokers: &str, name: &str, p: i32) -> Result<(), Error> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
+    let names = [
+        (format!("{name}.obs"), p),
+        (format!("{name}.alerts"), p),
+        (format!("{name}.dlq"), 1),
+        (format!("{name}.state"), p),
+    ];
+    let topics: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|(t, n)| {
+            let topic = NewTopic::new(t, *n, TopicReplication::Fixed(1));
+            if t.ends_with(".state") {
+                topic.set("cleanup.policy", "compact")
+            } else {
+                topic
+            }
+        })
+        .collect();
+    for result in admin.create_topics(&topics, &AdminOptions::new()).await? {
+        result.map_err(|(t, e)| format!("cannot create topic {t}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// A minimal HTTP/1.1 GET for `/readyz` (keeps the harness free of an HTTP client crate).
@@ -669,7 +674,6 @@ type RawRecord = (Option<String>, Option<String>, Vec<u8>);
 /// Every record of `topic`, read with read_committed from the start of each partition to
 /// its end: (`vigil-txn` or `vigil-committed` header, payload).
 fn read_topic(brokers: &str, topic: &str, partitions: i32) -> Result<Vec<RawRecord>, Error> {
-    use rdkafka::message::Headers;
     let reader: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("{topic}-reader"))
@@ -697,14 +701,7 @@ fn read_topic(brokers: &str, topic: &str, partitions: i32) -> Result<Vec<RawReco
             }
             Some(Err(e)) => return Err(e.into()),
             Some(Ok(m)) => {
-                let header = |name: &str| {
-                    m.headers().and_then(|h| {
-                        h.iter()
-                            .find(|h| h.key == name)
-                            .and_then(|h| h.value)
-                            .map(|v| String::from_utf8_lossy(v).into_owned())
-                    })
-                };
+                let header = |name: &str| crate::service::header_text(&m, name);
                 records.push((
                     header(crate::service::TXN),
                     header(crate::service::COMMITTED),
@@ -968,10 +965,7 @@ pub async fn run(config: &FaultsConfig) -> Result<Report, Error> {
             );
             sent?;
             killed?;
-            for (p, end) in ends {
-                let e = run.ends.entry(p).or_insert(0);
-                *e = (*e).max(end);
-            }
+            run.merge_ends(ends);
             if (n + 1) % 10 == 0 {
                 progress(&format!("kill run: {} kills", n + 1));
             }
@@ -1016,10 +1010,7 @@ pub async fn run(config: &FaultsConfig) -> Result<Report, Error> {
             );
             sent?;
             stopped?;
-            for (p, end) in ends {
-                let e = run.ends.entry(p).or_insert(0);
-                *e = (*e).max(end);
-            }
+            run.merge_ends(ends);
             run.ready(0).await?;
             moves += 1;
         }

@@ -313,19 +313,7 @@ pub async fn run(
                     "Patient state restored"
                 );
                 for txn in &state.repaired {
-                    let session_id = txn.split(':').next().unwrap_or_default();
-                    let key = format!("vigil-commit/{session_id}");
-                    let record = FutureRecord::to(topic)
-                        .partition(m.partition())
-                        .key(key.as_bytes())
-                        .payload(txn.as_bytes())
-                        .headers(OwnedHeaders::new().insert(Header {
-                            key: COMMITTED,
-                            value: Some(txn),
-                        }));
-                    if let Err((e, _)) = session.commits.send_result(record) {
-                        tracing::warn!(error = %e, "Commit record repair not queued");
-                    }
+                    session.record_commit(topic, m.partition(), txn);
                 }
                 partitions.insert(m.partition(), state.patients);
                 if let Some(c) = state.checkpoint {
@@ -488,17 +476,7 @@ pub async fn run(
             // The commit is confirmed: record it where restore will look for it. If this
             // is lost to a crash, the batch counts as aborted and is processed again.
             for (partition, _) in &batch_offsets {
-                let record = FutureRecord::to(topic)
-                    .partition(*partition)
-                    .key(session.commit_key.as_bytes())
-                    .payload(txn.as_bytes())
-                    .headers(OwnedHeaders::new().insert(Header {
-                        key: COMMITTED,
-                        value: Some(&txn),
-                    }));
-                if let Err((e, _)) = session.commits.send_result(record) {
-                    tracing::warn!(error = %e, "Commit record not queued; the batch may be processed again after a restart");
-                }
+                session.record_commit(topic, *partition, &txn);
             }
         }
         seq += 1;
@@ -547,7 +525,6 @@ const LOCATION: &str = "vigil-location";
 /// commit records.
 struct Session {
     id: String,
-    commit_key: String,
     commits: FutureProducer,
 }
 
@@ -566,11 +543,26 @@ impl Session {
             ],
         )
         .create()?;
-        Ok(Session {
-            commit_key: format!("vigil-commit/{id}"),
-            id,
-            commits,
-        })
+        Ok(Session { id, commits })
+    }
+
+    /// Queues the commit record of `txn` (`session:seq`, of any session) to one changelog
+    /// partition, outside any transaction, keyed by its session so compaction keeps each
+    /// session's newest. A record lost to a crash only makes its batch run again.
+    fn record_commit(&self, topic: &str, partition: i32, txn: &str) {
+        let session = txn.split(':').next().unwrap_or_default();
+        let key = format!("vigil-commit/{session}");
+        let record = FutureRecord::to(topic)
+            .partition(partition)
+            .key(key.as_bytes())
+            .payload(txn.as_bytes())
+            .headers(OwnedHeaders::new().insert(Header {
+                key: COMMITTED,
+                value: Some(txn),
+            }));
+        if let Err((e, _)) = self.commits.send_result(record) {
+            tracing::warn!(error = %e, "Commit record not queued; its batch may be processed again after a restart");
+        }
     }
 }
 
@@ -802,7 +794,6 @@ pub(crate) fn restore(
     metrics: &Metrics,
 ) -> Result<Restored, ServiceError> {
     use rdkafka::consumer::BaseConsumer;
-    use rdkafka::message::Headers;
     let reader: BaseConsumer = client_config(
         settings,
         &[
@@ -854,15 +845,7 @@ pub(crate) fn restore(
         // ends the restore without waiting for the end-of-partition event.
         last =
             cached_high_watermark(&reader, topic, partition).is_some_and(|h| m.offset() + 1 >= h);
-        let header = |name: &str| {
-            m.headers().and_then(|h| {
-                h.iter()
-                    .find(|h| h.key == name)
-                    .and_then(|h| h.value)
-                    .and_then(|v| std::str::from_utf8(v).ok())
-                    .map(str::to_owned)
-            })
-        };
+        let header = |name: &str| header_text(&m, name);
         if let Some((session, seq)) = header(COMMITTED).as_deref().and_then(parse_txn) {
             let n = newest.entry(session.to_owned()).or_insert(0);
             *n = (*n).max(seq);
@@ -1003,6 +986,17 @@ fn apply_restored(
             }
         }
     }
+}
+
+/// A message header's value as text, if present and UTF-8.
+pub(crate) fn header_text(m: &BorrowedMessage<'_>, name: &str) -> Option<String> {
+    use rdkafka::message::Headers;
+    m.headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::to_owned)
 }
 
 /// `session:seq`.
