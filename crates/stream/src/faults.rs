@@ -20,9 +20,11 @@
 //! run never produced (**unexpected**: state lost or rebuilt inconsistently shows up as a
 //! re-raised alert with a new id), copies whose payload differs apart from `emitted_at`
 //! (**mismatched**), and repeated copies of one id. tansu, like librdkafka's mock cluster,
-//! does not hide aborted transactional records from read_committed readers, so under
-//! exactly-once delivery a repeated copy is a batch whose transaction was aborted when its
-//! instance died; they are counted separately (on Apache Kafka read_committed hides them).
+//! does not hide aborted transactional records from read_committed readers. So each copy
+//! is classified by the rule restore follows: delivered if its transaction's share of the
+//! patient's partition is sealed by a checkpoint, otherwise left by a transaction cut short
+//! (an instance killed mid-batch), whose input is processed again. Those copies are counted
+//! separately (on Apache Kafka read_committed hides them).
 //! Every record is also passed through the demo printer's de-duplication, the consumer
 //! Vigil ships, which must show each alert id once.
 
@@ -654,25 +656,34 @@ async fn send_paced(
     Ok(())
 }
 
-/// One alert record: id, payload without `emitted_at`, raw payload, and whether its
-/// transaction is known committed (a commit record of its session at or past its
-/// sequence number; records without a transaction header count as committed).
+/// One alert record: id, payload without `emitted_at`, raw payload, and whether it is
+/// delivered: written by at-least-once delivery (no transaction header), or by a
+/// transaction whose share of the patient's partition is sealed by its checkpoint, the
+/// same rule restore follows (`service::restore`).
 #[derive(Clone, Debug)]
 pub struct AlertRecord {
     id: String,
     payload: String,
     raw: String,
     committed: bool,
-    /// `session:seq` and the session's newest commit record, for diagnosis.
+    /// `session:seq` and the changelog partition of its patient, for diagnosis.
     txn: Option<String>,
-    session_newest: Option<u64>,
+    partition: Option<i32>,
 }
 
-/// A record's `vigil-txn` and `vigil-committed` headers and its payload.
-type RawRecord = (Option<String>, Option<String>, Vec<u8>);
+/// One record as the harness reads it.
+struct RawRecord {
+    partition: i32,
+    key: Option<String>,
+    /// The `vigil-txn` header.
+    txn: Option<String>,
+    /// Whether it is a checkpoint (a seal).
+    checkpoint: bool,
+    payload: Vec<u8>,
+}
 
 /// Every record of `topic`, read with read_committed from the start of each partition to
-/// its end: (`vigil-txn` or `vigil-committed` header, payload).
+/// its end.
 fn read_topic(brokers: &str, topic: &str, partitions: i32) -> Result<Vec<RawRecord>, Error> {
     let reader: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -702,63 +713,76 @@ fn read_topic(brokers: &str, topic: &str, partitions: i32) -> Result<Vec<RawReco
             Some(Err(e)) => return Err(e.into()),
             Some(Ok(m)) => {
                 let header = |name: &str| crate::service::header_text(&m, name);
-                records.push((
-                    header(crate::service::TXN),
-                    header(crate::service::COMMITTED),
-                    m.payload().unwrap_or_default().to_vec(),
-                ));
+                records.push(RawRecord {
+                    partition: m.partition(),
+                    key: m
+                        .key()
+                        .and_then(|k| std::str::from_utf8(k).ok())
+                        .map(str::to_owned),
+                    txn: header(crate::service::TXN),
+                    checkpoint: header(crate::service::CHECKPOINT).is_some(),
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                });
             }
         }
     }
     Ok(records)
 }
 
-/// A run's alerts, each marked committed or not by the commit records in its changelog,
-/// and the number of transactions that wrote to the changelog but never committed (cut
-/// short by a kill, or aborted).
+/// A run's alerts, each marked delivered or not by the seals in its changelog, and the
+/// number of transactions with an unsealed share (cut short by a kill, or failed before
+/// their seals).
 fn read_alerts(
     brokers: &str,
     run: &str,
     partitions: i32,
 ) -> Result<(Vec<AlertRecord>, usize), Error> {
-    let mut newest: HashMap<String, u64> = HashMap::new();
-    let mut written: HashSet<(String, u64)> = HashSet::new();
-    for (txn, committed, _) in read_topic(brokers, &format!("{run}.state"), partitions)? {
-        if let Some((session, seq)) = committed.as_deref().and_then(crate::service::parse_txn) {
-            let n = newest.entry(session.to_owned()).or_insert(0);
-            *n = (*n).max(seq);
+    let mut sealed: HashSet<(String, i32)> = HashSet::new();
+    let mut written: HashSet<(String, i32)> = HashSet::new();
+    // Patients live on their input partition's number of the changelog.
+    let mut patient_partition: HashMap<String, i32> = HashMap::new();
+    for r in read_topic(brokers, &format!("{run}.state"), partitions)? {
+        if let Some(txn) = r.txn {
+            if r.checkpoint {
+                sealed.insert((txn.clone(), r.partition));
+            }
+            written.insert((txn, r.partition));
         }
-        if let Some((session, seq)) = txn.as_deref().and_then(crate::service::parse_txn) {
-            written.insert((session.to_owned(), seq));
+        if let (false, Some(key)) = (r.checkpoint, r.key) {
+            patient_partition.insert(key, r.partition);
         }
     }
     let uncommitted = written
-        .iter()
-        .filter(|(session, seq)| newest.get(session).is_none_or(|n| seq > n))
-        .count();
+        .difference(&sealed)
+        .map(|(txn, _)| txn)
+        .collect::<HashSet<_>>()
+        .len();
     let topic = format!("{run}.alerts");
     let mut alerts = Vec::new();
-    for (txn, _, payload) in read_topic(brokers, &topic, partitions)? {
-        let raw = String::from_utf8_lossy(&payload).into_owned();
+    for r in read_topic(brokers, &topic, partitions)? {
+        let raw = String::from_utf8_lossy(&r.payload).into_owned();
         let mut v: serde_json::Value = serde_json::from_str(&raw)
             .map_err(|e| format!("{topic}: an alert is not JSON: {e}"))?;
         let id = v["alert_id"].as_str().unwrap_or_default().to_owned();
+        let partition = v["patient_id"]
+            .as_str()
+            .and_then(|p| patient_partition.get(p))
+            .copied();
         if let Some(o) = v.as_object_mut() {
             o.remove("emitted_at");
         }
-        let parsed = txn.as_deref().and_then(crate::service::parse_txn);
-        let committed = match parsed {
-            Some((session, seq)) => newest.get(session).is_some_and(|n| seq <= *n),
-            None => true,
+        let committed = match (&r.txn, partition) {
+            (None, _) => true,
+            (Some(txn), Some(p)) => sealed.contains(&(txn.clone(), p)),
+            (Some(_), None) => false,
         };
-        let session_newest = parsed.and_then(|(session, _)| newest.get(session).copied());
         alerts.push(AlertRecord {
             id,
             payload: v.to_string(),
             raw,
             committed,
-            txn,
-            session_newest,
+            txn: r.txn,
+            partition,
         });
     }
     Ok((alerts, uncommitted))
@@ -812,16 +836,23 @@ fn compare(
             let copies: Vec<String> = alerts
                 .iter()
                 .filter(|a| a.id == *id)
-                .map(|a| {
-                    format!(
-                        "{:?} (session's newest commit {:?})",
-                        a.txn, a.session_newest
-                    )
-                })
+                .map(|a| format!("{:?} on partition {:?}", a.txn, a.partition))
                 .collect();
             report
                 .examples
                 .push(format!("lost: {payload}; uncommitted copies: {copies:?}"));
+        }
+    }
+    for (id, _) in committed.iter().filter(|(_, n)| **n > 1) {
+        if report.examples.len() < 15 {
+            let copies: Vec<String> = alerts
+                .iter()
+                .filter(|a| a.id == *id && a.committed)
+                .map(|a| format!("{:?} on partition {:?}", a.txn, a.partition))
+                .collect();
+            report
+                .examples
+                .push(format!("duplicate: {id}; delivered copies: {copies:?}"));
         }
     }
     for a in alerts {
@@ -1150,7 +1181,7 @@ mod tests {
             raw,
             committed,
             txn: None,
-            session_newest: None,
+            partition: None,
         }
     }
 

@@ -6,8 +6,9 @@
 //! (owned by the partition it arrived on), the patient is re-scored, and the alert policy
 //! decides; each decision becomes an alert event keyed by patient. Under exactly-once
 //! delivery a batch's alerts, dead letters, state records, checkpoints and input offsets
-//! are one Kafka transaction, and restore decides from Vigil's own commit records what was
-//! committed (DESIGN.md, "What is the delivery guarantee?"). Under at-least-once, only
+//! are one Kafka transaction, each changelog partition's share of it sealed by a checkpoint
+//! written last, and restore applies only sealed shares (DESIGN.md, "What is the delivery
+//! guarantee?"). Under at-least-once, only
 //! when every message of the batch has been acknowledged are its offsets committed; a
 //! crash before the commit redelivers the batch, and deterministic alert ids let consumers
 //! drop the repeats.
@@ -96,8 +97,6 @@ struct VigilContext {
     rebalances: Arc<Mutex<Rebalances>>,
     readiness: Arc<Readiness>,
     metrics: Metrics,
-    /// The producer of commit records, flushed before partitions are handed over.
-    commits: FutureProducer,
 }
 
 impl ClientContext for VigilContext {}
@@ -111,11 +110,6 @@ impl ConsumerContext for VigilContext {
             r.revoked
                 .extend(tpl.elements().iter().map(|e| (e.partition(), epoch)));
             self.readiness.set_assigned(false);
-            // The new owner restores from the changelog: the commit records of this
-            // instance's last transactions must be there first.
-            if let Err(e) = self.commits.flush(Duration::from_secs(30)) {
-                tracing::warn!(error = %e, "Commit records not flushed before a revocation; the new owner may process the last batch again");
-            }
             tracing::info!(partitions = tpl.count(), "Partitions revoked");
         }
     }
@@ -174,13 +168,11 @@ pub async fn run(
 ) -> Result<(), ServiceError> {
     let k = &settings.raw.kafka;
     let rebalances = Arc::new(Mutex::new(Rebalances::default()));
-    // Commit records (see `restore`) go outside the transactions, after each commit.
-    let session = Session::new(&settings)?;
+    let session = session_id();
     let context = VigilContext {
         rebalances: rebalances.clone(),
         readiness: readiness.clone(),
         metrics: metrics.clone(),
-        commits: session.commits.clone(),
     };
     let consumer: StreamConsumer<VigilContext> = client_config(
         &settings,
@@ -312,21 +304,18 @@ pub async fn run(
                     checkpoint = state.checkpoint,
                     "Patient state restored"
                 );
-                for txn in &state.repaired {
-                    session.record_commit(topic, m.partition(), txn);
-                }
                 partitions.insert(m.partition(), state.patients);
                 if let Some(c) = state.checkpoint {
                     skip_below.insert(m.partition(), c);
                 }
                 readiness.set_consuming(true);
                 // Under exactly-once the changelog decides where processing resumes. A
-                // consumer that starts past its checkpoint (offsets of a transaction that
-                // the broker kept although Vigil never saw it commit, e.g. a fenced one
-                // that a broker committed instead of aborting) would skip input the
-                // restored state lacks: go back to the checkpoint.
+                // consumer that starts past its checkpoint (offsets that a broker stored for
+                // a transaction whose share restore found unsealed, e.g. a fenced one that
+                // a broker committed instead of aborting) would skip input the restored
+                // state lacks: go back to the checkpoint.
                 // Without a checkpoint, only if the changelog shows exactly-once batches that
-                // never committed (a deployment moving from at-least-once has none, and its
+                // never sealed (a deployment moving from at-least-once has none, and its
                 // group offset is right).
                 let behind = match state.checkpoint {
                     Some(c) => m.offset() > c,
@@ -406,14 +395,18 @@ pub async fn run(
             }
         }
         let batch_offsets: Vec<(i32, i64)> = next_offsets.drain().collect();
-        let txn = format!("{}:{seq}", session.id);
+        let txn = format!("{session}:{seq}");
+        // Under exactly-once each changelog partition the batch touched gets a checkpoint,
+        // sent only after everything else of the transaction was acknowledged: it seals
+        // that partition's share of the transaction (see `restore`).
+        let mut seals = Vec::new();
         if settings.transactional_id.is_some() {
             if let Some(topic) = &state_topic {
                 for (partition, next) in &batch_offsets {
-                    outgoing.push(Outgoing {
+                    seals.push(Outgoing {
                         topic: topic.clone(),
                         partition: Some(*partition),
-                        key: Some(format!("vigil-checkpoint/{}", session.id).into_bytes()),
+                        key: Some(format!("vigil-checkpoint/{session}").into_bytes()),
                         payload: next.to_string().into_bytes(),
                         headers: Some(OwnedHeaders::new().insert(Header {
                             key: CHECKPOINT,
@@ -423,7 +416,7 @@ pub async fn run(
                     });
                 }
             }
-            for o in &mut outgoing {
+            for o in outgoing.iter_mut().chain(&mut seals) {
                 let headers = o.headers.take().unwrap_or_default();
                 o.headers = Some(headers.insert(Header {
                     key: TXN,
@@ -444,7 +437,14 @@ pub async fn run(
             continue;
         }
         let committed = if settings.transactional_id.is_some() {
-            commit_transaction(&producer, &consumer, &outgoing, &offsets, txn_timeout).await
+            commit_transaction(
+                &producer,
+                &consumer,
+                [&outgoing, &seals],
+                &offsets,
+                txn_timeout,
+            )
+            .await
         } else {
             match deliver(&producer, &outgoing).await {
                 Ok(()) => {
@@ -470,15 +470,6 @@ pub async fn run(
         for (partition, next) in &batch_offsets {
             metrics.set_committed_offset(*partition, *next);
         }
-        if settings.transactional_id.is_some()
-            && let Some(topic) = &state_topic
-        {
-            // The commit is confirmed: record it where restore will look for it. If this
-            // is lost to a crash, the batch counts as aborted and is processed again.
-            for (partition, _) in &batch_offsets {
-                session.record_commit(topic, *partition, &txn);
-            }
-        }
         seq += 1;
         metrics
             .batch_seconds
@@ -489,9 +480,6 @@ pub async fn run(
     let deadline = Duration::from_millis(settings.raw.service.shutdown_deadline_ms);
     if let Err(e) = producer.flush(deadline) {
         tracing::warn!(error = %e, "Producer flush did not complete");
-    }
-    if let Err(e) = session.commits.flush(deadline) {
-        tracing::warn!(error = %e, "Commit records not all delivered; the last batches may be processed again after a restart");
     }
     // Under at-least-once the last batch was committed asynchronously; make sure it landed
     // before leaving. (Under exactly-once every batch's transaction is already committed.)
@@ -510,60 +498,22 @@ pub const INPUT_OFFSET: &str = "vigil-input-offset";
 /// Header of every record written in a transaction: `session:seq`, the writing
 /// instance's session (one per process start) and the transaction's sequence number.
 pub const TXN: &str = "vigil-txn";
-/// Header of a commit record: `session:seq`, written (outside any transaction) to each
-/// changelog partition a transaction touched, after the broker confirmed its commit.
-pub const COMMITTED: &str = "vigil-committed";
-/// Header marking a checkpoint record: its value is the next input offset of the
-/// partition after the transaction.
+/// Header marking a checkpoint record: its payload is the next input offset of the
+/// partition after the transaction. Written last in its transaction, after everything
+/// else the transaction wrote was acknowledged, it seals the transaction's share of its
+/// changelog partition (and of the input partition's output).
 pub const CHECKPOINT: &str = "vigil-checkpoint";
 /// Header of a state record: the patient's latest encounter id.
 const ENCOUNTER: &str = "vigil-encounter";
 /// Header of a state record: the patient's latest location.
 const LOCATION: &str = "vigil-location";
 
-/// One process start's identity in transaction headers, and the plain producer of its
-/// commit records.
-struct Session {
-    id: String,
-    commits: FutureProducer,
-}
-
-impl Session {
-    fn new(settings: &Settings) -> Result<Session, ServiceError> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let id = format!("{:016x}", nanos ^ (u64::from(std::process::id()) << 40));
-        let commits: FutureProducer = client_config(
-            settings,
-            &[
-                ("enable.idempotence", "true"),
-                ("acks", "all"),
-                ("linger.ms", "5"),
-            ],
-        )
-        .create()?;
-        Ok(Session { id, commits })
-    }
-
-    /// Queues the commit record of `txn` (`session:seq`, of any session) to one changelog
-    /// partition, outside any transaction, keyed by its session so compaction keeps each
-    /// session's newest. A record lost to a crash only makes its batch run again.
-    fn record_commit(&self, topic: &str, partition: i32, txn: &str) {
-        let session = txn.split(':').next().unwrap_or_default();
-        let key = format!("vigil-commit/{session}");
-        let record = FutureRecord::to(topic)
-            .partition(partition)
-            .key(key.as_bytes())
-            .payload(txn.as_bytes())
-            .headers(OwnedHeaders::new().insert(Header {
-                key: COMMITTED,
-                value: Some(txn),
-            }));
-        if let Err((e, _)) = self.commits.send_result(record) {
-            tracing::warn!(error = %e, "Commit record not queued; its batch may be processed again after a restart");
-        }
-    }
+/// One process start's identity in transaction headers (`session:seq`).
+fn session_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    format!("{:016x}", nanos ^ (u64::from(std::process::id()) << 40))
 }
 
 fn epoch(rebalances: &Mutex<Rebalances>) -> u64 {
@@ -591,21 +541,28 @@ fn committed_offset(
         }))
 }
 
-/// One batch in one transaction: its output, then its input offsets (bound to the
-/// consumer group's generation, so a fenced instance cannot commit), then the commit. On
-/// failure the transaction is aborted and the error returned: nothing of the batch becomes
-/// visible to read_committed consumers, and the batch is redelivered.
+/// One batch in one transaction: its output in two phases (everything, then the seals,
+/// each phase acknowledged before the next), then its input offsets (bound to the consumer
+/// group's generation, so a fenced instance cannot commit), then the commit. On failure
+/// the transaction is aborted and the error returned: nothing of the batch becomes visible
+/// to read_committed consumers, and the batch is redelivered.
 async fn commit_transaction(
     producer: &FutureProducer,
     consumer: &StreamConsumer<VigilContext>,
-    outgoing: &[Outgoing],
+    phases: [&[Outgoing]; 2],
     offsets: &TopicPartitionList,
     timeout: Duration,
 ) -> Result<(), ServiceError> {
     producer
         .begin_transaction()
         .map_err(ServiceError::Transaction)?;
-    let produced = deliver(producer, outgoing).await;
+    let mut produced = Ok(());
+    for phase in phases {
+        produced = deliver(producer, phase).await;
+        if produced.is_err() {
+            break;
+        }
+    }
     let committed = produced.and_then(|()| {
         tokio::task::block_in_place(|| {
             if offsets.count() > 0 {
@@ -741,20 +698,16 @@ fn process(
 pub(crate) struct Restored {
     /// Patients by id.
     pub patients: HashMap<String, PatientState>,
-    /// The next input offset of the newest committed transaction's checkpoint.
+    /// The next input offset of the newest sealed transaction's checkpoint.
     pub checkpoint: Option<i64>,
-    /// Whether records of transactions that never committed were skipped.
+    /// Whether records of unsealed transactions (cut short) were skipped.
     pub uncommitted: bool,
-    /// Transactions found committed through the group's offset but lacking a commit
-    /// record: the caller writes their commit records, so every later reader (a restore,
-    /// an audit) reaches the same verdict.
-    pub repaired: Vec<String>,
 }
 
-/// A changelog record kept in log order until every commit record has been read.
+/// A changelog record kept in log order until the whole partition has been read.
 struct Pending {
-    /// Session and sequence number, for records written in a transaction.
-    txn: Option<(String, u64)>,
+    /// `session:seq`, for records written in a transaction.
+    txn: Option<String>,
     key: String,
     kind: PendingKind,
 }
@@ -768,18 +721,21 @@ enum PendingKind {
 /// patients.
 ///
 /// Under exactly-once delivery every record carries its transaction (`vigil-txn`:
-/// session and sequence number). Records are kept in log order until the whole partition
-/// has been read, then applied in that order if a commit record (`vigil-committed`) of
-/// their session at or past their sequence number exists anywhere in the partition: Vigil
-/// writes commit records only after the broker confirmed the commit, and a session's
-/// transactions commit strictly in order. A transaction without one was aborted (or its
-/// instance died before writing it; its batch is then processed again with the same
-/// alert ids). So restore never applies an aborted batch, even on a broker that shows
-/// aborted records to read_committed readers, and a commit record that lands late (sent
-/// just before its instance died, after a successor's newer records) cannot let an older
-/// snapshot overwrite a newer one. As a fallback for a commit record lost to a crash, a
-/// transaction whose checkpoint the group's committed offset covers (stored atomically by
-/// brokers that implement transactional offsets) counts as committed.
+/// session and sequence number), and each transaction ends, on every changelog partition
+/// it touched, with a checkpoint record sent only after all its other records were
+/// acknowledged: the seal. Records are kept in log order until the whole partition has
+/// been read, then those of sealed transactions are applied in that order; the newest
+/// sealed checkpoint says where the input resumes.
+///
+/// A broker that hides aborted transactions from read_committed readers (Apache Kafka)
+/// shows restore only committed transactions, all of them sealed, so the seal adds
+/// nothing there. A broker that shows aborted records (tansu, librdkafka's mock cluster)
+/// shows them to every consumer, so what its consumers have seen is what was written, and
+/// the seal tells a complete share of a transaction from one cut short: a sealed share is
+/// applied (its alerts are out and complete, so its input is not processed again), an
+/// unsealed one is skipped (its input is processed again, its partial alerts repeated
+/// under the same ids). This needs no record written after the commit, so no crash
+/// window lies between a commit and the evidence of it.
 ///
 /// Records without a transaction (at-least-once delivery, older versions) are applied
 /// unless written past `committed`, the group's committed offset of the same input
@@ -820,7 +776,7 @@ pub(crate) fn restore(
     reader.assign(&tpl)?;
     let mut restored = Restored::default();
     let mut log: Vec<Pending> = Vec::new();
-    let mut newest: HashMap<String, u64> = HashMap::new();
+    let mut sealed: HashSet<String> = HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut last = false;
     loop {
@@ -846,11 +802,6 @@ pub(crate) fn restore(
         last =
             cached_high_watermark(&reader, topic, partition).is_some_and(|h| m.offset() + 1 >= h);
         let header = |name: &str| header_text(&m, name);
-        if let Some((session, seq)) = header(COMMITTED).as_deref().and_then(parse_txn) {
-            let n = newest.entry(session.to_owned()).or_insert(0);
-            *n = (*n).max(seq);
-            continue;
-        }
         let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
             continue;
         };
@@ -870,9 +821,12 @@ pub(crate) fn restore(
                 header(LOCATION),
             )
         };
-        if let Some((session, seq)) = header(TXN).as_deref().and_then(parse_txn) {
+        if let Some(txn) = header(TXN) {
+            if matches!(kind, PendingKind::Checkpoint(_)) {
+                sealed.insert(txn.clone());
+            }
             log.push(Pending {
-                txn: Some((session.to_owned(), seq)),
+                txn: Some(txn),
                 key: key.to_owned(),
                 kind,
             });
@@ -890,35 +844,9 @@ pub(crate) fn restore(
             kind,
         });
     }
-    // Transactions without a commit record count as committed only if the group's
-    // committed offset (stored in the same transaction by a broker that implements it)
-    // covers their checkpoint.
-    let covered: HashSet<(String, u64)> = log
-        .iter()
-        .filter_map(|p| match (&p.txn, &p.kind) {
-            (Some(t), PendingKind::Checkpoint(o)) if committed.is_some_and(|c| *o <= c) => {
-                Some(t.clone())
-            }
-            _ => None,
-        })
-        .collect();
-    restored.repaired = covered
-        .iter()
-        .filter(|(session, seq)| newest.get(session).is_none_or(|n| seq > n))
-        .map(|(session, seq)| format!("{session}:{seq}"))
-        .collect();
-    restored.repaired.sort();
-    // Applied in log order, whenever their commit record arrived: a commit record that
-    // lands late (sent by an instance just before it died) must not let an older snapshot
-    // overwrite a newer one.
+    // Applied in log order: a later snapshot of a patient wins.
     for p in log {
-        let applies = match &p.txn {
-            None => true,
-            Some((session, seq)) => {
-                newest.get(session).is_some_and(|n| seq <= n)
-                    || covered.contains(&(session.clone(), *seq))
-            }
-        };
+        let applies = p.txn.as_ref().is_none_or(|t| sealed.contains(t));
         if applies {
             apply_restored(&mut restored, p.key, p.kind, settings, metrics, partition);
         } else {
@@ -997,12 +925,6 @@ pub(crate) fn header_text(m: &BorrowedMessage<'_>, name: &str) -> Option<String>
         .and_then(|h| h.value)
         .and_then(|v| std::str::from_utf8(v).ok())
         .map(str::to_owned)
-}
-
-/// `session:seq`.
-pub fn parse_txn(text: &str) -> Option<(&str, u64)> {
-    let (session, seq) = text.split_once(':')?;
-    Some((session, seq.parse().ok()?))
 }
 
 /// Applies one accepted observation: window, scores, alert policy, alert events.

@@ -858,3 +858,114 @@ async fn exactly_once_rewinds_a_group_offset_that_is_past_the_changelog() {
     stop.cancel();
     task.await.expect("service stops");
 }
+
+/// Restore applies a transaction's changelog records only if the transaction sealed the
+/// partition with its checkpoint (the mock cluster, like tansu, shows aborted records): a
+/// forged tombstone of the patient is ignored while unsealed, and forgets the patient
+/// once its transaction's checkpoint follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_restore_skips_an_unsealed_transaction() {
+    let news2 = restore_after_forged_tombstone(false).await;
+    assert_eq!(news2, vec![json!("escalated")], "the patient is remembered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_restore_applies_a_sealed_transaction() {
+    let news2 = restore_after_forged_tombstone(true).await;
+    assert_eq!(
+        news2,
+        vec![json!("raised"), json!("escalated")],
+        "the sealed tombstone forgot the patient"
+    );
+}
+
+/// Processes RR 26 for one patient, appends a tombstone of the patient to the changelog in
+/// a forged transaction (sealed or not), restarts, sends RR 26 and SBP 95 five minutes
+/// later and returns the kinds of the patient's NEWS2 alerts after the restart.
+async fn restore_after_forged_tombstone(sealed: bool) -> Vec<Value> {
+    use rdkafka::message::{Header, OwnedHeaders};
+    let mut h = Harness::new(1);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    h.config.kafka.delivery = "exactly-once".into();
+    h.config.kafka.transactional_id = format!("seal-{n}");
+    h.config.kafka.state_topic = format!("state-{n}");
+    h.broker
+        .create_topic(&h.config.kafka.state_topic, 1)
+        .expect("topic");
+    let port = free_port();
+    h.config.http.listen = format!("127.0.0.1:{port}");
+    let obs = |code: &str, value: serde_json::Value, minute: u32| {
+        let event = json!({"patient_id": "U1", "code": code, "value": value,
+            "effective": format!("2026-11-23T10:{minute:02}:00Z"), "id": format!("U1-{code}-{minute}")});
+        (Some("U1".to_owned()), event.to_string())
+    };
+    let (stop, task) = h.start();
+    send_all(&h, vec![obs("resp_rate", json!(26), 0)]).await;
+    let committed = eventually(Duration::from_secs(30), || {
+        gauge(&http_get(port, "/metrics").1, "vigil_commits_total ") > 0
+    })
+    .await;
+    assert!(committed, "the first batch commits");
+    stop.cancel();
+    task.await.expect("service stops");
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &h.config.kafka.brokers)
+        .create()
+        .expect("producer");
+    let txn = || {
+        OwnedHeaders::new().insert(Header {
+            key: "vigil-txn",
+            value: Some("forged:0"),
+        })
+    };
+    producer
+        .send(
+            FutureRecord::to(&h.config.kafka.state_topic)
+                .partition(0)
+                .key("U1")
+                .payload("")
+                .headers(txn()),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("tombstone written");
+    if sealed {
+        producer
+            .send(
+                FutureRecord::to(&h.config.kafka.state_topic)
+                    .partition(0)
+                    .key("vigil-checkpoint/forged")
+                    .payload("1")
+                    .headers(txn().insert(Header {
+                        key: "vigil-checkpoint",
+                        value: Some("1"),
+                    })),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("seal written");
+    }
+
+    let (stop, task) = h.start();
+    send_all(
+        &h,
+        vec![obs("resp_rate", json!(26), 5), obs("sbp", json!(95), 5)],
+    )
+    .await;
+    let alerts = h.reader(&h.config.kafka.alerts_topic);
+    // The first NEWS2 alert is the raise before the restart; SBP 95 escalates in both cases.
+    let seen = read_until(&alerts, Duration::from_secs(60), |s| {
+        alerts_of(s, "U1", "news2")
+            .iter()
+            .any(|a| a["kind"] == "escalated")
+    })
+    .await;
+    stop.cancel();
+    task.await.expect("service stops");
+    alerts_of(&seen, "U1", "news2")
+        .iter()
+        .skip(1)
+        .map(|a| a["kind"].clone())
+        .collect()
+}
