@@ -131,6 +131,10 @@ enum Command {
         /// Longest random wait, in milliseconds, before a kill, leave or outage.
         #[arg(long, default_value_t = 1_500)]
         max_delay_ms: u64,
+        /// Milliseconds the faulty runs' instances pause after each phase of every
+        /// transaction, so that faults land inside transactions (0: no pause).
+        #[arg(long, default_value_t = 25)]
+        txn_pause_ms: u64,
         /// Seed of the feed and of the fault timing.
         #[arg(long, default_value_t = 11)]
         seed: u64,
@@ -364,6 +368,7 @@ fn main() -> ExitCode {
             outages,
             outage_ms,
             max_delay_ms,
+            txn_pause_ms,
             seed,
             delivery,
             work_dir,
@@ -404,6 +409,7 @@ fn main() -> ExitCode {
                 outages,
                 outage: Duration::from_millis(outage_ms),
                 max_kill_delay: Duration::from_millis(max_delay_ms),
+                txn_pause: Duration::from_millis(txn_pause_ms),
                 seed,
                 delivery,
                 only,

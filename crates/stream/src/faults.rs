@@ -73,6 +73,9 @@ pub struct FaultsConfig {
     pub outage: Duration,
     /// The longest random wait between an instance starting to consume and its kill.
     pub max_kill_delay: Duration,
+    /// Pause inside every transaction of the faulty runs' instances (after the output and
+    /// after the seals; `service::TXN_PAUSE_ENV`), so faults land inside transactions.
+    pub txn_pause: Duration,
     /// Seed of the feed and of the fault timing.
     pub seed: u64,
     /// The instances' delivery mode (`exactly-once` or `at-least-once`).
@@ -386,12 +389,7 @@ impl<'a> Run<'a> {
         );
         std::fs::write(&config, text)?;
         let log = dir.join(format!("{name}.{}.log", self.started));
-        let child = Command::new(&self.harness.vigil)
-            .args(["run", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()?;
+        let child = self.spawn(&config, std::fs::File::create(&log)?)?;
         self.instances.push(Instance {
             name,
             config,
@@ -412,20 +410,18 @@ impl<'a> Run<'a> {
                     i.name,
                     i.log.display()
                 );
-                i.child = Command::new(&self.harness.vigil)
-                    .args(["run", "--config"])
-                    .arg(&i.config)
-                    .stdout(Stdio::null())
-                    .stderr(
-                        std::fs::OpenOptions::new()
-                            .append(true)
-                            .create(true)
-                            .open(&i.log)?,
-                    )
-                    .spawn()?;
+                let log = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&i.log)?;
+                i.child = spawn(self.harness, self.name, &i.config, log)?;
             }
         }
         Ok(())
+    }
+
+    fn spawn(&self, config: &Path, log: std::fs::File) -> Result<Child, Error> {
+        spawn(self.harness, self.name, config, log)
     }
 
     /// Waits until instance `index` reports ready (partitions assigned and consumed).
@@ -547,6 +543,29 @@ impl Drop for Run<'_> {
 }
 
 /// A run's topics, through the admin API (the changelog compacted).
+/// Starts `vigil run` with `config`, logging to `log`; the faulty runs' instances pause
+/// inside every transaction (`FaultsConfig::txn_pause`), the clean run's do not.
+fn spawn(
+    harness: &FaultsConfig,
+    run: &str,
+    config: &Path,
+    log: std::fs::File,
+) -> Result<Child, Error> {
+    let mut command = Command::new(&harness.vigil);
+    command
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(log);
+    if run != "clean" && !harness.txn_pause.is_zero() {
+        command.env(
+            crate::service::TXN_PAUSE_ENV,
+            harness.txn_pause.as_millis().to_string(),
+        );
+    }
+    Ok(command.spawn()?)
+}
+
 async fn create_topics(brokers: &str, name: &str, p: i32) -> Result<(), Error> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)

@@ -201,6 +201,16 @@ pub async fn run(
     }
     let producer: FutureProducer = producer_config.create()?;
     let txn_timeout = Duration::from_secs(60);
+    let pause = std::env::var(TXN_PAUSE_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis);
+    if let Some(p) = pause {
+        tracing::warn!(
+            pause_ms = p.as_millis() as u64,
+            "Fault injection: pausing inside every transaction ({TXN_PAUSE_ENV})"
+        );
+    }
     if settings.transactional_id.is_some() {
         // Fences any earlier incarnation with the same transactional.id and aborts its open
         // transaction, so its half-written batch never becomes visible to read_committed.
@@ -443,6 +453,7 @@ pub async fn run(
                 [&outgoing, &seals],
                 &offsets,
                 txn_timeout,
+                pause,
             )
             .await
         } else {
@@ -491,6 +502,11 @@ pub async fn run(
     consumer.unsubscribe();
     result
 }
+
+/// Fault injection for `vigil faults`, not a configuration key: milliseconds to pause after
+/// each phase of every transaction (after the output, after the seals), so that the
+/// harness's random kills land inside transactions, in both windows, more often.
+pub const TXN_PAUSE_ENV: &str = "FAULTS_TXN_PAUSE_MS";
 
 /// Header of a state record: the input partition's next offset after the batch that wrote
 /// it. Restore ignores records whose offset is past the committed one.
@@ -552,6 +568,7 @@ async fn commit_transaction(
     phases: [&[Outgoing]; 2],
     offsets: &TopicPartitionList,
     timeout: Duration,
+    pause: Option<Duration>,
 ) -> Result<(), ServiceError> {
     producer
         .begin_transaction()
@@ -561,6 +578,9 @@ async fn commit_transaction(
         produced = deliver(producer, phase).await;
         if produced.is_err() {
             break;
+        }
+        if let Some(p) = pause {
+            tokio::time::sleep(p).await;
         }
     }
     let committed = produced.and_then(|()| {
