@@ -8,10 +8,9 @@
 //! delivery a batch's alerts, dead letters, state records, checkpoints and input offsets
 //! are one Kafka transaction, each changelog partition's share of it sealed by a checkpoint
 //! written last, and restore applies only sealed shares (DESIGN.md, "What is the delivery
-//! guarantee?"). Under at-least-once, only
-//! when every message of the batch has been acknowledged are its offsets committed; a
-//! crash before the commit redelivers the batch, and deterministic alert ids let consumers
-//! drop the repeats.
+//! guarantee?"). Under at-least-once, only when every message of the batch has been
+//! acknowledged are its offsets committed; a crash before the commit redelivers the batch,
+//! and deterministic alert ids let consumers drop the repeats.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -560,8 +559,9 @@ fn committed_offset(
 /// One batch in one transaction: its output in two phases (everything, then the seals,
 /// each phase acknowledged before the next), then its input offsets (bound to the consumer
 /// group's generation, so a fenced instance cannot commit), then the commit. On failure
-/// the transaction is aborted and the error returned: nothing of the batch becomes visible
-/// to read_committed consumers, and the batch is redelivered.
+/// the transaction is aborted and the error returned: on a broker that honours aborts
+/// nothing of the batch becomes visible to read_committed consumers, and the batch is
+/// redelivered (elsewhere, its sealed shares count as done: see `restore`).
 async fn commit_transaction(
     producer: &FutureProducer,
     consumer: &StreamConsumer<VigilContext>,
