@@ -756,14 +756,20 @@ fn read_alerts(
     run: &str,
     partitions: i32,
 ) -> Result<(Vec<AlertRecord>, usize), Error> {
-    let mut sealed: HashSet<(String, i32)> = HashSet::new();
+    // Per changelog partition, the highest sealed sequence number of each session.
+    let mut sealed: HashMap<i32, HashMap<String, u64>> = HashMap::new();
     let mut written: HashSet<(String, i32)> = HashSet::new();
     // Patients live on their input partition's number of the changelog.
     let mut patient_partition: HashMap<String, i32> = HashMap::new();
     for r in read_topic(brokers, &format!("{run}.state"), partitions)? {
         if let Some(txn) = r.txn {
-            if r.checkpoint {
-                sealed.insert((txn.clone(), r.partition));
+            if let (true, Some((session, seq))) = (r.checkpoint, crate::service::parse_txn(&txn)) {
+                let s = sealed
+                    .entry(r.partition)
+                    .or_default()
+                    .entry(session.to_owned())
+                    .or_insert(seq);
+                *s = (*s).max(seq);
             }
             written.insert((txn, r.partition));
         }
@@ -771,8 +777,12 @@ fn read_alerts(
             patient_partition.insert(key, r.partition);
         }
     }
+    let no_seals = HashMap::new();
+    let is_sealed =
+        |txn: &str, p: i32| crate::service::is_sealed(txn, sealed.get(&p).unwrap_or(&no_seals));
     let uncommitted = written
-        .difference(&sealed)
+        .iter()
+        .filter(|(txn, p)| !is_sealed(txn, *p))
         .map(|(txn, _)| txn)
         .collect::<HashSet<_>>()
         .len();
@@ -792,7 +802,7 @@ fn read_alerts(
         }
         let committed = match (&r.txn, partition) {
             (None, _) => true,
-            (Some(txn), Some(p)) => sealed.contains(&(txn.clone(), p)),
+            (Some(txn), Some(p)) => is_sealed(txn, p),
             (Some(_), None) => false,
         };
         alerts.push(AlertRecord {

@@ -743,9 +743,10 @@ enum PendingKind {
 /// Under exactly-once delivery every record carries its transaction (`vigil-txn`:
 /// session and sequence number), and each transaction ends, on every changelog partition
 /// it touched, with a checkpoint record sent only after all its other records were
-/// acknowledged: the seal. Records are kept in log order until the whole partition has
-/// been read, then those of sealed transactions are applied in that order; the newest
-/// sealed checkpoint says where the input resumes.
+/// acknowledged: the seal (a seal also covers the session's earlier transactions, see
+/// [`is_sealed`]). Records are kept in log order until the whole partition has been read,
+/// then those of sealed transactions are applied in that order; the newest sealed
+/// checkpoint says where the input resumes.
 ///
 /// A broker that hides aborted transactions from read_committed readers (Apache Kafka)
 /// shows restore only committed transactions, all of them sealed, so the seal adds
@@ -796,7 +797,8 @@ pub(crate) fn restore(
     reader.assign(&tpl)?;
     let mut restored = Restored::default();
     let mut log: Vec<Pending> = Vec::new();
-    let mut sealed: HashSet<String> = HashSet::new();
+    // Per session, the highest sequence number sealed in this partition.
+    let mut sealed: HashMap<String, u64> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut last = false;
     loop {
@@ -842,8 +844,9 @@ pub(crate) fn restore(
             )
         };
         if let Some(txn) = header(TXN) {
-            if matches!(kind, PendingKind::Checkpoint(_)) {
-                sealed.insert(txn.clone());
+            if let (PendingKind::Checkpoint(_), Some((session, seq))) = (&kind, parse_txn(&txn)) {
+                let s = sealed.entry(session.to_owned()).or_insert(seq);
+                *s = (*s).max(seq);
             }
             log.push(Pending {
                 txn: Some(txn),
@@ -866,7 +869,7 @@ pub(crate) fn restore(
     }
     // Applied in log order: a later snapshot of a patient wins.
     for p in log {
-        let applies = p.txn.as_ref().is_none_or(|t| sealed.contains(t));
+        let applies = p.txn.as_deref().is_none_or(|t| is_sealed(t, &sealed));
         if applies {
             apply_restored(&mut restored, p.key, p.kind, settings, metrics, partition);
         } else {
@@ -945,6 +948,22 @@ pub(crate) fn header_text(m: &BorrowedMessage<'_>, name: &str) -> Option<String>
         .and_then(|h| h.value)
         .and_then(|v| std::str::from_utf8(v).ok())
         .map(str::to_owned)
+}
+
+/// `session:seq`.
+pub fn parse_txn(text: &str) -> Option<(&str, u64)> {
+    let (session, seq) = text.split_once(':')?;
+    Some((session, seq.parse().ok()?))
+}
+
+/// Whether transaction `txn` (`session:seq`) is sealed, given the highest sealed sequence
+/// number of each session in the partition. A session's transactions run one after the
+/// other, each committed before the next begins (a failure ends the session), so a seal
+/// of `seq` proves every earlier share of the session complete: only the newest
+/// checkpoint per session is needed, and compaction (which keeps only that one, keyed
+/// `vigil-checkpoint/<session>`) loses nothing.
+pub fn is_sealed(txn: &str, sealed: &HashMap<String, u64>) -> bool {
+    parse_txn(txn).is_some_and(|(session, seq)| sealed.get(session).is_some_and(|s| seq <= *s))
 }
 
 /// Applies one accepted observation: window, scores, alert policy, alert events.
@@ -1045,6 +1064,24 @@ fn apply(
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    #[test]
+    fn a_seal_covers_its_sessions_earlier_transactions_only() {
+        let sealed: HashMap<String, u64> = [("a".to_owned(), 3), ("b".to_owned(), 0)].into();
+        for (txn, expected) in [
+            ("a:0", true),
+            ("a:3", true),
+            ("a:4", false),
+            ("b:0", true),
+            ("b:1", false),
+            ("c:0", false),
+            ("a", false),
+            ("a:x", false),
+            ("", false),
+        ] {
+            assert_eq!(is_sealed(txn, &sealed), expected, "{txn}");
+        }
+    }
 
     #[test]
     fn tls_and_sasl_settings_pass_through_to_librdkafka() {

@@ -862,7 +862,8 @@ async fn exactly_once_rewinds_a_group_offset_that_is_past_the_changelog() {
 /// Restore applies a transaction's changelog records only if the transaction sealed the
 /// partition with its checkpoint (the mock cluster, like tansu, shows aborted records): a
 /// forged tombstone of the patient is ignored while unsealed, and forgets the patient
-/// once its transaction's checkpoint follows it.
+/// once a checkpoint of the same session at or past its transaction follows it (only the
+/// session's newest checkpoint, as compaction leaves it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_restore_skips_an_unsealed_transaction() {
     let news2 = restore_after_forged_tombstone(false).await;
@@ -937,10 +938,17 @@ async fn restore_after_forged_tombstone(sealed: bool) -> Vec<Value> {
                     .partition(0)
                     .key("vigil-checkpoint/forged")
                     .payload("1")
-                    .headers(txn().insert(Header {
-                        key: "vigil-checkpoint",
-                        value: Some("1"),
-                    })),
+                    .headers(
+                        OwnedHeaders::new()
+                            .insert(Header {
+                                key: "vigil-txn",
+                                value: Some("forged:1"),
+                            })
+                            .insert(Header {
+                                key: "vigil-checkpoint",
+                                value: Some("1"),
+                            }),
+                    ),
                 Duration::from_secs(10),
             )
             .await
