@@ -389,7 +389,12 @@ impl<'a> Run<'a> {
         );
         std::fs::write(&config, text)?;
         let log = dir.join(format!("{name}.{}.log", self.started));
-        let child = self.spawn(&config, std::fs::File::create(&log)?)?;
+        let child = spawn(
+            self.harness,
+            self.name,
+            &config,
+            std::fs::File::create(&log)?,
+        )?;
         self.instances.push(Instance {
             name,
             config,
@@ -418,10 +423,6 @@ impl<'a> Run<'a> {
             }
         }
         Ok(())
-    }
-
-    fn spawn(&self, config: &Path, log: std::fs::File) -> Result<Child, Error> {
-        spawn(self.harness, self.name, config, log)
     }
 
     /// Waits until instance `index` reports ready (partitions assigned and consumed).
@@ -763,13 +764,8 @@ fn read_alerts(
     let mut patient_partition: HashMap<String, i32> = HashMap::new();
     for r in read_topic(brokers, &format!("{run}.state"), partitions)? {
         if let Some(txn) = r.txn {
-            if let (true, Some((session, seq))) = (r.checkpoint, crate::service::parse_txn(&txn)) {
-                let s = sealed
-                    .entry(r.partition)
-                    .or_default()
-                    .entry(session.to_owned())
-                    .or_insert(seq);
-                *s = (*s).max(seq);
+            if r.checkpoint {
+                crate::service::record_seal(sealed.entry(r.partition).or_default(), &txn);
             }
             written.insert((txn, r.partition));
         }

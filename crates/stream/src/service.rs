@@ -227,25 +227,15 @@ pub async fn run(
 
     let mut partitions: HashMap<i32, HashMap<String, PatientState>> = HashMap::new();
     let state_topic = (!k.state_topic.is_empty()).then(|| k.state_topic.clone());
-    let mut restored: HashSet<i32> = HashSet::new();
-    // Per partition: input below this offset was already processed by the restored state.
-    let mut skip_below: HashMap<i32, i64> = HashMap::new();
+    // Partitions restored from the changelog, each with its checkpoint: input below it was
+    // already processed by the restored state.
+    let mut restored: HashMap<i32, Option<i64>> = HashMap::new();
     let mut seq = 0u64;
     let max_messages = settings.raw.service.batch_max_messages;
     let max_wait = Duration::from_millis(settings.raw.service.batch_max_wait_ms);
     let mut result = Ok(());
     let mut last_committed: Option<TopicPartitionList> = None;
     'consume: loop {
-        // Rebalance callbacks run only inside `recv`, and every transaction is committed
-        // before the next `recv`, so a revocation never finds a transaction open: the
-        // partitions' committed offsets and changelog are complete, and the instance that
-        // gains them restores from there. Drop the state of revoked partitions: their
-        // patients now belong elsewhere (or are restored afresh if they come back).
-        for (p, _) in take_revoked(&rebalances) {
-            partitions.remove(&p);
-            restored.remove(&p);
-            skip_below.remove(&p);
-        }
         let first = tokio::select! {
             () = shutdown.cancelled() => break 'consume,
             m = consumer.recv() => m,
@@ -259,10 +249,15 @@ pub async fn run(
                 Err(_) => break,
             }
         }
-        // A rebalance inside one of those `recv`s revoked partitions: the messages taken
-        // from them before it are not ours to process any more (their new owner, which may
-        // be this instance again, starts from the committed position); messages received
-        // after it come from the new assignment.
+        // Rebalance callbacks run only inside `recv`, and every transaction is committed
+        // before the next `recv`, so a revocation never finds a transaction open: the
+        // partitions' committed offsets and changelog are complete, and the instance that
+        // gains them restores from there. A revocation inside one of those `recv`s: the
+        // state of the revoked partitions is dropped (their patients now belong elsewhere,
+        // or are restored afresh if they come back), and the messages taken from them
+        // before it are not ours to process any more (their new owner, which may be this
+        // instance again, starts from the committed position); messages received after it
+        // come from the new assignment.
         let revoked = take_revoked(&rebalances);
         if !revoked.is_empty() {
             let mut latest: HashMap<i32, u64> = HashMap::new();
@@ -271,7 +266,6 @@ pub async fn run(
                 *l = (*l).max(*e);
                 partitions.remove(p);
                 restored.remove(p);
-                skip_below.remove(p);
             }
             batch.retain(|(m, e)| {
                 m.as_ref()
@@ -296,7 +290,7 @@ pub async fn run(
                 continue;
             }
             if let Some(topic) = &state_topic
-                && restored.insert(m.partition())
+                && !restored.contains_key(&m.partition())
             {
                 readiness.set_consuming(false);
                 let started = Instant::now();
@@ -314,9 +308,7 @@ pub async fn run(
                     "Patient state restored"
                 );
                 partitions.insert(m.partition(), state.patients);
-                if let Some(c) = state.checkpoint {
-                    skip_below.insert(m.partition(), c);
-                }
+                restored.insert(m.partition(), state.checkpoint);
                 readiness.set_consuming(true);
                 // Under exactly-once the changelog decides where processing resumes. A
                 // consumer that starts past its checkpoint (offsets that a broker stored for
@@ -328,7 +320,7 @@ pub async fn run(
                 // group offset is right).
                 let behind = match state.checkpoint {
                     Some(c) => m.offset() > c,
-                    None => state.uncommitted && m.offset() > 0,
+                    None => state.unsealed && m.offset() > 0,
                 };
                 if settings.transactional_id.is_some() && behind {
                     let to = state.checkpoint.map_or(Offset::Beginning, Offset::Offset);
@@ -347,9 +339,11 @@ pub async fn run(
             }
             let next = next_offsets.entry(m.partition()).or_insert(0);
             *next = (*next).max(m.offset() + 1);
-            if skip_below
+            if restored
                 .get(&m.partition())
-                .is_some_and(|c| m.offset() < *c)
+                .copied()
+                .flatten()
+                .is_some_and(|c| m.offset() < c)
             {
                 // Already in the restored state (a broker that did not keep the
                 // transaction's offsets redelivers it): not processed again.
@@ -721,7 +715,7 @@ pub(crate) struct Restored {
     /// The next input offset of the newest sealed transaction's checkpoint.
     pub checkpoint: Option<i64>,
     /// Whether records of unsealed transactions (cut short) were skipped.
-    pub uncommitted: bool,
+    pub unsealed: bool,
 }
 
 /// A changelog record kept in log order until the whole partition has been read.
@@ -843,26 +837,21 @@ pub(crate) fn restore(
                 header(LOCATION),
             )
         };
-        if let Some(txn) = header(TXN) {
-            if let (PendingKind::Checkpoint(_), Some((session, seq))) = (&kind, parse_txn(&txn)) {
-                let s = sealed.entry(session.to_owned()).or_insert(seq);
-                *s = (*s).max(seq);
+        let txn = header(TXN);
+        match &txn {
+            Some(t) if matches!(kind, PendingKind::Checkpoint(_)) => record_seal(&mut sealed, t),
+            Some(_) => {}
+            None => {
+                // At-least-once delivery or older versions: the committed offset decides.
+                let input_offset = header(INPUT_OFFSET).and_then(|v| v.parse::<i64>().ok());
+                if input_offset.is_some_and(|o| committed.is_none_or(|c| o > c)) {
+                    metrics.state_records_skipped.inc();
+                    continue;
+                }
             }
-            log.push(Pending {
-                txn: Some(txn),
-                key: key.to_owned(),
-                kind,
-            });
-            continue;
-        }
-        // Records of at-least-once delivery or older versions: the committed offset decides.
-        let input_offset = header(INPUT_OFFSET).and_then(|v| v.parse::<i64>().ok());
-        if input_offset.is_some_and(|o| committed.is_none_or(|c| o > c)) {
-            metrics.state_records_skipped.inc();
-            continue;
         }
         log.push(Pending {
-            txn: None,
+            txn,
             key: key.to_owned(),
             kind,
         });
@@ -873,7 +862,7 @@ pub(crate) fn restore(
         if applies {
             apply_restored(&mut restored, p.key, p.kind, settings, metrics, partition);
         } else {
-            restored.uncommitted = true;
+            restored.unsealed = true;
             metrics.state_records_skipped.inc();
         }
     }
@@ -951,9 +940,18 @@ pub(crate) fn header_text(m: &BorrowedMessage<'_>, name: &str) -> Option<String>
 }
 
 /// `session:seq`.
-pub fn parse_txn(text: &str) -> Option<(&str, u64)> {
+fn parse_txn(text: &str) -> Option<(&str, u64)> {
     let (session, seq) = text.split_once(':')?;
     Some((session, seq.parse().ok()?))
+}
+
+/// Notes the seal of transaction `txn` (`session:seq`): per session, the highest sealed
+/// sequence number.
+pub fn record_seal(sealed: &mut HashMap<String, u64>, txn: &str) {
+    if let Some((session, seq)) = parse_txn(txn) {
+        let s = sealed.entry(session.to_owned()).or_insert(seq);
+        *s = (*s).max(seq);
+    }
 }
 
 /// Whether transaction `txn` (`session:seq`) is sealed, given the highest sealed sequence

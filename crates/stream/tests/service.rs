@@ -83,6 +83,41 @@ impl Harness {
         }
     }
 
+    /// A harness whose service keeps patient state in a changelog of `partitions`
+    /// partitions, under `delivery`, with its HTTP port (for /metrics).
+    fn with_changelog(partitions: i32, delivery: &str) -> (Harness, u16) {
+        let mut h = Harness::new(partitions);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        h.config.kafka.delivery = delivery.into();
+        h.config.kafka.transactional_id = format!("txn-{n}");
+        h.config.kafka.state_topic = format!("state-{n}");
+        h.broker
+            .create_topic(&h.config.kafka.state_topic, partitions)
+            .expect("topic");
+        let port = free_port();
+        h.config.http.listen = format!("127.0.0.1:{port}");
+        (h, port)
+    }
+
+    /// Starts an instance, sends `messages`, waits until a batch is committed (`what`
+    /// names it in the failure), and stops it.
+    async fn process_and_stop(
+        &self,
+        port: u16,
+        messages: Vec<(Option<String>, String)>,
+        what: &str,
+    ) {
+        let (stop, task) = self.start();
+        send_all(self, messages).await;
+        let committed = eventually(Duration::from_secs(30), || {
+            gauge(&http_get(port, "/metrics").1, "vigil_commits_total ") > 0
+        })
+        .await;
+        assert!(committed, "{what}");
+        stop.cancel();
+        task.await.expect("service stops");
+    }
+
     fn reader(&self, topic: &str) -> StreamConsumer {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let c: StreamConsumer = ClientConfig::new()
@@ -149,6 +184,13 @@ fn vitals(patient: &str, minute: u32, rr: u32, sbp: u32, hr: u32) -> Vec<(Option
 
 fn keyed(v: Vec<(Option<String>, String)>) -> Vec<(Option<String>, String)> {
     v
+}
+
+/// One reading of `patient` at 10:`minute` on 2026-11-23, keyed by patient.
+fn reading(patient: &str, code: &str, value: Value, minute: u32) -> (Option<String>, String) {
+    let event = json!({"patient_id": patient, "code": code, "value": value,
+        "effective": format!("2026-11-23T10:{minute:02}:00Z"), "id": format!("{patient}-{code}-{minute}")});
+    (Some(patient.to_owned()), event.to_string())
 }
 
 async fn send_all(h: &Harness, messages: Vec<(Option<String>, String)>) {
@@ -715,21 +757,8 @@ async fn exactly_once_restart_resumes_from_the_changelog_checkpoint() {
 }
 
 async fn restart_remembers(delivery: &str) {
-    let mut h = Harness::new(2);
-    h.config.kafka.delivery = delivery.into();
-    let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    h.config.kafka.transactional_id = format!("restart-{n}");
-    h.config.kafka.state_topic = format!("state-{n}");
-    h.broker
-        .create_topic(&h.config.kafka.state_topic, 2)
-        .expect("topic");
-    let port = free_port();
-    h.config.http.listen = format!("127.0.0.1:{port}");
-    let obs = |code: &str, value: serde_json::Value, minute: u32| {
-        let event = json!({"patient_id": "S1", "code": code, "value": value,
-            "effective": format!("2026-11-23T10:{minute:02}:00Z"), "id": format!("S1-{code}-{minute}")});
-        (Some("S1".to_owned()), event.to_string())
-    };
+    let (h, port) = Harness::with_changelog(2, delivery);
+    let obs = |code: &str, value: Value, minute: u32| reading("S1", code, value, minute);
     let (stop, task) = h.start();
     // RR 26 raises NEWS2 (a single 3: advisory); qSOFA has one point. Only this message
     // carries the patient's location.
@@ -792,46 +821,27 @@ async fn restart_remembers(delivery: &str) {
 /// state lacks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_rewinds_a_group_offset_that_is_past_the_changelog() {
-    let mut h = Harness::new(1);
-    let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    h.config.kafka.delivery = "exactly-once".into();
-    h.config.kafka.transactional_id = format!("rewind-{n}");
-    h.config.kafka.state_topic = format!("state-{n}");
-    h.broker
-        .create_topic(&h.config.kafka.state_topic, 1)
-        .expect("topic");
-    let port = free_port();
-    h.config.http.listen = format!("127.0.0.1:{port}");
-    let obs = |code: &str, value: serde_json::Value, minute: u32| {
-        let event = json!({"patient_id": "R1", "code": code, "value": value,
-            "effective": format!("2026-11-23T10:{minute:02}:00Z"), "id": format!("R1-{code}-{minute}")});
-        (Some("R1".to_owned()), event.to_string())
-    };
+    let (mut h, port) = Harness::with_changelog(1, "exactly-once");
+    let obs = |code: &str, value: Value, minute: u32| reading("R1", code, value, minute);
     // Offset 0, processed and committed with its checkpoint (1).
-    let (stop, task) = h.start();
-    send_all(&h, vec![obs("resp_rate", json!(26), 0)]).await;
-    let committed = eventually(Duration::from_secs(30), || {
-        gauge(&http_get(port, "/metrics").1, "vigil_commits_total ") > 0
-    })
+    h.process_and_stop(
+        port,
+        vec![obs("resp_rate", json!(26), 0)],
+        "the first batch commits",
+    )
     .await;
-    assert!(committed, "the first batch commits");
-    stop.cancel();
-    task.await.expect("service stops");
     // Offset 1 is consumed by an at-least-once instance without the changelog, which
     // moves the group's offset past it (as a broker does when it commits a fenced
     // transaction instead of aborting it): the changelog does not reflect offset 1.
     let exactly_once = h.config.clone();
     h.config.kafka.delivery = "at-least-once".into();
     h.config.kafka.state_topic = String::new();
-    let (stop, task) = h.start();
-    send_all(&h, vec![obs("sbp", json!(95), 5)]).await;
-    let moved = eventually(Duration::from_secs(30), || {
-        gauge(&http_get(port, "/metrics").1, "vigil_commits_total ") > 0
-    })
+    h.process_and_stop(
+        port,
+        vec![obs("sbp", json!(95), 5)],
+        "the group offset moves past offset 1",
+    )
     .await;
-    assert!(moved, "the group offset moves past offset 1");
-    stop.cancel();
-    task.await.expect("service stops");
     h.config = exactly_once;
     // The restarted instance starts at offset 2 but must process offset 1 first: SBP 95
     // with the remembered RR 26 makes qSOFA 2.
@@ -885,30 +895,14 @@ async fn exactly_once_restore_applies_a_sealed_transaction() {
 /// later and returns the kinds of the patient's NEWS2 alerts after the restart.
 async fn restore_after_forged_tombstone(sealed: bool) -> Vec<Value> {
     use rdkafka::message::{Header, OwnedHeaders};
-    let mut h = Harness::new(1);
-    let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    h.config.kafka.delivery = "exactly-once".into();
-    h.config.kafka.transactional_id = format!("seal-{n}");
-    h.config.kafka.state_topic = format!("state-{n}");
-    h.broker
-        .create_topic(&h.config.kafka.state_topic, 1)
-        .expect("topic");
-    let port = free_port();
-    h.config.http.listen = format!("127.0.0.1:{port}");
-    let obs = |code: &str, value: serde_json::Value, minute: u32| {
-        let event = json!({"patient_id": "U1", "code": code, "value": value,
-            "effective": format!("2026-11-23T10:{minute:02}:00Z"), "id": format!("U1-{code}-{minute}")});
-        (Some("U1".to_owned()), event.to_string())
-    };
-    let (stop, task) = h.start();
-    send_all(&h, vec![obs("resp_rate", json!(26), 0)]).await;
-    let committed = eventually(Duration::from_secs(30), || {
-        gauge(&http_get(port, "/metrics").1, "vigil_commits_total ") > 0
-    })
+    let (h, port) = Harness::with_changelog(1, "exactly-once");
+    let obs = |code: &str, value: Value, minute: u32| reading("U1", code, value, minute);
+    h.process_and_stop(
+        port,
+        vec![obs("resp_rate", json!(26), 0)],
+        "the first batch commits",
+    )
     .await;
-    assert!(committed, "the first batch commits");
-    stop.cancel();
-    task.await.expect("service stops");
 
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &h.config.kafka.brokers)
