@@ -33,6 +33,11 @@ enum Command {
         /// latest observation time).
         #[arg(long, value_parser = parse_time)]
         at: Option<Timestamp>,
+        /// Treat every line as received at this RFC 3339 instant: a reading dated more
+        /// than 5 minutes after it is rejected, as the service rejects readings dated after
+        /// their receive time (default: no check, for replays of past data).
+        #[arg(long, value_parser = parse_time)]
+        now: Option<Timestamp>,
         /// Also print a count of accepted, duplicate, stale and rejected lines on
         /// standard error.
         #[arg(long)]
@@ -91,7 +96,9 @@ enum Command {
         /// minutes); 0 sends as fast as the broker takes them.
         #[arg(long, default_value_t = 1000)]
         round_ms: u64,
-        /// Stop after this many rounds (default: until interrupted).
+        /// Stop after this many rounds (default and most: four weeks of simulated time,
+        /// 2688 rounds). The feed is dated so that its last round falls before now: Vigil
+        /// rejects readings dated after their receive time.
         #[arg(long)]
         rounds: Option<u64>,
         /// Seed: the same seed gives the same feed.
@@ -166,7 +173,9 @@ enum Command {
         /// Real milliseconds between charting rounds (each round is 15 simulated minutes).
         #[arg(long, default_value_t = 1500)]
         round_ms: u64,
-        /// Stop after this many rounds (default: until interrupted).
+        /// Stop after this many rounds (default and most: four weeks of simulated time,
+        /// 2688 rounds). The feed is dated so that its last round falls before now: Vigil
+        /// rejects readings dated after their receive time.
         #[arg(long)]
         rounds: Option<u64>,
         /// Address of /metrics, /healthz, /readyz.
@@ -240,9 +249,10 @@ fn main() -> ExitCode {
         Command::Score {
             path,
             at,
+            now,
             summary,
             format,
-        } => score(path, at, summary, format),
+        } => score(path, at, now, summary, format),
         Command::Decode { format, path } => decode(path, format),
         Command::CheckConfig { path } => check_config(&path),
         Command::Run { config } => run_service(&config),
@@ -284,10 +294,16 @@ fn main() -> ExitCode {
             seed,
         } => {
             init_logs(false, "info");
+            let (start, rounds) = vigil_stream::simulate::live_start(
+                rounds,
+                SimConfig::default().interval,
+                vigil_stream::event::now(),
+            );
             let sim = SimConfig {
                 patients,
                 deteriorating,
                 seed,
+                start,
                 ..SimConfig::default()
             };
             async_main(async move |stop| {
@@ -296,7 +312,7 @@ fn main() -> ExitCode {
                     &brokers,
                     &topic,
                     &mut ward,
-                    rounds,
+                    Some(rounds),
                     Duration::from_millis(round_ms),
                     &stop,
                 )
@@ -606,6 +622,7 @@ fn decode(path: Option<PathBuf>, format: vigil_wire::Format) -> ExitCode {
 fn score(
     path: Option<PathBuf>,
     at: Option<Timestamp>,
+    now: Option<Timestamp>,
     print_summary: bool,
     format: vigil_wire::Format,
 ) -> ExitCode {
@@ -619,6 +636,7 @@ fn score(
     let result = vigil::score::run(
         reader,
         at,
+        now,
         &config,
         format,
         &mut stdout.lock(),

@@ -4,6 +4,11 @@
 //! This is the tool an integration team runs on a sample of its feed before go-live, so
 //! every line that cannot be accepted is reported as `line N: reason` with the reason
 //! naming the field, the value and what was expected, and the other lines still count.
+//!
+//! Offline scoring reads no clock: a file of past readings scores the same whenever it is
+//! run. Given `--now`, the service's clock guard applies as if every line had been
+//! received at that instant: a reading dated more than [`CLOCK_TOLERANCE`] after it is
+//! rejected.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
@@ -13,6 +18,10 @@ use vigil_score::rules::{mews, news2, qsofa, septic_shock, sirs, sofa};
 use vigil_score::{Assessment, Config, Ingested, Timestamp, Window, assess};
 
 use vigil_wire::Format;
+
+/// How far after `--now` a reading may be dated (the service's default
+/// `[input] clock_tolerance_seconds`).
+pub const CLOCK_TOLERANCE: vigil_score::Span = vigil_score::Span::minutes(5);
 
 /// What a run saw, line by line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -25,7 +34,8 @@ pub struct Summary {
     pub duplicate: usize,
     /// Readings too old to affect any score.
     pub stale: usize,
-    /// Readings rejected (reported on the error stream).
+    /// Readings rejected (reported on the error stream): invalid, conflicting with a
+    /// reading held under the same id, or dated after `--now`.
     pub rejected: usize,
 }
 
@@ -47,6 +57,7 @@ struct PatientScores<'a> {
 /// `patient_id` order) to `out` and a `line N: reason` per rejected line to `errors`.
 ///
 /// Each patient is evaluated at `at`, or by default at the patient's latest `effective`.
+/// With `now`, readings dated more than [`CLOCK_TOLERANCE`] after it are rejected.
 ///
 /// # Errors
 ///
@@ -54,6 +65,7 @@ struct PatientScores<'a> {
 pub fn run(
     input: impl BufRead,
     at: Option<Timestamp>,
+    now: Option<Timestamp>,
     config: &Config,
     format: Format,
     out: &mut impl Write,
@@ -75,6 +87,19 @@ pub fn run(
                     continue;
                 }
             };
+            if let Some(now) = now
+                && decoded.observation.effective() > now.plus(CLOCK_TOLERANCE)
+            {
+                summary.rejected += 1;
+                let reason = vigil_wire::future_reason(
+                    &decoded.observation.reading(),
+                    now,
+                    CLOCK_TOLERANCE,
+                    "--now sets the receive time",
+                );
+                writeln!(errors, "line {line}: {reason}")?;
+                continue;
+            }
             let window = windows.entry(decoded.patient_id).or_default();
             match window.ingest(&decoded.observation, &config.staleness) {
                 Ingested::Accepted | Ingested::Amended | Ingested::Withdrawn => {
@@ -82,6 +107,15 @@ pub fn run(
                 }
                 Ingested::Duplicate => summary.duplicate += 1,
                 Ingested::Stale => summary.stale += 1,
+                Ingested::Conflict { held } => {
+                    summary.rejected += 1;
+                    let reason = vigil_wire::conflict_reason(
+                        decoded.id.as_deref(),
+                        &held,
+                        &decoded.observation.reading(),
+                    );
+                    writeln!(errors, "line {line}: {reason}")?;
+                }
             }
         }
     }
@@ -113,11 +147,21 @@ mod tests {
     use super::*;
 
     fn run_str(input: &str, at: Option<&str>) -> (Vec<serde_json::Value>, String, Summary) {
+        run_now(input, at, None)
+    }
+
+    fn run_now(
+        input: &str,
+        at: Option<&str>,
+        now: Option<&str>,
+    ) -> (Vec<serde_json::Value>, String, Summary) {
         let at = at.map(|t| Timestamp::parse_rfc3339(t).unwrap());
+        let now = now.map(|t| Timestamp::parse_rfc3339(t).unwrap());
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let s = run(
             input.as_bytes(),
             at,
+            now,
             &Config::default(),
             Format::Json,
             &mut out,
@@ -178,5 +222,35 @@ mod tests {
         assert_eq!(rows[0]["at"], "2026-11-23T16:00:00Z");
         assert_eq!(rows[0]["news2"]["score"], 0, "7 h old: stale");
         assert_eq!(rows[0]["news2"]["missing"][0], "heart_rate");
+    }
+
+    #[test]
+    fn now_applies_the_clock_guard_and_conflicts_are_rejected() {
+        let input = concat!(
+            r#"{"patient_id":"P1","code":"heart_rate","value":80,"effective":"2027-11-23T10:00:00Z"}"#,
+            "\n",
+            r#"{"patient_id":"P1","code":"resp_rate","value":30,"effective":"2026-11-23T10:04:00Z","id":"r1"}"#,
+            "\n",
+            r#"{"patient_id":"P1","code":"resp_rate","value":12,"effective":"2026-11-23T10:04:00Z","id":"r1"}"#,
+            "\n",
+        );
+        // Without --now, a file of past (or future) readings scores as it always did.
+        let (rows, _, s) = run_str(input, None);
+        assert_eq!(rows[0]["at"], "2027-11-23T10:00:00Z");
+        assert_eq!(s.rejected, 1, "the conflict");
+        let (rows, err, s) = run_now(input, None, Some("2026-11-23T10:00:00Z"));
+        assert_eq!(rows[0]["at"], "2026-11-23T10:04:00Z");
+        assert_eq!(rows[0]["news2"]["components"]["resp_rate"], 3);
+        assert_eq!(s.rejected, 2);
+        assert_eq!(
+            err,
+            "line 1: field `effective`: 2027-11-23T10:00:00Z (heart_rate) is 31536000 s after \
+             the message was received at 2026-11-23T10:00:00Z; expected at most 300 s after it \
+             (the sender's clock may be wrong; --now sets the receive time)\n\
+             line 3: field `id`: \"r1\" is already held for this patient as resp_rate 30/min at \
+             2026-11-23T10:04:00Z; this message says resp_rate 12/min at 2026-11-23T10:04:00Z \
+             with status final; expected the same content for a redelivery, or status amended \
+             to replace it\n"
+        );
     }
 }

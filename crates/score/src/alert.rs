@@ -1,19 +1,30 @@
-//! The alert policy: when a patient's scores raise, escalate and resolve an alert.
+//! The alert policy: when a patient's scores raise, escalate, report overdue and resolve
+//! an alert.
 //!
 //! Pure logic over successive [`Assessment`]s of one patient. For every rule it keeps
 //! whether an alert is active and at which level, and decides:
 //!
 //! - **raised** when the rule's level is reached (and held, see persistence);
 //! - **escalated** when a higher level is reached while the alert is active;
-//! - **resolved** when the patient no longer meets any level of the rule (held as well);
+//! - **overdue** when readings an active alert rests on (every parameter that scored while
+//!   the alert was at a level) are no longer current: the alert stays active and the event
+//!   names the overdue parameters and since when, so that someone re-measures. It is
+//!   repeated when a further parameter becomes overdue, and every
+//!   [`PolicyConfig::reminder`] of event time while they stay overdue;
+//! - **resolved** only on *measured* recovery: the rule meets no level **and** every
+//!   parameter the alert rested on has a current reading (held as well). Readings going
+//!   stale never resolve an alert: missing is never normal, and absence is never recovery;
 //! - nothing otherwise: an active alert is never raised again, and a lower level while
 //!   active does not page anyone (the alert stays at its level until resolved).
 //!
-//! **Persistence** keeps single monitor artefacts from paging: a level (or the all-clear)
-//! counts only once it has held for `readings` consecutive assessment instants (readings
-//! charted at the same instant count once) or for `duration` of event time, whichever
-//! comes first. With the defaults (1 reading) every level acts
-//! at once.
+//! A rule makes at most one decision per assessment. [`crate::Tracker`] assesses once per
+//! vital-sign set (every reading with the same effective time), so a set that crosses
+//! several levels at once pages once, at its final level.
+//!
+//! **Persistence** keeps single monitor artefacts from paging: a level (or the measured
+//! all-clear) counts only once it has held for `readings` consecutive assessment instants
+//! (readings charted at the same instant count once) or for `duration` of event time,
+//! whichever comes first. With the defaults (1 reading) every level acts at once.
 //!
 //! Default levels follow the RCP NEWS2 clinical response chart (Royal College of
 //! Physicians, 2017, chart 4) and Sepsis-3 (Singer et al., JAMA 2016;315(8):801):
@@ -33,9 +44,12 @@
 use std::fmt;
 
 use crate::Assessment;
-use crate::rules::RuleId;
+use crate::config::Config;
+use crate::param::ParamSet;
 use crate::rules::news2::Risk;
+use crate::rules::{Coverage, RuleId};
 use crate::time::{Span, Timestamp};
+use crate::window::Window;
 
 /// How urgently a rapid-response team should act.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -70,7 +84,10 @@ pub enum AlertKind {
     Raised,
     /// A higher level while active.
     Escalated,
-    /// The patient no longer meets the rule.
+    /// Readings the active alert rests on are no longer current: re-measure. The alert
+    /// stays active.
+    Overdue,
+    /// The patient no longer meets the rule, on current readings.
     Resolved,
 }
 
@@ -80,6 +97,7 @@ impl AlertKind {
         match self {
             AlertKind::Raised => "raised",
             AlertKind::Escalated => "escalated",
+            AlertKind::Overdue => "overdue",
             AlertKind::Resolved => "resolved",
         }
     }
@@ -134,12 +152,29 @@ impl Default for Persistence {
 }
 
 /// The alert policy's settings.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PolicyConfig {
     /// Levels per rule.
     pub thresholds: Thresholds,
     /// Debouncing.
     pub persistence: Persistence,
+    /// How long (event time) an `overdue` alert waits before it is reported again while
+    /// its readings stay overdue; `None`: only when a further parameter becomes overdue.
+    pub reminder: Option<Span>,
+}
+
+/// The default overdue reminder interval: one hour, the NEWS2 minimum monitoring
+/// frequency for a patient scoring 5 or more (RCP 2017, chart 4).
+pub const DEFAULT_REMINDER: Span = Span::minutes(60);
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            thresholds: Thresholds::default(),
+            persistence: Persistence::default(),
+            reminder: Some(DEFAULT_REMINDER),
+        }
+    }
 }
 
 impl PolicyConfig {
@@ -169,9 +204,9 @@ impl PolicyConfig {
 pub struct Decision {
     /// The rule.
     pub rule: RuleId,
-    /// Raised, escalated or resolved.
+    /// Raised, escalated, overdue or resolved.
     pub kind: AlertKind,
-    /// The level (for `resolved`, the level that was active).
+    /// The level (for `overdue` and `resolved`, the level that is or was active).
     pub level: Level,
     /// The rule's score in the assessment that decided.
     pub score: u8,
@@ -179,6 +214,18 @@ pub struct Decision {
     pub observed_at: Timestamp,
     /// Which alert of this patient and rule this is (1 for the first raised).
     pub episode: u32,
+    /// When this episode was raised.
+    pub first_raised_at: Timestamp,
+    /// The alert's level before this decision (`None` when raised).
+    pub previous_level: Option<Level>,
+    /// The rule's score at the patient's previous assessment (`None` at the first).
+    pub previous_score: Option<u8>,
+    /// How much of what the rule measures was current.
+    pub coverage: Coverage,
+    /// Parameters the alert rests on that have no current reading (empty when none).
+    pub overdue: ParamSet,
+    /// Since when the earliest of them has been overdue (its last reading turned stale).
+    pub overdue_since: Option<Timestamp>,
 }
 
 impl Decision {
@@ -204,10 +251,30 @@ impl AlertId {
             d.level.name(),
             d.observed_at.as_millis()
         );
+        AlertId::of(&key)
+    }
+
+    fn of(key: &str) -> AlertId {
         AlertId([
             crate::observation::digest64(key.as_bytes(), 0x243f_6a88_85a3_08d3),
             crate::observation::digest64(key.as_bytes(), 0x1319_8a2e_0370_7344),
         ])
+    }
+
+    /// The id shared by every event of one decision of `patient_id` (the decisions one
+    /// assessment made): derived from the patient, the instant and the events' ids, so
+    /// it is as deterministic as they are. A consumer pages once per `decision_id`.
+    pub fn of_decision<'d>(
+        patient_id: &str,
+        observed_at: Timestamp,
+        decisions: impl IntoIterator<Item = &'d Decision>,
+    ) -> AlertId {
+        use std::fmt::Write;
+        let mut key = format!("decision\u{1f}{patient_id}\u{1f}{}", observed_at.as_millis());
+        for d in decisions {
+            let _ = write!(key, "\u{1f}{}", d.alert_id(patient_id));
+        }
+        AlertId::of(&key)
     }
 }
 
@@ -263,8 +330,17 @@ struct RuleState {
     episode: u32,
     /// Per level, how long the rule has been at or above it.
     at_least: [Held; 3],
-    /// How long the rule has met no level.
+    /// How long the rule has met no level on current readings.
     clear: Held,
+    /// When the active episode was raised.
+    first_raised_at: Option<Timestamp>,
+    /// Every parameter that scored while the active alert's rule met a level.
+    rests_on: ParamSet,
+    /// The overdue parameters last reported, and when.
+    overdue: ParamSet,
+    overdue_reported: Option<Timestamp>,
+    /// The rule's score at the previous assessment.
+    last_score: Option<u8>,
 }
 
 /// The alert state of one patient: feed it every assessment, in event-time order.
@@ -302,10 +378,19 @@ impl AlertState {
                 w.u32(held.count);
             }
         }
+        // Version 2: what the episode rests on, its overdue reports and the last score.
+        for rule in &self.rules {
+            w.opt_i64(rule.first_raised_at.map(Timestamp::as_millis));
+            w.u32(rule.rests_on.bits());
+            w.u32(rule.overdue.bits());
+            w.opt_i64(rule.overdue_reported.map(Timestamp::as_millis));
+            w.opt_i64(rule.last_score.map(i64::from));
+        }
     }
 
     pub(crate) fn read_state(
         r: &mut crate::state::Reader<'_>,
+        version: u8,
     ) -> Result<AlertState, crate::state::StateError> {
         let mut state = AlertState::default();
         for rule in &mut state.rules {
@@ -327,6 +412,21 @@ impl AlertState {
                 held.count = r.u32()?;
             }
         }
+        if version >= 2 {
+            for rule in &mut state.rules {
+                rule.first_raised_at = r.opt_i64()?.map(Timestamp::from_millis);
+                rule.rests_on = ParamSet::from_bits(r.u32()?);
+                rule.overdue = ParamSet::from_bits(r.u32()?);
+                rule.overdue_reported = r.opt_i64()?.map(Timestamp::from_millis);
+                rule.last_score = match r.opt_i64()? {
+                    None => None,
+                    Some(v) => Some(
+                        u8::try_from(v)
+                            .map_err(|_| crate::state::StateError::Corrupt("score out of range"))?,
+                    ),
+                };
+            }
+        }
         Ok(state)
     }
 
@@ -340,8 +440,21 @@ impl AlertState {
         self.rules[index(rule)].active
     }
 
-    /// Applies one assessment and returns what it decided.
-    pub fn decide(&mut self, a: &Assessment, config: &PolicyConfig) -> Decisions {
+    /// When the active alert of `rule` was raised, if one is active.
+    pub fn first_raised_at(&self, rule: RuleId) -> Option<Timestamp> {
+        let r = &self.rules[index(rule)];
+        r.active.and(r.first_raised_at)
+    }
+
+    /// Applies one assessment of `window` (made with `engine`) and returns what it
+    /// decided. The window is read only to say since when overdue readings are overdue.
+    pub fn decide(
+        &mut self,
+        a: &Assessment,
+        window: &Window,
+        engine: &Config,
+        config: &PolicyConfig,
+    ) -> Decisions {
         let mut out = Decisions::default();
         let at = a.at;
         for (slot, (rule, state)) in out
@@ -350,40 +463,111 @@ impl AlertState {
             .zip(RuleId::ALL.iter().zip(&mut self.rules))
         {
             let level = config.level(*rule, a);
+            let score = a.score(*rule);
+            let scoring = a
+                .criteria(*rule)
+                .iter()
+                .filter(|e| e.points() > 0)
+                .fold(ParamSet::EMPTY, |mut set, e| {
+                    set.insert(e.reading().param);
+                    set
+                });
+            let overdue = if state.active.is_some() {
+                state.rests_on.intersection(a.missing(*rule))
+            } else {
+                ParamSet::EMPTY
+            };
             for (l, held) in Level::ALL.iter().zip(&mut state.at_least) {
                 held.observe(level.is_some_and(|x| x >= *l), at);
             }
-            state.clear.observe(level.is_none(), at);
+            // The all-clear is measured: no level, and nothing the alert rests on unmeasured.
+            state.clear.observe(level.is_none() && overdue.is_empty(), at);
             let p = &config.persistence;
             let held_level = Level::ALL
                 .iter()
                 .zip(&state.at_least)
                 .rev()
                 .find_map(|(l, h)| h.enough(p, at).then_some(*l));
-            let decision = |kind, level, episode| Decision {
-                rule: *rule,
-                kind,
-                level,
-                score: score_of(*rule, a),
-                observed_at: at,
-                episode,
-            };
-            *slot = match (state.active, held_level) {
+            let previous_score = state.last_score.replace(score);
+            let previous_level = state.active;
+            let overdue_since = overdue
+                .iter()
+                .map(|param| {
+                    window.last_seen(param, at).map_or(at, |t| {
+                        t.plus(engine.staleness.of(param.kind()))
+                            .plus(Span::millis(1))
+                            .min(at)
+                    })
+                })
+                .min();
+            let reminder_due = state.overdue_reported.is_none_or(|last| {
+                config
+                    .reminder
+                    .is_some_and(|r| at.as_millis() - last.as_millis() >= r.as_millis())
+            });
+            let kind = match (state.active, held_level) {
                 (None, Some(l)) => {
                     state.active = Some(l);
                     state.episode += 1;
-                    Some(decision(AlertKind::Raised, l, state.episode))
+                    state.first_raised_at = Some(at);
+                    state.rests_on = ParamSet::EMPTY;
+                    state.overdue = ParamSet::EMPTY;
+                    state.overdue_reported = None;
+                    Some(AlertKind::Raised)
                 }
                 (Some(active), Some(l)) if l > active => {
                     state.active = Some(l);
-                    Some(decision(AlertKind::Escalated, l, state.episode))
+                    Some(AlertKind::Escalated)
                 }
-                (Some(active), _) if state.clear.enough(p, at) => {
-                    state.active = None;
-                    Some(decision(AlertKind::Resolved, active, state.episode))
+                (Some(_), _) if state.clear.enough(p, at) => Some(AlertKind::Resolved),
+                (Some(_), _)
+                    if !overdue.is_empty()
+                        && (!overdue.is_subset(state.overdue) || reminder_due) =>
+                {
+                    Some(AlertKind::Overdue)
                 }
                 _ => None,
             };
+            if state.active.is_some() && level.is_some() {
+                state.rests_on = state.rests_on.union(scoring);
+            }
+            if overdue.is_empty() {
+                state.overdue = ParamSet::EMPTY;
+                state.overdue_reported = None;
+            } else if kind.is_some() {
+                // Every event of an episode names what is overdue, so once one is sent
+                // the nurse has been told.
+                state.overdue = overdue;
+                state.overdue_reported = Some(at);
+            }
+            let Some(kind) = kind else {
+                continue;
+            };
+            let Some(level) = state.active else {
+                continue;
+            };
+            let first_raised_at = state.first_raised_at.unwrap_or(at);
+            if kind == AlertKind::Resolved {
+                state.active = None;
+                state.first_raised_at = None;
+                state.rests_on = ParamSet::EMPTY;
+                state.overdue = ParamSet::EMPTY;
+                state.overdue_reported = None;
+            }
+            *slot = Some(Decision {
+                rule: *rule,
+                kind,
+                level,
+                score,
+                observed_at: at,
+                episode: state.episode,
+                first_raised_at,
+                previous_level,
+                previous_score,
+                coverage: a.coverage(*rule),
+                overdue,
+                overdue_since: overdue_since.filter(|_| !overdue.is_empty()),
+            });
         }
         out
     }
@@ -393,61 +577,79 @@ fn index(rule: RuleId) -> usize {
     RuleId::ALL.iter().position(|r| *r == rule).unwrap_or(0)
 }
 
-fn score_of(rule: RuleId, a: &Assessment) -> u8 {
-    match rule {
-        RuleId::Qsofa => a.qsofa.score,
-        RuleId::Sirs => a.sirs.score,
-        RuleId::News2 => a.news2.score,
-        RuleId::Sofa => a.sofa.score,
-        RuleId::SepticShock => u8::from(a.septic_shock.present),
-        RuleId::Mews => a.mews.score,
-    }
-}
-
-/// A one-line human summary of what fired, for the alert `message`: the rule, its score,
-/// the readings that scored (in canonical units) and the response the level calls for
-/// (or, when resolved, that the patient no longer meets it).
-pub fn message(rule: RuleId, kind: AlertKind, level: Level, a: &Assessment) -> String {
+/// A one-line human summary of a decision, for the alert `message`: the rule, its score,
+/// the readings that scored (in canonical units), how much of the rule was measured, and
+/// the response the level calls for (or, when overdue, what to re-measure; when resolved,
+/// that the patient no longer meets it).
+pub fn message(d: &Decision, a: &Assessment) -> String {
     use std::fmt::Write;
-    let (head, criteria) = match rule {
-        RuleId::News2 => (
-            format!("NEWS2 {} ({})", a.news2.score, risk_name(a.news2.risk)),
-            a.news2.criteria.as_slice(),
+    let rule = d.rule;
+    let mut text = match rule {
+        RuleId::News2 => format!("NEWS2 {} ({})", a.news2.score, risk_name(a.news2.risk)),
+        RuleId::Qsofa => format!("qSOFA {}", a.qsofa.score),
+        RuleId::Sirs => format!("SIRS {}", a.sirs.score),
+        RuleId::Sofa => format!(
+            "SOFA {} (rise {} over baseline {})",
+            a.sofa.score, a.sofa.rise, a.sofa.baseline
         ),
-        RuleId::Qsofa => (
-            format!("qSOFA {}", a.qsofa.score),
-            a.qsofa.criteria.as_slice(),
-        ),
-        RuleId::Sirs => (format!("SIRS {}", a.sirs.score), a.sirs.criteria.as_slice()),
-        RuleId::Sofa => (
-            format!(
-                "SOFA {} (rise {} over baseline {})",
-                a.sofa.score, a.sofa.rise, a.sofa.baseline
-            ),
-            a.sofa.criteria.as_slice(),
-        ),
-        RuleId::SepticShock => (
-            "Septic shock".to_owned(),
-            a.septic_shock.criteria.as_slice(),
-        ),
-        RuleId::Mews => (format!("MEWS {}", a.mews.score), a.mews.criteria.as_slice()),
+        RuleId::SepticShock => "Septic shock".to_owned(),
+        RuleId::Mews => format!("MEWS {}", a.mews.score),
     };
-    let mut text = head;
-    for (i, e) in criteria.iter().filter(|e| e.points() > 0).enumerate() {
+    for (i, e) in a.criteria(rule).iter().filter(|e| e.points() > 0).enumerate() {
         let r = e.reading();
         let sep = if i == 0 { ": " } else { ", " };
         let _ = write!(text, "{sep}{} {}", r.param.label(), r.display());
     }
-    let response = match (kind, level) {
-        (AlertKind::Resolved, level) => {
-            return format!("Resolved: {text} - no longer meets {}", level.name());
+    let c = d.coverage;
+    let _ = write!(text, "; {} of {} measured", c.measured, c.of);
+    if !c.missing.is_empty() {
+        let _ = write!(text, ", missing: {}", names(c.missing));
+    }
+    match d.kind {
+        AlertKind::Resolved => format!("Resolved: {text} - no longer meets {}", d.level.name()),
+        AlertKind::Overdue => {
+            let since = d
+                .overdue_since
+                .map_or_else(String::new, |t| format!(" (no current reading since {t})"));
+            format!(
+                "Overdue: {} {} alert active since {} rests on readings no longer current: \
+                 re-measure {}{since}. Now {text}",
+                rule_label(rule),
+                d.level.name(),
+                d.first_raised_at,
+                names(d.overdue)
+            )
         }
-        (_, Level::Advisory) => "review and increase monitoring",
-        (_, Level::Urgent) => "urgent review",
-        (_, Level::Emergency) => "emergency assessment",
-    };
-    let _ = write!(text, " - {response}");
-    text
+        kind => {
+            let response = match d.level {
+                Level::Advisory => "review and increase monitoring",
+                Level::Urgent => "urgent review",
+                Level::Emergency => "emergency assessment",
+            };
+            let _ = write!(text, " - {response}");
+            if kind != AlertKind::Raised && !d.overdue.is_empty() {
+                let _ = write!(text, "; re-measure {}", names(d.overdue));
+            }
+            text
+        }
+    }
+}
+
+/// Parameter codes, comma-separated.
+fn names(set: ParamSet) -> String {
+    set.iter().map(|p| p.code()).collect::<Vec<_>>().join(", ")
+}
+
+/// The rule as clinicians write it.
+pub fn rule_label(rule: RuleId) -> &'static str {
+    match rule {
+        RuleId::Qsofa => "qSOFA",
+        RuleId::Sirs => "SIRS",
+        RuleId::News2 => "NEWS2",
+        RuleId::Sofa => "SOFA",
+        RuleId::SepticShock => "Septic shock",
+        RuleId::Mews => "MEWS",
+    }
 }
 
 fn risk_name(r: Risk) -> &'static str {
@@ -464,6 +666,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::observation::{Observation, RawValue, Status};
+    use crate::param::Param;
     use crate::patient::Patient;
 
     const T0: i64 = 1_795_428_000_000;
@@ -488,6 +691,13 @@ mod tests {
         }
 
         fn at(&mut self, minute: i64, readings: &[(&str, f64)]) -> Vec<(RuleId, AlertKind, Level)> {
+            self.decide_at(minute, readings)
+                .iter()
+                .map(|d| (d.rule, d.kind, d.level))
+                .collect()
+        }
+
+        fn decide_at(&mut self, minute: i64, readings: &[(&str, f64)]) -> Vec<Decision> {
             let t = Timestamp::from_millis(T0 + minute * MIN);
             for (code, v) in readings {
                 let value = match *code {
@@ -498,11 +708,16 @@ mod tests {
                 let o = Observation::new(code, value, None, t, None, Status::Final).expect("valid");
                 self.patient.ingest(&o, &self.config);
             }
+            self.decide(t)
+        }
+
+        /// Assesses at `t` (no new reading) and decides.
+        fn decide(&mut self, t: Timestamp) -> Vec<Decision> {
             let a = *self.patient.assess(t, &self.config);
             self.state
-                .decide(&a, &self.policy)
+                .decide(&a, self.patient.window(), &self.config, &self.policy)
                 .iter()
-                .map(|d| (d.rule, d.kind, d.level))
+                .copied()
                 .collect()
         }
     }
@@ -633,7 +848,11 @@ mod tests {
             w.at(0, &[("norepinephrine", 0.2), ("lactate", 4.0)]);
             let a = *w.patient.assess(Timestamp::from_millis(T0), &w.config);
             let mut fresh = AlertState::new();
-            let d: Vec<Decision> = fresh.decide(&a, &w.policy).iter().copied().collect();
+            let d: Vec<Decision> = fresh
+                .decide(&a, w.patient.window(), &w.config, &w.policy)
+                .iter()
+                .copied()
+                .collect();
             d
         };
         let first = run();
@@ -680,14 +899,106 @@ mod tests {
     }
 
     #[test]
-    fn messages_name_the_readings_and_the_response() {
+    fn messages_name_the_readings_the_coverage_and_the_response() {
         let mut w = Ward::new(PolicyConfig::default());
-        w.at(0, &vitals(26.0, 95.0, 115.0));
+        let d = w.decide_at(0, &vitals(26.0, 95.0, 115.0));
+        let news2 = d.iter().find(|d| d.rule == RuleId::News2).expect("raised");
         let a = *w.patient.assess(Timestamp::from_millis(T0), &w.config);
         assert_eq!(
-            message(RuleId::News2, AlertKind::Raised, Level::Emergency, &a),
-            "NEWS2 7 (high): RR 26/min, SBP 95 mm[Hg], HR 115/min - emergency assessment"
+            message(news2, &a),
+            "NEWS2 7 (high): RR 26/min, SBP 95 mm[Hg], HR 115/min; 7 of 7 measured - emergency assessment"
         );
+        // A partial set says what it rests on.
+        let mut w = Ward::new(PolicyConfig::default());
+        let d = w.decide_at(
+            0,
+            &[("resp_rate", 26.0), ("heart_rate", 135.0), ("spo2", 97.0)],
+        );
+        let news2 = d.iter().find(|d| d.rule == RuleId::News2).expect("raised");
+        assert_eq!((news2.coverage.measured, news2.coverage.of), (3, 7));
+        let a = *w.patient.assess(Timestamp::from_millis(T0), &w.config);
+        assert_eq!(
+            message(news2, &a),
+            "NEWS2 6 (medium): RR 26/min, HR 135/min; 3 of 7 measured, missing: sbp, \
+             temperature, on_oxygen, consciousness - urgent review"
+        );
+    }
+
+    #[test]
+    fn stale_vitals_make_an_alert_overdue_never_resolved() {
+        // Defect 1 of the alert-semantics issue: emergency alerts from a vital-sign set
+        // taken 8 h earlier were resolved when a normal lactate arrived.
+        let mut w = Ward::new(PolicyConfig::default());
+        let raised = w.at(0, &vitals(30.0, 85.0, 140.0));
+        assert!(raised.contains(&(RuleId::News2, AlertKind::Raised, Level::Emergency)));
+        assert!(raised.contains(&(RuleId::Qsofa, AlertKind::Raised, Level::Urgent)));
+        let later = w.decide_at(8 * 60, &[("lactate", 1.0)]);
+        assert!(
+            later.iter().all(|d| d.kind != AlertKind::Resolved),
+            "{later:?}"
+        );
+        let news2 = later
+            .iter()
+            .find(|d| d.rule == RuleId::News2)
+            .expect("NEWS2 overdue");
+        assert_eq!((news2.kind, news2.level), (AlertKind::Overdue, Level::Emergency));
+        assert!(news2.overdue.contains(Param::RespRate), "{news2:?}");
+        assert!(news2.overdue.contains(Param::Sbp), "{news2:?}");
+        // The vitals of minute 0 turned stale 6 h later.
+        assert_eq!(
+            news2.overdue_since,
+            Some(Timestamp::from_millis(T0 + 6 * 60 * MIN + 1))
+        );
+        assert_eq!(news2.first_raised_at, Timestamp::from_millis(T0));
+        assert_eq!(news2.previous_level, Some(Level::Emergency));
+        assert_eq!(w.state.active(RuleId::News2), Some(Level::Emergency));
+        // Not repeated within the reminder interval; repeated after it.
+        assert!(w.decide_at(8 * 60 + 30, &[("lactate", 1.1)]).is_empty());
+        let reminder = w.decide_at(9 * 60, &[("lactate", 1.2)]);
+        assert!(
+            reminder
+                .iter()
+                .any(|d| d.rule == RuleId::News2 && d.kind == AlertKind::Overdue),
+            "{reminder:?}"
+        );
+        // A partial re-measurement that is normal does not resolve NEWS2 or qSOFA: SBP is
+        // still unmeasured. (SIRS rested on RR and HR only, both now measured normal: that
+        // is its measured recovery.)
+        let partial = w.at(9 * 60 + 10, &[("resp_rate", 16.0), ("heart_rate", 80.0)]);
+        assert!(
+            partial
+                .iter()
+                .all(|d| d.1 != AlertKind::Resolved || d.0 == RuleId::Sirs),
+            "{partial:?}"
+        );
+        assert_eq!(w.state.active(RuleId::News2), Some(Level::Emergency));
+        // A full normal set is measured recovery.
+        let recovered = w.at(9 * 60 + 20, &vitals(16.0, 130.0, 80.0));
+        assert!(
+            recovered.contains(&(RuleId::News2, AlertKind::Resolved, Level::Emergency)),
+            "{recovered:?}"
+        );
+        assert!(
+            recovered.contains(&(RuleId::Qsofa, AlertKind::Resolved, Level::Urgent)),
+            "{recovered:?}"
+        );
+    }
+
+    #[test]
+    fn events_carry_the_previous_level_and_score() {
+        let mut w = Ward::new(PolicyConfig::default());
+        w.at(0, &vitals(16.0, 130.0, 80.0));
+        let raised = w.decide_at(10, &vitals(25.0, 130.0, 80.0));
+        let r = raised.iter().find(|d| d.rule == RuleId::News2).expect("raised");
+        assert_eq!((r.previous_level, r.previous_score, r.score), (None, Some(0), 3));
+        let up = w.decide_at(20, &vitals(25.0, 95.0, 80.0));
+        let e = up.iter().find(|d| d.rule == RuleId::News2).expect("escalated");
+        assert_eq!(e.kind, AlertKind::Escalated);
+        assert_eq!(
+            (e.previous_level, e.previous_score, e.score),
+            (Some(Level::Advisory), Some(3), 5)
+        );
+        assert_eq!(e.first_raised_at, Timestamp::from_millis(T0 + 10 * MIN));
     }
 
     mod props {
@@ -722,12 +1033,57 @@ mod tests {
                                 prop_assert!(slot.is_some_and(|a| level > a), "{rule:?} escalation not higher");
                                 *slot = Some(level);
                             }
+                            AlertKind::Overdue => {
+                                prop_assert_eq!(*slot, Some(level), "{:?} overdue while not active", rule);
+                            }
                             AlertKind::Resolved => {
                                 prop_assert_eq!(*slot, Some(level), "{:?} resolved what was not active", rule);
                                 *slot = None;
                             }
                         }
                         prop_assert_eq!(w.state.active(rule), *slot);
+                    }
+                }
+            }
+
+            /// Readings going stale never produce a `resolved`: evaluations at later
+            /// instants with no new reading (time passing, inputs turning stale) may report
+            /// an alert overdue but never resolve it, and every `resolved` comes with every
+            /// parameter its episode rested on measured.
+            #[test]
+            fn readings_going_stale_never_resolve(
+                steps in prop::collection::vec(
+                    (4.0..40.0f64, 60.0..200.0f64, 30.0..180.0f64, 0..128u8, 0..3u8, 1..600i64),
+                    1..30),
+                reminder in prop::option::of(30..240i64),
+            ) {
+                let policy = PolicyConfig {
+                    reminder: reminder.map(Span::minutes),
+                    ..PolicyConfig::default()
+                };
+                let mut w = Ward::new(policy);
+                let mut minute = 0;
+                for (rr, sbp, hr, mask, op, gap) in steps {
+                    minute += gap;
+                    if op == 0 {
+                        // Time passes with no new reading.
+                        let t = Timestamp::from_millis(T0 + minute * MIN);
+                        for d in w.decide(t) {
+                            prop_assert!(d.kind != AlertKind::Resolved, "resolved by time alone: {d:?}");
+                        }
+                        continue;
+                    }
+                    // A vital-sign set, some of it not taken.
+                    let set: Vec<_> = vitals(rr, sbp, hr)
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| mask & (1 << i) == 0)
+                        .map(|(_, r)| r)
+                        .collect();
+                    for d in w.decide_at(minute, &set) {
+                        if d.kind == AlertKind::Resolved {
+                            prop_assert!(d.overdue.is_empty(), "{d:?}");
+                        }
                     }
                 }
             }

@@ -11,6 +11,8 @@
 //! - the per-patient window on event time, with a fixed memory bound ([`window`]), and
 //!   [`Patient`], which keeps a window's assessment current, re-scoring only what a new
 //!   observation or the passage of time can change;
+//! - the alert policy ([`alert`]): when an alert is raised, escalated, reported overdue
+//!   or resolved, and [`Tracker`], which decides once per vital-sign set;
 //! - [`state`]: a patient's window and alert state as versioned bytes, for changelogs;
 //! - the rules, one module each, citing their sources ([`rules`]): qSOFA, SIRS, NEWS2,
 //!   SOFA, Sepsis-3 septic shock and MEWS.
@@ -49,6 +51,7 @@ pub mod patient;
 pub mod rules;
 pub mod state;
 pub mod time;
+pub mod tracker;
 pub mod window;
 
 pub use alert::{AlertId, AlertKind, AlertState, Decision, Level, PolicyConfig};
@@ -56,8 +59,9 @@ pub use config::{Bands, Config, ConfigError, MewsBands, Staleness};
 pub use observation::{Acvpu, ObsId, Observation, ObservationError, RawValue, Status, Value};
 pub use param::{Kind, Param, ParamSet, UnitError};
 pub use patient::Patient;
-pub use rules::{Criteria, Evidence, Inputs, RuleId};
+pub use rules::{Coverage, Criteria, Evidence, Inputs, RuleId};
 pub use time::{Span, TimeError, Timestamp};
+pub use tracker::{Outcome, Tracker};
 pub use window::{Ingested, Reading, Window};
 
 use rules::{mews, news2, qsofa, septic_shock, sirs, sofa};
@@ -90,6 +94,47 @@ pub fn assess(window: &Window, at: Timestamp, config: &Config) -> Assessment {
 }
 
 impl Assessment {
+    /// The criteria `rule` met, with the readings that met them.
+    pub fn criteria(&self, rule: RuleId) -> &[Evidence] {
+        match rule {
+            RuleId::Qsofa => self.qsofa.criteria.as_slice(),
+            RuleId::Sirs => self.sirs.criteria.as_slice(),
+            RuleId::News2 => self.news2.criteria.as_slice(),
+            RuleId::Sofa => self.sofa.criteria.as_slice(),
+            RuleId::SepticShock => self.septic_shock.criteria.as_slice(),
+            RuleId::Mews => self.mews.criteria.as_slice(),
+        }
+    }
+
+    /// The inputs of `rule` that were missing or stale.
+    pub fn missing(&self, rule: RuleId) -> ParamSet {
+        match rule {
+            RuleId::Qsofa => self.qsofa.missing,
+            RuleId::Sirs => self.sirs.missing,
+            RuleId::News2 => self.news2.missing,
+            RuleId::Sofa => self.sofa.missing,
+            RuleId::SepticShock => self.septic_shock.missing,
+            RuleId::Mews => self.mews.missing,
+        }
+    }
+
+    /// The score of `rule` (septic shock: 1 when present).
+    pub fn score(&self, rule: RuleId) -> u8 {
+        match rule {
+            RuleId::Qsofa => self.qsofa.score,
+            RuleId::Sirs => self.sirs.score,
+            RuleId::News2 => self.news2.score,
+            RuleId::Sofa => self.sofa.score,
+            RuleId::SepticShock => u8::from(self.septic_shock.present),
+            RuleId::Mews => self.mews.score,
+        }
+    }
+
+    /// How much of what `rule` measures was current.
+    pub fn coverage(&self, rule: RuleId) -> Coverage {
+        rule.coverage(self.missing(rule))
+    }
+
     /// Re-scores every rule into this assessment, as [`assess`] does, without moving a
     /// whole new result: the form for a hot loop that keeps one assessment per patient.
     pub fn update(&mut self, window: &Window, at: Timestamp, config: &Config) {

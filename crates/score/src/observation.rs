@@ -292,6 +292,15 @@ impl Observation {
         self.param
     }
 
+    /// The observation as the window holds it.
+    pub fn reading(&self) -> crate::window::Reading {
+        crate::window::Reading {
+            param: self.param(),
+            value: self.value().to_f64(),
+            effective: self.effective(),
+        }
+    }
+
     /// The value, in the parameter's canonical unit.
     pub fn value(&self) -> Value {
         self.value

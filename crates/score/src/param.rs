@@ -183,6 +183,13 @@ impl Param {
         self.info().shape
     }
 
+    /// Whether values of this parameter are quantities with a unit (so a message that
+    /// omits it is ambiguous): every numeric parameter but those on a unitless scale
+    /// (`{score}` for GCS, `{INR}`).
+    pub fn has_unit(self) -> bool {
+        matches!(self.shape(), Shape::Number { .. }) && !self.unit().starts_with('{')
+    }
+
     /// The plausible range in the canonical unit, for numeric parameters.
     pub fn range(self) -> Option<(f64, f64)> {
         match self.shape() {
@@ -364,6 +371,45 @@ impl ParamSet {
     /// Whether the set is empty.
     pub fn is_empty(self) -> bool {
         self.0 == 0
+    }
+
+    /// How many parameters the set holds.
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The parameters in either set.
+    #[must_use]
+    pub const fn union(self, other: ParamSet) -> ParamSet {
+        ParamSet(self.0 | other.0)
+    }
+
+    /// The parameters in both sets.
+    #[must_use]
+    pub const fn intersection(self, other: ParamSet) -> ParamSet {
+        ParamSet(self.0 & other.0)
+    }
+
+    /// The parameters of this set that are not in `other`.
+    #[must_use]
+    pub const fn difference(self, other: ParamSet) -> ParamSet {
+        ParamSet(self.0 & !other.0)
+    }
+
+    /// Whether every parameter of this set is in `other`.
+    pub fn is_subset(self, other: ParamSet) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    /// The set as its raw bits (for the state encoding).
+    pub(crate) fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// The set with these raw bits; bits beyond the parameters are dropped.
+    pub(crate) fn from_bits(bits: u32) -> ParamSet {
+        let all = if PARAM_COUNT == 32 { u32::MAX } else { (1u32 << PARAM_COUNT) - 1 };
+        ParamSet(bits & all)
     }
 
     /// The members, in [`Param::ALL`] order.

@@ -12,6 +12,11 @@
 //! u64 id digest, u8 flags`), then per rule in `RuleId::ALL` order `u8 active level
 //! (0 none)`, `u32 episode` and four `Held` records (`opt i64 since, opt i64 last, u32
 //! count`). `opt i64` is a `u8` presence flag followed by the value when present.
+//!
+//! Version 2 appends, per rule in `RuleId::ALL` order, what the alert episode rests on:
+//! `opt i64 first raised at`, `u32 rests-on parameter bits`, `u32 overdue parameter bits
+//! reported`, `opt i64 overdue reported at`, `opt i64 last score`. Version 1 bytes read
+//! as an episode with nothing recorded there (the next assessment fills it in).
 
 use std::fmt;
 
@@ -20,7 +25,7 @@ use crate::config::Staleness;
 use crate::window::Window;
 
 /// The version this build writes.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// Why stored state could not be restored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,13 +143,13 @@ pub fn encode(window: &Window, alerts: &AlertState) -> Vec<u8> {
 /// [`StateError`] for a newer version or corrupt bytes; never a panic.
 pub fn decode(bytes: &[u8], staleness: &Staleness) -> Result<(Window, AlertState), StateError> {
     let mut r = Reader(bytes);
-    match r.u8()? {
-        1 => {}
+    let version = match r.u8()? {
+        v @ 1..=VERSION => v,
         v if v > VERSION => return Err(StateError::NewerVersion(v)),
         _ => return Err(StateError::Corrupt("unknown version")),
-    }
+    };
     let window = Window::read_state(&mut r, staleness)?;
-    let alerts = AlertState::read_state(&mut r)?;
+    let alerts = AlertState::read_state(&mut r, version)?;
     if !r.0.is_empty() {
         return Err(StateError::Corrupt("trailing bytes"));
     }
@@ -204,7 +209,7 @@ mod tests {
                 let o = obs(i % 20, code, f, minute, status);
                 window.ingest(&o, &config.staleness);
                 let at = window.newest().unwrap_or(Timestamp::from_millis(T0));
-                alerts.decide(&assess(&window, at, &config), &policy);
+                alerts.decide(&assess(&window, at, &config), &window, &config, &policy);
                 sent.push(o);
             }
             let bytes = encode(&window, &alerts);
@@ -263,9 +268,9 @@ mod tests {
     }
 
     #[test]
-    fn version_1_layout_is_pinned() {
+    fn version_2_layout_is_pinned_and_version_1_still_reads() {
         // One heart rate of 80 at T0 with id "o1"; no alert. Changing the layout breaks
-        // stored changelogs: bump VERSION and keep reading 1 instead.
+        // stored changelogs: bump VERSION and keep reading the older ones instead.
         let config = Config::default();
         let mut w = Window::new();
         let o = Observation::new(
@@ -281,10 +286,12 @@ mod tests {
         let bytes = encode(&w, &AlertState::new());
         // version + newest (1+8) + baseline + 28 counts (2 each) + one entry (8+8+8+1)
         // + 6 rules x (level 1 + episode 4 + 4 Held x (absent 1 + absent 1 + count 4))
-        assert_eq!(bytes.len(), 1 + 9 + 1 + 56 + 25 + 6 * (5 + 4 * 6));
+        let v1_len = 1 + 9 + 1 + 56 + 25 + 6 * (5 + 4 * 6);
+        // + 6 rules x (first raised 1 + rests on 4 + overdue 4 + reported 1 + score 1)
+        assert_eq!(bytes.len(), v1_len + 6 * 11);
         assert_eq!(
             &bytes[..10],
-            &[1, 1, 0, 33, 217, 7, 162, 1, 0, 0][..],
+            &[2, 1, 0, 33, 217, 7, 162, 1, 0, 0][..],
             "version, newest = T0"
         );
         let entry = &bytes[11 + 2..11 + 2 + 25];
@@ -292,5 +299,11 @@ mod tests {
         assert_eq!(&entry[8..16], &80.0f64.to_le_bytes());
         assert_eq!(&entry[16..24], &crate::ObsId::of("o1").get().to_le_bytes());
         assert_eq!(entry[24], 1, "flags: has id");
+        // The same state as version 1 wrote it.
+        let mut v1 = bytes[..v1_len].to_vec();
+        v1[0] = 1;
+        let (window, alerts) = decode(&v1, &config.staleness).expect("version 1 reads");
+        assert_eq!(alerts, AlertState::new());
+        assert_eq!(window.newest(), w.newest());
     }
 }

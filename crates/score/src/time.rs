@@ -29,6 +29,11 @@ impl Span {
         Span(h * MS_PER_HOUR)
     }
 
+    /// A span of whole seconds.
+    pub const fn seconds(s: i64) -> Span {
+        Span(s * MS_PER_SEC)
+    }
+
     /// A span of whole minutes.
     pub const fn minutes(m: i64) -> Span {
         Span(m * MS_PER_MIN)

@@ -108,7 +108,7 @@ impl Reading {
 }
 
 /// What an observation did to the window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Ingested {
     /// A new reading was stored.
     Accepted,
@@ -116,8 +116,15 @@ pub enum Ingested {
     Amended,
     /// A reading was withdrawn (`entered-in-error`).
     Withdrawn,
-    /// The same id was already stored: nothing changed.
+    /// The same id was already stored with the same content: nothing changed.
     Duplicate,
+    /// The same id was already stored with different content, and the new one is
+    /// `final` (only `amended` may replace a reading): nothing changed. `held` is the
+    /// stored reading, for the rejection to show both.
+    Conflict {
+        /// The reading stored under the id.
+        held: Reading,
+    },
     /// Older than the retention horizon: it could not affect any score, nothing changed.
     Stale,
 }
@@ -310,7 +317,18 @@ impl Window {
         };
         let found = obs.id().and_then(|id| self.find_id(param, id));
         let outcome = match (obs.status(), found) {
-            (Status::Final, Some(_)) => return Ingested::Duplicate,
+            (Status::Final, Some((held, i))) => {
+                let e = &self.history[held.index()][i];
+                // A withdrawn reading stays withdrawn whatever arrives late under its id.
+                if !e.live()
+                    || (held == param && e.value == entry.value && e.effective == effective)
+                {
+                    return Ingested::Duplicate;
+                }
+                return Ingested::Conflict {
+                    held: e.reading(held),
+                };
+            }
             (Status::Final, None) => {
                 self.insert(param, entry);
                 Ingested::Accepted
@@ -429,6 +447,16 @@ impl Window {
                 pf_max_age: staleness.vital,
             };
         }
+    }
+
+    /// When the newest live reading of `param` measured at or before `at` was measured,
+    /// however old (for saying since when a reading has been overdue).
+    pub fn last_seen(&self, param: Param, at: Timestamp) -> Option<Timestamp> {
+        self.history[param.index()]
+            .iter()
+            .rev()
+            .find(|e| e.live() && e.effective <= at)
+            .map(|e| e.effective)
     }
 
     /// The newest live reading of `param` measured at or before `at` and no older than the
@@ -844,8 +872,13 @@ mod tests {
         let mut w = Window::new();
         let first = obs("heart_rate", 90.0, H, Some("a"), Status::Final);
         assert_eq!(w.ingest(&first, &s), Ingested::Accepted);
+        assert_eq!(w.ingest(&first, &s), Ingested::Duplicate, "same id, same content");
+        // Same id, other content, final: a conflict, not a silent duplicate.
         let again = obs("heart_rate", 95.0, H, Some("a"), Status::Final);
-        assert_eq!(w.ingest(&again, &s), Ingested::Duplicate);
+        match w.ingest(&again, &s) {
+            Ingested::Conflict { held } => assert_eq!(held.value, 90.0),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
         assert_eq!(hr(&w, H), Some(90.0));
         let amended = obs("heart_rate", 120.0, H, Some("a"), Status::Amended);
         assert_eq!(w.ingest(&amended, &s), Ingested::Amended);
@@ -869,9 +902,13 @@ mod tests {
         let s = Staleness::default();
         let mut w = Window::new();
         w.ingest(&obs("heart_rate", 90.0, H, Some("m1"), Status::Final), &s);
-        // Redelivered with another code mapping: still the same observation.
+        // Sent again under another code: the id names one observation, so this is a
+        // conflict (never a second reading), and nothing changes.
         let remapped = obs("resp_rate", 30.0, H, Some("m1"), Status::Final);
-        assert_eq!(w.ingest(&remapped, &s), Ingested::Duplicate);
+        assert!(matches!(
+            w.ingest(&remapped, &s),
+            Ingested::Conflict { held } if held.param == Param::HeartRate
+        ));
         assert!(w.latest(Param::RespRate, at(H), &s).is_none());
         // An amendment that corrects the code moves the reading.
         let corrected = obs("resp_rate", 30.0, H, Some("m1"), Status::Amended);

@@ -60,7 +60,7 @@ impl Default for Mllp {
     }
 }
 
-/// `[input]`: options of the FHIR and HL7 v2 decoders.
+/// `[input]`: options of the decoders, and the clock guard.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Input {
@@ -68,7 +68,8 @@ pub struct Input {
     pub fhir_accept_preliminary: bool,
     /// Accept HL7 v2 preliminary results (OBX-11 P, R, S) as final.
     pub hl7_accept_preliminary: bool,
-    /// PID-3.5 identifier type the patient id is taken from.
+    /// PID-3.5 identifier type(s) the patient id is taken from, comma-separated in order
+    /// of preference; a PID-3 with none of them is rejected.
     pub hl7_identifier_type: String,
     /// UTC offset (`+01:00`) assumed for HL7 times sent without one; empty rejects them.
     pub hl7_default_utc_offset: String,
@@ -78,6 +79,9 @@ pub struct Input {
     pub max_message_bytes: usize,
     /// Most readings (Bundle entries, OBX segments) one message may carry.
     pub max_readings_per_message: usize,
+    /// How far (seconds) a reading's `effective` time may lie after the message's receive
+    /// time before it is rejected as dated in the future.
+    pub clock_tolerance_seconds: u64,
 }
 
 impl Default for Input {
@@ -90,6 +94,7 @@ impl Default for Input {
             hl7_mdc_codes: BTreeMap::new(),
             max_message_bytes: vigil_wire::MAX_DOCUMENT_BYTES,
             max_readings_per_message: vigil_wire::MAX_ENTRIES,
+            clock_tolerance_seconds: 300,
         }
     }
 }
@@ -244,6 +249,9 @@ pub struct Alerts {
     pub fhir_topic: String,
     /// The FHIR resource: `DetectedIssue`, `RiskAssessment` or `Communication`.
     pub fhir_resource: String,
+    /// Minutes of event time between repeats of an `overdue` alert while its readings
+    /// stay overdue (0: only when a further parameter becomes overdue).
+    pub overdue_reminder_minutes: u64,
 }
 
 impl Default for Alerts {
@@ -259,6 +267,7 @@ impl Default for Alerts {
             mews: [0, 0, 0],
             fhir_topic: String::new(),
             fhir_resource: "DetectedIssue".into(),
+            overdue_reminder_minutes: 60,
         }
     }
 }
@@ -294,6 +303,8 @@ pub struct Settings {
     pub engine: EngineConfig,
     /// Alert policy.
     pub policy: PolicyConfig,
+    /// How far a reading may be dated after its message's receive time.
+    pub clock_tolerance: Span,
     /// Whether logs are JSON.
     pub json_logs: bool,
     /// The observations topic's wire format.
@@ -449,11 +460,25 @@ impl Config {
                 })
             }
         };
+        let identifier_types: Vec<String> = input
+            .hl7_identifier_type
+            .split(',')
+            .map(|t| t.trim().to_owned())
+            .collect();
         need(
-            !input.hl7_identifier_type.is_empty() && input.hl7_identifier_type.len() <= 10,
+            identifier_types
+                .iter()
+                .all(|t| !t.is_empty() && t.len() <= 10 && t.bytes().all(|b| b.is_ascii_alphanumeric())),
             format!(
-                "input.hl7_identifier_type: {:?}; expected an identifier type code such as MR",
+                "input.hl7_identifier_type: {:?}; expected identifier type codes such as MR, comma-separated",
                 input.hl7_identifier_type
+            ),
+        );
+        need(
+            (1..=7 * 24 * 3600).contains(&input.clock_tolerance_seconds),
+            format!(
+                "input.clock_tolerance_seconds: {}; expected 1-604800",
+                input.clock_tolerance_seconds
             ),
         );
         let mut extra_mdc = Vec::new();
@@ -487,7 +512,7 @@ impl Config {
             max_readings: input.max_readings_per_message,
         };
         let hl7 = vigil_wire::Hl7Options {
-            identifier_type: input.hl7_identifier_type.clone(),
+            identifier_types: identifier_types.clone(),
             accept_preliminary: input.hl7_accept_preliminary,
             default_offset_minutes: offset,
             limits,
@@ -500,7 +525,7 @@ impl Config {
                 limits,
             })),
             "hl7v2" => Some(vigil_wire::Format::Hl7v2(vigil_wire::Hl7Options {
-                identifier_type: input.hl7_identifier_type.clone(),
+                identifier_types: identifier_types.clone(),
                 accept_preliminary: input.hl7_accept_preliminary,
                 default_offset_minutes: offset,
                 limits,
@@ -659,6 +684,8 @@ impl Config {
                 duration: (a.persistence_minutes > 0)
                     .then(|| Span::minutes(a.persistence_minutes as i64)),
             },
+            reminder: (a.overdue_reminder_minutes > 0)
+                .then(|| Span::minutes(a.overdue_reminder_minutes.min(100_000) as i64)),
             ..PolicyConfig::default()
         };
         for (i, risk) in a.news2.iter().enumerate() {
@@ -696,6 +723,7 @@ impl Config {
             return Err(ConfigError(errors));
         };
         Ok(Settings {
+            clock_tolerance: Span::seconds(input.clock_tolerance_seconds as i64),
             transactional_id,
             mllp_listen,
             hl7,

@@ -2,10 +2,11 @@
 //!
 //! Starts an in-process Kafka-protocol broker ([`MockBroker`]), the simulator feeding a
 //! synthetic ward into it, the service, and a printer that reads the alerts topic like any
-//! downstream consumer and prints each alert once as a readable line (repeated alert ids,
-//! which at-least-once delivery can produce, are dropped).
+//! downstream consumer and prints one readable line per decision (the events that share a
+//! `decision_id`), led by its highest level: what a pager would show. Repeated alert ids,
+//! which at-least-once delivery can produce, are dropped.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::time::Duration;
 
@@ -96,7 +97,7 @@ pub async fn run(
             .set("isolation.level", "read_committed")
             .create()?;
         consumer.subscribe(&[alerts_topic.as_str()])?;
-        let mut seen = HashSet::new();
+        let mut printer = Printer::default();
         loop {
             let m = tokio::select! {
                 () = printer_stop.cancelled() => break,
@@ -106,18 +107,21 @@ pub async fn run(
             let Some(Ok(text)) = m.payload_view::<str>() else {
                 continue;
             };
-            if let Some(line) = alert_line(text, &mut seen) {
-                let _ = lines_tx.send(line);
+            if let Some(line) = printer.feed(text) {
+                let _ = lines_tx.send(line.text);
             }
         }
         Ok::<(), rdkafka::error::KafkaError>(())
     });
 
+    let (start, rounds) =
+        crate::simulate::live_start(demo.rounds, SimConfig::default().interval, crate::event::now());
     let sim_stop = stop.clone();
     let sim = tokio::spawn(async move {
         let mut ward = Ward::new(SimConfig {
             patients: demo.patients,
             deteriorating: demo.deteriorating,
+            start,
             ..SimConfig::default()
         });
         let topic = Config::default().kafka.observations_topic;
@@ -125,7 +129,7 @@ pub async fn run(
             &brokers,
             &topic,
             &mut ward,
-            demo.rounds,
+            Some(rounds),
             demo.round_every,
             &sim_stop,
         )
@@ -169,53 +173,134 @@ pub async fn run(
     Ok(printed)
 }
 
-/// One readable line for an alert event, or `None` for a repeated alert id or a payload
-/// that is not an alert: `10:45:00 EMERGENCY ward-1/bed-04 SIM-00004 news2 raised: NEWS2 7 ...`.
-pub fn alert_line(json: &str, seen: &mut HashSet<String>) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(json).ok()?;
-    let id = v["alert_id"].as_str()?;
-    if !seen.insert(id.to_owned()) {
-        return None;
+/// Turns alert events into one line per decision.
+#[derive(Debug, Default)]
+pub struct Printer {
+    seen: HashSet<String>,
+    /// Events of decisions not complete yet, by `decision_id`.
+    open: HashMap<String, Vec<serde_json::Value>>,
+}
+
+/// One printed line, and the alert ids it shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// The text.
+    pub text: String,
+    /// The events it stands for.
+    pub alert_ids: Vec<String>,
+}
+
+impl Printer {
+    /// Takes one alert event (JSON). Returns the decision's line once all its events
+    /// (`decision_events`) have arrived; `None` meanwhile, for a repeated alert id, or for
+    /// a payload that is not an alert event.
+    pub fn feed(&mut self, json: &str) -> Option<Line> {
+        let v: serde_json::Value = serde_json::from_str(json).ok()?;
+        let id = v["alert_id"].as_str()?.to_owned();
+        if !self.seen.insert(id.clone()) {
+            return None;
+        }
+        let Some(decision) = v["decision_id"].as_str().map(str::to_owned) else {
+            return Some(decision_line(vec![v]));
+        };
+        let expected = v["decision_events"].as_u64().unwrap_or(1) as usize;
+        let events = self.open.entry(decision.clone()).or_default();
+        events.push(v);
+        if events.len() < expected {
+            return None;
+        }
+        let events = self.open.remove(&decision).unwrap_or_default();
+        Some(decision_line(events))
     }
-    let at = v["observed_at"].as_str().unwrap_or("?");
-    let time = at
-        .split_once('T')
-        .map_or(at, |(_, t)| t)
-        .get(..8)
-        .unwrap_or(at);
-    Some(format!(
-        "{time} {:<9} {:<14} {:<10} {:<12} {:<9} {}",
-        v["level"].as_str().unwrap_or("?").to_uppercase(),
-        v["location"].as_str().unwrap_or("-"),
-        v["patient_id"].as_str().unwrap_or("?"),
-        v["rule"].as_str().unwrap_or("?"),
-        v["kind"].as_str().unwrap_or("?"),
-        v["message"].as_str().unwrap_or(""),
-    ))
+}
+
+/// `2026-11-23 10:45:00 UTC EMERGENCY ward-1/bed-04 SIM-00004 NEWS2 raised: NEWS2 7 ...
+/// | also: qSOFA raised urgent, SIRS raised advisory`.
+fn decision_line(mut events: Vec<serde_json::Value>) -> Line {
+    let rank = |v: &serde_json::Value| match v["level"].as_str() {
+        Some("emergency") => 3,
+        Some("urgent") => 2,
+        Some("advisory") => 1,
+        _ => 0,
+    };
+    events.sort_by_key(|v| std::cmp::Reverse(rank(v)));
+    let lead = &events[0];
+    let at = lead["observed_at"].as_str().unwrap_or("?");
+    let when = match at.split_once('T') {
+        Some((date, time)) => format!("{date} {} UTC", time.get(..8).unwrap_or(time)),
+        None => at.to_owned(),
+    };
+    let rule = |v: &serde_json::Value| {
+        let r = v["rule"].as_str().unwrap_or("?");
+        match r {
+            "news2" => "NEWS2".to_owned(),
+            "qsofa" => "qSOFA".to_owned(),
+            "sirs" => "SIRS".to_owned(),
+            "sofa" => "SOFA".to_owned(),
+            "mews" => "MEWS".to_owned(),
+            "septic_shock" => "Septic-shock".to_owned(),
+            other => other.to_owned(),
+        }
+    };
+    let mut text = format!(
+        "{when} {:<9} {:<14} {:<10} {} {}: {}",
+        lead["level"].as_str().unwrap_or("?").to_uppercase(),
+        lead["location"].as_str().unwrap_or("-"),
+        lead["patient_id"].as_str().unwrap_or("?"),
+        rule(lead),
+        lead["kind"].as_str().unwrap_or("?"),
+        lead["message"].as_str().unwrap_or(""),
+    );
+    let others: Vec<String> = events[1..]
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {} {}",
+                rule(v),
+                v["kind"].as_str().unwrap_or("?"),
+                v["level"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    if !others.is_empty() {
+        text.push_str(" | also: ");
+        text.push_str(&others.join(", "));
+    }
+    Line {
+        text,
+        alert_ids: events
+            .iter()
+            .filter_map(|v| v["alert_id"].as_str().map(str::to_owned))
+            .collect(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn event(id: &str, rule: &str, kind: &str, level: &str) -> String {
+        serde_json::json!({"alert_id": id, "decision_id": "d1", "decision_events": 3,
+            "patient_id": "P1", "location": "ward-7/bed-12", "rule": rule, "kind": kind,
+            "level": level, "observed_at": "2026-11-23T10:00:00Z",
+            "message": format!("{rule} message")})
+        .to_string()
+    }
+
     #[test]
-    fn alert_lines_are_readable_and_printed_once() {
-        let json = r#"{"alert_id":"ab","patient_id":"P1","location":"ward-7/bed-12","rule":"news2","kind":"raised","level":"emergency","observed_at":"2026-11-23T10:00:00Z","message":"NEWS2 7 (high): RR 26/min - emergency assessment"}"#;
-        let mut seen = HashSet::new();
-        let line = alert_line(json, &mut seen).expect("a line");
-        assert!(
-            line.starts_with("10:00:00 EMERGENCY ward-7/bed-12"),
-            "{line}"
-        );
-        assert!(
-            line.contains("P1") && line.contains("news2") && line.ends_with("emergency assessment"),
-            "{line}"
-        );
+    fn one_line_per_decision_led_by_its_highest_level() {
+        let mut p = Printer::default();
+        assert_eq!(p.feed(&event("a", "sirs", "raised", "advisory")), None);
+        assert_eq!(p.feed(&event("b", "news2", "raised", "emergency")), None);
+        assert_eq!(p.feed(&event("a", "sirs", "raised", "advisory")), None, "repeat");
+        let line = p.feed(&event("c", "qsofa", "raised", "urgent")).expect("complete");
         assert_eq!(
-            alert_line(json, &mut seen),
-            None,
-            "a repeated alert id is dropped"
+            line.text,
+            "2026-11-23 10:00:00 UTC EMERGENCY ward-7/bed-12 P1 NEWS2 raised: news2 message \
+             | also: qSOFA raised urgent, SIRS raised advisory"
         );
-        assert_eq!(alert_line("not json", &mut seen), None);
+        assert_eq!(line.alert_ids, vec!["b", "c", "a"]);
+        assert_eq!(p.feed(&event("c", "qsofa", "raised", "urgent")), None, "printed once");
+        assert_eq!(p.feed("not json"), None);
     }
 }

@@ -901,11 +901,11 @@ fn compare(
         }
     }
     // The consumer Vigil ships: the demo printer, which must show each alert once.
-    let mut printer_seen = HashSet::new();
-    let mut shown: HashMap<&str, usize> = HashMap::new();
+    let mut printer = crate::demo::Printer::default();
+    let mut shown: HashMap<String, usize> = HashMap::new();
     for a in alerts {
-        if crate::demo::alert_line(&a.raw, &mut printer_seen).is_some() {
-            *shown.entry(&a.id).or_default() += 1;
+        for id in printer.feed(&a.raw).map(|l| l.alert_ids).unwrap_or_default() {
+            *shown.entry(id).or_default() += 1;
         }
     }
     report.shown_twice = shown.values().filter(|n| **n > 1).count();

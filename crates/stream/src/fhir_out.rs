@@ -116,13 +116,12 @@ pub fn resource(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vigil_score::{
-        AlertState, Config, Observation, Patient, PolicyConfig, RawValue, Status, Timestamp,
-    };
+    use crate::event::{Subject, events};
+    use vigil_score::{Config, Observation, PolicyConfig, RawValue, Status, Timestamp, Tracker};
 
     fn event_for(f: impl Fn(&AlertEvent<'_>)) {
-        let config = Config::default();
-        let mut p = Patient::new();
+        let (config, policy) = (Config::default(), PolicyConfig::default());
+        let mut p = Tracker::new();
         let t = Timestamp::parse_rfc3339("2026-11-23T10:00:00Z").unwrap();
         for (code, v) in [("resp_rate", 26.0), ("sbp", 95.0), ("heart_rate", 115.0)] {
             let o = Observation::new(
@@ -134,16 +133,17 @@ mod tests {
                 Status::Final,
             )
             .unwrap();
-            p.ingest(&o, &config);
+            p.ingest(&o, None, &config, &policy);
         }
-        let a = *p.assess(t, &config);
-        let d = *AlertState::new()
-            .decide(&a, &PolicyConfig::default())
-            .iter()
-            .find(|d| d.rule == vigil_score::RuleId::News2)
-            .unwrap();
-        let event = AlertEvent::new("P1", Some("E1"), None, &d, &a, t);
-        f(&event);
+        let outcome = p.flush(&config, &policy).expect("decided");
+        let subject = Subject {
+            patient_id: "P1",
+            encounter_id: Some("E1"),
+            location: None,
+        };
+        let all = events(subject, &outcome, p.alerts(), t);
+        let event = all.iter().find(|e| e.rule == "news2").expect("NEWS2 event");
+        f(event);
     }
 
     #[test]

@@ -26,11 +26,11 @@ use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
-use vigil_score::{AlertState, Ingested, Patient};
+use vigil_score::{Ingested, Timestamp, Tracker};
 use vigil_wire::DecodeError;
 
 use crate::config::Settings;
-use crate::event::{AlertEvent, now};
+use crate::event::{Subject, events, now};
 use crate::http::Readiness;
 use crate::metrics::Metrics;
 
@@ -70,8 +70,8 @@ pub enum ServiceError {
 /// What one patient's state holds.
 #[derive(Default)]
 pub(crate) struct PatientState {
-    patient: Patient,
-    alerts: AlertState,
+    /// Window, assessment and alert state; decides once per vital-sign set.
+    tracker: Tracker,
     encounter_id: Option<String>,
     location: Option<String>,
     /// The ids of the most recent readings, for FHIR alerts to reference the observations
@@ -273,6 +273,9 @@ pub async fn run(
             });
         }
         let mut outgoing = Vec::new();
+        // Patients with a vital-sign set applied but not yet decided: decided at the end
+        // of the batch, once every reading of the set in the batch has been applied.
+        let mut pending: HashSet<(i32, String)> = HashSet::new();
         let mut next_offsets: HashMap<i32, i64> = HashMap::new();
         let mut touched: HashSet<(i32, Vec<u8>)> = HashSet::new();
         // Partitions rewound to their changelog checkpoint in this batch: the rest of the
@@ -349,12 +352,31 @@ pub async fn run(
                 // transaction's offsets redelivers it): not processed again.
                 continue;
             }
-            let accepted = process(&m, &settings, &metrics, &mut partitions, &mut outgoing);
+            let accepted = process(
+                &m,
+                &settings,
+                &metrics,
+                &mut partitions,
+                &mut pending,
+                &mut outgoing,
+            );
             if accepted {
                 touched.insert((
                     m.partition(),
                     m.key().map(<[u8]>::to_vec).unwrap_or_default(),
                 ));
+            }
+        }
+        let emitted = now();
+        for (partition, patient_id) in pending {
+            let Some(state) = partitions
+                .get_mut(&partition)
+                .and_then(|p| p.get_mut(&patient_id))
+            else {
+                continue;
+            };
+            if let Some(outcome) = state.tracker.flush(&settings.engine, &settings.policy) {
+                publish(&patient_id, state, &outcome, emitted, &settings, &metrics, &mut outgoing);
             }
         }
         // The state of every patient this batch changed, in the same transaction as its
@@ -365,7 +387,8 @@ pub async fn run(
                 let Some(state) = patient.and_then(|id| partitions.get(&partition)?.get(id)) else {
                     continue;
                 };
-                let bytes = vigil_score::state::encode(state.patient.window(), &state.alerts);
+                let bytes =
+                    vigil_score::state::encode(state.tracker.window(), state.tracker.alerts());
                 metrics.state_bytes.inc_by(bytes.len() as u64);
                 let input_offset = next_offsets
                     .get(&partition)
@@ -622,16 +645,53 @@ async fn deliver(producer: &FutureProducer, outgoing: &[Outgoing]) -> Result<(),
     Ok(())
 }
 
+/// Why a reading of an accepted message was rejected after decoding: the label of the
+/// `vigil_dead_letters_total` metric and the reason for the dead-letter header.
+struct Rejection {
+    label: &'static str,
+    reason: String,
+}
+
+impl From<DecodeError> for Rejection {
+    fn from(e: DecodeError) -> Rejection {
+        let label = match &e {
+            DecodeError::Json(_) => "json",
+            DecodeError::Field { field: "key", .. } => "key",
+            DecodeError::Field { .. } => "field",
+            DecodeError::Observation(_) => "observation",
+            _ => "other",
+        };
+        Rejection {
+            label,
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// The instant a message was received: the earlier of its Kafka timestamp (when the
+/// producer or broker stamped it) and the wall clock now. The earlier one is the same when
+/// the message is redelivered after a crash, so a replay decides as the first run did; the
+/// wall clock bounds a producer whose clock runs ahead.
+fn received_at(m: &BorrowedMessage<'_>) -> Timestamp {
+    let wall = now();
+    m.timestamp()
+        .to_millis()
+        .map_or(wall, |ms| wall.min(Timestamp::from_millis(ms)))
+}
+
 /// Handles one observation message; true if it carried an accepted reading.
 fn process(
     m: &BorrowedMessage<'_>,
     settings: &Settings,
     metrics: &Metrics,
     partitions: &mut HashMap<i32, HashMap<String, PatientState>>,
+    pending: &mut HashSet<(i32, String)>,
     outgoing: &mut Vec<Outgoing>,
 ) -> bool {
     let payload = m.payload().unwrap_or_default();
-    let mut rejections = Vec::new();
+    let received = received_at(m);
+    let limit = received.plus(settings.clock_tolerance);
+    let mut rejections: Vec<Rejection> = Vec::new();
     let mut accepted = Vec::new();
     for decoded in settings.format.decode(payload) {
         let checked = decoded.and_then(|d| match m.key() {
@@ -643,8 +703,32 @@ fn process(
             }),
         });
         match checked {
+            Ok(d) if d.observation.effective() > limit => rejections.push(Rejection {
+                label: "clock",
+                reason: vigil_wire::future_reason(
+                    &d.observation.reading(),
+                    received,
+                    settings.clock_tolerance,
+                    "[input] clock_tolerance_seconds sets the tolerance",
+                ),
+            }),
             Ok(d) => accepted.push(d),
-            Err(e) => rejections.push(e),
+            Err(e) => rejections.push(e.into()),
+        }
+    }
+    let any = !accepted.is_empty();
+    for d in accepted {
+        if let Err(r) = apply(
+            d,
+            m.partition(),
+            limit,
+            settings,
+            metrics,
+            partitions,
+            pending,
+            outgoing,
+        ) {
+            rejections.push(r);
         }
     }
     if !rejections.is_empty() {
@@ -652,15 +736,8 @@ fn process(
             .observations
             .with_label_values(&["rejected"])
             .inc_by(rejections.len() as u64);
-        for e in &rejections {
-            let reason = match e {
-                DecodeError::Json(_) => "json",
-                DecodeError::Field { field: "key", .. } => "key",
-                DecodeError::Field { .. } => "field",
-                DecodeError::Observation(_) => "observation",
-                _ => "other",
-            };
-            metrics.dead_letters.with_label_values(&[reason]).inc();
+        for r in &rejections {
+            metrics.dead_letters.with_label_values(&[r.label]).inc();
         }
         tracing::debug!(
             partition = m.partition(),
@@ -670,7 +747,7 @@ fn process(
         );
         let reasons = rejections
             .iter()
-            .map(ToString::to_string)
+            .map(|r| r.reason.as_str())
             .collect::<Vec<_>>()
             .join("; ");
         let headers = OwnedHeaders::new()
@@ -698,10 +775,6 @@ fn process(
             headers: Some(headers),
             what: "dead-letter",
         });
-    }
-    let any = !accepted.is_empty();
-    for d in accepted {
-        apply(d, m.partition(), settings, metrics, partitions, outgoing);
     }
     any
 }
@@ -906,13 +979,10 @@ fn apply_restored(
             match vigil_score::state::decode(&bytes, &settings.engine.staleness) {
                 Ok((window, alerts)) => {
                     metrics.state_bytes_restored.inc_by(bytes.len() as u64);
-                    let mut patient = Patient::new();
-                    *patient.window_mut() = window;
                     restored.patients.insert(
                         key,
                         PatientState {
-                            patient,
-                            alerts,
+                            tracker: Tracker::from_parts(window, alerts),
                             encounter_id,
                             location,
                             ..PatientState::default()
@@ -964,58 +1034,86 @@ pub fn is_sealed(txn: &str, sealed: &HashMap<String, u64>) -> bool {
     parse_txn(txn).is_some_and(|(session, seq)| sealed.get(session).is_some_and(|s| seq <= *s))
 }
 
-/// Applies one accepted observation: window, scores, alert policy, alert events.
+/// Applies one accepted observation to its patient. A reading that starts a new
+/// vital-sign set first has the patient's pending set decided (and its alerts published);
+/// the new set is decided when the next set starts or the batch ends. A reading whose id
+/// is held with other content is a conflict: returned as a rejection, nothing changed.
+#[allow(clippy::too_many_arguments)]
 fn apply(
     d: vigil_wire::Decoded,
     partition: i32,
+    limit: Timestamp,
     settings: &Settings,
     metrics: &Metrics,
     partitions: &mut HashMap<i32, HashMap<String, PatientState>>,
+    pending: &mut HashSet<(i32, String)>,
     outgoing: &mut Vec<Outgoing>,
-) {
+) -> Result<(), Rejection> {
     let patients = partitions.entry(partition).or_default();
     let state = patients.entry(d.patient_id.clone()).or_default();
     if d.encounter_id.is_some() {
-        state.encounter_id = d.encounter_id;
+        state.encounter_id = d.encounter_id.clone();
     }
     if d.location.is_some() {
-        state.location = d.location;
+        state.location = d.location.clone();
     }
-    let outcome = state.patient.ingest(&d.observation, &settings.engine);
-    if settings.fhir_out.is_some()
-        && let Some(id) = &d.id
-    {
-        if state.recent_ids.len() == RECENT_IDS {
-            state.recent_ids.pop_front();
-        }
-        state
-            .recent_ids
-            .push_back((d.observation.param(), d.observation.effective(), id.clone()));
+    let (outcome, decided) = state.tracker.ingest(
+        &d.observation,
+        Some(limit),
+        &settings.engine,
+        &settings.policy,
+    );
+    if let Some(decided) = decided {
+        publish(&d.patient_id, state, &decided, now(), settings, metrics, outgoing);
     }
     let label = match outcome {
         Ingested::Accepted | Ingested::Amended | Ingested::Withdrawn => "accepted",
         Ingested::Duplicate => "duplicate",
         Ingested::Stale => "stale",
+        Ingested::Conflict { held } => {
+            return Err(Rejection {
+                label: "conflict",
+                reason: vigil_wire::conflict_reason(
+                    d.id.as_deref(),
+                    &held,
+                    &d.observation.reading(),
+                ),
+            });
+        }
     };
     metrics.observations.with_label_values(&[label]).inc();
-    if label != "accepted" {
-        return;
+    if label == "accepted" {
+        if settings.fhir_out.is_some()
+            && let Some(id) = &d.id
+        {
+            if state.recent_ids.len() == RECENT_IDS {
+                state.recent_ids.pop_front();
+            }
+            state
+                .recent_ids
+                .push_back((d.observation.param(), d.observation.effective(), id.clone()));
+        }
+        pending.insert((partition, d.patient_id));
     }
-    let Some(at) = state.patient.window().newest() else {
-        return;
+    Ok(())
+}
+
+/// Turns one decision's outcome into alert events (and FHIR alerts) for `patient_id`.
+fn publish(
+    patient_id: &str,
+    state: &PatientState,
+    outcome: &vigil_score::Outcome,
+    emitted: Timestamp,
+    settings: &Settings,
+    metrics: &Metrics,
+    outgoing: &mut Vec<Outgoing>,
+) {
+    let subject = Subject {
+        patient_id,
+        encounter_id: state.encounter_id.as_deref(),
+        location: state.location.as_deref(),
     };
-    let assessment = *state.patient.assess(at, &settings.engine);
-    let decisions = state.alerts.decide(&assessment, &settings.policy);
-    let emitted = now();
-    for decision in decisions.iter() {
-        let event = AlertEvent::new(
-            &d.patient_id,
-            state.encounter_id.as_deref(),
-            state.location.as_deref(),
-            decision,
-            &assessment,
-            emitted,
-        );
+    for event in events(subject, outcome, state.tracker.alerts(), emitted) {
         metrics
             .alerts
             .with_label_values(&[event.rule, event.kind, event.level])
@@ -1038,7 +1136,7 @@ fn apply(
             outgoing.push(Outgoing {
                 partition: None,
                 topic: topic.clone(),
-                key: Some(d.patient_id.as_bytes().to_vec()),
+                key: Some(patient_id.as_bytes().to_vec()),
                 payload: fhir.to_string().into_bytes(),
                 headers: None,
                 what: "FHIR alert",
@@ -1048,7 +1146,7 @@ fn apply(
             Ok(payload) => outgoing.push(Outgoing {
                 partition: None,
                 topic: settings.raw.kafka.alerts_topic.clone(),
-                key: Some(d.patient_id.as_bytes().to_vec()),
+                key: Some(patient_id.as_bytes().to_vec()),
                 payload,
                 headers: None,
                 what: "alert",

@@ -54,6 +54,22 @@ impl Default for SimConfig {
     }
 }
 
+/// The most rounds a live feed runs when none is given: four weeks of simulated time.
+pub const MAX_LIVE_ROUNDS: u64 = 4 * 7 * 24 * 4;
+
+/// For a feed sent live (demo, `vigil simulate`): simulated time runs far faster than the
+/// wall clock, and Vigil rejects readings dated after their receive time, so the feed
+/// starts in the past and its last round is dated no later than `now`. Returns the first
+/// round's time (on a quarter hour) and the number of rounds (`rounds`, or at most
+/// [`MAX_LIVE_ROUNDS`]).
+pub fn live_start(rounds: Option<u64>, interval: Span, now: Timestamp) -> (Timestamp, u64) {
+    let rounds = rounds.unwrap_or(MAX_LIVE_ROUNDS).min(MAX_LIVE_ROUNDS);
+    let quarter = Span::minutes(15).as_millis();
+    let end = now.as_millis().div_euclid(quarter) * quarter;
+    let span = interval.as_millis().saturating_mul(rounds as i64);
+    (Timestamp::from_millis(end - span), rounds)
+}
+
 /// xorshift64*: small, fast, deterministic; plenty for synthetic data.
 #[derive(Clone, Debug)]
 struct Rng(u64);

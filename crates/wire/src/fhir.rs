@@ -11,7 +11,8 @@
 //!   of `clinical-reference.md` (248234008 alert, 300202002 voice, 450847001 pain,
 //!   422768004 unresponsive) is a consciousness reading, whatever its `code`.
 //! - `valueQuantity`: `value` with the UCUM `code` (falling back to `unit` when no code is
-//!   sent); `valueBoolean` for flags.
+//!   sent; a quantity with neither is rejected for every parameter that has a unit, never
+//!   read as the canonical one); `valueBoolean` for flags.
 //! - `subject`: `Patient/<id>` or an `identifier.value`; `encounter`: `Encounter/<id>`;
 //!   location: an extension whose URL ends in `location` with a `valueReference`
 //!   (its `display`, else the referenced id).
@@ -317,7 +318,12 @@ fn value(
                 format!("{} is not a number", shown(q.get("value"))),
             ));
         };
-        let unit = q["code"].as_str().or_else(|| q["unit"].as_str());
+        let unit = q["code"]
+            .as_str()
+            .or_else(|| q["unit"].as_str())
+            .filter(|u| !u.is_empty());
+        crate::require_unit(loinc, unit)
+            .map_err(|reason| at(&format!("{path}.valueQuantity.code"), reason))?;
         return reading(
             ctx,
             loinc,

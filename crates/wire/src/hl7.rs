@@ -2,16 +2,28 @@
 //! gateways and interface engines send them.
 //!
 //! What is read (HL7 v2.5.1 chapter 7, ORU^R01; ISO/IEEE 11073-10101 nomenclature):
-//! - MSH: separators from MSH-1/MSH-2, message type MSH-9 (`ORU^R01`), control id MSH-10
-//!   (with OBX-1 it makes each reading's id), version MSH-12;
-//! - PID-3: the patient identifier: the repetition whose identifier type (PID-3.5) is the
-//!   configured one (`MR` by default), else the first;
+//! - MSH: separators from MSH-1/MSH-2, message type MSH-9 (`ORU^R01`), version MSH-12;
+//! - PID-3: the patient identifier: the repetition whose identifier type (PID-3.5) is one
+//!   of the configured ones (`MR` by default), in their order of preference; a PID-3 with
+//!   none of them is rejected, naming the types it holds (a patient is never guessed);
 //! - PV1-3: the location (point of care `/` bed); PV1-19: the visit number (encounter);
-//! - OBR-7: the observation time when an OBX has none;
+//! - OBR-7: the observation time when an OBX has none; OBR-3 (else OBR-2): the order;
 //! - OBX: OBX-3 coded in LOINC (`LN`) or in IEEE 11073 MDC (`MDC`, by numeric code or
 //!   `MDC_...` name; the map of `clinical-reference.md`, extensible), OBX-5 numeric (`NM`)
 //!   or coded values (ACVPU by SNOMED CT code), OBX-6 units (UCUM, or the common
 //!   `MDC_DIM_...` units), OBX-11 result status, OBX-14 observation time.
+//!
+//! **Units are never guessed**: an OBX with an empty OBX-6 is rejected for every parameter
+//! that has a unit (all numeric ones but GCS and INR, whose scales have none).
+//!
+//! **Reading ids.** HL7 v2 has no identifier for one result, and MSH-10 is only the
+//! message's control id: senders reuse it, and a resend may carry a new one. Each reading's
+//! id is therefore made of what identifies the measurement itself:
+//! `hl7:<order>:<OBX-3 identifier>:<OBX-4 sub-id>:<observation time>` (order from OBR-3,
+//! else OBR-2, else empty; the time in UTC milliseconds). A resend of the same result is a
+//! duplicate whatever its MSH-10; a correction (OBX-11 `C`) replaces it; a new measurement
+//! at another time is a new reading; the same code and time with another value sent as
+//! final is a conflict and is rejected.
 //!
 //! Segments may end in `\r`, `\n` or `\r\n`; escape sequences (`\F\ \S\ \T\ \R\ \E\`) are
 //! decoded; repetitions are honoured where the standard allows them. A time without a UTC
@@ -26,8 +38,9 @@ use crate::{DecodeError, Decoded, Limits};
 /// Options of the HL7 v2 decoder.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hl7Options {
-    /// PID-3.5 identifier type to take the patient id from (`MR`, medical record number).
-    pub identifier_type: String,
+    /// PID-3.5 identifier types to take the patient id from, in order of preference
+    /// (`MR`, medical record number, by default).
+    pub identifier_types: Vec<String>,
     /// Accept preliminary results (OBX-11 `P`, `R`, `S`) as final.
     pub accept_preliminary: bool,
     /// Minutes east of UTC to assume for times sent without an offset; `None` rejects them.
@@ -42,7 +55,7 @@ pub struct Hl7Options {
 impl Default for Hl7Options {
     fn default() -> Self {
         Hl7Options {
-            identifier_type: "MR".to_owned(),
+            identifier_types: vec!["MR".to_owned()],
             accept_preliminary: false,
             default_offset_minutes: None,
             limits: Limits::default(),
@@ -201,7 +214,6 @@ fn message(
             ),
         ));
     }
-    let control_id = unescape(msh.field(10), &sep);
     let pid = segments
         .iter()
         .find(|s| s.name == "PID")
@@ -235,11 +247,26 @@ fn message(
         })
         .filter(|e| !e.is_empty());
     let mut obr_time: Option<&str> = None;
+    let mut order = String::new();
     let mut out = Vec::new();
     let mut obx_count = 0;
     for segment in &segments {
         match segment.name {
-            "OBR" => obr_time = Some(segment.field(7)).filter(|t| !t.is_empty()),
+            "OBR" => {
+                obr_time = Some(segment.field(7)).filter(|t| !t.is_empty());
+                let number = |f: usize| {
+                    unescape(
+                        components(segment.field(f), &sep)
+                            .first()
+                            .copied()
+                            .unwrap_or(""),
+                        &sep,
+                    )
+                };
+                order = Some(number(3))
+                    .filter(|o| !o.is_empty())
+                    .unwrap_or_else(|| number(2));
+            }
             "OBX" => {
                 obx_count += 1;
                 let max = options.limits.max_readings;
@@ -256,7 +283,7 @@ fn message(
                     patient_id: &patient_id,
                     encounter_id: encounter_id.as_deref(),
                     location: location.as_deref(),
-                    control_id: &control_id,
+                    order: &order,
                     obr_time,
                     label: format!("OBX[{obx_count}]"),
                 };
@@ -277,7 +304,7 @@ struct ObxContext<'a> {
     patient_id: &'a str,
     encounter_id: Option<&'a str>,
     location: Option<&'a str>,
-    control_id: &'a str,
+    order: &'a str,
     obr_time: Option<&'a str>,
     label: String,
 }
@@ -327,11 +354,34 @@ fn patient(field: &str, sep: &Separators, options: &Hl7Options) -> Result<String
         .map(|rep| components(rep, sep))
         .filter(|c| c.first().is_some_and(|id| !id.is_empty()))
         .collect();
-    let chosen = ids
+    if ids.is_empty() {
+        return Err(at("PID-3", "empty; expected the patient identifier list"));
+    }
+    let chosen = options
+        .identifier_types
         .iter()
-        .find(|c| c.get(4).copied() == Some(options.identifier_type.as_str()))
-        .or_else(|| ids.first())
-        .ok_or_else(|| at("PID-3", "empty; expected the patient identifier list"))?;
+        .find_map(|wanted| {
+            ids.iter()
+                .find(|c| c.get(4).copied() == Some(wanted.as_str()))
+        })
+        .ok_or_else(|| {
+            let found: Vec<String> = ids
+                .iter()
+                .map(|c| match c.get(4).copied().filter(|t| !t.is_empty()) {
+                    Some(t) => shown(t),
+                    None => "none".to_owned(),
+                })
+                .collect();
+            at(
+                "PID-3",
+                format!(
+                    "holds identifier types {} but none of the configured {} \
+                     (PID-3.5); set [input] hl7_identifier_type to accept another type",
+                    found.join(", "),
+                    options.identifier_types.join(", ")
+                ),
+            )
+        })?;
     let id = unescape(chosen[0], sep);
     crate::valid_id("patient_id", &id).map_err(|_| {
         at(
@@ -468,14 +518,16 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
         ctx.options.default_offset_minutes,
     )
     .map_err(|reason| at(format!("{label}-14"), reason))?;
-    let set_id = s.field(1);
-    let id = (!ctx.control_id.is_empty()).then(|| {
-        format!(
-            "{}-{}",
-            ctx.control_id,
-            if set_id.is_empty() { "0" } else { set_id }
-        )
-    });
+    let id = Some(format!(
+        "hl7:{}:{}:{}:{}",
+        ctx.order,
+        unescape(
+            components(s.field(3), sep).first().copied().unwrap_or(""),
+            sep
+        ),
+        unescape(s.field(4), sep),
+        effective.as_millis()
+    ));
     let (code, value, unit_text): (&str, RawValue<'_>, Option<String>) =
         if let Some(letter) = acvpu(raw_value, sep) {
             ("consciousness", RawValue::Text(letter), None)
@@ -507,7 +559,10 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
                     format!("{} is not a number", shown(&text)),
                 )
             })?;
-            (code, RawValue::Number(n), unit(s.field(6), sep))
+            let unit_text = unit(s.field(6), sep);
+            crate::require_unit(code, unit_text.as_deref())
+                .map_err(|reason| at(format!("{label}-6"), reason))?;
+            (code, RawValue::Number(n), unit_text)
         };
     let observation = Observation::new(
         code,

@@ -354,6 +354,67 @@ fn valid_id(field: &'static str, s: &str) -> Result<String, DecodeError> {
     }
 }
 
+/// The rejection of a reading whose id is already held for the patient with other
+/// content while the new one says `final` (only `amended` replaces): both values, so the
+/// sender can tell which is right.
+pub fn conflict_reason(
+    id: Option<&str>,
+    held: &vigil_score::Reading,
+    offered: &vigil_score::Reading,
+) -> String {
+    format!(
+        "field `id`: {} is already held for this patient as {} {} at {}; this message says \
+         {} {} at {} with status final; expected the same content for a redelivery, or \
+         status amended to replace it",
+        id.map_or_else(|| "the id".to_owned(), quote),
+        held.param.code(),
+        held.display(),
+        held.effective,
+        offered.param.code(),
+        offered.display(),
+        offered.effective,
+    )
+}
+
+/// The rejection of a reading dated more than `tolerance` after `received`, the instant
+/// its message was received: a wrong clock must not move a patient's evaluation into the
+/// future. `setting` names what would accept it.
+pub fn future_reason(
+    reading: &vigil_score::Reading,
+    received: Timestamp,
+    tolerance: vigil_score::Span,
+    setting: &str,
+) -> String {
+    format!(
+        "field `effective`: {} ({}) is {} s after the message was received at {}; expected \
+         at most {} s after it (the sender's clock may be wrong; {setting})",
+        reading.effective,
+        reading.param.code(),
+        (reading.effective.as_millis() - received.as_millis()) / 1000,
+        received,
+        tolerance.as_millis() / 1000,
+    )
+}
+
+/// Formats that carry units explicitly (FHIR, HL7 v2) must send one for every parameter
+/// that has one: an empty unit is never read as the canonical one (lactate 18 could be
+/// mg/dL or mmol/L). Parameters without a unit (flags, ACVPU, the SpO2 scale, GCS and INR)
+/// need none. Native JSON keeps its documented rule that an omitted unit means the
+/// canonical one.
+pub(crate) fn require_unit(code: &str, unit: Option<&str>) -> Result<(), String> {
+    let Some(param) = vigil_score::Param::from_code(code) else {
+        return Ok(());
+    };
+    if unit.is_some_and(|u| !u.is_empty()) || !param.has_unit() {
+        return Ok(());
+    }
+    Err(format!(
+        "empty; {} needs a unit (expected {}); a unit is never guessed",
+        param.code(),
+        param.accepted_units().join(" or ")
+    ))
+}
+
 fn bounded_text(field: &'static str, s: &str) -> Result<String, DecodeError> {
     if (1..=256).contains(&s.len()) && !s.chars().any(char::is_control) {
         Ok(s.to_owned())

@@ -256,3 +256,22 @@ fn bundle_entries_are_bounded() {
     let e = r[0].as_ref().unwrap_err().to_string();
     assert!(e.contains("1001 entries exceed the limit of 1000"), "{e}");
 }
+
+#[test]
+fn a_quantity_without_a_unit_is_never_read_as_the_canonical_one() {
+    let obs = |quantity: &str| {
+        format!(
+            r#"{{"resourceType":"Observation","status":"final","code":{{"coding":[{{"system":"http://loinc.org","code":"2524-7"}}]}},"subject":{{"reference":"Patient/P1"}},"effectiveDateTime":"2026-11-23T10:00:00Z","valueQuantity":{quantity}}}"#
+        )
+    };
+    assert_eq!(
+        err(&obs(r#"{"value":18}"#)),
+        "Observation.valueQuantity.code: empty; lactate needs a unit (expected mmol/L or mg/dL); a unit is never guessed"
+    );
+    assert_eq!(
+        err(&obs(r#"{"value":18,"code":""}"#)),
+        "Observation.valueQuantity.code: empty; lactate needs a unit (expected mmol/L or mg/dL); a unit is never guessed"
+    );
+    let with_unit = ok(obs(r#"{"value":18,"unit":"mg/dL"}"#).as_bytes());
+    assert!((num(&with_unit[0]) - 2.0).abs() < 0.01, "18 mg/dL is 2.0 mmol/L");
+}

@@ -50,7 +50,11 @@ fn a_monitor_gateway_message_decodes_to_its_vital_signs() {
     let first = results[0].as_ref().unwrap();
     assert_eq!(first.patient_id, "MRN-4711", "PID-3 repetition of type MR");
     assert_eq!(first.location.as_deref(), Some("ICU-2/03"));
-    assert_eq!(first.id.as_deref(), Some("MSG00001-1"));
+    // The id names the measurement (order, code, sub-id, time), not the message.
+    assert_eq!(
+        first.id.as_deref(),
+        Some("hl7::150456:1.1.1.1:1795425300000")
+    );
     assert_eq!(
         first.observation.effective().to_string(),
         "2026-11-23T09:15:00Z"
@@ -294,4 +298,68 @@ mod hostile {
             let _ = decode_fhir(&noise, FhirOptions::default());
         }
     }
+}
+
+#[test]
+fn an_empty_obx_6_is_never_read_as_the_canonical_unit() {
+    // Defect 5 of the alert-semantics issue: lactate 18 with an empty OBX-6 was read as
+    // 18 mmol/L (it may well be 18 mg/dL, 2 mmol/L).
+    let err = one("OBX|1|NM|2524-7^Lactate^LN||18||||||F|||20261123101500+0100").unwrap_err();
+    assert_eq!(
+        err,
+        "OBX[1]-6: empty; lactate needs a unit (expected mmol/L or mg/dL); a unit is never guessed"
+    );
+    // Unitless scales need none.
+    let gcs = one("OBX|1|NM|9269-2^GCS^LN||14||||||F|||20261123101500+0100").expect("GCS");
+    assert_eq!(num(&gcs), 14.0);
+}
+
+#[test]
+fn pid_3_uses_only_the_configured_identifier_types() {
+    // Defect 5: a PID-3 carrying only a PI identifier was used as the patient id although
+    // the configuration says MR.
+    let message = |pid: &str| {
+        format!(
+            "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|M1|P|2.6\r{pid}\r\
+             OBX|1|NM|8867-4^HR^LN||80|/min|||||F|||20261123101500+0100\r"
+        )
+    };
+    let only_pi = message("PID|||998877^^^H^PI");
+    let r = decode_hl7(only_pi.as_bytes(), &Hl7Options::default());
+    let err = r[0].as_ref().map(|_| ()).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "PID-3: holds identifier types \"PI\" but none of the configured MR (PID-3.5); \
+         set [input] hl7_identifier_type to accept another type"
+    );
+    // Configured types are taken in order of preference, whatever the repetition order.
+    let options = Hl7Options {
+        identifier_types: vec!["MR".into(), "PI".into()],
+        ..Hl7Options::default()
+    };
+    let r = decode_hl7(only_pi.as_bytes(), &options);
+    assert_eq!(r[0].as_ref().expect("PI accepted").patient_id, "998877");
+    let both = message("PID|||998877^^^H^PI~MRN-1^^^H^MR");
+    let r = decode_hl7(both.as_bytes(), &options);
+    assert_eq!(r[0].as_ref().expect("MR preferred").patient_id, "MRN-1");
+}
+
+#[test]
+fn reading_ids_name_the_measurement_not_the_message() {
+    // Defect 4: a reused MSH-10 on a new vital-sign set 30 minutes later was dropped as a
+    // duplicate. Ids now come from the order, code, sub-id and time.
+    let set = |control: &str, time: &str| {
+        let m = format!(
+            "MSH|^~\\&|GW|ICU|VIGIL|HOSP|{time}+0000||ORU^R01|{control}|P|2.6\rPID|||P1^^^H^MR\r\
+             OBX|1|NM|8867-4^HR^LN||80|/min|||||F|||{time}+0000\r"
+        );
+        decode_hl7(m.as_bytes(), &Hl7Options::default())[0]
+            .as_ref()
+            .expect("decodes")
+            .id
+            .clone()
+    };
+    let first = set("CTRL-1", "202611231000");
+    assert_ne!(first, set("CTRL-1", "202611231030"), "new set, same MSH-10");
+    assert_eq!(first, set("CTRL-2", "202611231000"), "resend under a new MSH-10");
 }

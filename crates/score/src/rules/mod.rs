@@ -50,6 +50,88 @@ impl RuleId {
         RuleId::Mews,
     ];
 
+    /// What the rule measures, one entry per criterion or organ system it scores: the
+    /// parameters that can measure it, and whether it needs all of them (`true`: SOFA's
+    /// PaO2/FiO2 ratio) or any one (`false`: GCS or ACVPU for qSOFA's mentation). This is
+    /// what an alert's "3 of 7 measured" counts.
+    pub fn measures(self) -> &'static [(ParamSet, bool)] {
+        use Param::*;
+        const fn one(p: Param) -> (ParamSet, bool) {
+            (ParamSet::of(&[p]), false)
+        }
+        const fn any(ps: &[Param]) -> (ParamSet, bool) {
+            (ParamSet::of(ps), false)
+        }
+        const QSOFA: [(ParamSet, bool); 3] = [one(RespRate), one(Sbp), any(&[Gcs, Consciousness])];
+        const SIRS: [(ParamSet, bool); 4] = [
+            one(Temperature),
+            one(HeartRate),
+            any(&[RespRate, Paco2]),
+            any(&[Wbc, Bands]),
+        ];
+        const NEWS2: [(ParamSet, bool); 7] = [
+            one(RespRate),
+            one(Spo2),
+            one(OnOxygen),
+            one(Sbp),
+            one(HeartRate),
+            one(Consciousness),
+            one(Temperature),
+        ];
+        const SOFA: [(ParamSet, bool); 6] = [
+            (ParamSet::of(&[Pao2, Fio2]), true),
+            one(Platelets),
+            one(Bilirubin),
+            any(&[Map, Dopamine, Dobutamine, Epinephrine, Norepinephrine]),
+            one(Gcs),
+            any(&[Creatinine, UrineOutput]),
+        ];
+        const SHOCK: [(ParamSet, bool); 2] = [
+            any(&[Norepinephrine, Epinephrine, Dopamine]),
+            one(Lactate),
+        ];
+        const MEWS: [(ParamSet, bool); 5] = [
+            one(Sbp),
+            one(HeartRate),
+            one(RespRate),
+            one(Temperature),
+            one(Consciousness),
+        ];
+        match self {
+            RuleId::Qsofa => &QSOFA,
+            RuleId::Sirs => &SIRS,
+            RuleId::News2 => &NEWS2,
+            RuleId::Sofa => &SOFA,
+            RuleId::SepticShock => &SHOCK,
+            RuleId::Mews => &MEWS,
+        }
+    }
+
+    /// How much of what the rule measures was current, given the rule's `missing` set:
+    /// the number of criteria measured, the number it has, and the parameters of the
+    /// unmeasured ones (the missing parameters a person must chart).
+    pub fn coverage(self, missing: ParamSet) -> Coverage {
+        let mut c = Coverage {
+            measured: 0,
+            of: 0,
+            missing: ParamSet::EMPTY,
+        };
+        for (members, all) in self.measures() {
+            c.of += 1;
+            let measured = if *all {
+                !members.intersects(missing)
+            } else {
+                !members.is_subset(missing)
+            };
+            if measured {
+                c.measured += 1;
+            } else {
+                c.missing = c.missing.union(members.intersection(missing));
+            }
+        }
+        c
+    }
+
     /// The rule's name as in `contracts.md`.
     pub fn name(self) -> &'static str {
         match self {
@@ -61,6 +143,17 @@ impl RuleId {
             RuleId::Mews => "mews",
         }
     }
+}
+
+/// How much of what a rule measures was current at an assessment ([`RuleId::coverage`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Criteria (or organ systems) measured by a current reading.
+    pub measured: u8,
+    /// Criteria the rule has.
+    pub of: u8,
+    /// The parameters of the unmeasured criteria.
+    pub missing: ParamSet,
 }
 
 /// What rules read: the window, the evaluation instant and the settings. Current values

@@ -1,0 +1,260 @@
+//! One patient under watch: the window, its assessment and the alert state, deciding once
+//! per vital-sign set.
+//!
+//! A nurse charts a set of vital signs with one time; a monitor gateway or an interface
+//! engine may send it as one message or as one message per reading. If the policy
+//! decided after every reading, a set that crosses several levels would page several
+//! times in the same instant (NEWS2 advisory, then urgent, then emergency). [`Tracker`]
+//! holds the decision back while readings of the same set keep arriving: a reading whose
+//! evaluation instant differs from the pending one first decides the pending set, and
+//! [`Tracker::flush`] decides the last one (the service calls it at the end of every
+//! batch). Every reading of a set is therefore applied before the policy decides, and a
+//! rule emits at most one event per set, at its final level.
+//!
+//! The evaluation instant is the patient's newest reading time, never later than the
+//! `limit` the caller passes (the service: receive time plus the clock tolerance), so no
+//! reading dated in the future can move a patient's evaluation ahead of real time.
+
+use crate::alert::{AlertState, Decisions, PolicyConfig};
+use crate::config::Config;
+use crate::observation::Observation;
+use crate::patient::Patient;
+use crate::time::Timestamp;
+use crate::window::{Ingested, Window};
+use crate::Assessment;
+
+/// A patient's window, assessment and alert state, with the set awaiting a decision.
+#[derive(Clone, Debug, Default)]
+pub struct Tracker {
+    patient: Patient,
+    alerts: AlertState,
+    /// The evaluation instant of the set applied but not yet decided.
+    pending: Option<Timestamp>,
+}
+
+/// What one decision produced: the assessment it was taken on and the policy's decisions
+/// (often none).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Outcome {
+    /// The assessment.
+    pub assessment: Assessment,
+    /// The decisions, at most one per rule.
+    pub decisions: Decisions,
+}
+
+impl Tracker {
+    /// A patient with no readings and no alert.
+    pub fn new() -> Tracker {
+        Tracker::default()
+    }
+
+    /// A patient restored from a window and an alert state (nothing pending).
+    pub fn from_parts(window: Window, alerts: AlertState) -> Tracker {
+        let mut patient = Patient::new();
+        *patient.window_mut() = window;
+        Tracker {
+            patient,
+            alerts,
+            pending: None,
+        }
+    }
+
+    /// The window.
+    pub fn window(&self) -> &Window {
+        self.patient.window()
+    }
+
+    /// The alert state.
+    pub fn alerts(&self) -> &AlertState {
+        &self.alerts
+    }
+
+    /// Whether a set awaits its decision.
+    pub fn is_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Applies one observation. If it belongs to another set than the pending one (its
+    /// evaluation instant differs), the pending set is decided first and returned.
+    /// `limit` caps the evaluation instant (`None`: no cap, for offline replays).
+    pub fn ingest(
+        &mut self,
+        obs: &Observation,
+        limit: Option<Timestamp>,
+        config: &Config,
+        policy: &PolicyConfig,
+    ) -> (Ingested, Option<Outcome>) {
+        let newest = self
+            .window()
+            .newest()
+            .map_or(obs.effective(), |n| n.max(obs.effective()));
+        let next = cap(newest, limit);
+        let decided = match self.pending {
+            Some(p) if p != next => self.flush(config, policy),
+            _ => None,
+        };
+        let outcome = self.patient.ingest(obs, config);
+        if matches!(
+            outcome,
+            Ingested::Accepted | Ingested::Amended | Ingested::Withdrawn
+        ) && let Some(n) = self.window().newest()
+        {
+            self.pending = Some(cap(n, limit));
+        }
+        (outcome, decided)
+    }
+
+    /// Decides the pending set, if any.
+    pub fn flush(&mut self, config: &Config, policy: &PolicyConfig) -> Option<Outcome> {
+        let at = self.pending.take()?;
+        let assessment = *self.patient.assess(at, config);
+        let decisions = self
+            .alerts
+            .decide(&assessment, self.patient.window(), config, policy);
+        Some(Outcome {
+            assessment,
+            decisions,
+        })
+    }
+}
+
+fn cap(t: Timestamp, limit: Option<Timestamp>) -> Timestamp {
+    limit.map_or(t, |l| t.min(l))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{AlertKind, Level};
+    use crate::observation::{RawValue, Status};
+    use crate::rules::RuleId;
+
+    const T0: i64 = 1_795_428_000_000;
+
+    fn obs(code: &str, v: f64, minute: i64) -> Observation {
+        let value = match code {
+            "consciousness" => RawValue::Text("A"),
+            "on_oxygen" => RawValue::Bool(v > 0.0),
+            _ => RawValue::Number(v),
+        };
+        Observation::new(
+            code,
+            value,
+            None,
+            Timestamp::from_millis(T0 + minute * 60_000),
+            None,
+            Status::Final,
+        )
+        .expect("valid")
+    }
+
+    #[test]
+    fn a_set_sent_reading_by_reading_decides_once_at_its_final_level() {
+        let (config, policy) = (Config::default(), PolicyConfig::default());
+        let mut t = Tracker::new();
+        let set = [
+            ("resp_rate", 30.0),
+            ("spo2", 88.0),
+            ("sbp", 85.0),
+            ("heart_rate", 140.0),
+            ("temperature", 39.2),
+        ];
+        for (code, v) in set {
+            let (ingested, decided) = t.ingest(&obs(code, v, 0), None, &config, &policy);
+            assert_eq!(ingested, Ingested::Accepted);
+            assert!(decided.is_none(), "decided mid-set after {code}");
+        }
+        let out = t.flush(&config, &policy).expect("a decision");
+        let news2: Vec<_> = out
+            .decisions
+            .iter()
+            .filter(|d| d.rule == RuleId::News2)
+            .map(|d| (d.kind, d.level))
+            .collect();
+        assert_eq!(news2, vec![(AlertKind::Raised, Level::Emergency)]);
+        assert!(t.flush(&config, &policy).is_none(), "nothing left pending");
+        // The next set's first reading does not decide anything new by itself.
+        let (_, decided) = t.ingest(&obs("resp_rate", 31.0, 60), None, &config, &policy);
+        assert!(decided.is_none());
+    }
+
+    #[test]
+    fn the_evaluation_instant_never_passes_the_limit() {
+        let (config, policy) = (Config::default(), PolicyConfig::default());
+        let mut t = Tracker::new();
+        let limit = Timestamp::from_millis(T0 + 5 * 60_000);
+        t.ingest(&obs("heart_rate", 150.0, 60 * 24 * 365), Some(limit), &config, &policy);
+        let out = t.flush(&config, &policy).expect("decided");
+        assert_eq!(out.assessment.at, limit);
+        assert_eq!(out.assessment.news2.components.heart_rate, 0, "not in view yet");
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        const CODES: [(&str, f64, f64); 7] = [
+            ("resp_rate", 4.0, 40.0),
+            ("spo2", 80.0, 100.0),
+            ("sbp", 60.0, 200.0),
+            ("heart_rate", 30.0, 180.0),
+            ("temperature", 34.0, 41.0),
+            ("on_oxygen", 0.0, 1.0),
+            ("consciousness", 0.0, 1.0),
+        ];
+
+        type Set = (i64, Vec<(usize, f64)>);
+
+        fn run(sets: &[Set], order: &[u64], flush_each: &[bool]) -> Vec<String> {
+            let (config, policy) = (Config::default(), PolicyConfig::default());
+            let mut t = Tracker::new();
+            let mut out = Vec::new();
+            let mut record = |o: Option<Outcome>| {
+                for d in o.iter().flat_map(|o| o.decisions.iter()) {
+                    out.push(format!("{:?}", d));
+                }
+            };
+            for (i, (minute, readings)) in sets.iter().enumerate() {
+                let mut readings = readings.clone();
+                // A permutation of the set's readings from the order seed.
+                let seed = order.get(i).copied().unwrap_or(0);
+                readings.sort_by_key(|(code, _)| (*code as u64).wrapping_mul(seed | 1) % 7919);
+                for (code, f) in readings {
+                    let (name, lo, hi) = CODES[code];
+                    let o = obs(name, lo + (hi - lo) * f, *minute);
+                    let (_, decided) = t.ingest(&o, None, &config, &policy);
+                    record(decided);
+                }
+                if flush_each.get(i).copied().unwrap_or(true) {
+                    record(t.flush(&config, &policy));
+                }
+            }
+            record(t.flush(&config, &policy));
+            out
+        }
+
+        proptest! {
+            /// The decisions for a vital-sign set do not depend on the order of its
+            /// readings, nor on whether sets arrive in one batch or several.
+            #[test]
+            fn decisions_do_not_depend_on_order_or_grouping(
+                sets in prop::collection::vec(
+                    (1..240i64, prop::collection::btree_map(0..CODES.len(), 0.0..1.0f64, 1..=CODES.len())),
+                    1..12),
+                order in prop::collection::vec(any::<u64>(), 12),
+                flush_each in prop::collection::vec(any::<bool>(), 12),
+            ) {
+                let mut minute = 0;
+                let sets: Vec<Set> = sets
+                    .into_iter()
+                    .map(|(gap, readings)| {
+                        minute += gap;
+                        (minute, readings.into_iter().collect())
+                    })
+                    .collect();
+                let reference = run(&sets, &[], &[]);
+                prop_assert_eq!(run(&sets, &order, &flush_each), reference);
+            }
+        }
+    }
+}
