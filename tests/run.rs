@@ -73,9 +73,11 @@ async fn vigil_run_consumes_scores_and_alerts_then_stops_on_sigterm() {
     consumer.subscribe(&["e2e.alerts"]).expect("subscribe");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut alerts = Vec::new();
-    while !alerts
+    // One decision: NEWS2 emergency first (its highest level), then qSOFA and SIRS.
+    while !(alerts
         .iter()
         .any(|a: &serde_json::Value| a["rule"] == "news2" && a["level"] == "emergency")
+        && alerts.iter().any(|a| a["rule"] == "qsofa"))
     {
         let Ok(m) = tokio::time::timeout_at(deadline, consumer.recv()).await else {
             break;
@@ -157,24 +159,30 @@ fn vigil_demo_shows_alerts_with_nothing_installed() {
     assert!(
         alerts
             .iter()
-            .any(|l| l.contains(" EMERGENCY ") && l.contains(" news2 ")),
+            .any(|l| l.contains(" EMERGENCY ") && l.contains(" NEWS2 ")),
         "{stdout}"
     );
-    // Each line: time, level, location, patient, rule, kind, the values that fired.
+    // Each line, one per decision: date, time and zone, the highest level, location,
+    // patient, rule, kind, the values that fired and how much was measured.
     for line in &alerts {
         let fields: Vec<&str> = line.split_whitespace().collect();
         assert!(
-            fields[0].len() == 8 && fields[0].as_bytes()[2] == b':',
+            fields[0].len() == 10 && fields[0].as_bytes()[4] == b'-',
             "{line}"
         );
         assert!(
-            ["ADVISORY", "URGENT", "EMERGENCY"].contains(&fields[1]),
+            fields[1].len() == 8 && fields[1].as_bytes()[2] == b':' && fields[2] == "UTC",
             "{line}"
         );
         assert!(
-            fields[2].starts_with("ward-") && fields[3].starts_with("SIM-"),
+            ["ADVISORY", "URGENT", "EMERGENCY"].contains(&fields[3]),
             "{line}"
         );
+        assert!(
+            fields[4].starts_with("ward-") && fields[5].starts_with("SIM-"),
+            "{line}"
+        );
+        assert!(line.contains(" measured"), "{line}");
     }
     let unique: std::collections::HashSet<&&str> = alerts.iter().collect();
     assert_eq!(unique.len(), alerts.len(), "an alert printed twice");

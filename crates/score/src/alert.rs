@@ -270,7 +270,10 @@ impl AlertId {
         decisions: impl IntoIterator<Item = &'d Decision>,
     ) -> AlertId {
         use std::fmt::Write;
-        let mut key = format!("decision\u{1f}{patient_id}\u{1f}{}", observed_at.as_millis());
+        let mut key = format!(
+            "decision\u{1f}{patient_id}\u{1f}{}",
+            observed_at.as_millis()
+        );
         for d in decisions {
             let _ = write!(key, "\u{1f}{}", d.alert_id(patient_id));
         }
@@ -464,14 +467,13 @@ impl AlertState {
         {
             let level = config.level(*rule, a);
             let score = a.score(*rule);
-            let scoring = a
-                .criteria(*rule)
-                .iter()
-                .filter(|e| e.points() > 0)
-                .fold(ParamSet::EMPTY, |mut set, e| {
+            let scoring = a.criteria(*rule).iter().filter(|e| e.points() > 0).fold(
+                ParamSet::EMPTY,
+                |mut set, e| {
                     set.insert(e.reading().param);
                     set
-                });
+                },
+            );
             let overdue = if state.active.is_some() {
                 state.rests_on.intersection(a.missing(*rule))
             } else {
@@ -481,7 +483,9 @@ impl AlertState {
                 held.observe(level.is_some_and(|x| x >= *l), at);
             }
             // The all-clear is measured: no level, and nothing the alert rests on unmeasured.
-            state.clear.observe(level.is_none() && overdue.is_empty(), at);
+            state
+                .clear
+                .observe(level.is_none() && overdue.is_empty(), at);
             let p = &config.persistence;
             let held_level = Level::ALL
                 .iter()
@@ -595,7 +599,12 @@ pub fn message(d: &Decision, a: &Assessment) -> String {
         RuleId::SepticShock => "Septic shock".to_owned(),
         RuleId::Mews => format!("MEWS {}", a.mews.score),
     };
-    for (i, e) in a.criteria(rule).iter().filter(|e| e.points() > 0).enumerate() {
+    for (i, e) in a
+        .criteria(rule)
+        .iter()
+        .filter(|e| e.points() > 0)
+        .enumerate()
+    {
         let r = e.reading();
         let sep = if i == 0 { ": " } else { ", " };
         let _ = write!(text, "{sep}{} {}", r.param.label(), r.display());
@@ -941,7 +950,10 @@ mod tests {
             .iter()
             .find(|d| d.rule == RuleId::News2)
             .expect("NEWS2 overdue");
-        assert_eq!((news2.kind, news2.level), (AlertKind::Overdue, Level::Emergency));
+        assert_eq!(
+            (news2.kind, news2.level),
+            (AlertKind::Overdue, Level::Emergency)
+        );
         assert!(news2.overdue.contains(Param::RespRate), "{news2:?}");
         assert!(news2.overdue.contains(Param::Sbp), "{news2:?}");
         // The vitals of minute 0 turned stale 6 h later.
@@ -989,10 +1001,19 @@ mod tests {
         let mut w = Ward::new(PolicyConfig::default());
         w.at(0, &vitals(16.0, 130.0, 80.0));
         let raised = w.decide_at(10, &vitals(25.0, 130.0, 80.0));
-        let r = raised.iter().find(|d| d.rule == RuleId::News2).expect("raised");
-        assert_eq!((r.previous_level, r.previous_score, r.score), (None, Some(0), 3));
+        let r = raised
+            .iter()
+            .find(|d| d.rule == RuleId::News2)
+            .expect("raised");
+        assert_eq!(
+            (r.previous_level, r.previous_score, r.score),
+            (None, Some(0), 3)
+        );
         let up = w.decide_at(20, &vitals(25.0, 95.0, 80.0));
-        let e = up.iter().find(|d| d.rule == RuleId::News2).expect("escalated");
+        let e = up
+            .iter()
+            .find(|d| d.rule == RuleId::News2)
+            .expect("escalated");
         assert_eq!(e.kind, AlertKind::Escalated);
         assert_eq!(
             (e.previous_level, e.previous_score, e.score),

@@ -408,7 +408,11 @@ impl ParamSet {
 
     /// The set with these raw bits; bits beyond the parameters are dropped.
     pub(crate) fn from_bits(bits: u32) -> ParamSet {
-        let all = if PARAM_COUNT == 32 { u32::MAX } else { (1u32 << PARAM_COUNT) - 1 };
+        let all = if PARAM_COUNT == 32 {
+            u32::MAX
+        } else {
+            (1u32 << PARAM_COUNT) - 1
+        };
         ParamSet(bits & all)
     }
 

@@ -15,13 +15,13 @@
 //! `limit` the caller passes (the service: receive time plus the clock tolerance), so no
 //! reading dated in the future can move a patient's evaluation ahead of real time.
 
+use crate::Assessment;
 use crate::alert::{AlertState, Decisions, PolicyConfig};
 use crate::config::Config;
 use crate::observation::Observation;
 use crate::patient::Patient;
 use crate::time::Timestamp;
 use crate::window::{Ingested, Window};
-use crate::Assessment;
 
 /// A patient's window, assessment and alert state, with the set awaiting a decision.
 #[derive(Clone, Debug, Default)]
@@ -183,10 +183,18 @@ mod tests {
         let (config, policy) = (Config::default(), PolicyConfig::default());
         let mut t = Tracker::new();
         let limit = Timestamp::from_millis(T0 + 5 * 60_000);
-        t.ingest(&obs("heart_rate", 150.0, 60 * 24 * 365), Some(limit), &config, &policy);
+        t.ingest(
+            &obs("heart_rate", 150.0, 60 * 24 * 365),
+            Some(limit),
+            &config,
+            &policy,
+        );
         let out = t.flush(&config, &policy).expect("decided");
         assert_eq!(out.assessment.at, limit);
-        assert_eq!(out.assessment.news2.components.heart_rate, 0, "not in view yet");
+        assert_eq!(
+            out.assessment.news2.components.heart_rate, 0,
+            "not in view yet"
+        );
     }
 
     mod props {

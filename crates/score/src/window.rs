@@ -872,7 +872,11 @@ mod tests {
         let mut w = Window::new();
         let first = obs("heart_rate", 90.0, H, Some("a"), Status::Final);
         assert_eq!(w.ingest(&first, &s), Ingested::Accepted);
-        assert_eq!(w.ingest(&first, &s), Ingested::Duplicate, "same id, same content");
+        assert_eq!(
+            w.ingest(&first, &s),
+            Ingested::Duplicate,
+            "same id, same content"
+        );
         // Same id, other content, final: a conflict, not a silent duplicate.
         let again = obs("heart_rate", 95.0, H, Some("a"), Status::Final);
         match w.ingest(&again, &s) {

@@ -466,9 +466,9 @@ impl Config {
             .map(|t| t.trim().to_owned())
             .collect();
         need(
-            identifier_types
-                .iter()
-                .all(|t| !t.is_empty() && t.len() <= 10 && t.bytes().all(|b| b.is_ascii_alphanumeric())),
+            identifier_types.iter().all(|t| {
+                !t.is_empty() && t.len() <= 10 && t.bytes().all(|b| b.is_ascii_alphanumeric())
+            }),
             format!(
                 "input.hl7_identifier_type: {:?}; expected identifier type codes such as MR, comma-separated",
                 input.hl7_identifier_type
@@ -943,7 +943,7 @@ mod tests {
     #[test]
     fn input_options_reach_the_decoders() {
         let c = Config::parse(
-            "[kafka]\nformat = \"hl7v2\"\n[input]\nhl7_identifier_type = \"PI\"\nhl7_default_utc_offset = \"-05:00\"\nhl7_mdc_codes = { \"150033\" = \"sbp\" }\n",
+            "[kafka]\nformat = \"hl7v2\"\n[input]\nhl7_identifier_type = \"PI, MR\"\nhl7_default_utc_offset = \"-05:00\"\nhl7_mdc_codes = { \"150033\" = \"sbp\" }\n",
             [],
         )
         .unwrap();
@@ -951,7 +951,7 @@ mod tests {
         let vigil_wire::Format::Hl7v2(o) = s.format else {
             panic!("{:?}", s.format)
         };
-        assert_eq!(o.identifier_type, "PI");
+        assert_eq!(o.identifier_types, ["PI", "MR"]);
         assert_eq!(o.default_offset_minutes, Some(-300));
         assert_eq!(
             o.extra_mdc,

@@ -114,8 +114,11 @@ pub async fn run(
         Ok::<(), rdkafka::error::KafkaError>(())
     });
 
-    let (start, rounds) =
-        crate::simulate::live_start(demo.rounds, SimConfig::default().interval, crate::event::now());
+    let (start, rounds) = crate::simulate::live_start(
+        demo.rounds,
+        SimConfig::default().interval,
+        crate::event::now(),
+    );
     let sim_stop = stop.clone();
     let sim = tokio::spawn(async move {
         let mut ward = Ward::new(SimConfig {
@@ -292,15 +295,25 @@ mod tests {
         let mut p = Printer::default();
         assert_eq!(p.feed(&event("a", "sirs", "raised", "advisory")), None);
         assert_eq!(p.feed(&event("b", "news2", "raised", "emergency")), None);
-        assert_eq!(p.feed(&event("a", "sirs", "raised", "advisory")), None, "repeat");
-        let line = p.feed(&event("c", "qsofa", "raised", "urgent")).expect("complete");
+        assert_eq!(
+            p.feed(&event("a", "sirs", "raised", "advisory")),
+            None,
+            "repeat"
+        );
+        let line = p
+            .feed(&event("c", "qsofa", "raised", "urgent"))
+            .expect("complete");
         assert_eq!(
             line.text,
             "2026-11-23 10:00:00 UTC EMERGENCY ward-7/bed-12 P1 NEWS2 raised: news2 message \
              | also: qSOFA raised urgent, SIRS raised advisory"
         );
         assert_eq!(line.alert_ids, vec!["b", "c", "a"]);
-        assert_eq!(p.feed(&event("c", "qsofa", "raised", "urgent")), None, "printed once");
+        assert_eq!(
+            p.feed(&event("c", "qsofa", "raised", "urgent")),
+            None,
+            "printed once"
+        );
         assert_eq!(p.feed("not json"), None);
     }
 }

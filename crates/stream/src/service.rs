@@ -235,17 +235,46 @@ pub async fn run(
     let max_wait = Duration::from_millis(settings.raw.service.batch_max_wait_ms);
     let mut result = Ok(());
     let mut last_committed: Option<TopicPartitionList> = None;
+    // A message received to see where a full batch may end, kept for the next batch.
+    let mut carried = None;
     'consume: loop {
-        let first = tokio::select! {
-            () = shutdown.cancelled() => break 'consume,
-            m = consumer.recv() => m,
+        let first = match carried.take() {
+            Some(first) => first,
+            None => {
+                let m = tokio::select! {
+                    () = shutdown.cancelled() => break 'consume,
+                    m = consumer.recv() => m,
+                };
+                (m, epoch(&rebalances))
+            }
         };
         let started = Instant::now();
-        let mut batch = vec![(first, epoch(&rebalances))];
+        let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + max_wait;
         while batch.len() < max_messages {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
                 Ok(m) => batch.push((m, epoch(&rebalances))),
+                Err(_) => break,
+            }
+        }
+        // A vital-sign set is decided once, after all its readings in the batch: a batch
+        // should not end in the middle of a set sent as a burst of messages. So take what
+        // has already been fetched, and let a full batch end only where the key changes
+        // (the message that shows it starts the next batch).
+        let mut lookahead = None;
+        while batch.len() < max_messages + MAX_SET_MESSAGES {
+            match tokio::time::timeout(Duration::from_millis(1), consumer.recv()).await {
+                Ok(m) => {
+                    let full = batch.len() >= max_messages;
+                    let next = (m, epoch(&rebalances));
+                    let continues =
+                        batch.last().map(|b| batch_key(&b.0)) == Some(batch_key(&next.0));
+                    if full && !continues {
+                        lookahead = Some(next);
+                        break;
+                    }
+                    batch.push(next);
+                }
                 Err(_) => break,
             }
         }
@@ -267,11 +296,16 @@ pub async fn run(
                 partitions.remove(p);
                 restored.remove(p);
             }
-            batch.retain(|(m, e)| {
+            let keep = |(m, e): &(Result<BorrowedMessage<'_>, KafkaError>, u64)| {
                 m.as_ref()
                     .map_or(true, |m| latest.get(&m.partition()).is_none_or(|r| e >= r))
-            });
+            };
+            batch.retain(keep);
+            lookahead = lookahead.filter(keep);
         }
+        // The lookahead starts the next batch, whose revocation checks see it too (its
+        // epoch is older than any later revocation).
+        carried = lookahead;
         let mut outgoing = Vec::new();
         // Patients with a vital-sign set applied but not yet decided: decided at the end
         // of the batch, once every reading of the set in the batch has been applied.
@@ -367,6 +401,13 @@ pub async fn run(
                 ));
             }
         }
+        if carried
+            .as_ref()
+            .is_some_and(|(m, _)| m.as_ref().is_ok_and(|m| rewound.contains(&m.partition())))
+        {
+            // Read again from the checkpoint.
+            carried = None;
+        }
         let emitted = now();
         for (partition, patient_id) in pending {
             let Some(state) = partitions
@@ -376,7 +417,15 @@ pub async fn run(
                 continue;
             };
             if let Some(outcome) = state.tracker.flush(&settings.engine, &settings.policy) {
-                publish(&patient_id, state, &outcome, emitted, &settings, &metrics, &mut outgoing);
+                publish(
+                    &patient_id,
+                    state,
+                    &outcome,
+                    emitted,
+                    &settings,
+                    &metrics,
+                    &mut outgoing,
+                );
             }
         }
         // The state of every patient this batch changed, in the same transaction as its
@@ -518,6 +567,17 @@ pub async fn run(
     consumer.unsubscribe();
     result
 }
+
+/// Where a message belongs: its partition and key.
+fn batch_key<'a>(
+    m: &'a Result<BorrowedMessage<'_>, KafkaError>,
+) -> Option<(i32, Option<&'a [u8]>)> {
+    m.as_ref().ok().map(|m| (m.partition(), m.key()))
+}
+
+/// How many messages past `batch_max_messages` a batch may take to end where the key
+/// changes rather than in the middle of a patient's burst of readings.
+const MAX_SET_MESSAGES: usize = 1000;
 
 /// Fault injection for `vigil faults`, not a configuration key: milliseconds to pause after
 /// each phase of every transaction (after the output, after the seals), so that the
@@ -1064,7 +1124,15 @@ fn apply(
         &settings.policy,
     );
     if let Some(decided) = decided {
-        publish(&d.patient_id, state, &decided, now(), settings, metrics, outgoing);
+        publish(
+            &d.patient_id,
+            state,
+            &decided,
+            now(),
+            settings,
+            metrics,
+            outgoing,
+        );
     }
     let label = match outcome {
         Ingested::Accepted | Ingested::Amended | Ingested::Withdrawn => "accepted",
@@ -1089,9 +1157,11 @@ fn apply(
             if state.recent_ids.len() == RECENT_IDS {
                 state.recent_ids.pop_front();
             }
-            state
-                .recent_ids
-                .push_back((d.observation.param(), d.observation.effective(), id.clone()));
+            state.recent_ids.push_back((
+                d.observation.param(),
+                d.observation.effective(),
+                id.clone(),
+            ));
         }
         pending.insert((partition, d.patient_id));
     }

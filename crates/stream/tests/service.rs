@@ -16,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 use vigil_stream::Config;
 use vigil_stream::mock::MockBroker;
 
+#[path = "service/semantics.rs"]
+mod semantics;
+
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// A broker with fresh topics for one test.

@@ -273,5 +273,8 @@ fn a_quantity_without_a_unit_is_never_read_as_the_canonical_one() {
         "Observation.valueQuantity.code: empty; lactate needs a unit (expected mmol/L or mg/dL); a unit is never guessed"
     );
     let with_unit = ok(obs(r#"{"value":18,"unit":"mg/dL"}"#).as_bytes());
-    assert!((num(&with_unit[0]) - 2.0).abs() < 0.01, "18 mg/dL is 2.0 mmol/L");
+    assert!(
+        (num(&with_unit[0]) - 2.0).abs() < 0.01,
+        "18 mg/dL is 2.0 mmol/L"
+    );
 }

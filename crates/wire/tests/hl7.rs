@@ -361,5 +361,9 @@ fn reading_ids_name_the_measurement_not_the_message() {
     };
     let first = set("CTRL-1", "202611231000");
     assert_ne!(first, set("CTRL-1", "202611231030"), "new set, same MSH-10");
-    assert_eq!(first, set("CTRL-2", "202611231000"), "resend under a new MSH-10");
+    assert_eq!(
+        first,
+        set("CTRL-2", "202611231000"),
+        "resend under a new MSH-10"
+    );
 }

@@ -86,10 +86,8 @@ impl RuleId {
             one(Gcs),
             any(&[Creatinine, UrineOutput]),
         ];
-        const SHOCK: [(ParamSet, bool); 2] = [
-            any(&[Norepinephrine, Epinephrine, Dopamine]),
-            one(Lactate),
-        ];
+        const SHOCK: [(ParamSet, bool); 2] =
+            [any(&[Norepinephrine, Epinephrine, Dopamine]), one(Lactate)];
         const MEWS: [(ParamSet, bool); 5] = [
             one(Sbp),
             one(HeartRate),
