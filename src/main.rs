@@ -471,8 +471,11 @@ fn main() -> ExitCode {
             };
             async_main(async move |stop| {
                 let mut out = io::stdout();
-                let printed = vigil_stream::demo::run(demo, stop, &mut out).await?;
-                eprintln!("{printed} alerts shown.");
+                let shown = vigil_stream::demo::run(demo, stop, &mut out).await?;
+                eprintln!(
+                    "{} decisions shown, carrying {} alert events.",
+                    shown.decisions, shown.events
+                );
                 Ok(())
             })
         }

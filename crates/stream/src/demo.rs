@@ -47,8 +47,8 @@ impl Default for DemoConfig {
 }
 
 /// Runs the demo until `shutdown` is cancelled (or the rounds are done and the last
-/// alerts printed), writing alert lines to `out`. Returns the number of distinct alerts
-/// printed.
+/// alerts printed), writing one line per decision to `out`. Returns how many decisions
+/// and alert events it printed.
 ///
 /// # Errors
 ///
@@ -57,7 +57,7 @@ pub async fn run(
     demo: DemoConfig,
     shutdown: CancellationToken,
     out: &mut (dyn Write + Send),
-) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Shown, Box<dyn std::error::Error + Send + Sync>> {
     // The mock cluster is not Send: it stays in this future, which runs on the caller's
     // thread; everything else talks to it over TCP.
     let broker = MockBroker::start(1)?;
@@ -88,7 +88,7 @@ pub async fn run(
     let printer_stop = stop.clone();
     let alerts_topic = raw.kafka.alerts_topic.clone();
     let printer_brokers = brokers.clone();
-    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel::<Line>();
     let printer = tokio::spawn(async move {
         let consumer: StreamConsumer = ClientConfig::new()
             .set("bootstrap.servers", &printer_brokers)
@@ -108,7 +108,7 @@ pub async fn run(
                 continue;
             };
             if let Some(line) = printer.feed(text) {
-                let _ = lines_tx.send(line.text);
+                let _ = lines_tx.send(line);
             }
         }
         Ok::<(), rdkafka::error::KafkaError>(())
@@ -139,14 +139,18 @@ pub async fn run(
         .await
     });
 
-    let mut printed = 0;
+    let mut shown = Shown::default();
     let mut sim_done = false;
     let mut sim = sim;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             line = lines_rx.recv() => match line {
-                Some(line) => { writeln!(out, "{line}")?; printed += 1; }
+                Some(line) => {
+                    writeln!(out, "{}", line.text)?;
+                    shown.decisions += 1;
+                    shown.events += line.alert_ids.len();
+                }
                 None => break,
             },
             r = &mut sim, if !sim_done => {
@@ -173,7 +177,16 @@ pub async fn run(
         Ok(Ok(())) => {}
     }
     drop(broker);
-    Ok(printed)
+    Ok(shown)
+}
+
+/// What the demo printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shown {
+    /// Lines: one per decision (a nurse's page).
+    pub decisions: usize,
+    /// Alert events those decisions carried.
+    pub events: usize,
 }
 
 /// Turns alert events into one line per decision.
