@@ -318,8 +318,8 @@ mod tests {
             .expect("complete");
         assert_eq!(
             line.text,
-            "2026-11-23 10:00:00 UTC EMERGENCY ward-7/bed-12 P1 NEWS2 raised: news2 message \
-             | also: qSOFA raised urgent, SIRS raised advisory"
+            "2026-11-23 10:00:00 UTC EMERGENCY ward-7/bed-12  P1         NEWS2 raised: \
+             news2 message | also: qSOFA raised urgent, SIRS raised advisory"
         );
         assert_eq!(line.alert_ids, vec!["b", "c", "a"]);
         assert_eq!(
