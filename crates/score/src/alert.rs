@@ -346,10 +346,45 @@ struct RuleState {
     last_score: Option<u8>,
 }
 
+impl RuleState {
+    /// Whether overdue readings are due to be reported again at `at`: never reported in
+    /// this overdue spell, or the reminder interval has passed since.
+    fn reminder_due(&self, at: Timestamp, config: &PolicyConfig) -> bool {
+        self.overdue_reported.is_none_or(|last| {
+            config
+                .reminder
+                .is_some_and(|r| at.as_millis() - last.as_millis() >= r.as_millis())
+        })
+    }
+}
+
+/// Since when the earliest of `overdue` has had no current reading at `at`: its last
+/// reading's time plus its staleness limit (`None` when nothing is overdue).
+fn overdue_since(
+    overdue: ParamSet,
+    window: &Window,
+    engine: &Config,
+    at: Timestamp,
+) -> Option<Timestamp> {
+    overdue
+        .iter()
+        .map(|param| {
+            window.last_seen(param, at).map_or(at, |t| {
+                t.plus(engine.staleness.of(param.kind()))
+                    .plus(Span::millis(1))
+                    .min(at)
+            })
+        })
+        .min()
+}
+
 /// The alert state of one patient: feed it every assessment, in event-time order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AlertState {
     rules: [RuleState; 6],
+    /// When the patient's latest reading was received (the service's receive time), for
+    /// reminders between readings ([`crate::Tracker::remind`]).
+    last_received: Option<Timestamp>,
 }
 
 /// The decisions one assessment caused (at most one per rule).
@@ -389,6 +424,7 @@ impl AlertState {
             w.opt_i64(rule.overdue_reported.map(Timestamp::as_millis));
             w.opt_i64(rule.last_score.map(i64::from));
         }
+        w.opt_i64(self.last_received.map(Timestamp::as_millis));
     }
 
     pub(crate) fn read_state(
@@ -429,6 +465,7 @@ impl AlertState {
                     ),
                 };
             }
+            state.last_received = r.opt_i64()?.map(Timestamp::from_millis);
         }
         Ok(state)
     }
@@ -447,6 +484,69 @@ impl AlertState {
     pub fn first_raised_at(&self, rule: RuleId) -> Option<Timestamp> {
         let r = &self.rules[index(rule)];
         r.active.and(r.first_raised_at)
+    }
+
+    /// Whether any rule's alert is active.
+    pub fn any_active(&self) -> bool {
+        self.rules.iter().any(|r| r.active.is_some())
+    }
+
+    /// When the patient's latest reading was received, if recorded.
+    pub fn last_received(&self) -> Option<Timestamp> {
+        self.last_received
+    }
+
+    /// Records when a reading of the patient was received.
+    pub fn note_received(&mut self, at: Timestamp) {
+        self.last_received = Some(self.last_received.map_or(at, |l| l.max(at)));
+    }
+
+    /// Between readings, the only decision the passage of time may make: report active
+    /// alerts whose readings are overdue (when a further parameter became overdue, or the
+    /// reminder interval passed). Levels, persistence and resolution are untouched: with
+    /// no new reading nothing can be measured, so nothing is raised, escalated or
+    /// resolved.
+    pub fn remind(
+        &mut self,
+        a: &Assessment,
+        window: &Window,
+        engine: &Config,
+        config: &PolicyConfig,
+    ) -> Decisions {
+        let mut out = Decisions::default();
+        let at = a.at;
+        for (slot, (rule, state)) in out
+            .items
+            .iter_mut()
+            .zip(RuleId::ALL.iter().zip(&mut self.rules))
+        {
+            let Some(level) = state.active else {
+                continue;
+            };
+            let overdue = state.rests_on.intersection(a.missing(*rule));
+            if overdue.is_empty()
+                || (overdue.is_subset(state.overdue) && !state.reminder_due(at, config))
+            {
+                continue;
+            }
+            state.overdue = overdue;
+            state.overdue_reported = Some(at);
+            *slot = Some(Decision {
+                rule: *rule,
+                kind: AlertKind::Overdue,
+                level,
+                score: a.score(*rule),
+                observed_at: at,
+                episode: state.episode,
+                first_raised_at: state.first_raised_at.unwrap_or(at),
+                previous_level: Some(level),
+                previous_score: state.last_score,
+                coverage: a.coverage(*rule),
+                overdue,
+                overdue_since: overdue_since(overdue, window, engine, at),
+            });
+        }
+        out
     }
 
     /// Applies one assessment of `window` (made with `engine`) and returns what it
@@ -494,21 +594,7 @@ impl AlertState {
                 .find_map(|(l, h)| h.enough(p, at).then_some(*l));
             let previous_score = state.last_score.replace(score);
             let previous_level = state.active;
-            let overdue_since = overdue
-                .iter()
-                .map(|param| {
-                    window.last_seen(param, at).map_or(at, |t| {
-                        t.plus(engine.staleness.of(param.kind()))
-                            .plus(Span::millis(1))
-                            .min(at)
-                    })
-                })
-                .min();
-            let reminder_due = state.overdue_reported.is_none_or(|last| {
-                config
-                    .reminder
-                    .is_some_and(|r| at.as_millis() - last.as_millis() >= r.as_millis())
-            });
+            let reminder_due = state.reminder_due(at, config);
             let kind = match (state.active, held_level) {
                 (None, Some(l)) => {
                     state.active = Some(l);
@@ -570,7 +656,7 @@ impl AlertState {
                 previous_score,
                 coverage: a.coverage(*rule),
                 overdue,
-                overdue_since: overdue_since.filter(|_| !overdue.is_empty()),
+                overdue_since: overdue_since(overdue, window, engine, at),
             });
         }
         out

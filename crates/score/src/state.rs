@@ -15,8 +15,9 @@
 //!
 //! Version 2 appends, per rule in `RuleId::ALL` order, what the alert episode rests on:
 //! `opt i64 first raised at`, `u32 rests-on parameter bits`, `u32 overdue parameter bits
-//! reported`, `opt i64 overdue reported at`, `opt i64 last score`. Version 1 bytes read
-//! as an episode with nothing recorded there (the next assessment fills it in).
+//! reported`, `opt i64 overdue reported at`, `opt i64 last score`; then `opt i64` when the
+//! patient's latest reading was received. Version 1 bytes read as an episode with nothing
+//! recorded there (the next assessment fills it in).
 
 use std::fmt;
 
@@ -288,7 +289,8 @@ mod tests {
         // + 6 rules x (level 1 + episode 4 + 4 Held x (absent 1 + absent 1 + count 4))
         let v1_len = 1 + 9 + 1 + 56 + 25 + 6 * (5 + 4 * 6);
         // + 6 rules x (first raised 1 + rests on 4 + overdue 4 + reported 1 + score 1)
-        assert_eq!(bytes.len(), v1_len + 6 * 11);
+        // + last received 1
+        assert_eq!(bytes.len(), v1_len + 6 * 11 + 1);
         assert_eq!(
             &bytes[..10],
             &[2, 1, 0, 33, 217, 7, 162, 1, 0, 0][..],

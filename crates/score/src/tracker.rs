@@ -20,7 +20,7 @@ use crate::alert::{AlertState, Decisions, PolicyConfig};
 use crate::config::Config;
 use crate::observation::Observation;
 use crate::patient::Patient;
-use crate::time::Timestamp;
+use crate::time::{Span, Timestamp};
 use crate::window::{Ingested, Window};
 
 /// A patient's window, assessment and alert state, with the set awaiting a decision.
@@ -102,6 +102,44 @@ impl Tracker {
             self.pending = Some(cap(n, limit));
         }
         (outcome, decided)
+    }
+
+    /// Records when the service received a reading of the patient (for [`Self::remind`]).
+    pub fn note_received(&mut self, at: Timestamp) {
+        self.alerts.note_received(at);
+    }
+
+    /// Between readings: with the wall clock at `now`, reports active alerts whose
+    /// readings have become overdue. The patient's event time is taken to have advanced
+    /// as much as the wall clock since its latest reading was received (`newest + (now -
+    /// received)`), so a replay of past data is judged by the time elapsed since it was
+    /// replayed, not by the years since it was measured. Nothing when a set is pending,
+    /// no alert is active, or no time has passed; an [`Outcome`] (perhaps without
+    /// decisions) otherwise.
+    pub fn remind(
+        &mut self,
+        now: Timestamp,
+        config: &Config,
+        policy: &PolicyConfig,
+    ) -> Option<Outcome> {
+        if self.pending.is_some() || !self.alerts.any_active() {
+            return None;
+        }
+        let newest = self.window().newest()?;
+        let received = self.alerts.last_received()?;
+        let elapsed = now.as_millis() - received.as_millis();
+        if elapsed <= 0 {
+            return None;
+        }
+        let at = newest.plus(Span::millis(elapsed));
+        let assessment = *self.patient.assess(at, config);
+        let decisions = self
+            .alerts
+            .remind(&assessment, self.patient.window(), config, policy);
+        Some(Outcome {
+            assessment,
+            decisions,
+        })
     }
 
     /// Decides the pending set, if any.
@@ -195,6 +233,47 @@ mod tests {
             out.assessment.news2.components.heart_rate, 0,
             "not in view yet"
         );
+    }
+
+    #[test]
+    fn time_alone_reports_overdue_readings_and_never_resolves() {
+        let (config, policy) = (Config::default(), PolicyConfig::default());
+        let mut t = Tracker::new();
+        let received = Timestamp::from_millis(T0 + 60_000);
+        for (code, v) in [("resp_rate", 30.0), ("sbp", 85.0), ("heart_rate", 140.0)] {
+            t.ingest(&obs(code, v, 0), None, &config, &policy);
+            t.note_received(received);
+        }
+        t.flush(&config, &policy).expect("raised");
+        let at = |hours: i64| Timestamp::from_millis(received.as_millis() + hours * 3_600_000);
+        let five = t.remind(at(5), &config, &policy).expect("assessed");
+        assert!(five.decisions.is_empty(), "still current after 5 h");
+        let seven = t.remind(at(7), &config, &policy).expect("assessed");
+        let kinds: Vec<_> = seven.decisions.iter().map(|d| (d.rule, d.kind)).collect();
+        assert!(
+            kinds.contains(&(RuleId::News2, AlertKind::Overdue)),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&(RuleId::Qsofa, AlertKind::Overdue)),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.iter().all(|(_, k)| *k == AlertKind::Overdue),
+            "{kinds:?}"
+        );
+        assert_eq!(
+            seven.assessment.at,
+            Timestamp::from_millis(T0 + 7 * 3_600_000)
+        );
+        // Not again until the reminder interval has passed; then again.
+        let later = t
+            .remind(at(7).plus(Span::minutes(30)), &config, &policy)
+            .expect("assessed");
+        assert!(later.decisions.is_empty());
+        let reminder = t.remind(at(8), &config, &policy).expect("assessed");
+        assert!(!reminder.decisions.is_empty());
+        assert_eq!(t.alerts().active(RuleId::News2), Some(Level::Emergency));
     }
 
     mod props {

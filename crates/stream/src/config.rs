@@ -190,6 +190,9 @@ pub struct Service {
     pub batch_max_wait_ms: u64,
     /// How long shutdown may take before in-flight work is abandoned, in milliseconds.
     pub shutdown_deadline_ms: u64,
+    /// How often (wall clock, milliseconds) patients with active alerts are checked for
+    /// readings gone overdue while no message of theirs arrives.
+    pub overdue_check_ms: u64,
 }
 
 impl Default for Service {
@@ -198,6 +201,7 @@ impl Default for Service {
             batch_max_messages: 5000,
             batch_max_wait_ms: 20,
             shutdown_deadline_ms: 10_000,
+            overdue_check_ms: 30_000,
         }
     }
 }
@@ -631,6 +635,13 @@ impl Config {
                 s.shutdown_deadline_ms
             ),
         );
+        need(
+            (100..=3_600_000).contains(&s.overdue_check_ms),
+            format!(
+                "service.overdue_check_ms: {}; expected 100-3600000",
+                s.overdue_check_ms
+            ),
+        );
         let e = &self.engine;
         for (key, v) in [
             ("engine.stale_vital_minutes", e.stale_vital_minutes),
@@ -820,6 +831,7 @@ mod tests {
         batch_max_messages: u8,
         batch_max_wait_ms: u8,
         shutdown_deadline_ms: u8,
+        overdue_check_ms: u8,
     }
     #[derive(Default, serde::Serialize)]
     struct EngineKeys {
@@ -839,6 +851,7 @@ mod tests {
         mews: u8,
         fhir_topic: u8,
         fhir_resource: u8,
+        overdue_reminder_minutes: u8,
     }
     #[derive(Default, serde::Serialize)]
     struct InputKeys {
@@ -849,6 +862,7 @@ mod tests {
         hl7_mdc_codes: u8,
         max_message_bytes: u8,
         max_readings_per_message: u8,
+        clock_tolerance_seconds: u8,
     }
     #[derive(Default, serde::Serialize)]
     struct MllpKeys {

@@ -237,21 +237,24 @@ pub async fn run(
     let mut last_committed: Option<TopicPartitionList> = None;
     // A message received to see where a full batch may end, kept for the next batch.
     let mut carried = None;
+    // Each input partition's next offset after the last committed batch, for sealing a
+    // transaction that only reports overdue alerts (it consumed nothing).
+    let mut positions: HashMap<i32, i64> = HashMap::new();
+    let overdue_every = Duration::from_millis(settings.raw.service.overdue_check_ms);
+    let mut next_overdue_check = tokio::time::Instant::now() + overdue_every;
     'consume: loop {
         let first = match carried.take() {
-            Some(first) => first,
-            None => {
-                let m = tokio::select! {
-                    () = shutdown.cancelled() => break 'consume,
-                    m = consumer.recv() => m,
-                };
-                (m, epoch(&rebalances))
-            }
+            Some(first) => Some(first),
+            None => tokio::select! {
+                () = shutdown.cancelled() => break 'consume,
+                m = consumer.recv() => Some((m, epoch(&rebalances))),
+                () = tokio::time::sleep_until(next_overdue_check) => None,
+            },
         };
         let started = Instant::now();
-        let mut batch = vec![first];
+        let mut batch = Vec::from_iter(first);
         let deadline = tokio::time::Instant::now() + max_wait;
-        while batch.len() < max_messages {
+        while !batch.is_empty() && batch.len() < max_messages {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
                 Ok(m) => batch.push((m, epoch(&rebalances))),
                 Err(_) => break,
@@ -262,7 +265,7 @@ pub async fn run(
         // has already been fetched, and let a full batch end only where the key changes
         // (the message that shows it starts the next batch).
         let mut lookahead = None;
-        while batch.len() < max_messages + MAX_SET_MESSAGES {
+        while !batch.is_empty() && batch.len() < max_messages + MAX_SET_MESSAGES {
             match tokio::time::timeout(Duration::from_millis(1), consumer.recv()).await {
                 Ok(m) => {
                     let full = batch.len() >= max_messages;
@@ -295,6 +298,7 @@ pub async fn run(
                 *l = (*l).max(*e);
                 partitions.remove(p);
                 restored.remove(p);
+                positions.remove(p);
             }
             let keep = |(m, e): &(Result<BorrowedMessage<'_>, KafkaError>, u64)| {
                 m.as_ref()
@@ -346,6 +350,9 @@ pub async fn run(
                 );
                 partitions.insert(m.partition(), state.patients);
                 restored.insert(m.partition(), state.checkpoint);
+                if let Some(c) = state.checkpoint {
+                    positions.insert(m.partition(), c);
+                }
                 readiness.set_consuming(true);
                 // Under exactly-once the changelog decides where processing resumes. A
                 // consumer that starts past its checkpoint (offsets that a broker stored for
@@ -428,10 +435,22 @@ pub async fn run(
                 );
             }
         }
+        if tokio::time::Instant::now() >= next_overdue_check {
+            next_overdue_check = tokio::time::Instant::now() + overdue_every;
+            remind(
+                emitted,
+                &settings,
+                &metrics,
+                &mut partitions,
+                &mut touched,
+                &mut outgoing,
+            );
+        }
         // The state of every patient this batch changed, in the same transaction as its
         // alerts and offsets, marked with the input offset it reflects.
         if let Some(topic) = &state_topic {
-            for (partition, key) in touched {
+            for (partition, key) in &touched {
+                let (partition, key) = (*partition, key.clone());
                 let patient = std::str::from_utf8(&key).ok();
                 let Some(state) = patient.and_then(|id| partitions.get(&partition)?.get(id)) else {
                     continue;
@@ -441,6 +460,7 @@ pub async fn run(
                 metrics.state_bytes.inc_by(bytes.len() as u64);
                 let input_offset = next_offsets
                     .get(&partition)
+                    .or_else(|| positions.get(&partition))
                     .copied()
                     .unwrap_or(0)
                     .to_string();
@@ -470,6 +490,16 @@ pub async fn run(
             }
         }
         let batch_offsets: Vec<(i32, i64)> = next_offsets.drain().collect();
+        // Partitions whose changelog this transaction writes without consuming from them
+        // (overdue reminders) are sealed at their current position.
+        let mut sealed_at = batch_offsets.clone();
+        for (partition, _) in &touched {
+            if !sealed_at.iter().any(|(p, _)| p == partition)
+                && let Some(position) = positions.get(partition)
+            {
+                sealed_at.push((*partition, *position));
+            }
+        }
         let txn = format!("{session}:{seq}");
         // Under exactly-once each changelog partition the batch touched gets a checkpoint,
         // sent only after everything else of the transaction was acknowledged: it seals
@@ -477,7 +507,7 @@ pub async fn run(
         let mut seals = Vec::new();
         if settings.transactional_id.is_some() {
             if let Some(topic) = &state_topic {
-                for (partition, next) in &batch_offsets {
+                for (partition, next) in &sealed_at {
                     seals.push(Outgoing {
                         topic: topic.clone(),
                         partition: Some(*partition),
@@ -545,6 +575,7 @@ pub async fn run(
         metrics.commits.inc();
         for (partition, next) in &batch_offsets {
             metrics.set_committed_offset(*partition, *next);
+            positions.insert(*partition, *next);
         }
         seq += 1;
         metrics
@@ -781,6 +812,7 @@ fn process(
         if let Err(r) = apply(
             d,
             m.partition(),
+            received,
             limit,
             settings,
             metrics,
@@ -1102,6 +1134,7 @@ pub fn is_sealed(txn: &str, sealed: &HashMap<String, u64>) -> bool {
 fn apply(
     d: vigil_wire::Decoded,
     partition: i32,
+    received: Timestamp,
     limit: Timestamp,
     settings: &Settings,
     metrics: &Metrics,
@@ -1123,6 +1156,7 @@ fn apply(
         &settings.engine,
         &settings.policy,
     );
+    state.tracker.note_received(received);
     if let Some(decided) = decided {
         publish(
             &d.patient_id,
@@ -1166,6 +1200,36 @@ fn apply(
         pending.insert((partition, d.patient_id));
     }
     Ok(())
+}
+
+/// Between messages: every patient with an active alert is checked for readings gone
+/// overdue with the wall clock at `now` ([`Tracker::remind`]); what it reports is
+/// published, and the patient's state written, in the current transaction.
+fn remind(
+    now: Timestamp,
+    settings: &Settings,
+    metrics: &Metrics,
+    partitions: &mut HashMap<i32, HashMap<String, PatientState>>,
+    touched: &mut HashSet<(i32, Vec<u8>)>,
+    outgoing: &mut Vec<Outgoing>,
+) {
+    for (partition, patients) in partitions.iter_mut() {
+        for (patient_id, state) in patients.iter_mut() {
+            let Some(outcome) = state
+                .tracker
+                .remind(now, &settings.engine, &settings.policy)
+            else {
+                continue;
+            };
+            if outcome.decisions.is_empty() {
+                continue;
+            }
+            publish(
+                patient_id, state, &outcome, now, settings, metrics, outgoing,
+            );
+            touched.insert((*partition, patient_id.as_bytes().to_vec()));
+        }
+    }
 }
 
 /// Turns one decision's outcome into alert events (and FHIR alerts) for `patient_id`.

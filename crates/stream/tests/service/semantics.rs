@@ -52,7 +52,7 @@ async fn alerts_until(
     done: impl Fn(&[(Value, std::collections::HashMap<String, String>)]) -> bool,
 ) -> Vec<Value> {
     let reader = h.reader(&h.config.kafka.alerts_topic);
-    read_until(&reader, Duration::from_secs(30), done)
+    read_until(&reader, Duration::from_secs(120), done)
         .await
         .into_iter()
         .map(|(v, _)| v)
@@ -411,4 +411,37 @@ async fn an_alert_says_what_its_score_rests_on() {
     );
     assert_eq!(news2["previous_level"], Value::Null);
     assert_eq!(news2["first_raised_at"], "2026-11-23T10:00:00Z");
+}
+
+/// Defect 1, when the feed stops altogether: an active alert whose vital signs go stale
+/// is published as `overdue` without any further message, and never resolved. (Vital
+/// signs are set to go stale after one minute here; the patient's event time advances
+/// with the wall clock from the moment its last reading was received.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_feed_stops_an_alert_becomes_overdue_not_resolved() {
+    let mut h = harness();
+    h.config.engine.stale_vital_minutes = 1;
+    h.config.service.overdue_check_ms = 500;
+    let now = vigil_stream::event::now();
+    let charted = Timestamp::from_millis((now.as_millis() - 5_000) / 1000 * 1000);
+    send_all(&h, septic_set("Q1", charted)).await;
+    let (stop, task) = h.start();
+    let alerts = alerts_until(&h, |s| {
+        s.iter()
+            .any(|(v, _)| v["patient_id"] == "Q1" && v["kind"] == "overdue")
+    })
+    .await;
+    stop.cancel();
+    task.await.expect("service stops");
+    let got = kinds(&alerts, "Q1");
+    assert!(got.iter().all(|(_, kind, _)| kind != "resolved"), "{got:?}");
+    let news2 = alerts_of_kind(&alerts, "Q1", "news2", "overdue");
+    assert_eq!(news2["level"], "emergency");
+    assert_eq!(news2["first_raised_at"], charted.to_string());
+    assert!(
+        news2["overdue"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|p| p == "resp_rate")),
+        "{news2}"
+    );
 }
