@@ -12,14 +12,21 @@ fn replay(dir: &str, format: &Format) -> usize {
         .join(dir);
     let mut n = 0;
     let config = vigil_score::Config::default();
+    let policy = vigil_score::PolicyConfig::default();
     for entry in std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display())) {
         let path = entry.expect("corpus entry").path();
         let bytes = std::fs::read(&path).expect("corpus file");
-        let mut window = vigil_score::Window::new();
+        // As the fuzz targets do (fuzz/src/lib.rs): tracker, rules, alert policy, reminders.
+        let mut tracker = vigil_score::Tracker::new();
         for decoded in format.decode(&bytes).into_iter().flatten() {
             let _ = decoded.to_native_json();
-            window.ingest(&decoded.observation, &config.staleness);
-            let _ = vigil_score::assess(&window, decoded.observation.effective(), &config);
+            let effective = decoded.observation.effective();
+            let _ = tracker.ingest(&decoded.observation, Some(effective), &config, &policy);
+            tracker.note_received(effective);
+        }
+        let _ = tracker.flush(&config, &policy);
+        if let Some(newest) = tracker.window().newest() {
+            let _ = tracker.remind(newest.plus(vigil_score::Span::hours(7)), &config, &policy);
         }
         n += 1;
     }
