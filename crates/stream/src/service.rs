@@ -310,6 +310,8 @@ pub async fn run(
         // The lookahead starts the next batch, whose revocation checks see it too (its
         // epoch is older than any later revocation).
         carried = lookahead;
+        // The wall clock once per batch (every message of it was received by now).
+        let wall = now();
         let mut outgoing = Vec::new();
         // Patients with a vital-sign set applied but not yet decided: decided at the end
         // of the batch, once every reading of the set in the batch has been applied.
@@ -395,6 +397,7 @@ pub async fn run(
             }
             let accepted = process(
                 &m,
+                wall,
                 &settings,
                 &metrics,
                 &mut partitions,
@@ -415,7 +418,7 @@ pub async fn run(
             // Read again from the checkpoint.
             carried = None;
         }
-        let emitted = now();
+        let emitted = wall;
         for (partition, patient_id) in pending {
             let Some(state) = partitions
                 .get_mut(&partition)
@@ -760,19 +763,20 @@ impl From<DecodeError> for Rejection {
 }
 
 /// The instant a message was received: the earlier of its Kafka timestamp (when the
-/// producer or broker stamped it) and the wall clock now. The earlier one is the same when
-/// the message is redelivered after a crash, so a replay decides as the first run did; the
-/// wall clock bounds a producer whose clock runs ahead.
-fn received_at(m: &BorrowedMessage<'_>) -> Timestamp {
-    let wall = now();
+/// producer or broker stamped it) and `wall`, the wall clock when its batch was read. The
+/// earlier one is the same when the message is redelivered after a crash, so a replay
+/// decides as the first run did; the wall clock bounds a producer whose clock runs ahead.
+fn received_at(m: &BorrowedMessage<'_>, wall: Timestamp) -> Timestamp {
     m.timestamp()
         .to_millis()
         .map_or(wall, |ms| wall.min(Timestamp::from_millis(ms)))
 }
 
 /// Handles one observation message; true if it carried an accepted reading.
+#[allow(clippy::too_many_arguments)]
 fn process(
     m: &BorrowedMessage<'_>,
+    wall: Timestamp,
     settings: &Settings,
     metrics: &Metrics,
     partitions: &mut HashMap<i32, HashMap<String, PatientState>>,
@@ -780,7 +784,7 @@ fn process(
     outgoing: &mut Vec<Outgoing>,
 ) -> bool {
     let payload = m.payload().unwrap_or_default();
-    let received = received_at(m);
+    let received = received_at(m, wall);
     let limit = received.plus(settings.clock_tolerance);
     let mut rejections: Vec<Rejection> = Vec::new();
     let mut accepted = Vec::new();
