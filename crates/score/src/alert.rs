@@ -513,38 +513,35 @@ impl AlertState {
         engine: &Config,
         config: &PolicyConfig,
     ) -> Decisions {
+        let basis = Basis { a, window, engine };
+        self.each_rule(|rule, state| {
+            let at = a.at;
+            state.active?;
+            let overdue = state.rests_on.intersection(a.missing(rule));
+            if overdue.is_empty()
+                || (overdue.is_subset(state.overdue) && !state.reminder_due(at, config))
+            {
+                return None;
+            }
+            state.overdue = overdue;
+            state.overdue_reported = Some(at);
+            let previous = (state.active, state.last_score);
+            basis.decision(rule, AlertKind::Overdue, state, previous, overdue)
+        })
+    }
+
+    /// Runs `decide` for every rule with its state, collecting the decisions.
+    fn each_rule(
+        &mut self,
+        mut decide: impl FnMut(RuleId, &mut RuleState) -> Option<Decision>,
+    ) -> Decisions {
         let mut out = Decisions::default();
-        let at = a.at;
         for (slot, (rule, state)) in out
             .items
             .iter_mut()
             .zip(RuleId::ALL.iter().zip(&mut self.rules))
         {
-            let Some(level) = state.active else {
-                continue;
-            };
-            let overdue = state.rests_on.intersection(a.missing(*rule));
-            if overdue.is_empty()
-                || (overdue.is_subset(state.overdue) && !state.reminder_due(at, config))
-            {
-                continue;
-            }
-            state.overdue = overdue;
-            state.overdue_reported = Some(at);
-            *slot = Some(Decision {
-                rule: *rule,
-                kind: AlertKind::Overdue,
-                level,
-                score: a.score(*rule),
-                observed_at: at,
-                episode: state.episode,
-                first_raised_at: state.first_raised_at.unwrap_or(at),
-                previous_level: Some(level),
-                previous_score: state.last_score,
-                coverage: a.coverage(*rule),
-                overdue,
-                overdue_since: overdue_since(overdue, window, engine, at),
-            });
+            *slot = decide(*rule, state);
         }
         out
     }
@@ -558,16 +555,12 @@ impl AlertState {
         engine: &Config,
         config: &PolicyConfig,
     ) -> Decisions {
-        let mut out = Decisions::default();
+        let basis = Basis { a, window, engine };
         let at = a.at;
-        for (slot, (rule, state)) in out
-            .items
-            .iter_mut()
-            .zip(RuleId::ALL.iter().zip(&mut self.rules))
-        {
-            let level = config.level(*rule, a);
-            let score = a.score(*rule);
-            let scoring = a.criteria(*rule).iter().filter(|e| e.points() > 0).fold(
+        self.each_rule(|rule, state| {
+            let level = config.level(rule, a);
+            let score = a.score(rule);
+            let scoring = a.criteria(rule).iter().filter(|e| e.points() > 0).fold(
                 ParamSet::EMPTY,
                 |mut set, e| {
                     set.insert(e.reading().param);
@@ -575,7 +568,7 @@ impl AlertState {
                 },
             );
             let overdue = if state.active.is_some() {
-                state.rests_on.intersection(a.missing(*rule))
+                state.rests_on.intersection(a.missing(rule))
             } else {
                 ParamSet::EMPTY
             };
@@ -630,36 +623,59 @@ impl AlertState {
                 state.overdue = overdue;
                 state.overdue_reported = Some(at);
             }
-            let Some(kind) = kind else {
-                continue;
-            };
-            let Some(level) = state.active else {
-                continue;
-            };
-            let first_raised_at = state.first_raised_at.unwrap_or(at);
-            if kind == AlertKind::Resolved {
+            let decision = basis.decision(
+                rule,
+                kind?,
+                state,
+                (previous_level, previous_score),
+                overdue,
+            );
+            if kind == Some(AlertKind::Resolved) {
                 state.active = None;
                 state.first_raised_at = None;
                 state.rests_on = ParamSet::EMPTY;
                 state.overdue = ParamSet::EMPTY;
                 state.overdue_reported = None;
             }
-            *slot = Some(Decision {
-                rule: *rule,
-                kind,
-                level,
-                score,
-                observed_at: at,
-                episode: state.episode,
-                first_raised_at,
-                previous_level,
-                previous_score,
-                coverage: a.coverage(*rule),
-                overdue,
-                overdue_since: overdue_since(overdue, window, engine, at),
-            });
-        }
-        out
+            decision
+        })
+    }
+}
+
+/// What a decision is taken on: the assessment, the window it was made of and the engine
+/// settings (for since when overdue readings are overdue).
+struct Basis<'a> {
+    a: &'a Assessment,
+    window: &'a Window,
+    engine: &'a Config,
+}
+
+impl Basis<'_> {
+    /// The decision of `kind` for `rule`, whose state holds the active level and episode
+    /// (read before a resolution clears them); `previous` is the level and score before.
+    fn decision(
+        &self,
+        rule: RuleId,
+        kind: AlertKind,
+        state: &RuleState,
+        previous: (Option<Level>, Option<u8>),
+        overdue: ParamSet,
+    ) -> Option<Decision> {
+        let at = self.a.at;
+        Some(Decision {
+            rule,
+            kind,
+            level: state.active?,
+            score: self.a.score(rule),
+            observed_at: at,
+            episode: state.episode,
+            first_raised_at: state.first_raised_at.unwrap_or(at),
+            previous_level: previous.0,
+            previous_score: previous.1,
+            coverage: self.a.coverage(rule),
+            overdue,
+            overdue_since: overdue_since(overdue, self.window, self.engine, at),
+        })
     }
 }
 
