@@ -19,8 +19,9 @@
 //! with the clean run's by alert id: ids of the clean run missing (**lost**), ids the clean
 //! run never produced (**unexpected**: state lost or rebuilt inconsistently shows up as a
 //! re-raised alert with a new id), copies whose payload differs apart from `emitted_at`
-//! (**mismatched**), and repeated copies of one id. The feed is cut only between patients'
-//! vital-sign sets: a set sent as one burst is decided once, in every run. tansu, like
+//! (**mismatched**), and repeated copies of one id. Each patient's vital-sign set is sent
+//! as one message (an array of events), so it is decided on all its readings in every
+//! run whatever a fault does to the timing of its delivery. tansu, like
 //! librdkafka's mock cluster, does not hide aborted transactional records from read_committed readers. So each copy
 //! is classified by the rule restore follows: delivered if its transaction's share of the
 //! patient's partition is sealed by a checkpoint, otherwise left by a transaction cut short
@@ -634,7 +635,9 @@ fn feed(config: &FaultsConfig) -> Vec<(String, String)> {
         ramp_rounds: config.rounds.saturating_sub(2).max(2),
         ..SimConfig::default()
     });
-    (0..config.rounds).flat_map(|_| ward.round()).collect()
+    // Each patient's set is one message (an array of events): a set is then decided on
+    // all its readings in every run, whatever a fault does to the timing of its delivery.
+    (0..config.rounds).flat_map(|_| ward.round_sets()).collect()
 }
 
 /// Sends `messages`, waits for every acknowledgement and records each partition's end
@@ -972,7 +975,10 @@ pub async fn run(config: &FaultsConfig) -> Result<Report, Error> {
     let mut rng = Rng(config.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut report = Report {
         exactly_once: config.delivery == "exactly-once",
-        observations: feed.len(),
+        observations: feed
+            .iter()
+            .map(|(_, set)| vigil_wire::Format::Json.decode(set.as_bytes()).len())
+            .sum(),
         ..Report::default()
     };
     let progress = |what: &str| {

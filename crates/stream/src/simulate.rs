@@ -151,6 +151,24 @@ impl Ward {
             .collect()
     }
 
+    /// The next charting round as one message per patient: each patient's vital-sign set
+    /// as a JSON array of its observation events (how a gateway that batches sends it).
+    pub fn round_sets(&mut self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (key, event) in self.round() {
+            match out.last_mut() {
+                Some((k, set)) if *k == key => {
+                    set.pop();
+                    set.push(',');
+                    set.push_str(&event);
+                    set.push(']');
+                }
+                _ => out.push((key, format!("[{event}]"))),
+            }
+        }
+        out
+    }
+
     /// The next charting round: (patient id, observation JSON) for every reading taken.
     pub fn round(&mut self) -> Vec<(String, String)> {
         let round = self.round;
@@ -343,5 +361,33 @@ mod tests {
                 assert!(news2 <= 3, "{id} should be stable, NEWS2 {news2}");
             }
         }
+    }
+
+    #[test]
+    fn a_round_of_sets_is_the_round_one_message_per_patient() {
+        let config = SimConfig {
+            patients: 5,
+            ..SimConfig::default()
+        };
+        let readings = Ward::new(config.clone()).round();
+        let sets = Ward::new(config).round_sets();
+        assert_eq!(sets.len(), 5);
+        let mut decoded = Vec::new();
+        for (key, set) in &sets {
+            for d in vigil_wire::Format::Json.decode(set.as_bytes()) {
+                let d = d.unwrap_or_else(|e| panic!("{e}: {set}"));
+                assert_eq!(&d.patient_id, key);
+                decoded.push(d.to_native_json());
+            }
+        }
+        let singles: Vec<String> = readings
+            .iter()
+            .map(|(_, r)| {
+                vigil_wire::decode_json(r.as_bytes())
+                    .expect("valid")
+                    .to_native_json()
+            })
+            .collect();
+        assert_eq!(decoded, singles);
     }
 }

@@ -222,7 +222,7 @@ impl Format {
     /// reported, so one bad result does not cost the others.
     pub fn decode(&self, bytes: &[u8]) -> Vec<Result<Decoded, DecodeError>> {
         match self {
-            Format::Json => vec![decode_json(bytes)],
+            Format::Json => decode_json_message(bytes),
             Format::Fhir(options) => decode_fhir(bytes, *options),
             Format::Hl7v2(options) => decode_hl7(bytes, options),
         }
@@ -249,6 +249,43 @@ impl Format {
                 .collect(),
         }
     }
+}
+
+/// Decodes one native JSON message: an observation event, or an array of them (a
+/// vital-sign set sent as one message, at most [`MAX_ENTRIES`] events, 64 KiB in all).
+/// Each element is decoded as [`decode_json`] decodes an event; a bad element is reported
+/// with its index (`[2]: ...`) and the others are kept.
+pub fn decode_json_message(bytes: &[u8]) -> Vec<Result<Decoded, DecodeError>> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[') {
+        return vec![decode_json(bytes)];
+    }
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return vec![Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_MESSAGE_BYTES,
+        })];
+    }
+    let items: Vec<serde_json::Value> = match serde_json::from_slice(bytes) {
+        Ok(items) => items,
+        Err(e) => return vec![Err(DecodeError::Json(json_reason(&e)))],
+    };
+    if items.is_empty() || items.len() > MAX_ENTRIES {
+        return vec![Err(DecodeError::Json(format!(
+            "an array of {} events; expected 1-{MAX_ENTRIES} observation events",
+            items.len()
+        )))];
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let one = serde_json::to_vec(item).unwrap_or_default();
+            decode_json(&one).map_err(|e| DecodeError::At {
+                path: format!("[{i}]"),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// Decodes one native JSON observation event.
@@ -568,6 +605,28 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn an_array_is_a_set_of_events_each_checked() {
+        let set = br#" [{"patient_id":"P1","code":"heart_rate","value":120,"effective":"2026-11-23T10:00:00Z"},
+                     {"patient_id":"P1","code":"resp_rate","value":0,"effective":"2026-11-23T10:00:00Z"},
+                     {"patient_id":"P1","code":"sbp","value":90,"effective":"2026-11-23T10:00:00Z"}]"#;
+        let out = Format::Json.decode(set);
+        assert_eq!(out.len(), 3);
+        assert_eq!(
+            out[0].as_ref().map(|d| d.observation.param()).ok(),
+            Some(Param::HeartRate)
+        );
+        assert_eq!(
+            out[1].as_ref().map(|_| ()).unwrap_err().to_string(),
+            "[1]: field `value`: resp_rate 0 /min is outside the possible range 1-120 /min"
+        );
+        assert!(out[2].is_ok());
+        for bad in [&b"[]"[..], b"[1, 2", b"[{\"patient_id\":1}]"] {
+            let out = Format::Json.decode(bad);
+            assert!(out.iter().all(Result::is_err), "{out:?}");
         }
     }
 }
