@@ -113,11 +113,19 @@ impl ConsumerContext for VigilContext {
         }
     }
 
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            tracing::info!(partitions = tpl.count(), "Partitions assigned");
-        }
-        let count = consumer.assignment().map_or(0, |a| a.count());
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // The eager assignors give the whole assignment and revoke all of it. Asking the
+        // consumer (`assignment()`) from inside this callback deadlocks when the callback
+        // runs while the consumer is being closed: librdkafka's group thread waits for the
+        // callback, the callback for the group thread.
+        let count = match rebalance {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = tpl.count(), "Partitions assigned");
+                tpl.count()
+            }
+            Rebalance::Revoke(_) => 0,
+            Rebalance::Error(_) => return,
+        };
         self.metrics
             .partitions
             .set(i64::try_from(count).unwrap_or(i64::MAX));
