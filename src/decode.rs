@@ -1,7 +1,7 @@
 //! `vigil decode --format json|fhir|hl7v2 [PATH|-]`: prints the native observation events each
 //! input message decodes to, one JSON object per line, and `line N: reason` on standard
 //! error for what it rejects, so an integration team sees exactly what Vigil understood
-//! from a sample export before go-live (`contracts.md`).
+//! from a sample export before go-live (README, "Pointing a feed at Vigil").
 
 use std::io::{self, BufRead, Write};
 

@@ -47,7 +47,7 @@ enum Command {
         #[arg(long, default_value = "json", value_parser = parse_format)]
         format: vigil_wire::Format,
     },
-    /// Print the native observation events (contracts.md) each input message decodes to,
+    /// Print the native observation events (README, "The observation feed") each input message decodes to,
     /// one per line; `line N: reason` on standard error for each rejection. Exit status 0
     /// if nothing was rejected, 1 if anything was, 2 on usage errors.
     Decode {

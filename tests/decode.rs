@@ -1,4 +1,4 @@
-//! `vigil decode`, as `contracts.md` specifies it, for each format.
+//! `vigil decode`, as the README specifies it, for each format.
 
 use crate::util::{repo_file, vigil};
 

@@ -1,4 +1,4 @@
-//! `vigil score`, as `contracts.md` specifies it.
+//! `vigil score`, as the README specifies it.
 
 use crate::util::{repo_file, vigil};
 

@@ -66,7 +66,7 @@ pub enum Level {
 impl Level {
     const ALL: [Level; 3] = [Level::Advisory, Level::Urgent, Level::Emergency];
 
-    /// The name as in `contracts.md`.
+    /// The name as in the README's alert events.
     pub fn name(self) -> &'static str {
         match self {
             Level::Advisory => "advisory",
@@ -92,7 +92,7 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
-    /// The name as in `contracts.md`.
+    /// The name as in the README's alert events.
     pub fn name(self) -> &'static str {
         match self {
             AlertKind::Raised => "raised",

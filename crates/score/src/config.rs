@@ -1,7 +1,7 @@
 //! Engine settings: staleness limits and the configurable MEWS bands.
 //!
-//! Defaults: staleness from `contracts.md` ("Default staleness"); MEWS bands from Subbe et
-//! al., QJM 2001;94:521, with the edge closures of `clinical-reference.md`.
+//! Defaults: staleness as documented in the README ("The observation feed"); MEWS bands from Subbe et
+//! al., QJM 2001;94:521, with the edge closures tested in `rules/mews.rs`.
 
 use std::fmt;
 

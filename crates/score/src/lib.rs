@@ -17,7 +17,7 @@
 //! - the rules, one module each, citing their sources ([`rules`]): qSOFA, SIRS, NEWS2,
 //!   SOFA, Sepsis-3 septic shock and MEWS.
 //!
-//! Thresholds and conventions are those of `clinical-reference.md`; `DESIGN.md` says why.
+//! Thresholds and conventions cite their published sources in each rule module; `DESIGN.md` says why.
 //!
 //! # Example
 //!

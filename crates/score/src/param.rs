@@ -1,8 +1,8 @@
 //! The canonical parameters, their units, codes and plausible ranges.
 //!
-//! Sources: the canonical code and unit table of `contracts.md` ("Observation event") and
-//! the LOINC/UCUM table and conversion factors of `clinical-reference.md` ("Codes and
-//! units integration teams send"): creatinine umol/L = mg/dL x 88.4, bilirubin umol/L =
+//! Sources: the canonical code and unit table of the README ("The observation feed") and
+//! the LOINC codes and UCUM units as published by LOINC and UCUM, with these conversion
+//! factors: creatinine umol/L = mg/dL x 88.4, bilirubin umol/L =
 //! mg/dL x 17.1, lactate mg/dL = mmol/L x 9.01, F = C x 9/5 + 32, kPa x 7.50 = mmHg,
 //! 10*3/uL = 10*9/L = 1000/mm3.
 //!
@@ -50,7 +50,7 @@ pub(crate) enum Worse {
 
 macro_rules! params {
     ($( $var:ident = $code:literal, $unit:literal, $kind:ident, $worse:ident, $shape:expr; )*) => {
-        /// A canonical parameter (the `code` names of `contracts.md`).
+        /// A canonical parameter (the `code` names of the README).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[repr(u8)]
         pub enum Param { $( #[doc = $code] $var, )* }
@@ -123,7 +123,7 @@ impl Param {
         self as usize
     }
 
-    /// The canonical code, as in `contracts.md`.
+    /// The canonical code, as in the README's alert events.
     pub fn code(self) -> &'static str {
         self.info().code
     }
@@ -198,7 +198,7 @@ impl Param {
         }
     }
 
-    /// Looks a code up: a canonical name, or a LOINC code from `clinical-reference.md`.
+    /// Looks a code up: a canonical name, or a LOINC code listed in [`Param::from_code`]'s table.
     /// LOINC codes that name a specific unit family (mass or molar creatinine, say) map to
     /// the same parameter; the unit decides the conversion.
     pub fn from_code(code: &str) -> Option<Param> {

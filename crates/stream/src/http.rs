@@ -1,4 +1,4 @@
-//! `GET /metrics`, `/healthz`, `/readyz` (contracts.md, "HTTP").
+//! `GET /metrics`, `/healthz`, `/readyz` (README, "Run it").
 
 use std::net::SocketAddr;
 use std::sync::Arc;

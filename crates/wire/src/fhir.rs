@@ -8,7 +8,7 @@
 //!   (8480-6) and diastolic (8462-4) `component`s; SpO2 (59408-5, 2708-6) also yields its
 //!   inhaled O2 flow (3151-8) and concentration (3150-0) components.
 //! - ACVPU: an Observation whose `valueCodeableConcept` carries one of the SNOMED CT codes
-//!   of `clinical-reference.md` (248234008 alert, 300202002 voice, 450847001 pain,
+//!   of SNOMED CT (248234008 alert, 300202002 voice, 450847001 pain,
 //!   422768004 unresponsive) is a consciousness reading, whatever its `code`.
 //! - `valueQuantity`: `value` with the UCUM `code` (falling back to `unit` when no code is
 //!   sent; a quantity with neither is rejected for every parameter that has a unit, never

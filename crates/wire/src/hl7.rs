@@ -9,7 +9,7 @@
 //! - PV1-3: the location (point of care `/` bed); PV1-19: the visit number (encounter);
 //! - OBR-7: the observation time when an OBX has none; OBR-3 (else OBR-2): the order;
 //! - OBX: OBX-3 coded in LOINC (`LN`) or in IEEE 11073 MDC (`MDC`, by numeric code or
-//!   `MDC_...` name; the map of `clinical-reference.md`, extensible), OBX-5 numeric (`NM`)
+//!   `MDC_...` name; the map [`MDC_MAP`], extensible), OBX-5 numeric (`NM`)
 //!   or coded values (ACVPU by SNOMED CT code), OBX-6 units (UCUM, or the common
 //!   `MDC_DIM_...` units), OBX-11 result status, OBX-14 observation time.
 //!

@@ -2,7 +2,7 @@
 //!
 //! Source: Subbe et al., QJM 2001;94:521. Local variants differ, so the bands come from
 //! [`MewsBands`](crate::config::MewsBands) (defaults documented there, with the edge
-//! closures of `clinical-reference.md`). As for NEWS2, readings are rounded to the
+//! closures stated below). As for NEWS2, readings are rounded to the
 //! chart's precision first (temperature to 0.1 C, the others to whole numbers).
 
 use super::{Criteria, Inputs, round_chart};

@@ -130,7 +130,7 @@ impl RuleId {
         c
     }
 
-    /// The rule's name as in `contracts.md`.
+    /// The rule's name as in the README's alert events.
     pub fn name(self) -> &'static str {
         match self {
             RuleId::Qsofa => "qsofa",

@@ -13,7 +13,8 @@
 //! | Renal creatinine mg/dL | < 1.2 | 1.2-1.9 | 2.0-3.4 | 3.5-4.9 | >= 5.0 |
 //! | Renal urine output mL/24 h | | | | < 500 | < 200 |
 //!
-//! Conventions (`clinical-reference.md`):
+//! Conventions (the sources above, and where they are silent the MIT-LCP mimic-code
+//! convention named):
 //! - catecholamine doses in ug/kg/min; a dose of 0 is an infusion that is not running;
 //! - respiratory support is invasive or non-invasive ventilation (`ventilation`); without
 //!   it a P/F below 200 scores 2 (the MIT-LCP mimic-code convention);
