@@ -725,7 +725,7 @@ pub fn message(d: &Decision, a: &Assessment) -> String {
             format!(
                 "Overdue: {} {} alert active since {} rests on readings no longer current: \
                  re-measure {}{since}. Now {text}",
-                rule_label(rule),
+                rule.label(),
                 d.level.name(),
                 d.first_raised_at,
                 names(d.overdue)
@@ -749,18 +749,6 @@ pub fn message(d: &Decision, a: &Assessment) -> String {
 /// Parameter codes, comma-separated.
 fn names(set: ParamSet) -> String {
     set.iter().map(|p| p.code()).collect::<Vec<_>>().join(", ")
-}
-
-/// The rule as clinicians write it.
-pub fn rule_label(rule: RuleId) -> &'static str {
-    match rule {
-        RuleId::Qsofa => "qSOFA",
-        RuleId::Sirs => "SIRS",
-        RuleId::News2 => "NEWS2",
-        RuleId::Sofa => "SOFA",
-        RuleId::SepticShock => "Septic shock",
-        RuleId::Mews => "MEWS",
-    }
 }
 
 fn risk_name(r: Risk) -> &'static str {

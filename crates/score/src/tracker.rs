@@ -132,27 +132,36 @@ impl Tracker {
             return None;
         }
         let at = newest.plus(Span::millis(elapsed));
-        let assessment = *self.patient.assess(at, config);
-        let decisions = self
-            .alerts
-            .remind(&assessment, self.patient.window(), config, policy);
-        Some(Outcome {
-            assessment,
-            decisions,
-        })
+        Some(self.assess_and(at, config, policy, AlertState::remind))
     }
 
     /// Decides the pending set, if any.
     pub fn flush(&mut self, config: &Config, policy: &PolicyConfig) -> Option<Outcome> {
         let at = self.pending.take()?;
+        Some(self.assess_and(at, config, policy, AlertState::decide))
+    }
+
+    /// Assesses the patient at `at` and lets the alert policy's `step` (a decision on
+    /// new readings, or a reminder between them) decide on the assessment.
+    fn assess_and(
+        &mut self,
+        at: Timestamp,
+        config: &Config,
+        policy: &PolicyConfig,
+        step: fn(&mut AlertState, &Assessment, &Window, &Config, &PolicyConfig) -> Decisions,
+    ) -> Outcome {
         let assessment = *self.patient.assess(at, config);
-        let decisions = self
-            .alerts
-            .decide(&assessment, self.patient.window(), config, policy);
-        Some(Outcome {
+        let decisions = step(
+            &mut self.alerts,
+            &assessment,
+            self.patient.window(),
+            config,
+            policy,
+        );
+        Outcome {
             assessment,
             decisions,
-        })
+        }
     }
 }
 

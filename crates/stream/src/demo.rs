@@ -246,17 +246,11 @@ fn decision_line(mut events: Vec<serde_json::Value>) -> Line {
         Some((date, time)) => format!("{date} {} UTC", time.get(..8).unwrap_or(time)),
         None => at.to_owned(),
     };
+    // One word per field: "Septic shock" prints as "Septic-shock".
     let rule = |v: &serde_json::Value| {
         let r = v["rule"].as_str().unwrap_or("?");
-        match r {
-            "news2" => "NEWS2".to_owned(),
-            "qsofa" => "qSOFA".to_owned(),
-            "sirs" => "SIRS".to_owned(),
-            "sofa" => "SOFA".to_owned(),
-            "mews" => "MEWS".to_owned(),
-            "septic_shock" => "Septic-shock".to_owned(),
-            other => other.to_owned(),
-        }
+        vigil_score::RuleId::from_name(r)
+            .map_or_else(|| r.to_owned(), |r| r.label().replace(' ', "-"))
     };
     let mut text = format!(
         "{when} {:<9} {:<14} {:<10} {} {}: {}",

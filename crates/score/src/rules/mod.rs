@@ -130,6 +130,23 @@ impl RuleId {
         c
     }
 
+    /// The rule with this name, if any.
+    pub fn from_name(name: &str) -> Option<RuleId> {
+        RuleId::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// The rule as clinicians write it (`NEWS2`, `qSOFA`, `Septic shock`).
+    pub fn label(self) -> &'static str {
+        match self {
+            RuleId::Qsofa => "qSOFA",
+            RuleId::Sirs => "SIRS",
+            RuleId::News2 => "NEWS2",
+            RuleId::Sofa => "SOFA",
+            RuleId::SepticShock => "Septic shock",
+            RuleId::Mews => "MEWS",
+        }
+    }
+
     /// The rule's name as in the README's alert events.
     pub fn name(self) -> &'static str {
         match self {
