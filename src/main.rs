@@ -58,6 +58,43 @@ enum Command {
         /// Input file; `-` or nothing for standard input.
         path: Option<PathBuf>,
     },
+    /// Evaluate the rules and the alert policy on labelled retrospective data (see
+    /// EVALUATION.md): each stay is replayed hour by hour through the service's engine and
+    /// policy. Prints a table (or JSON with --json); exit status 0 on success, 1 if the
+    /// evaluation could not run, 2 on usage errors.
+    Evaluate {
+        /// Input format: psv (PhysioNet/CinC Challenge 2019 stay files: PATH a directory
+        /// of .psv files or a .tar.gz of them, streamed) or jsonl (native observation
+        /// events, PATH a JSONL file, with --labels).
+        #[arg(long, value_parser = ["psv", "jsonl"])]
+        format: String,
+        /// The data.
+        path: PathBuf,
+        /// For jsonl: a CSV file `patient_id,sepsis_onset` (RFC 3339, empty if none).
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Evaluate the [engine] and [alerts] settings of this configuration file
+        /// (default: Vigil's defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print JSON instead of the table; the configured policy's figures are under
+        /// "policy".
+        #[arg(long)]
+        json: bool,
+        /// Also write a self-contained HTML report with plots.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Also write each stay's hourly predictions in the challenge's format
+        /// (PredictedProbability|PredictedLabel) to this directory.
+        #[arg(long)]
+        predictions: Option<PathBuf>,
+        /// Bootstrap replicates for the 95 % confidence intervals (0: none).
+        #[arg(long, default_value_t = 200)]
+        bootstrap: usize,
+        /// Seed of the bootstrap.
+        #[arg(long, default_value_t = 2019)]
+        seed: u64,
+    },
     /// Run the streaming service against a Kafka cluster.
     Run {
         /// Configuration file (see config/vigil.toml); VIGIL_<SECTION>_<KEY> environment
@@ -254,6 +291,27 @@ fn main() -> ExitCode {
             format,
         } => score(path, at, now, summary, format),
         Command::Decode { format, path } => decode(path, format),
+        Command::Evaluate {
+            format,
+            path,
+            labels,
+            config,
+            json,
+            report,
+            predictions,
+            bootstrap,
+            seed,
+        } => evaluate(
+            &format,
+            path,
+            labels,
+            config.as_deref(),
+            json,
+            report.as_deref(),
+            predictions,
+            bootstrap,
+            seed,
+        ),
         Command::CheckConfig { path } => check_config(&path),
         Command::Run { config } => run_service(&config),
         Command::Mllp { config } => {
@@ -586,6 +644,89 @@ fn run_service(path: &std::path::Path) -> ExitCode {
     };
     init_logs(settings.json_logs, &settings.raw.log.level);
     async_main(async move |stop| vigil_stream::run(settings, stop).await)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn evaluate(
+    format: &str,
+    path: PathBuf,
+    labels: Option<PathBuf>,
+    config: Option<&std::path::Path>,
+    json: bool,
+    report: Option<&std::path::Path>,
+    predictions: Option<PathBuf>,
+    bootstrap: usize,
+    seed: u64,
+) -> ExitCode {
+    let (engine, policy) = match config {
+        Some(c) => match load_settings(c) {
+            Ok(s) => (s.engine, s.policy),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => (Config::default(), vigil_score::PolicyConfig::default()),
+    };
+    let input = match (format, labels) {
+        ("jsonl", Some(labels)) => vigil_evaluate::Input::Jsonl {
+            path: path.clone(),
+            labels,
+        },
+        ("jsonl", None) => {
+            eprintln!("vigil evaluate: --format jsonl needs --labels FILE (patient_id,sepsis_onset)");
+            return ExitCode::from(2);
+        }
+        (_, Some(_)) => {
+            eprintln!("vigil evaluate: --labels applies to --format jsonl only (PSV files carry SepsisLabel)");
+            return ExitCode::from(2);
+        }
+        _ => vigil_evaluate::Input::Psv(path.clone()),
+    };
+    let options = vigil_evaluate::Options {
+        config: engine,
+        policy,
+        bootstrap,
+        seed,
+        predictions,
+        progress: true,
+    };
+    let evaluation = match vigil_evaluate::run(&input, &options) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("vigil evaluate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for (name, reason) in evaluation.counts.rejected_stays.iter().take(20) {
+        eprintln!("vigil evaluate: {name}: {reason}; left out");
+    }
+    if evaluation.counts.rejected_stays.len() > 20 {
+        eprintln!(
+            "vigil evaluate: ... and {} more stays left out",
+            evaluation.counts.rejected_stays.len() - 20
+        );
+    }
+    if let Some(report) = report {
+        let html = match vigil_evaluate::report::html(&evaluation, &path.display().to_string()) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("vigil evaluate: cannot draw the report: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(e) = std::fs::write(report, html) {
+            eprintln!("vigil evaluate: cannot write {}: {e}", report.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    let out = if json {
+        vigil_evaluate::report::json(&evaluation, bootstrap, seed).to_string() + "\n"
+    } else {
+        vigil_evaluate::report::table(&evaluation)
+    };
+    print!("{out}");
+    ExitCode::SUCCESS
 }
 
 /// Opens `path`, or standard input for `-` or nothing; exit status 2 if it cannot.
