@@ -674,11 +674,15 @@ fn evaluate(
             labels,
         },
         ("jsonl", None) => {
-            eprintln!("vigil evaluate: --format jsonl needs --labels FILE (patient_id,sepsis_onset)");
+            eprintln!(
+                "vigil evaluate: --format jsonl needs --labels FILE (patient_id,sepsis_onset)"
+            );
             return ExitCode::from(2);
         }
         (_, Some(_)) => {
-            eprintln!("vigil evaluate: --labels applies to --format jsonl only (PSV files carry SepsisLabel)");
+            eprintln!(
+                "vigil evaluate: --labels applies to --format jsonl only (PSV files carry SepsisLabel)"
+            );
             return ExitCode::from(2);
         }
         _ => vigil_evaluate::Input::Psv(path.clone()),

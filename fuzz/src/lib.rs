@@ -6,7 +6,7 @@
 /// panic.
 pub fn exercise(data: &[u8], format: &vigil_wire::Format) {
     let config = vigil_score::Config::default();
-    let policy = vigil_score::PolicyConfig::default();
+    let policy = vigil_score::PolicyConfig::every_rule();
     let mut tracker = vigil_score::Tracker::new();
     for decoded in format.decode(data).into_iter().flatten() {
         let _ = decoded.to_native_json();

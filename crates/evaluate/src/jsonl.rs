@@ -40,7 +40,10 @@ pub fn read(observations: &Path, labels: &Path, counts: &mut Counts) -> Result<V
         }
         for decoded in vigil_wire::decode_json_message(line.as_bytes()) {
             match decoded {
-                Ok(d) => by_patient.entry(d.patient_id).or_default().push(d.observation),
+                Ok(d) => by_patient
+                    .entry(d.patient_id)
+                    .or_default()
+                    .push(d.observation),
                 Err(e) => counts.reject(generalise(&e.to_string())),
             }
         }
@@ -53,20 +56,21 @@ pub fn read(observations: &Path, labels: &Path, counts: &mut Counts) -> Result<V
             continue;
         };
         let Some(onset) = onsets.get(&id) else {
-            counts.rejected_stays.push((
-                id,
-                "has observations but no row in the labels file".into(),
-            ));
+            counts
+                .rejected_stays
+                .push((id, "has observations but no row in the labels file".into()));
             continue;
         };
         obs.sort_by_key(|o| o.effective());
         stays.push(stay(id, &obs, *onset));
     }
     for id in onsets.keys() {
-        if !stays.iter().any(|s| &s.name == id) && !counts.rejected_stays.iter().any(|r| &r.0 == id) {
-            counts
-                .rejected_stays
-                .push((id.clone(), "is in the labels file but has no observations".into()));
+        if !stays.iter().any(|s| &s.name == id) && !counts.rejected_stays.iter().any(|r| &r.0 == id)
+        {
+            counts.rejected_stays.push((
+                id.clone(),
+                "is in the labels file but has no observations".into(),
+            ));
         }
     }
     Ok(stays)
@@ -134,12 +138,16 @@ fn read_labels(path: &Path) -> Result<BTreeMap<String, Option<Timestamp>>, Error
         let onset = if onset.is_empty() {
             None
         } else {
-            Some(Timestamp::parse_rfc3339(onset).map_err(|e| {
-                bad(n, format!("sepsis_onset {:?}: {e}", truncate(onset, 40)))
-            })?)
+            Some(
+                Timestamp::parse_rfc3339(onset)
+                    .map_err(|e| bad(n, format!("sepsis_onset {:?}: {e}", truncate(onset, 40))))?,
+            )
         };
         if onsets.insert(id.to_string(), onset).is_some() {
-            return Err(bad(n, format!("patient_id {:?} appears twice", truncate(id, 64))));
+            return Err(bad(
+                n,
+                format!("patient_id {:?} appears twice", truncate(id, 64)),
+            ));
         }
     }
     Ok(onsets)
@@ -229,13 +237,21 @@ mod tests {
         let obs = write(&d, "o.jsonl", "");
         let cases = [
             ("id,onset\n", "line 1: header"),
-            ("patient_id,sepsis_onset\na,yesterday\n", "line 2: sepsis_onset \"yesterday\""),
-            ("patient_id,sepsis_onset\na,\na,\n", "line 3: patient_id \"a\" appears twice"),
+            (
+                "patient_id,sepsis_onset\na,yesterday\n",
+                "line 2: sepsis_onset \"yesterday\"",
+            ),
+            (
+                "patient_id,sepsis_onset\na,\na,\n",
+                "line 3: patient_id \"a\" appears twice",
+            ),
             ("patient_id,sepsis_onset\nab\n", "line 2: expected"),
         ];
         for (text, want) in cases {
             let labels = write(&d, "l.csv", text);
-            let err = read(&obs, &labels, &mut Counts::default()).unwrap_err().to_string();
+            let err = read(&obs, &labels, &mut Counts::default())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{err}");
         }
     }

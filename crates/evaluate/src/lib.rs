@@ -236,9 +236,9 @@ pub fn run(input: &Input, options: &Options) -> Result<Evaluation, Error> {
             progress.show(done, summaries.len());
         }
         progress.finish();
-        let counts = reader.join().unwrap_or_else(|_| {
-            Err(Error::Input("the input reader stopped unexpectedly".into()))
-        });
+        let counts = reader
+            .join()
+            .unwrap_or_else(|_| Err(Error::Input("the input reader stopped unexpectedly".into())));
         match failed {
             Some(e) => Err(e),
             None => counts.map(|c| (c, order(names, summaries), curves)),

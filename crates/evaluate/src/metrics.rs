@@ -75,7 +75,11 @@ impl StaySummary {
         };
         let policy = trace.policy();
         for k in 0..PREDICTORS {
-            let p: &[bool] = if k == POLICY { &policy } else { &trace.rules[k] };
+            let p: &[bool] = if k == POLICY {
+                &policy
+            } else {
+                &trace.rules[k]
+            };
             s.observed[k] = crate::utility::utility(labels, p);
             s.alerted[k] = p.iter().any(|&x| x);
             s.positive_hours[k] = p.iter().filter(|&&x| x).count() as u32;
@@ -388,7 +392,9 @@ pub fn figures(stays: &[StaySummary], replicates: usize, seed: u64) -> (Cohort, 
 
 /// AUROC from score bins of `[negatives, positives]` (ties count half).
 pub fn auroc(bins: &[[f64; 2]; BINS]) -> Option<f64> {
-    let (n, p): (f64, f64) = bins.iter().fold((0.0, 0.0), |(n, p), b| (n + b[0], p + b[1]));
+    let (n, p): (f64, f64) = bins
+        .iter()
+        .fold((0.0, 0.0), |(n, p), b| (n + b[0], p + b[1]));
     if n == 0.0 || p == 0.0 {
         return None;
     }
@@ -604,7 +610,10 @@ impl Curves {
                     .normalised(),
                     sensitivity: ratio(self.detected[r][i], self.septic),
                     non_septic_alerted: ratio(self.alerted[r][i], self.non_septic),
-                    episodes_per_100_patient_days: ratio(100.0 * self.episodes[r][i], self.hours / 24.0),
+                    episodes_per_100_patient_days: ratio(
+                        100.0 * self.episodes[r][i],
+                        self.hours / 24.0,
+                    ),
                 }
             })
             .collect()

@@ -216,10 +216,7 @@ impl Source {
     /// # Errors
     ///
     /// When the directory or archive cannot be read.
-    pub fn for_each(
-        self,
-        mut each: impl FnMut(&str, Result<&str, String>, f64),
-    ) -> io::Result<()> {
+    pub fn for_each(self, mut each: impl FnMut(&str, Result<&str, String>, f64)) -> io::Result<()> {
         let mut text = String::new();
         match self {
             Source::Dir(files) => {
@@ -255,7 +252,11 @@ impl Source {
                     match entry.read_to_string(&mut text) {
                         Ok(_) => each(&name, Ok(&text), read.get() as f64 / total),
                         Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                            each(&name, Err("not UTF-8 text".into()), read.get() as f64 / total);
+                            each(
+                                &name,
+                                Err("not UTF-8 text".into()),
+                                read.get() as f64 / total,
+                            );
                         }
                         Err(e) => return Err(e),
                     }
@@ -325,7 +326,12 @@ mod tests {
         );
         let mut counts = Counts::default();
         let stay = parse("p1.psv", &text, &mut counts).expect("valid");
-        assert!(stay.hours.iter().flatten().all(|o| o.param() != Param::Fio2));
+        assert!(
+            stay.hours
+                .iter()
+                .flatten()
+                .all(|o| o.param() != Param::Fio2)
+        );
         assert_eq!(counts.rejected.get("fio2: above 1"), Some(&1));
         assert_eq!(counts.rejected.get("fio2: below 0.21"), Some(&1));
         assert_eq!(counts.rejected.get("heart_rate: not a number"), Some(&1));
@@ -336,13 +342,33 @@ mod tests {
     fn malformed_files_are_rejected_with_a_reason() {
         let mut counts = Counts::default();
         let no_label = "HR|O2Sat\n1|2\n";
-        assert!(parse("a", no_label, &mut counts).unwrap_err().contains("SepsisLabel"));
+        assert!(
+            parse("a", no_label, &mut counts)
+                .unwrap_err()
+                .contains("SepsisLabel")
+        );
         let short = format!("{HEADER}\n97|95\n");
-        assert!(parse("a", &short, &mut counts).unwrap_err().contains("2 fields; expected 12"));
+        assert!(
+            parse("a", &short, &mut counts)
+                .unwrap_err()
+                .contains("2 fields; expected 12")
+        );
         let long = format!("{HEADER}\n97|95|NaN|NaN|NaN|NaN|NaN|NaN|NaN|70|1|0|7\n");
-        assert!(parse("a", &long, &mut counts).unwrap_err().contains("13 fields"));
+        assert!(
+            parse("a", &long, &mut counts)
+                .unwrap_err()
+                .contains("13 fields")
+        );
         let label = format!("{HEADER}\n97|95|NaN|NaN|NaN|NaN|NaN|NaN|NaN|70|1|2\n");
-        assert!(parse("a", &label, &mut counts).unwrap_err().contains("expected 0 or 1"));
-        assert!(parse("a", HEADER, &mut counts).unwrap_err().contains("no rows"));
+        assert!(
+            parse("a", &label, &mut counts)
+                .unwrap_err()
+                .contains("expected 0 or 1")
+        );
+        assert!(
+            parse("a", HEADER, &mut counts)
+                .unwrap_err()
+                .contains("no rows")
+        );
     }
 }

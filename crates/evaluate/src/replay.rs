@@ -61,7 +61,12 @@ impl Trace {
 }
 
 /// Replays `stay` under `policy` (and the reference policy) and records its trace.
-pub fn replay(stay: &Stay, config: &Config, policy: &PolicyConfig, reference: &PolicyConfig) -> Trace {
+pub fn replay(
+    stay: &Stay,
+    config: &Config,
+    policy: &PolicyConfig,
+    reference: &PolicyConfig,
+) -> Trace {
     let n = stay.hours.len();
     let mut trace = Trace {
         hours: n,
@@ -108,7 +113,11 @@ pub fn replay(stay: &Stay, config: &Config, policy: &PolicyConfig, reference: &P
             trace.scores[i].push(a.score(rule));
         }
         for &p in Param::ALL {
-            if configured.window().latest(p, end, &config.staleness).is_some() {
+            if configured
+                .window()
+                .latest(p, end, &config.staleness)
+                .is_some()
+            {
                 trace.current[p.index()] += 1;
             }
         }

@@ -60,10 +60,15 @@ pub fn describe(policy: &PolicyConfig) -> String {
         parts.push("no rule alerts".into());
     }
     let p = &policy.persistence;
-    let mut held = format!("a level acts after {} assessment(s)", p.readings);
-    if let Some(d) = p.duration {
-        let _ = write!(held, " or {} min", d.as_millis() / 60_000);
-    }
+    let held = match (p.readings, p.duration) {
+        (0 | 1, None) => "a level acts at once".to_string(),
+        (r, None) => format!("a level acts once held for {r} assessments"),
+        (0, Some(d)) => format!("a level acts once held for {} min", d.as_millis() / 60_000),
+        (r, Some(d)) => format!(
+            "a level acts once held for {r} assessments or {} min",
+            d.as_millis() / 60_000
+        ),
+    };
     format!("{}; {held}", parts.join("; "))
 }
 
@@ -143,7 +148,9 @@ pub fn table(e: &Evaluation) -> String {
     );
     for (k, f) in e.figures.iter().enumerate() {
         let lead = match (f.lead_time_median, f.lead_time_q1, f.lead_time_q3) {
-            (Some(m), Some(a), Some(b)) => format!("{:.0} ({:.0}-{:.0})", m.value, a.value, b.value),
+            (Some(m), Some(a), Some(b)) => {
+                format!("{:.0} ({:.0}-{:.0})", m.value, a.value, b.value)
+            }
             _ => "-".into(),
         };
         let _ = writeln!(
@@ -187,7 +194,10 @@ fn figures_json(f: &Figures) -> Value {
     put("auprc", f.auprc);
     put("sensitivity", f.sensitivity);
     put("non_septic_alerted", f.non_septic_alerted);
-    put("episodes_per_100_patient_days", f.episodes_per_100_patient_days);
+    put(
+        "episodes_per_100_patient_days",
+        f.episodes_per_100_patient_days,
+    );
     put("episode_ppv", f.episode_ppv);
     put("alerted_hours", f.alerted_hours);
     put("lead_time_median_hours", f.lead_time_median);
@@ -280,7 +290,9 @@ fn roc_svg(e: &Evaluation) -> Drawn {
                 .draw_series(LineSeries::new(e.curves.roc(rule), colour.stroke_width(2)))
                 .map_err(|x| x.to_string())?
                 .label(format!("{} (AUROC {auc:.3})", rule.label()))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -302,7 +314,10 @@ fn lead_svg(e: &Evaluation) -> Drawn {
         let root = SVGBackend::with_string(&mut svg, (560, 360)).into_drawing_area();
         root.fill(&WHITE).map_err(|x| x.to_string())?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("Policy: lead time before onset (detected septic stays)", ("sans-serif", 16))
+            .caption(
+                "Policy: lead time before onset (detected septic stays)",
+                ("sans-serif", 16),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
@@ -354,7 +369,10 @@ fn burden_svg(e: &Evaluation) -> Drawn {
         let root = SVGBackend::with_string(&mut svg, (640, 460)).into_drawing_area();
         root.fill(&WHITE).map_err(|x| x.to_string())?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("Alert burden against sensitivity across thresholds", ("sans-serif", 18))
+            .caption(
+                "Alert burden against sensitivity across thresholds",
+                ("sans-serif", 18),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
@@ -372,7 +390,9 @@ fn burden_svg(e: &Evaluation) -> Drawn {
                 .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
                 .map_err(|x| x.to_string())?
                 .label(format!("{} (each point a threshold)", rule.label()))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
             chart
                 .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, colour.filled())))
                 .map_err(|x| x.to_string())?;
@@ -397,7 +417,9 @@ fn burden_svg(e: &Evaluation) -> Drawn {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The self-contained HTML report.
@@ -482,7 +504,9 @@ pub fn html(e: &Evaluation, source: &str) -> Result<String, String> {
         }
         h.push_str("</table>");
     }
-    h.push_str("<h2>Input</h2><table><tr><th>parameter</th><th>hours with a current reading %</th></tr>");
+    h.push_str(
+        "<h2>Input</h2><table><tr><th>parameter</th><th>hours with a current reading %</th></tr>",
+    );
     for (p, s) in e.curves.coverage() {
         let _ = write!(h, "<tr><td>{}</td><td>{:.1}</td></tr>", p.code(), s * 100.0);
     }

@@ -167,7 +167,10 @@ mod tests {
         assert!(close(utility(&labels, &[false; 60]), -10.0));
         assert!(close(utility(&labels, &from(60, 44)), 5.0));
         let best = best_predictions(&labels);
-        assert_eq!(best, (0..60).map(|h| (38..=53).contains(&h)).collect::<Vec<_>>());
+        assert_eq!(
+            best,
+            (0..60).map(|h| (38..=53).contains(&h)).collect::<Vec<_>>()
+        );
         assert!(close(utility(&labels, &best), 7.5));
     }
 
@@ -178,7 +181,11 @@ mod tests {
         alerted[0] = true;
         alerted[1] = true;
         cohort.add(StayUtility::of(&[false; 10], &alerted));
-        assert!(close(cohort.normalised(), 0.851429), "{}", cohort.normalised());
+        assert!(
+            close(cohort.normalised(), 0.851429),
+            "{}",
+            cohort.normalised()
+        );
     }
 
     #[test]

@@ -24,19 +24,23 @@
 //! **Persistence** keeps single monitor artefacts from paging: a level (or the measured
 //! all-clear) counts only once it has held for `readings` consecutive assessment instants
 //! (readings charted at the same instant count once) or for `duration` of event time,
-//! whichever comes first. With the defaults (1 reading) every level acts at once.
+//! whichever comes first. The default is held for one hour of event time
+//! ([`Persistence::HELD_ONE_HOUR`]).
 //!
-//! Default levels follow the RCP NEWS2 clinical response chart (Royal College of
-//! Physicians, 2017, chart 4) and Sepsis-3 (Singer et al., JAMA 2016;315(8):801):
+//! Levels follow the RCP NEWS2 clinical response chart (Royal College of Physicians, 2017,
+//! chart 4) and Sepsis-3 (Singer et al., JAMA 2016;315(8):801). [`Thresholds::every_rule`]
+//! has every rule alert at its published threshold; the default
+//! ([`Thresholds::default`]) keeps the ones that earned their pages on real ICU data
+//! (EVALUATION.md: the others alerted most patients without adding utility):
 //!
-//! | rule | advisory | urgent | emergency |
-//! |---|---|---|---|
-//! | NEWS2 | a single parameter scoring 3 (low-medium: urgent ward-based review) | total 5-6 (medium: urgent response) | total 7 or more (high: emergency assessment) |
-//! | qSOFA | | positive (2 or more) | |
-//! | SIRS | positive (2 or more) | | |
-//! | SOFA | | rise of 2 or more over baseline (Sepsis-3 organ dysfunction) | |
-//! | septic shock | | | present |
-//! | MEWS | off by default (local variants differ); configurable | | |
+//! | rule | advisory | urgent | emergency | on by default |
+//! |---|---|---|---|---|
+//! | NEWS2 | a single parameter scoring 3 (low-medium: urgent ward-based review) | total 5-6 (medium: urgent response) | total 7 or more (high: emergency assessment) | urgent and emergency |
+//! | qSOFA | | positive (2 or more) | | no |
+//! | SIRS | positive (2 or more) | | | no |
+//! | SOFA | | rise of 2 or more over baseline (Sepsis-3 organ dysfunction) | | no |
+//! | septic shock | | | present | yes |
+//! | MEWS | configurable (local variants differ) | | | no |
 //!
 //! Every decision carries a deterministic [`AlertId`]: the same input replayed yields the
 //! same ids, so a consumer can drop redelivered duplicates.
@@ -121,7 +125,30 @@ pub struct Thresholds {
 }
 
 impl Default for Thresholds {
+    /// Vigil's default alert policy, chosen on the PhysioNet 2019 ICU data (EVALUATION.md):
+    /// NEWS2 total 5 or more urgent and 7 or more emergency (RCP 2017, chart 4: urgent
+    /// response, emergency assessment), and Sepsis-3 septic shock emergency. The rules
+    /// that paged without adding utility there (NEWS2's single-parameter advisory, qSOFA,
+    /// SIRS, SOFA) are scored and shown but do not alert; [`Thresholds::every_rule`]
+    /// turns them all on.
     fn default() -> Self {
+        Thresholds {
+            news2: [None, Some(Risk::Medium), Some(Risk::High)],
+            qsofa: None,
+            sirs: None,
+            sofa: None,
+            septic_shock: Some(Level::Emergency),
+            mews: [None, None, None],
+        }
+    }
+}
+
+impl Thresholds {
+    /// Every rule alerting at its published threshold: NEWS2 a single parameter scoring 3
+    /// advisory, 5 or more urgent, 7 or more emergency; qSOFA positive urgent; SIRS
+    /// positive advisory; SOFA organ dysfunction urgent; septic shock emergency; MEWS off
+    /// (local variants differ).
+    pub fn every_rule() -> Thresholds {
         Thresholds {
             news2: [Some(Risk::LowMedium), Some(Risk::Medium), Some(Risk::High)],
             qsofa: Some(Level::Urgent),
@@ -133,16 +160,29 @@ impl Default for Thresholds {
     }
 }
 
-/// How long a level (or the all-clear) must hold before it acts.
+/// How long a level (or the all-clear) must hold before it acts: for `readings`
+/// consecutive assessments, or for `duration` of event time since it was first seen,
+/// whichever comes first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Persistence {
-    /// Consecutive assessments (at least 1).
+    /// Consecutive assessments; 0: by `duration` only (with no duration, 0 acts as 1).
     pub readings: u32,
-    /// Or this much event time since it was first seen (`None`: readings only).
+    /// Event time since it was first seen (`None`: readings only).
     pub duration: Option<Span>,
 }
 
+impl Persistence {
+    /// Vigil's default: held for 60 minutes of event time, however many assessments that
+    /// spans. Measured in time rather than readings so that it means the same on a feed
+    /// charted hourly, every 15 minutes or every minute (EVALUATION.md).
+    pub const HELD_ONE_HOUR: Persistence = Persistence {
+        readings: 0,
+        duration: Some(Span::minutes(60)),
+    };
+}
+
 impl Default for Persistence {
+    /// At once: every level acts on the first assessment that reaches it.
     fn default() -> Self {
         Persistence {
             readings: 1,
@@ -168,16 +208,26 @@ pub struct PolicyConfig {
 pub const DEFAULT_REMINDER: Span = Span::minutes(60);
 
 impl Default for PolicyConfig {
+    /// Vigil's default policy ([`Thresholds::default`], held one hour).
     fn default() -> Self {
         PolicyConfig {
             thresholds: Thresholds::default(),
-            persistence: Persistence::default(),
+            persistence: Persistence::HELD_ONE_HOUR,
             reminder: Some(DEFAULT_REMINDER),
         }
     }
 }
 
 impl PolicyConfig {
+    /// Every rule at its published threshold ([`Thresholds::every_rule`]), acting at once.
+    pub fn every_rule() -> PolicyConfig {
+        PolicyConfig {
+            thresholds: Thresholds::every_rule(),
+            persistence: Persistence::default(),
+            reminder: Some(DEFAULT_REMINDER),
+        }
+    }
+
     /// The level `rule` reaches in `a`, if any.
     pub fn level(&self, rule: RuleId, a: &Assessment) -> Option<Level> {
         let t = &self.thresholds;
@@ -320,7 +370,12 @@ impl Held {
         let Some(since) = self.since else {
             return false;
         };
-        self.count >= p.readings.max(1)
+        let readings = if p.duration.is_none() {
+            p.readings.max(1)
+        } else {
+            p.readings
+        };
+        (readings > 0 && self.count >= readings)
             || p.duration
                 .is_some_and(|d| at.as_millis() - since.as_millis() >= d.as_millis())
     }
@@ -835,7 +890,7 @@ mod tests {
 
     #[test]
     fn news2_raises_escalates_never_reraises_and_resolves() {
-        let mut w = Ward::new(PolicyConfig::default());
+        let mut w = Ward::new(PolicyConfig::every_rule());
         assert_eq!(
             w.at(0, &vitals(16.0, 130.0, 80.0)),
             vec![],
@@ -893,7 +948,7 @@ mod tests {
                 readings: 2,
                 duration: None,
             },
-            ..PolicyConfig::default()
+            ..PolicyConfig::every_rule()
         };
         let mut w = Ward::new(policy);
         w.at(0, &vitals(16.0, 130.0, 80.0));
@@ -921,13 +976,80 @@ mod tests {
     }
 
     #[test]
+    fn the_default_policy_pages_news2_5_and_7_after_an_hour_held() {
+        let mut w = Ward::new(PolicyConfig::default());
+        // RR 25 (3) + SBP 95 (2) = NEWS2 5; qSOFA positive too, but qSOFA does not page.
+        let high = vitals(25.0, 95.0, 80.0);
+        assert_eq!(w.at(0, &high), vec![]);
+        // 59 minutes held: not yet (edge below).
+        assert_eq!(w.at(59, &high), vec![]);
+        // 60 minutes held: urgent (edge at); no other rule pages.
+        assert_eq!(
+            w.at(60, &high),
+            vec![(RuleId::News2, AlertKind::Raised, Level::Urgent)]
+        );
+        // A single parameter scoring 3 alone (NEWS2 low-medium) never pages by default.
+        let mut w = Ward::new(PolicyConfig::default());
+        for minute in [0, 60, 120] {
+            assert_eq!(w.at(minute, &vitals(25.0, 130.0, 80.0)), vec![]);
+        }
+        // The all-clear must hold an hour too.
+        let mut w = Ward::new(PolicyConfig::default());
+        w.at(0, &high);
+        w.at(60, &high);
+        let normal = vitals(16.0, 130.0, 80.0);
+        assert_eq!(w.at(61, &normal), vec![]);
+        assert_eq!(w.at(120, &normal), vec![]);
+        assert_eq!(
+            w.at(121, &normal),
+            vec![(RuleId::News2, AlertKind::Resolved, Level::Urgent)]
+        );
+    }
+
+    #[test]
+    fn persistence_by_time_only_ignores_how_many_readings_arrive() {
+        let policy = PolicyConfig {
+            persistence: Persistence::HELD_ONE_HOUR,
+            ..PolicyConfig::every_rule()
+        };
+        let mut w = Ward::new(policy);
+        // A monitor sending every minute: 59 readings in a row are not an hour.
+        for minute in 0..60 {
+            assert_eq!(
+                w.at(minute, &[("heart_rate", 150.0)]),
+                vec![],
+                "minute {minute}"
+            );
+        }
+        let d = w.at(60, &[("heart_rate", 150.0)]);
+        assert!(
+            d.contains(&(RuleId::News2, AlertKind::Raised, Level::Advisory)),
+            "{d:?}"
+        );
+        // With neither a count nor a duration, 0 readings acts as 1: never "never".
+        let at_once = PolicyConfig {
+            persistence: Persistence {
+                readings: 0,
+                duration: None,
+            },
+            ..PolicyConfig::every_rule()
+        };
+        let mut w = Ward::new(at_once);
+        let d = w.at(0, &[("heart_rate", 150.0)]);
+        assert!(
+            d.contains(&(RuleId::News2, AlertKind::Raised, Level::Advisory)),
+            "{d:?}"
+        );
+    }
+
+    #[test]
     fn persistence_by_duration() {
         let policy = PolicyConfig {
             persistence: Persistence {
                 readings: 100,
                 duration: Some(Span::minutes(5)),
             },
-            ..PolicyConfig::default()
+            ..PolicyConfig::every_rule()
         };
         let mut w = Ward::new(policy);
         w.at(0, &vitals(16.0, 130.0, 80.0));
@@ -943,7 +1065,7 @@ mod tests {
     #[test]
     fn septic_shock_is_an_emergency_and_ids_are_deterministic() {
         let run = || {
-            let mut w = Ward::new(PolicyConfig::default());
+            let mut w = Ward::new(PolicyConfig::every_rule());
             w.at(0, &[("norepinephrine", 0.2), ("lactate", 4.0)]);
             let a = *w.patient.assess(Timestamp::from_millis(T0), &w.config);
             let mut fresh = AlertState::new();
@@ -982,7 +1104,7 @@ mod tests {
 
     #[test]
     fn levels_follow_the_configured_thresholds() {
-        let mut policy = PolicyConfig::default();
+        let mut policy = PolicyConfig::every_rule();
         policy.thresholds.sirs = None;
         policy.thresholds.mews = [Some(3), Some(5), None];
         let mut w = Ward::new(policy);
@@ -999,7 +1121,7 @@ mod tests {
 
     #[test]
     fn messages_name_the_readings_the_coverage_and_the_response() {
-        let mut w = Ward::new(PolicyConfig::default());
+        let mut w = Ward::new(PolicyConfig::every_rule());
         let d = w.decide_at(0, &vitals(26.0, 95.0, 115.0));
         let news2 = d.iter().find(|d| d.rule == RuleId::News2).expect("raised");
         let a = *w.patient.assess(Timestamp::from_millis(T0), &w.config);
@@ -1008,7 +1130,7 @@ mod tests {
             "NEWS2 7 (high): RR 26/min, SBP 95 mm[Hg], HR 115/min; 7 of 7 measured - emergency assessment"
         );
         // A partial set says what it rests on.
-        let mut w = Ward::new(PolicyConfig::default());
+        let mut w = Ward::new(PolicyConfig::every_rule());
         let d = w.decide_at(
             0,
             &[("resp_rate", 26.0), ("heart_rate", 135.0), ("spo2", 97.0)],
@@ -1027,7 +1149,7 @@ mod tests {
     fn stale_vitals_make_an_alert_overdue_never_resolved() {
         // Defect 1 of the alert-semantics issue: emergency alerts from a vital-sign set
         // taken 8 h earlier were resolved when a normal lactate arrived.
-        let mut w = Ward::new(PolicyConfig::default());
+        let mut w = Ward::new(PolicyConfig::every_rule());
         let raised = w.at(0, &vitals(30.0, 85.0, 140.0));
         assert!(raised.contains(&(RuleId::News2, AlertKind::Raised, Level::Emergency)));
         assert!(raised.contains(&(RuleId::Qsofa, AlertKind::Raised, Level::Urgent)));
@@ -1088,7 +1210,7 @@ mod tests {
 
     #[test]
     fn events_carry_the_previous_level_and_score() {
-        let mut w = Ward::new(PolicyConfig::default());
+        let mut w = Ward::new(PolicyConfig::every_rule());
         w.at(0, &vitals(16.0, 130.0, 80.0));
         let raised = w.decide_at(10, &vitals(25.0, 130.0, 80.0));
         let r = raised
@@ -1126,7 +1248,7 @@ mod tests {
             ) {
                 let policy = PolicyConfig {
                     persistence: Persistence { readings, duration: Some(Span::minutes(20)) },
-                    ..PolicyConfig::default()
+                    ..PolicyConfig::every_rule()
                 };
                 let mut w = Ward::new(policy);
                 let mut active: [Option<Level>; 6] = [None; 6];
@@ -1170,7 +1292,7 @@ mod tests {
             ) {
                 let policy = PolicyConfig {
                     reminder: reminder.map(Span::minutes),
-                    ..PolicyConfig::default()
+                    ..PolicyConfig::every_rule()
                 };
                 let mut w = Ward::new(policy);
                 let mut minute = 0;

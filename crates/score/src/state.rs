@@ -201,7 +201,7 @@ mod tests {
             baseline in 0..4u8,
         ) {
             let config = Config::default();
-            let policy = PolicyConfig::default();
+            let policy = PolicyConfig::every_rule();
             let mut window = Window::new();
             window.set_sofa_baseline(baseline);
             let mut alerts = AlertState::new();

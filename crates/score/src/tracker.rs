@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn a_set_sent_reading_by_reading_decides_once_at_its_final_level() {
-        let (config, policy) = (Config::default(), PolicyConfig::default());
+        let (config, policy) = (Config::default(), PolicyConfig::every_rule());
         let mut t = Tracker::new();
         let set = [
             ("resp_rate", 30.0),
@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn the_evaluation_instant_never_passes_the_limit() {
-        let (config, policy) = (Config::default(), PolicyConfig::default());
+        let (config, policy) = (Config::default(), PolicyConfig::every_rule());
         let mut t = Tracker::new();
         let limit = Timestamp::from_millis(T0 + 5 * 60_000);
         t.ingest(
@@ -246,7 +246,7 @@ mod tests {
 
     #[test]
     fn time_alone_reports_overdue_readings_and_never_resolves() {
-        let (config, policy) = (Config::default(), PolicyConfig::default());
+        let (config, policy) = (Config::default(), PolicyConfig::every_rule());
         let mut t = Tracker::new();
         let received = Timestamp::from_millis(T0 + 60_000);
         for (code, v) in [("resp_rate", 30.0), ("sbp", 85.0), ("heart_rate", 140.0)] {
@@ -302,7 +302,7 @@ mod tests {
         type Set = (i64, Vec<(usize, f64)>);
 
         fn run(sets: &[Set], order: &[u64], flush_each: &[bool]) -> Vec<String> {
-            let (config, policy) = (Config::default(), PolicyConfig::default());
+            let (config, policy) = (Config::default(), PolicyConfig::every_rule());
             let mut t = Tracker::new();
             let mut out = Vec::new();
             let mut record = |o: Option<Outcome>| {

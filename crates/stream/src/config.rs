@@ -232,7 +232,7 @@ impl Default for Engine {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Alerts {
-    /// A level must hold for this many consecutive assessments...
+    /// A level must hold for this many consecutive assessments (0: by minutes only)...
     pub persistence_readings: u32,
     /// ...or this many minutes of event time (0: readings only).
     pub persistence_minutes: u64,
@@ -261,12 +261,12 @@ pub struct Alerts {
 impl Default for Alerts {
     fn default() -> Self {
         Alerts {
-            persistence_readings: 1,
-            persistence_minutes: 0,
-            news2: ["low_medium".into(), "medium".into(), "high".into()],
-            qsofa: "urgent".into(),
-            sirs: "advisory".into(),
-            sofa: "urgent".into(),
+            persistence_readings: 0,
+            persistence_minutes: 60,
+            news2: ["off".into(), "medium".into(), "high".into()],
+            qsofa: "off".into(),
+            sirs: "off".into(),
+            sofa: "off".into(),
             septic_shock: "emergency".into(),
             mews: [0, 0, 0],
             fhir_topic: String::new(),
@@ -664,8 +664,10 @@ impl Config {
         }
         let a = &self.alerts;
         need(
-            a.persistence_readings >= 1,
-            "alerts.persistence_readings: 0; expected 1 or more".into(),
+            a.persistence_readings >= 1 || a.persistence_minutes >= 1,
+            "alerts.persistence_readings and alerts.persistence_minutes are both 0; expected \
+             readings 1 or more (1: act at once), or minutes 1 or more"
+                .into(),
         );
         let fhir_resource = crate::fhir_out::FhirResource::from_name(&a.fhir_resource);
         need(
@@ -700,7 +702,7 @@ impl Config {
         };
         let mut policy = PolicyConfig {
             persistence: Persistence {
-                readings: a.persistence_readings.max(1),
+                readings: a.persistence_readings,
                 duration: (a.persistence_minutes > 0)
                     .then(|| Span::minutes(a.persistence_minutes as i64)),
             },

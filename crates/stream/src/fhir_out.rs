@@ -120,7 +120,7 @@ mod tests {
     use vigil_score::{Config, Observation, PolicyConfig, RawValue, Status, Timestamp, Tracker};
 
     fn event_for(f: impl Fn(&AlertEvent<'_>)) {
-        let (config, policy) = (Config::default(), PolicyConfig::default());
+        let (config, policy) = (Config::default(), PolicyConfig::every_rule());
         let mut p = Tracker::new();
         let t = Timestamp::parse_rfc3339("2026-11-23T10:00:00Z").unwrap();
         for (code, v) in [("resp_rate", 26.0), ("sbp", 95.0), ("heart_rate", 115.0)] {

@@ -12,7 +12,7 @@ fn replay(dir: &str, format: &Format) -> usize {
         .join(dir);
     let mut n = 0;
     let config = vigil_score::Config::default();
-    let policy = vigil_score::PolicyConfig::default();
+    let policy = vigil_score::PolicyConfig::every_rule();
     for entry in std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display())) {
         let path = entry.expect("corpus entry").path();
         let bytes = std::fs::read(&path).expect("corpus file");
