@@ -28,7 +28,8 @@ async fn vigil_run_consumes_scores_and_alerts_then_stops_on_sigterm() {
     std::fs::write(
         &config,
         "[kafka]\nbrokers = \"placeholder:1\"\ngroup_id = \"e2e\"\nobservations_topic = \"e2e.observations\"\n\
-         alerts_topic = \"e2e.alerts\"\ndlq_topic = \"e2e.dlq\"\nstate_topic = \"e2e.state\"\n[http]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n",
+         alerts_topic = \"e2e.alerts\"\ndlq_topic = \"e2e.dlq\"\nstate_topic = \"e2e.state\"\n[http]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n\
+         [alerts]\npersistence_readings = 1\npersistence_minutes = 0\nqsofa = \"urgent\"\nsirs = \"advisory\"\n",
     )
     .expect("config written");
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))

@@ -316,7 +316,7 @@ mod tests {
         assert!(stay.hours[1].iter().all(|o| o.effective() == hour_time(1)));
         // EtCO2 once, Age twice, ICULOS twice.
         assert_eq!(counts.ignored_total(), 5);
-        assert_eq!(counts.missing, 7 + 1);
+        assert_eq!(counts.missing, 8 + 1);
     }
 
     #[test]

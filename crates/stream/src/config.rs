@@ -276,6 +276,30 @@ impl Default for Alerts {
     }
 }
 
+impl Alerts {
+    /// Every rule alerting at its published threshold, at once (the policy
+    /// `vigil_score::PolicyConfig::every_rule`): the most alerts a feed can produce. The
+    /// load benchmarks and the fault-injection harness run on it, since they measure the
+    /// service rather than the clinical policy.
+    pub fn every_rule() -> Alerts {
+        Alerts {
+            persistence_readings: 1,
+            persistence_minutes: 0,
+            news2: ["low_medium".into(), "medium".into(), "high".into()],
+            qsofa: "urgent".into(),
+            sirs: "advisory".into(),
+            sofa: "urgent".into(),
+            ..Alerts::default()
+        }
+    }
+
+    /// [`Alerts::every_rule`] as the lines of an `[alerts]` section.
+    pub fn every_rule_toml() -> &'static str {
+        "[alerts]\npersistence_readings = 1\npersistence_minutes = 0\n\
+         news2 = [\"low_medium\", \"medium\", \"high\"]\nqsofa = \"urgent\"\nsirs = \"advisory\"\nsofa = \"urgent\"\n"
+    }
+}
+
 /// Whether `topic` is a legal Kafka topic name.
 fn valid_topic(topic: &str) -> bool {
     (1..=249).contains(&topic.len())
@@ -999,6 +1023,28 @@ mod tests {
                 .iter()
                 .any(|l| l.starts_with("input.hl7_mdc_codes.1: \"pressure\"")),
             "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn every_rule_is_the_scoring_crates_every_rule_policy() {
+        let from_toml: Config = Config::parse(
+            Alerts::every_rule_toml(),
+            std::iter::empty::<(String, String)>(),
+        )
+        .expect("parses");
+        assert_eq!(from_toml.alerts, Alerts::every_rule());
+        let s = Config {
+            alerts: Alerts::every_rule(),
+            ..Config::default()
+        }
+        .validate()
+        .expect("valid");
+        assert_eq!(s.policy, PolicyConfig::every_rule());
+        // And the defaults are the scoring crate's defaults.
+        assert_eq!(
+            Config::default().validate().expect("valid").policy,
+            PolicyConfig::default()
         );
     }
 

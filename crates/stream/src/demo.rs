@@ -66,8 +66,6 @@ pub async fn run(
     raw.kafka.brokers = brokers.clone();
     raw.kafka.group_id = "vigil-demo".into();
     raw.http.listen = demo.listen.clone();
-    // A level must hold at two charting times: single monitor artefacts do not page.
-    raw.alerts.persistence_readings = 2;
     broker.create_topic(&raw.kafka.observations_topic, 4)?;
     broker.create_topic(&raw.kafka.alerts_topic, 1)?;
     broker.create_topic(&raw.kafka.dlq_topic, 1)?;

@@ -384,7 +384,8 @@ impl<'a> Run<'a> {
              delivery = \"{delivery}\"\ntransactional_id = \"{name}\"\n\
              [kafka.librdkafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\
              [http]\nlisten = \"127.0.0.1:{port}\"\n[log]\nformat = \"json\"\nlevel = \"info\"\n\
-             [service]\nbatch_max_messages = 500\nbatch_max_wait_ms = 20\n",
+             [service]\nbatch_max_messages = 500\nbatch_max_wait_ms = 20\n{alerts}",
+            alerts = crate::config::Alerts::every_rule_toml(),
             brokers = self.brokers,
             run = self.name,
             delivery = self.harness.delivery,

@@ -48,6 +48,8 @@ fn settings(
     let mut raw = Config::default();
     raw.kafka.brokers = broker.bootstrap_servers();
     raw.kafka.group_id = "vigil-load".into();
+    // The most alerts a feed can produce: the service's worst case.
+    raw.alerts = crate::config::Alerts::every_rule();
     raw.kafka.delivery = delivery.into();
     raw.kafka.transactional_id = "vigil-load".into();
     raw.http.listen = "127.0.0.1:0".into();
