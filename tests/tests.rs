@@ -2,6 +2,7 @@
 
 mod compose;
 mod decode;
+mod evaluate;
 mod faults;
 mod run;
 mod score;

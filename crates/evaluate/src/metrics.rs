@@ -323,7 +323,9 @@ pub fn figures(stays: &[StaySummary], replicates: usize, seed: u64) -> (Cohort, 
     }
     let points: Vec<Point> = (0..PREDICTORS).map(|k| all.figures(k)).collect();
     // samples[k][field] = replicate values
-    let mut samples = vec![vec![Vec::with_capacity(replicates); 11]; PREDICTORS];
+    let mut samples: Vec<Vec<Vec<f64>>> = (0..PREDICTORS)
+        .map(|_| (0..11).map(|_| Vec::with_capacity(replicates)).collect())
+        .collect();
     let mut rng = SplitMix(seed);
     let mut weights = vec![0u32; stays.len()];
     for _ in 0..replicates {

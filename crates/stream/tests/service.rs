@@ -39,6 +39,9 @@ impl Harness {
         config.kafka.dlq_topic = format!("dlq-{n}");
         config.http.listen = "127.0.0.1:0".into();
         config.service.batch_max_wait_ms = 5;
+        // Every rule alerting at once: these tests are about how the service publishes
+        // decisions, so each set of readings should decide something.
+        config.alerts = vigil_stream::config::Alerts::every_rule();
         // The mock cluster does not store offsets sent in a transaction, so these tests run
         // the at-least-once mode; exactly-once is tested against tansu (vigil faults).
         config.kafka.delivery = "at-least-once".into();
