@@ -174,7 +174,7 @@ fn real_stays(names: &[&str]) -> PathBuf {
 #[test]
 fn real_stays_of_set_a_give_their_pinned_figures() {
     // p000011 septic (t_sepsis 30), alerted from hour 21: lead 9. p000015 septic from
-    // its first row, never alerted. p000006 not septic, alerted 13 of its 17 hours.
+    // its first row, never alerted. p000006 not septic, alerted 15 of its 17 hours.
     // p000002 not septic, never alerted.
     let dir = real_stays(&["p000002.psv", "p000006.psv", "p000011.psv", "p000015.psv"]);
     let preds = dir.join("predictions");
@@ -202,7 +202,7 @@ fn real_stays_of_set_a_give_their_pinned_figures() {
             .collect()
     };
     assert_eq!(alerted("p000002.psv"), Vec::<usize>::new());
-    assert_eq!(alerted("p000006.psv").len(), 13);
+    assert_eq!(alerted("p000006.psv").len(), 15);
     assert_eq!(alerted("p000006.psv")[0], 2);
     assert_eq!(alerted("p000011.psv")[0], 21);
     assert_eq!(alerted("p000015.psv"), Vec::<usize>::new());
@@ -212,5 +212,5 @@ fn real_stays_of_set_a_give_their_pinned_figures() {
 
 /// The policy's normalised utility on the four stays above, as Vigil first computed it
 /// and tools/challenge_utility.py (an independent implementation) confirmed from the
-/// predictions written (0.133810).
-const PINNED_UTILITY: f64 = 0.133_809_523_809_523_82;
+/// predictions written (0.130952).
+const PINNED_UTILITY: f64 = 0.130_952_380_952_380_93;

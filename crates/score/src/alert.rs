@@ -40,7 +40,7 @@
 //! | SIRS | positive (2 or more) | | | no |
 //! | SOFA | | rise of 2 or more over baseline (Sepsis-3 organ dysfunction) | | no |
 //! | septic shock | | | present | yes |
-//! | MEWS | configurable (local variants differ) | | | no |
+//! | MEWS | 3 or more (EVALUATION.md) | 5 or more (Subbe et al. 2001) | | advisory and urgent |
 //!
 //! Every decision carries a deterministic [`AlertId`]: the same input replayed yields the
 //! same ids, so a consumer can drop redelivered duplicates.
@@ -127,10 +127,13 @@ pub struct Thresholds {
 impl Default for Thresholds {
     /// Vigil's default alert policy, chosen on the PhysioNet 2019 ICU data (EVALUATION.md):
     /// NEWS2 total 5 or more urgent and 7 or more emergency (RCP 2017, chart 4: urgent
-    /// response, emergency assessment), and Sepsis-3 septic shock emergency. The rules
+    /// response, emergency assessment); MEWS 3 or more advisory (chosen on that evidence:
+    /// MEWS needs no oxygen reading, so it keeps alerts working where FiO2 is charted
+    /// rarely) and 5 or more urgent (Subbe et al., QJM 2001;94:521: 5 or more was
+    /// associated with death and ICU admission); Sepsis-3 septic shock emergency. The rules
     /// that paged without adding utility there (NEWS2's single-parameter advisory, qSOFA,
     /// SIRS, SOFA) are scored and shown but do not alert; [`Thresholds::every_rule`]
-    /// turns them all on.
+    /// turns them on.
     fn default() -> Self {
         Thresholds {
             news2: [None, Some(Risk::Medium), Some(Risk::High)],
@@ -138,7 +141,7 @@ impl Default for Thresholds {
             sirs: None,
             sofa: None,
             septic_shock: Some(Level::Emergency),
-            mews: [None, None, None],
+            mews: [Some(3), Some(5), None],
         }
     }
 }
@@ -978,15 +981,21 @@ mod tests {
     #[test]
     fn the_default_policy_pages_news2_5_and_7_after_an_hour_held() {
         let mut w = Ward::new(PolicyConfig::default());
-        // RR 25 (3) + SBP 95 (2) = NEWS2 5; qSOFA positive too, but qSOFA does not page.
+        // RR 25 (3) + SBP 95 (2) = NEWS2 5; MEWS 3 (RR 2, SBP 1); qSOFA positive too,
+        // but qSOFA does not page.
         let high = vitals(25.0, 95.0, 80.0);
         assert_eq!(w.at(0, &high), vec![]);
         // 59 minutes held: not yet (edge below).
         assert_eq!(w.at(59, &high), vec![]);
-        // 60 minutes held: urgent (edge at); no other rule pages.
+        // 60 minutes held: NEWS2 urgent and MEWS advisory (edge at); nothing else.
+        let mut d = w.at(60, &high);
+        d.sort_by_key(|x| x.0 as u8);
         assert_eq!(
-            w.at(60, &high),
-            vec![(RuleId::News2, AlertKind::Raised, Level::Urgent)]
+            d,
+            vec![
+                (RuleId::News2, AlertKind::Raised, Level::Urgent),
+                (RuleId::Mews, AlertKind::Raised, Level::Advisory)
+            ]
         );
         // A single parameter scoring 3 alone (NEWS2 low-medium) never pages by default.
         let mut w = Ward::new(PolicyConfig::default());
@@ -997,12 +1006,18 @@ mod tests {
         let mut w = Ward::new(PolicyConfig::default());
         w.at(0, &high);
         w.at(60, &high);
-        let normal = vitals(16.0, 130.0, 80.0);
+        // RR 12 scores nothing in NEWS2 (12-20) nor MEWS (9-14).
+        let normal = vitals(12.0, 130.0, 80.0);
         assert_eq!(w.at(61, &normal), vec![]);
         assert_eq!(w.at(120, &normal), vec![]);
+        let mut d = w.at(121, &normal);
+        d.sort_by_key(|x| x.0 as u8);
         assert_eq!(
-            w.at(121, &normal),
-            vec![(RuleId::News2, AlertKind::Resolved, Level::Urgent)]
+            d,
+            vec![
+                (RuleId::News2, AlertKind::Resolved, Level::Urgent),
+                (RuleId::Mews, AlertKind::Resolved, Level::Advisory)
+            ]
         );
     }
 

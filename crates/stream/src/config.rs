@@ -268,7 +268,7 @@ impl Default for Alerts {
             sirs: "off".into(),
             sofa: "off".into(),
             septic_shock: "emergency".into(),
-            mews: [0, 0, 0],
+            mews: [3, 5, 0],
             fhir_topic: String::new(),
             fhir_resource: "DetectedIssue".into(),
             overdue_reminder_minutes: 60,
@@ -289,6 +289,7 @@ impl Alerts {
             qsofa: "urgent".into(),
             sirs: "advisory".into(),
             sofa: "urgent".into(),
+            mews: [0, 0, 0],
             ..Alerts::default()
         }
     }
@@ -296,7 +297,7 @@ impl Alerts {
     /// [`Alerts::every_rule`] as the lines of an `[alerts]` section.
     pub fn every_rule_toml() -> &'static str {
         "[alerts]\npersistence_readings = 1\npersistence_minutes = 0\n\
-         news2 = [\"low_medium\", \"medium\", \"high\"]\nqsofa = \"urgent\"\nsirs = \"advisory\"\nsofa = \"urgent\"\n"
+         news2 = [\"low_medium\", \"medium\", \"high\"]\nqsofa = \"urgent\"\nsirs = \"advisory\"\nsofa = \"urgent\"\nmews = [0, 0, 0]\n"
     }
 }
 
