@@ -34,7 +34,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use vigil_score::{Observation, Param, RawValue, Status};
+use vigil_score::{Observation, Param, Value};
 
 use crate::{Counts, Stay, hour_time};
 
@@ -154,15 +154,8 @@ fn reading(param: Param, cell: &str, at: vigil_score::Timestamp) -> Result<Obser
         .ok()
         .filter(|v: &f64| v.is_finite())
         .ok_or_else(|| format!("{}: not a number", param.code()))?;
-    Observation::new(
-        param.code(),
-        RawValue::Number(value),
-        Some(param.unit()),
-        at,
-        None,
-        Status::Final,
-    )
-    .map_err(|e| match e {
+    // Already in the canonical unit (the column mapping above): no code or unit lookup.
+    Observation::canonical(param, Value::Number(value), at).map_err(|e| match e {
         vigil_score::ObservationError::OutOfRange { max, .. } if value > max => {
             format!("{}: above {max}{}", param.code(), unit_suffix(param))
         }
