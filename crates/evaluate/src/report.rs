@@ -325,7 +325,7 @@ fn lead_svg(e: &Evaluation) -> Drawn {
             .map_err(|x| x.to_string())?;
         chart
             .configure_mesh()
-            .x_desc("hours before t_sepsis (negative: after)")
+            .x_desc("hours before t_sepsis (negative: after; 12: active when the window opened)")
             .y_desc("septic stays")
             .draw()
             .map_err(|x| x.to_string())?;
