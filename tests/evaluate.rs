@@ -223,3 +223,50 @@ fn a_hospital_export_in_native_jsonl_with_labels() {
     assert_eq!(missing.status, 2);
     assert!(missing.stderr.contains("--labels"), "{}", missing.stderr);
 }
+
+#[test]
+fn unusable_input_says_why_and_exits_1() {
+    let dir = tmp("unusable");
+    let not_tar = dir.join("stays.tar.gz");
+    std::fs::write(&not_tar, "HR|SepsisLabel\n80|0\n").expect("write");
+    let out = vigil(
+        &[
+            "evaluate",
+            "--format",
+            "psv",
+            not_tar.to_str().expect("utf-8"),
+        ],
+        "",
+    );
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stderr
+            .contains("neither a directory of .psv files nor a gzip-compressed tar"),
+        "{}",
+        out.stderr
+    );
+
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let out = vigil(
+        &[
+            "evaluate",
+            "--format",
+            "psv",
+            empty.to_str().expect("utf-8"),
+        ],
+        "",
+    );
+    assert_eq!(out.status, 1);
+    assert!(out.stderr.contains("no stay to evaluate"), "{}", out.stderr);
+
+    let bad = dir.join("bad");
+    std::fs::create_dir_all(&bad).expect("mkdir");
+    std::fs::write(bad.join("a.psv"), b"HR|SepsisLabel\n\xff|0\n").expect("write");
+    let out = vigil(
+        &["evaluate", "--format", "psv", bad.to_str().expect("utf-8")],
+        "",
+    );
+    assert_eq!(out.status, 1);
+    assert!(out.stderr.contains("a.psv: cannot read"), "{}", out.stderr);
+}

@@ -245,9 +245,17 @@ pub fn run(input: &Input, options: &Options) -> Result<Evaluation, Error> {
         }
     })?;
     if summaries.is_empty() {
-        return Err(Error::Input(
-            "no stay could be evaluated (see the rejections above)".into(),
-        ));
+        let why: Vec<String> = counts
+            .rejected_stays
+            .iter()
+            .take(5)
+            .map(|(name, reason)| format!("{name}: {reason}"))
+            .collect();
+        return Err(Error::Input(if why.is_empty() {
+            "no stay to evaluate: the input holds no stay files (.psv) or no observations".into()
+        } else {
+            format!("no stay could be evaluated; {}", why.join("; "))
+        }));
     }
     let (cohort, figures) = metrics::figures(&summaries, options.bootstrap, options.seed);
     Ok(Evaluation {

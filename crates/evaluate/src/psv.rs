@@ -197,7 +197,14 @@ impl Source {
             files.sort();
             Ok(Source::Dir(files))
         } else {
-            File::open(path)?;
+            let mut magic = [0u8; 2];
+            File::open(path)?.read_exact(&mut magic).ok();
+            if magic != [0x1f, 0x8b] {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "neither a directory of .psv files nor a gzip-compressed tar archive (.tar.gz) of them",
+                ));
+            }
             Ok(Source::TarGz(path.to_path_buf()))
         }
     }
