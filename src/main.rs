@@ -426,7 +426,12 @@ fn main() -> ExitCode {
                 );
                 if let Some((p50, p99, max)) = report.latency_ms {
                     println!(
-                        "observation-to-alert latency: p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms"
+                        "observation-to-alert latency in steady state: p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms"
+                    );
+                }
+                if let Some(first) = report.first_alert_ms {
+                    println!(
+                        "from start to the first alert (joining the group, restoring, first batch): {first:.0} ms"
                     );
                 }
                 Ok(())

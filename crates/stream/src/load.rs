@@ -36,8 +36,13 @@ pub struct Report {
     pub seconds: f64,
     /// Observations per second through the service.
     pub per_second: f64,
-    /// Latency percentiles in milliseconds (p50, p99, max), latency mode only.
+    /// Steady-state latency percentiles in milliseconds (p50, p99, max), latency mode
+    /// only: the alerts of the observations sent at the measured rate, after the service
+    /// had joined its group, restored its partitions and processed a first observation.
     pub latency_ms: Option<(f64, f64, f64)>,
+    /// Milliseconds from starting the service to the first alert received (joining the
+    /// group, restoring, the first batch), latency mode only.
+    pub first_alert_ms: Option<f64>,
 }
 
 fn settings(
@@ -72,7 +77,7 @@ fn observation(patient: usize, visit: u64, effective: vigil_score::Timestamp) ->
 fn producer(brokers: &str) -> Result<FutureProducer, rdkafka::error::KafkaError> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
+        .set("linger.ms", "1")
         .set("queue.buffering.max.messages", "1000000")
         .create()
 }
@@ -160,6 +165,7 @@ pub async fn throughput(
         seconds,
         per_second: observations as f64 / seconds.max(1e-9),
         latency_ms: None,
+        first_alert_ms: None,
     })
 }
 
@@ -183,6 +189,7 @@ pub async fn latency(
     let alerts_topic = settings.raw.kafka.alerts_topic.clone();
     let metrics = Metrics::new();
     let stop = CancellationToken::new();
+    let started = now();
     let service = tokio::spawn(crate::service::run(
         settings,
         metrics.clone(),
@@ -193,11 +200,12 @@ pub async fn latency(
         .set("bootstrap.servers", &brokers)
         .set("group.id", "vigil-load-reader")
         .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "5")
+        .set("fetch.wait.max.ms", "1")
         .create()?;
     reader.subscribe(&[alerts_topic.as_str()])?;
     let read_stop = stop.clone();
     let reading = tokio::spawn(async move {
+        // (observed_at, received) of every alert.
         let mut latencies = Vec::new();
         loop {
             let m = tokio::select! {
@@ -213,7 +221,7 @@ pub async fn latency(
                 .as_str()
                 .and_then(|t| vigil_score::Timestamp::parse_rfc3339(t).ok())
             {
-                latencies.push((received.as_millis() - at.as_millis()) as f64);
+                latencies.push((at.as_millis(), received.as_millis()));
             }
         }
         latencies
@@ -232,6 +240,7 @@ pub async fn latency(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let total = rate * seconds;
+    let measured_from = now();
     let tick = Duration::from_millis(10);
     let per_tick = (rate / 100).max(1);
     let mut next = tokio::time::Instant::now();
@@ -268,7 +277,17 @@ pub async fn latency(
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.cancel();
     service.await??;
-    let mut latencies = reading.await?;
+    let alerts = reading.await?;
+    let first_alert_ms = alerts
+        .iter()
+        .map(|&(_, received)| received)
+        .min()
+        .map(|r| (r - started.as_millis()) as f64);
+    let mut latencies: Vec<f64> = alerts
+        .iter()
+        .filter(|&&(at, _)| at >= measured_from.as_millis())
+        .map(|&(at, received)| (received - at) as f64)
+        .collect();
     latencies.sort_by(f64::total_cmp);
     let pick = |q: f64| {
         latencies
@@ -288,6 +307,7 @@ pub async fn latency(
             pick(0.99),
             latencies.last().copied().unwrap_or(f64::NAN),
         )),
+        first_alert_ms,
     })
 }
 
@@ -387,15 +407,14 @@ pub async fn restore(
     }
     let metrics = Metrics::new();
     let began = Instant::now();
-    let mut restored = 0usize;
-    for part in 0..partitions {
-        let topic = settings.raw.kafka.state_topic.clone();
-        restored += tokio::task::block_in_place(|| {
-            crate::service::restore(&settings, &topic, part, None, &metrics)
-        })?
-        .patients
-        .len();
-    }
+    let topic = settings.raw.kafka.state_topic.clone();
+    let parts: Vec<(i32, Option<i64>)> = (0..partitions).map(|p| (p, None)).collect();
+    let restored: usize = tokio::task::block_in_place(|| {
+        crate::service::restore_partitions(&settings, &topic, &parts, &metrics)
+    })?
+    .values()
+    .map(|r| r.patients.len())
+    .sum();
     let seconds = began.elapsed().as_secs_f64();
     drop(broker);
     Ok((
@@ -405,6 +424,7 @@ pub async fn restore(
             seconds,
             per_second: restored as f64 / seconds.max(1e-9),
             latency_ms: None,
+            first_alert_ms: None,
         },
         bytes_total as f64 / patients.max(1) as f64,
     ))

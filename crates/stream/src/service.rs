@@ -90,6 +90,8 @@ struct Rebalances {
     /// Incremented by every revocation: a message received while the epoch was `e`
     /// arrived after every revocation numbered `e` or lower.
     epoch: u64,
+    /// The partitions assigned now (the eager assignors revoke and assign everything).
+    assigned: HashSet<i32>,
 }
 
 struct VigilContext {
@@ -108,6 +110,9 @@ impl ConsumerContext for VigilContext {
             let epoch = r.epoch;
             r.revoked
                 .extend(tpl.elements().iter().map(|e| (e.partition(), epoch)));
+            for e in tpl.elements() {
+                r.assigned.remove(&e.partition());
+            }
             self.readiness.set_assigned(false);
             tracing::info!(partitions = tpl.count(), "Partitions revoked");
         }
@@ -121,6 +126,9 @@ impl ConsumerContext for VigilContext {
         let count = match rebalance {
             Rebalance::Assign(tpl) => {
                 tracing::info!(partitions = tpl.count(), "Partitions assigned");
+                let mut r = self.rebalances.lock().unwrap_or_else(|p| p.into_inner());
+                r.assigned
+                    .extend(tpl.elements().iter().map(|e| e.partition()));
                 tpl.count()
             }
             Rebalance::Revoke(_) => 0,
@@ -187,7 +195,7 @@ pub async fn run(
             ("auto.offset.reset", "earliest"),
             ("session.timeout.ms", "6000"),
             // Alert latency matters more than fetch efficiency when the feed is quiet.
-            ("fetch.wait.max.ms", "10"),
+            ("fetch.wait.max.ms", "2"),
         ],
     )
     .set("group.id", &k.group_id)
@@ -200,7 +208,7 @@ pub async fn run(
         &[
             ("enable.idempotence", "true"),
             ("acks", "all"),
-            ("linger.ms", "5"),
+            ("linger.ms", "1"),
         ],
     );
     if let Some(id) = &settings.transactional_id {
@@ -238,6 +246,9 @@ pub async fn run(
     // Partitions restored from the changelog, each with its checkpoint: input below it was
     // already processed by the restored state.
     let mut restored: HashMap<i32, Option<i64>> = HashMap::new();
+    // Partitions restored whose first message has not been seen yet: their checkpoint and
+    // whether unsealed records were skipped, to check the consumer's position against.
+    let mut first_check: HashMap<i32, (Option<i64>, bool)> = HashMap::new();
     let mut seq = 0u64;
     let max_messages = settings.raw.service.batch_max_messages;
     let max_wait = Duration::from_millis(settings.raw.service.batch_max_wait_ms);
@@ -306,6 +317,7 @@ pub async fn run(
                 *l = (*l).max(*e);
                 partitions.remove(p);
                 restored.remove(p);
+                first_check.remove(p);
                 positions.remove(p);
             }
             let keep = |(m, e): &(Result<BorrowedMessage<'_>, KafkaError>, u64)| {
@@ -329,6 +341,52 @@ pub async fn run(
         // Partitions rewound to their changelog checkpoint in this batch: the rest of the
         // batch's messages from them are read again from there.
         let mut rewound: HashSet<i32> = HashSet::new();
+        // Newly assigned partitions are restored here, at the batch boundary, side by
+        // side, before any of their messages is processed. Whether the consumer starts past
+        // a partition's checkpoint is checked at its first message (`first_check`).
+        if let Some(topic) = &state_topic {
+            let mut new_parts: Vec<i32> = assigned(&rebalances)
+                .into_iter()
+                .filter(|p| !restored.contains_key(p))
+                .collect();
+            // A message can arrive before its assignment is seen (a callback racing the
+            // batch): its partition is restored too.
+            new_parts.extend(
+                batch
+                    .iter()
+                    .filter_map(|(m, _)| m.as_ref().ok().map(Message::partition))
+                    .filter(|p| !restored.contains_key(p)),
+            );
+            new_parts.sort_unstable();
+            new_parts.dedup();
+            if !new_parts.is_empty() {
+                readiness.set_consuming(false);
+                let started = Instant::now();
+                let fresh = tokio::task::block_in_place(|| {
+                    let committed =
+                        committed_offsets(&consumer, &k.observations_topic, &new_parts)?;
+                    restore_partitions(&settings, topic, &committed, &metrics)
+                })?;
+                metrics
+                    .restore_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                for (partition, state) in fresh {
+                    tracing::info!(
+                        partition,
+                        patients = state.patients.len(),
+                        checkpoint = state.checkpoint,
+                        "Patient state restored"
+                    );
+                    partitions.insert(partition, state.patients);
+                    restored.insert(partition, state.checkpoint);
+                    if let Some(c) = state.checkpoint {
+                        positions.insert(partition, c);
+                    }
+                    first_check.insert(partition, (state.checkpoint, state.unsealed));
+                }
+                readiness.set_consuming(true);
+            }
+        }
         for (m, _) in batch {
             let m = match m {
                 Ok(m) => m,
@@ -340,30 +398,7 @@ pub async fn run(
             if rewound.contains(&m.partition()) {
                 continue;
             }
-            if let Some(topic) = &state_topic
-                && !restored.contains_key(&m.partition())
-            {
-                readiness.set_consuming(false);
-                let started = Instant::now();
-                let state = tokio::task::block_in_place(|| {
-                    let committed = committed_offset(&consumer, m.topic(), m.partition())?;
-                    restore(&settings, topic, m.partition(), committed, &metrics)
-                })?;
-                metrics
-                    .restore_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                tracing::info!(
-                    partition = m.partition(),
-                    patients = state.patients.len(),
-                    checkpoint = state.checkpoint,
-                    "Patient state restored"
-                );
-                partitions.insert(m.partition(), state.patients);
-                restored.insert(m.partition(), state.checkpoint);
-                if let Some(c) = state.checkpoint {
-                    positions.insert(m.partition(), c);
-                }
-                readiness.set_consuming(true);
+            if let Some((checkpoint, unsealed)) = first_check.remove(&m.partition()) {
                 // Under exactly-once the changelog decides where processing resumes. A
                 // consumer that starts past its checkpoint (offsets that a broker stored for
                 // a transaction whose share restore found unsealed, e.g. a fenced one that
@@ -372,16 +407,16 @@ pub async fn run(
                 // Without a checkpoint, only if the changelog shows exactly-once batches that
                 // never sealed (a deployment moving from at-least-once has none, and its
                 // group offset is right).
-                let behind = match state.checkpoint {
+                let behind = match checkpoint {
                     Some(c) => m.offset() > c,
-                    None => state.unsealed && m.offset() > 0,
+                    None => unsealed && m.offset() > 0,
                 };
                 if settings.transactional_id.is_some() && behind {
-                    let to = state.checkpoint.map_or(Offset::Beginning, Offset::Offset);
+                    let to = checkpoint.map_or(Offset::Beginning, Offset::Offset);
                     tracing::warn!(
                         partition = m.partition(),
                         position = m.offset(),
-                        checkpoint = state.checkpoint,
+                        checkpoint,
                         "Consumer position past the changelog checkpoint; rewinding"
                     );
                     tokio::task::block_in_place(|| {
@@ -654,25 +689,40 @@ fn epoch(rebalances: &Mutex<Rebalances>) -> u64 {
     rebalances.lock().unwrap_or_else(|p| p.into_inner()).epoch
 }
 
+/// The partitions assigned now.
+fn assigned(rebalances: &Mutex<Rebalances>) -> Vec<i32> {
+    let r = rebalances.lock().unwrap_or_else(|p| p.into_inner());
+    r.assigned.iter().copied().collect()
+}
+
 fn take_revoked(rebalances: &Mutex<Rebalances>) -> Vec<(i32, u64)> {
     std::mem::take(&mut rebalances.lock().unwrap_or_else(|p| p.into_inner()).revoked)
 }
 
 /// The group's committed offset of one input partition, if any (blocking).
-fn committed_offset(
+/// The group's committed offsets of `partitions` of `topic`, in one request.
+fn committed_offsets(
     consumer: &StreamConsumer<VigilContext>,
     topic: &str,
-    partition: i32,
-) -> Result<Option<i64>, ServiceError> {
+    partitions: &[i32],
+) -> Result<Vec<(i32, Option<i64>)>, ServiceError> {
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition(topic, partition);
+    for &p in partitions {
+        tpl.add_partition(topic, p);
+    }
     let committed = consumer.committed_offsets(tpl, Duration::from_secs(30))?;
-    Ok(committed
-        .find_partition(topic, partition)
-        .and_then(|e| match e.offset() {
-            Offset::Offset(o) => Some(o),
-            _ => None,
-        }))
+    Ok(partitions
+        .iter()
+        .map(|&p| {
+            let offset = committed
+                .find_partition(topic, p)
+                .and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+            (p, offset)
+        })
+        .collect())
 }
 
 /// One batch in one transaction: its output in two phases (everything, then the seals,
@@ -934,6 +984,51 @@ enum PendingKind {
 /// partition: such a batch is redelivered and processed again from the older state. A
 /// record that cannot be decoded is skipped with a warning (the patient then starts
 /// afresh) rather than stopping the partition.
+/// Restores several partitions at once, each as [`restore`] does, on up to
+/// [`RESTORE_THREADS`] threads: most of a partition's restore is waiting for the broker,
+/// so partitions restore side by side. `parts` pairs each partition with its committed
+/// input offset. The first error wins.
+pub(crate) fn restore_partitions(
+    settings: &Settings,
+    topic: &str,
+    parts: &[(i32, Option<i64>)],
+    metrics: &Metrics,
+) -> Result<HashMap<i32, Restored>, ServiceError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(Vec::with_capacity(parts.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..parts.len().min(RESTORE_THREADS) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(partition, committed)) = parts.get(i) else {
+                        break;
+                    };
+                    let r = restore(settings, topic, partition, committed, metrics);
+                    let failed = r.is_err();
+                    if let Ok(mut all) = results.lock() {
+                        all.push((partition, r));
+                    }
+                    if failed {
+                        // Stop taking work: the caller fails anyway.
+                        next.store(parts.len(), Ordering::Relaxed);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let mut restored = HashMap::with_capacity(parts.len());
+    for (partition, r) in results.into_inner().unwrap_or_default() {
+        restored.insert(partition, r?);
+    }
+    Ok(restored)
+}
+
+/// How many partitions restore at once.
+pub(crate) const RESTORE_THREADS: usize = 16;
+
 pub(crate) fn restore(
     settings: &Settings,
     topic: &str,
