@@ -3,7 +3,7 @@
 //!
 //! Decision support only; not a medical device.
 //!
-//! - [`vigil_wire`] turns messages (native JSON now) into validated observations;
+//! - [`vigil_wire`] turns messages (native JSON, FHIR R4, HL7 v2) into validated observations;
 //! - [`decode`] is the `vigil decode` command: messages in, native observation events out;
 //! - [`score`] is the `vigil score` command: observation JSONL in, one assessment per
 //!   patient out.

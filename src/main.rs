@@ -387,12 +387,20 @@ fn main() -> ExitCode {
                         patients,
                         partitions,
                     } => {
-                        let (report, per_patient) =
-                            vigil_stream::load::restore(patients, partitions).await?;
+                        let r = vigil_stream::load::restore(patients, partitions).await?;
+                        let report = r.report;
                         println!(
-                            "restored {} of {patients} patients in {:.2} s = {:.0}/s; changelog {per_patient:.0} bytes per patient",
-                            report.observations, report.seconds, report.per_second
+                            "restored {} of {patients} patients in {:.2} s = {:.0}/s; changelog {:.0} bytes per patient",
+                            report.observations,
+                            report.seconds,
+                            report.per_second,
+                            r.changelog_bytes
                         );
+                        if let Some(held) = r.resident_bytes {
+                            println!(
+                                "resident memory held by the restored patients: {held:.0} bytes per patient"
+                            );
+                        }
                         if report.observations < patients as u64 {
                             println!(
                                 "(the mock broker keeps about 5 MiB per partition and drops older data: use more partitions)"

@@ -10,10 +10,10 @@
 //! | `HR` | `heart_rate` | /min |
 //! | `O2Sat` | `spo2` | % |
 //! | `Temp` | `temperature` | Cel |
-//! | `SBP`, `MAP`, `DBP` | `sbp`, `map`, `dbp` | mm[Hg] |
+//! | `SBP`, `MAP`, `DBP` | `sbp`, `map`, `dbp` | `mm[Hg]` |
 //! | `Resp` | `resp_rate` | /min |
 //! | `FiO2` | `fio2` | 1 (fraction) |
-//! | `PaCO2` | `paco2` | mm[Hg] |
+//! | `PaCO2` | `paco2` | `mm[Hg]` |
 //! | `Lactate` | `lactate` | mmol/L |
 //! | `Creatinine` | `creatinine` | mg/dL |
 //! | `Bilirubin_total` | `bilirubin` | mg/dL |

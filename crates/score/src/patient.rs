@@ -1,7 +1,7 @@
 //! One patient: the window and a current assessment kept up to date incrementally.
 //!
 //! Re-scoring after every observation is the engine's hot path. A new reading can only
-//! change the rules that read its parameter ([`rules::qsofa::INPUTS`] and its siblings),
+//! change the rules that read its parameter ([`crate::rules::qsofa::INPUTS`] and its siblings),
 //! and the passage of time can only change a rule when one of its current readings turns
 //! stale, a worst-of-24 h reading leaves the span, or a reading measured later than the
 //! last evaluation comes into view. [`Patient`] records, per rule, the instant from which

@@ -311,10 +311,29 @@ pub async fn latency(
     })
 }
 
+/// The process's resident set size in bytes (Linux `/proc/self/status`), if known.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// What `vigil load restore` measured.
+#[derive(Clone, Debug)]
+pub struct RestoreReport {
+    /// Patients restored and the time it took.
+    pub report: Report,
+    /// Changelog bytes per patient.
+    pub changelog_bytes: f64,
+    /// Resident memory the restored patients occupy, bytes per patient (Linux only).
+    pub resident_bytes: Option<f64>,
+}
+
 /// Writes `patients` ward patients' state (24 h of hourly vital signs and a lab panel
 /// each) to a changelog topic of `partitions` partitions, then restores every partition
-/// the way the service does on assignment. Reports the bytes per patient and the restore
-/// time.
+/// the way the service does on assignment, all partitions side by side. Reports the bytes
+/// per patient, the restore time and the resident memory the restored patients hold.
 ///
 /// # Errors
 ///
@@ -322,7 +341,7 @@ pub async fn latency(
 pub async fn restore(
     patients: usize,
     partitions: i32,
-) -> Result<(Report, f64), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<RestoreReport, Box<dyn std::error::Error + Send + Sync>> {
     use vigil_score::{AlertState, Observation, RawValue, Status, Window};
     let broker = MockBroker::start(1)?;
     let mut raw = Config::default();
@@ -409,16 +428,21 @@ pub async fn restore(
     let began = Instant::now();
     let topic = settings.raw.kafka.state_topic.clone();
     let parts: Vec<(i32, Option<i64>)> = (0..partitions).map(|p| (p, None)).collect();
-    let restored: usize = tokio::task::block_in_place(|| {
+    let rss_before = resident_bytes();
+    let state = tokio::task::block_in_place(|| {
         crate::service::restore_partitions(&settings, &topic, &parts, &metrics)
-    })?
-    .values()
-    .map(|r| r.patients.len())
-    .sum();
+    })?;
+    let restored: usize = state.values().map(|r| r.patients.len()).sum();
+    // The restored patients are still held here, as the service holds them.
+    let rss_after = resident_bytes();
     let seconds = began.elapsed().as_secs_f64();
+    drop(state);
     drop(broker);
-    Ok((
-        Report {
+    let held = rss_before
+        .zip(rss_after)
+        .map(|(b, a)| a.saturating_sub(b) as f64 / restored.max(1) as f64);
+    Ok(RestoreReport {
+        report: Report {
             observations: restored as u64,
             alerts: 0,
             seconds,
@@ -426,6 +450,7 @@ pub async fn restore(
             latency_ms: None,
             first_alert_ms: None,
         },
-        bytes_total as f64 / patients.max(1) as f64,
-    ))
+        changelog_bytes: bytes_total as f64 / patients.max(1) as f64,
+        resident_bytes: held,
+    })
 }

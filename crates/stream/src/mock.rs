@@ -23,6 +23,7 @@ impl MockBroker {
     /// # Errors
     ///
     /// When librdkafka cannot create the cluster.
+    #[allow(unsafe_code)]
     pub fn start(brokers: i32) -> KafkaResult<MockBroker> {
         let owner: BaseProducer = ClientConfig::new()
             .set("test.mock.num.brokers", brokers.to_string())

@@ -1143,6 +1143,7 @@ pub(crate) fn restore(
 
 /// The partition's end offset as the consumer's last fetch response reported it (no
 /// request; rdkafka exposes only the querying variant).
+#[allow(unsafe_code)]
 fn cached_high_watermark(reader: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
     let topic = std::ffi::CString::new(topic).ok()?;
     let (mut low, mut high) = (-1i64, -1i64);
