@@ -391,7 +391,7 @@ impl Config {
             };
             let rest = rest.to_ascii_lowercase();
             let Some((section, key)) = [
-                "kafka", "http", "log", "service", "engine", "alerts", "input",
+                "kafka", "http", "log", "service", "engine", "alerts", "input", "mllp",
             ]
             .iter()
             .find_map(|s| {
@@ -914,10 +914,13 @@ mod tests {
                 ("VIGIL_KAFKA_BROKERS", "b:2"),
                 ("VIGIL_KAFKA_GROUP_ID", "g2"),
                 ("VIGIL_SERVICE_BATCH_MAX_MESSAGES", "50"),
+                ("VIGIL_MLLP_LISTEN", "0.0.0.0:2575"),
                 ("HOME", "/root"),
             ]),
         )
         .unwrap();
+        // [mllp] is overridable like every other section (it was refused before).
+        assert_eq!(c.mllp.listen, "0.0.0.0:2575");
         assert_eq!(c.kafka.brokers, "b:2");
         assert_eq!(c.kafka.group_id, "g2");
         assert_eq!(c.service.batch_max_messages, 50);
