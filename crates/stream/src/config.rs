@@ -193,6 +193,11 @@ pub struct Service {
     /// How often (wall clock, milliseconds) patients with active alerts are checked for
     /// readings gone overdue while no message of theirs arrives.
     pub overdue_check_ms: u64,
+    /// Fault injection only, set by the fault harness (`vigil faults`, RELIABILITY.md):
+    /// milliseconds to pause after each phase of every transaction, so that kills land
+    /// inside transactions. Deliberately not in `config/vigil.toml`; 0 (off) otherwise.
+    #[doc(hidden)]
+    pub fault_injection_txn_pause_ms: u64,
 }
 
 impl Default for Service {
@@ -202,6 +207,7 @@ impl Default for Service {
             batch_max_wait_ms: 2,
             shutdown_deadline_ms: 10_000,
             overdue_check_ms: 30_000,
+            fault_injection_txn_pause_ms: 0,
         }
     }
 }

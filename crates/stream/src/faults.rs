@@ -76,7 +76,8 @@ pub struct FaultsConfig {
     /// The longest random wait between an instance starting to consume and its kill.
     pub max_kill_delay: Duration,
     /// Pause inside every transaction of the faulty runs' instances (after the output and
-    /// after the seals; `service::TXN_PAUSE_ENV`), so faults land inside transactions.
+    /// after the seals; the hidden key `service.fault_injection_txn_pause_ms`), so faults land
+    /// inside transactions.
     pub txn_pause: Duration,
     /// Seed of the feed and of the fault timing.
     pub seed: u64,
@@ -384,7 +385,14 @@ impl<'a> Run<'a> {
              delivery = \"{delivery}\"\ntransactional_id = \"{name}\"\n\
              [kafka.librdkafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\
              [http]\nlisten = \"127.0.0.1:{port}\"\n[log]\nformat = \"json\"\nlevel = \"info\"\n\
-             [service]\nbatch_max_messages = 500\nbatch_max_wait_ms = 20\n{alerts}",
+             [service]\nbatch_max_messages = 500\nbatch_max_wait_ms = 20\n\
+             fault_injection_txn_pause_ms = {pause}\n{alerts}",
+            // The faulty runs' instances pause inside every transaction, the clean run's not.
+            pause = if self.name == "clean" {
+                0
+            } else {
+                self.harness.txn_pause.as_millis()
+            },
             alerts = crate::config::Alerts::every_rule_toml(),
             brokers = self.brokers,
             run = self.name,
@@ -392,12 +400,7 @@ impl<'a> Run<'a> {
         );
         std::fs::write(&config, text)?;
         let log = dir.join(format!("{name}.{}.log", self.started));
-        let child = spawn(
-            self.harness,
-            self.name,
-            &config,
-            std::fs::File::create(&log)?,
-        )?;
+        let child = spawn(self.harness, &config, std::fs::File::create(&log)?)?;
         self.instances.push(Instance {
             name,
             config,
@@ -422,7 +425,7 @@ impl<'a> Run<'a> {
                     .append(true)
                     .create(true)
                     .open(&i.log)?;
-                i.child = spawn(self.harness, self.name, &i.config, log)?;
+                i.child = spawn(self.harness, &i.config, log)?;
             }
         }
         Ok(())
@@ -546,30 +549,18 @@ impl Drop for Run<'_> {
     }
 }
 
-/// A run's topics, through the admin API (the changelog compacted).
-/// Starts `vigil run` with `config`, logging to `log`; the faulty runs' instances pause
-/// inside every transaction (`FaultsConfig::txn_pause`), the clean run's do not.
-fn spawn(
-    harness: &FaultsConfig,
-    run: &str,
-    config: &Path,
-    log: std::fs::File,
-) -> Result<Child, Error> {
+/// Starts `vigil run` with `config`, logging to `log`.
+fn spawn(harness: &FaultsConfig, config: &Path, log: std::fs::File) -> Result<Child, Error> {
     let mut command = Command::new(&harness.vigil);
     command
         .args(["run", "--config"])
         .arg(config)
         .stdout(Stdio::null())
         .stderr(log);
-    if run != "clean" && !harness.txn_pause.is_zero() {
-        command.env(
-            crate::service::TXN_PAUSE_ENV,
-            harness.txn_pause.as_millis().to_string(),
-        );
-    }
     Ok(command.spawn()?)
 }
 
+/// A run's topics, through the admin API (the changelog compacted).
 async fn create_topics(brokers: &str, name: &str, p: i32) -> Result<(), Error> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)

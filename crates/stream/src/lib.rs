@@ -8,8 +8,11 @@
 //! medical device.
 //!
 //! - [`config`]: the TOML configuration, environment overrides and validation;
-//! - [`service`]: the consumer loop (exactly once by default: each batch's output, state
-//!   and offsets in one transaction; at least once as a fallback);
+//! - [`service`]: the consumer loop: batches, restore of newly assigned partitions,
+//!   processing, the changelog's state records;
+//! - `delivery`: the delivery guarantee as a type (exactly once by default: each batch's
+//!   output, state, seals and offsets in one transaction; at least once as a fallback),
+//!   each mode with its own commit;
 //! - [`faults`]: the fault-injection harness behind `vigil faults`;
 //! - [`simulate`]: a synthetic ward feed for demos and load;
 //! - [`mllp`]: HL7 v2 over MLLP in, acknowledged only once Kafka has the message;
@@ -17,6 +20,7 @@
 //!   demo and the tests.
 
 pub mod config;
+mod delivery;
 pub mod demo;
 pub mod event;
 pub mod faults;

@@ -4,32 +4,31 @@
 //! rejected message goes to the dead-letter topic unchanged, with its reason and source
 //! coordinates in headers. An accepted observation is applied to its patient's window
 //! (owned by the partition it arrived on), the patient is re-scored, and the alert policy
-//! decides; each decision becomes an alert event keyed by patient. Under exactly-once
-//! delivery a batch's alerts, dead letters, state records, checkpoints and input offsets
-//! are one Kafka transaction, each changelog partition's share of it sealed by a checkpoint
-//! written last, and restore applies only sealed shares (DESIGN.md, "What is the delivery
-//! guarantee?"). Under at-least-once, only when every message of the batch has been
-//! acknowledged are its offsets committed; a crash before the commit redelivers the batch,
-//! and deterministic alert ids let consumers drop the repeats.
+//! decides; each decision becomes an alert event keyed by patient. How a batch reaches
+//! Kafka is the delivery mode's business (`crate::delivery`): under exactly-once a
+//! batch's alerts, dead letters, state records, checkpoints and input offsets are one
+//! Kafka transaction, each changelog partition's share of it sealed by a checkpoint written
+//! last, and restore (here) applies only sealed shares (DESIGN.md, "What is the delivery
+//! guarantee?"); under at-least-once the offsets are committed once the output is
+//! acknowledged. Newly assigned partitions are restored from the changelog at the batch
+//! boundary, side by side.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use vigil_score::{Ingested, Timestamp, Tracker};
 use vigil_wire::DecodeError;
 
 use crate::config::Settings;
+use crate::delivery::Delivery;
 use crate::event::{Subject, events, now};
 use crate::http::Readiness;
 use crate::metrics::Metrics;
@@ -142,14 +141,15 @@ impl ConsumerContext for VigilContext {
 }
 
 /// One message to produce, owned until the broker acknowledges it.
-struct Outgoing {
-    topic: String,
+pub(crate) struct Outgoing {
+    pub(crate) topic: String,
     /// An explicit partition (state records go to the input's partition number).
-    partition: Option<i32>,
-    key: Option<Vec<u8>>,
-    payload: Vec<u8>,
-    headers: Option<OwnedHeaders>,
-    what: &'static str,
+    pub(crate) partition: Option<i32>,
+    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) headers: Option<OwnedHeaders>,
+    /// What it is, for delivery errors.
+    pub(crate) what: &'static str,
 }
 
 /// Client settings: `defaults` first, then the raw `[kafka.librdkafka]` settings, which
@@ -211,27 +211,10 @@ pub async fn run(
             ("linger.ms", "1"),
         ],
     );
-    if let Some(id) = &settings.transactional_id {
-        producer_config.set("transactional.id", id);
-    }
+    let mut delivery = Delivery::new(&settings);
+    delivery.configure(&mut producer_config);
     let producer: FutureProducer = producer_config.create()?;
-    let txn_timeout = Duration::from_secs(60);
-    let pause = std::env::var(TXN_PAUSE_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_millis);
-    if let Some(p) = pause {
-        tracing::warn!(
-            pause_ms = p.as_millis() as u64,
-            "Fault injection: pausing inside every transaction ({TXN_PAUSE_ENV})"
-        );
-    }
-    if settings.transactional_id.is_some() {
-        // Fences any earlier incarnation with the same transactional.id and aborts its open
-        // transaction, so its half-written batch never becomes visible to read_committed.
-        tokio::task::block_in_place(|| producer.init_transactions(txn_timeout))
-            .map_err(ServiceError::Transaction)?;
-    }
+    delivery.start(&producer)?;
     consumer.subscribe(&[k.observations_topic.as_str()])?;
     readiness.set_consuming(true);
     tracing::info!(
@@ -253,7 +236,6 @@ pub async fn run(
     let max_messages = settings.raw.service.batch_max_messages;
     let max_wait = Duration::from_millis(settings.raw.service.batch_max_wait_ms);
     let mut result = Ok(());
-    let mut last_committed: Option<TopicPartitionList> = None;
     // A message received to see where a full batch may end, kept for the next batch.
     let mut carried = None;
     // Each input partition's next offset after the last committed batch, for sealing a
@@ -411,7 +393,7 @@ pub async fn run(
                     Some(c) => m.offset() > c,
                     None => unsealed && m.offset() > 0,
                 };
-                if settings.transactional_id.is_some() && behind {
+                if delivery.is_exactly_once() && behind {
                     let to = checkpoint.map_or(Offset::Beginning, Offset::Offset);
                     tracing::warn!(
                         partition = m.partition(),
@@ -550,31 +532,13 @@ pub async fn run(
         // Under exactly-once each changelog partition the batch touched gets a checkpoint,
         // sent only after everything else of the transaction was acknowledged: it seals
         // that partition's share of the transaction (see `restore`).
-        let mut seals = Vec::new();
-        if settings.transactional_id.is_some() {
-            if let Some(topic) = &state_topic {
-                for (partition, next) in &sealed_at {
-                    seals.push(Outgoing {
-                        topic: topic.clone(),
-                        partition: Some(*partition),
-                        key: Some(format!("vigil-checkpoint/{session}").into_bytes()),
-                        payload: next.to_string().into_bytes(),
-                        headers: Some(OwnedHeaders::new().insert(Header {
-                            key: CHECKPOINT,
-                            value: Some("1"),
-                        })),
-                        what: "checkpoint",
-                    });
-                }
-            }
-            for o in outgoing.iter_mut().chain(&mut seals) {
-                let headers = o.headers.take().unwrap_or_default();
-                o.headers = Some(headers.insert(Header {
-                    key: TXN,
-                    value: Some(&txn),
-                }));
-            }
-        }
+        let seals = delivery.seal(
+            &txn,
+            &session,
+            state_topic.as_deref(),
+            &sealed_at,
+            &mut outgoing,
+        );
         let mut offsets = TopicPartitionList::new();
         for (partition, next) in batch_offsets.iter().copied() {
             offsets
@@ -587,32 +551,11 @@ pub async fn run(
         if offsets.count() == 0 && outgoing.is_empty() {
             continue;
         }
-        let committed = if settings.transactional_id.is_some() {
-            commit_transaction(
-                &producer,
-                &consumer,
-                [&outgoing, &seals],
-                &offsets,
-                txn_timeout,
-                pause,
-            )
-            .await
-        } else {
-            match deliver(&producer, &outgoing).await {
-                Ok(()) => {
-                    if offsets.count() > 0 {
-                        if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
-                            tracing::warn!(error = %e, "Offset commit failed; the batch may be redelivered");
-                        }
-                        last_committed = Some(offsets);
-                    }
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
-        };
+        let committed = delivery
+            .commit(&producer, &consumer, &outgoing, &seals, offsets)
+            .await;
         if let Err(e) = committed {
-            if settings.transactional_id.is_some() {
+            if delivery.is_exactly_once() {
                 metrics.aborts.inc();
             }
             result = Err(e);
@@ -634,12 +577,8 @@ pub async fn run(
     if let Err(e) = producer.flush(deadline) {
         tracing::warn!(error = %e, "Producer flush did not complete");
     }
-    // Under at-least-once the last batch was committed asynchronously; make sure it landed
-    // before leaving. (Under exactly-once every batch's transaction is already committed.)
-    if let (Ok(()), Some(offsets)) = (&result, &last_committed)
-        && let Err(e) = consumer.commit(offsets, CommitMode::Sync)
-    {
-        tracing::warn!(error = %e, "Final commit failed; the last batch may be redelivered");
+    if result.is_ok() {
+        delivery.finish(&consumer);
     }
     consumer.unsubscribe();
     result
@@ -656,22 +595,17 @@ fn batch_key<'a>(
 /// changes rather than in the middle of a patient's burst of readings.
 const MAX_SET_MESSAGES: usize = 1000;
 
-/// Fault injection for `vigil faults`, not a configuration key: milliseconds to pause after
-/// each phase of every transaction (after the output, after the seals), so that the
-/// harness's random kills land inside transactions, in both windows, more often.
-pub const TXN_PAUSE_ENV: &str = "FAULTS_TXN_PAUSE_MS";
-
 /// Header of a state record: the input partition's next offset after the batch that wrote
 /// it. Restore ignores records whose offset is past the committed one.
 pub const INPUT_OFFSET: &str = "vigil-input-offset";
 /// Header of every record written in a transaction: `session:seq`, the writing
 /// instance's session (one per process start) and the transaction's sequence number.
-pub const TXN: &str = "vigil-txn";
+pub(crate) const TXN: &str = "vigil-txn";
 /// Header marking a checkpoint record: its payload is the next input offset of the
 /// partition after the transaction. Written last in its transaction, after everything
 /// else the transaction wrote was acknowledged, it seals the transaction's share of its
 /// changelog partition (and of the input partition's output).
-pub const CHECKPOINT: &str = "vigil-checkpoint";
+pub(crate) const CHECKPOINT: &str = "vigil-checkpoint";
 /// Header of a state record: the patient's latest encounter id.
 const ENCOUNTER: &str = "vigil-encounter";
 /// Header of a state record: the patient's latest location.
@@ -723,78 +657,6 @@ fn committed_offsets(
             (p, offset)
         })
         .collect())
-}
-
-/// One batch in one transaction: its output in two phases (everything, then the seals,
-/// each phase acknowledged before the next), then its input offsets (bound to the consumer
-/// group's generation, so a fenced instance cannot commit), then the commit. On failure
-/// the transaction is aborted and the error returned: on a broker that honours aborts
-/// nothing of the batch becomes visible to read_committed consumers, and the batch is
-/// redelivered (elsewhere, its sealed shares count as done: see `restore`).
-async fn commit_transaction(
-    producer: &FutureProducer,
-    consumer: &StreamConsumer<VigilContext>,
-    phases: [&[Outgoing]; 2],
-    offsets: &TopicPartitionList,
-    timeout: Duration,
-    pause: Option<Duration>,
-) -> Result<(), ServiceError> {
-    producer
-        .begin_transaction()
-        .map_err(ServiceError::Transaction)?;
-    let mut produced = Ok(());
-    for phase in phases {
-        produced = deliver(producer, phase).await;
-        if produced.is_err() {
-            break;
-        }
-        if let Some(p) = pause {
-            tokio::time::sleep(p).await;
-        }
-    }
-    let committed = produced.and_then(|()| {
-        tokio::task::block_in_place(|| {
-            if offsets.count() > 0 {
-                let group = consumer.group_metadata().ok_or(ServiceError::NotInGroup)?;
-                producer
-                    .send_offsets_to_transaction(offsets, &group, timeout)
-                    .map_err(ServiceError::Transaction)?;
-            }
-            producer
-                .commit_transaction(timeout)
-                .map_err(ServiceError::Transaction)
-        })
-    });
-    if let Err(e) = &committed {
-        tracing::warn!(error = %e, "Transaction failed; aborting (the batch will be redelivered)");
-        if let Err(abort) = tokio::task::block_in_place(|| producer.abort_transaction(timeout)) {
-            tracing::warn!(error = %abort, "Abort failed; the broker aborts the transaction at its timeout");
-        }
-    }
-    committed
-}
-
-/// Sends every message of a batch and waits until the broker acknowledged all of them.
-async fn deliver(producer: &FutureProducer, outgoing: &[Outgoing]) -> Result<(), ServiceError> {
-    let sends = outgoing.iter().map(|o| {
-        let mut record = FutureRecord::to(&o.topic).payload(&o.payload);
-        if let Some(p) = o.partition {
-            record = record.partition(p);
-        }
-        if let Some(key) = &o.key {
-            record = record.key(key);
-        }
-        if let Some(h) = &o.headers {
-            record = record.headers(h.clone());
-        }
-        async move { (o.what, producer.send(record, Duration::from_secs(30)).await) }
-    });
-    for (what, sent) in join_all(sends).await {
-        if let Err((error, _)) = sent {
-            return Err(ServiceError::Delivery { what, error });
-        }
-    }
-    Ok(())
 }
 
 /// Why a reading of an accepted message was rejected after decoding: the label of the

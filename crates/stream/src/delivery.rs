@@ -1,0 +1,267 @@
+//! The delivery guarantee as a type: at-least-once and exactly-once, each with its own
+//! way to start, to seal a batch and to commit it. The consumer loop (`service`) asks
+//! the mode, never the configuration, what to do.
+//!
+//! - **Exactly-once**: a transactional producer. A batch's alerts, dead letters and state
+//!   records are produced in a transaction and acknowledged. Then every changelog
+//!   partition the batch touched gets a checkpoint record, the seal, acknowledged in
+//!   turn. Then the input offsets are sent to the transaction and it commits. Restore
+//!   applies only sealed shares (DESIGN.md, "What is the delivery guarantee?").
+//! - **At-least-once**: an idempotent producer. A batch's output is produced and
+//!   acknowledged, then its offsets are committed asynchronously (synchronously on the
+//!   way out). A crash before the commit redelivers the batch; deterministic alert ids
+//!   let consumers drop the repeats.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use rdkafka::TopicPartitionList;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+use crate::config::Settings;
+use crate::service::{CHECKPOINT, Outgoing, ServiceError, TXN};
+
+/// How a batch's output and input offsets reach Kafka.
+pub(crate) enum Delivery {
+    /// Output acknowledged, then offsets committed.
+    AtLeastOnce {
+        /// The last batch's offsets, committed again synchronously on the way out.
+        last_committed: Option<TopicPartitionList>,
+    },
+    /// Output, seals and offsets in one transaction.
+    ExactlyOnce {
+        /// The producer's `transactional.id`.
+        transactional_id: String,
+        /// Timeout of the transaction calls.
+        timeout: Duration,
+        /// Fault injection: a pause after each phase of the transaction.
+        pause: Option<Duration>,
+    },
+}
+
+impl Delivery {
+    /// The mode `settings` configure.
+    pub(crate) fn new(settings: &Settings) -> Delivery {
+        match &settings.transactional_id {
+            Some(id) => {
+                let pause = Some(settings.raw.service.fault_injection_txn_pause_ms)
+                    .filter(|&ms| ms > 0)
+                    .map(|ms| Duration::from_millis(ms.min(10_000)));
+                if let Some(p) = pause {
+                    tracing::warn!(
+                        pause_ms = p.as_millis() as u64,
+                        "Fault injection: pausing inside every transaction (service.fault_injection_txn_pause_ms)"
+                    );
+                }
+                Delivery::ExactlyOnce {
+                    transactional_id: id.clone(),
+                    timeout: Duration::from_secs(60),
+                    pause,
+                }
+            }
+            None => Delivery::AtLeastOnce {
+                last_committed: None,
+            },
+        }
+    }
+
+    /// Whether this is exactly-once delivery.
+    pub(crate) fn is_exactly_once(&self) -> bool {
+        matches!(self, Delivery::ExactlyOnce { .. })
+    }
+
+    /// The producer settings the mode needs.
+    pub(crate) fn configure(&self, producer: &mut ClientConfig) {
+        if let Delivery::ExactlyOnce {
+            transactional_id, ..
+        } = self
+        {
+            producer.set("transactional.id", transactional_id);
+        }
+    }
+
+    /// Readies the producer. Under exactly-once this fences any earlier incarnation with
+    /// the same `transactional.id` and aborts its open transaction, so its half-written
+    /// batch never becomes visible to read_committed consumers.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::Transaction`] when the transaction coordinator does not answer.
+    pub(crate) fn start(&self, producer: &FutureProducer) -> Result<(), ServiceError> {
+        if let Delivery::ExactlyOnce { timeout, .. } = self {
+            tokio::task::block_in_place(|| producer.init_transactions(*timeout))
+                .map_err(ServiceError::Transaction)?;
+        }
+        Ok(())
+    }
+
+    /// Under exactly-once: marks every message of the batch with its transaction `txn`
+    /// and returns the seals, a checkpoint record `(partition, next input offset)` for
+    /// each changelog partition the batch wrote. Nothing under at-least-once.
+    pub(crate) fn seal(
+        &self,
+        txn: &str,
+        session: &str,
+        state_topic: Option<&str>,
+        sealed_at: &[(i32, i64)],
+        outgoing: &mut [Outgoing],
+    ) -> Vec<Outgoing> {
+        if !self.is_exactly_once() {
+            return Vec::new();
+        }
+        let mut seals = Vec::new();
+        if let Some(topic) = state_topic {
+            for (partition, next) in sealed_at {
+                seals.push(Outgoing {
+                    topic: topic.to_owned(),
+                    partition: Some(*partition),
+                    key: Some(format!("vigil-checkpoint/{session}").into_bytes()),
+                    payload: next.to_string().into_bytes(),
+                    headers: Some(OwnedHeaders::new().insert(Header {
+                        key: CHECKPOINT,
+                        value: Some("1"),
+                    })),
+                    what: "checkpoint",
+                });
+            }
+        }
+        for o in outgoing.iter_mut().chain(&mut seals) {
+            let headers = o.headers.take().unwrap_or_default();
+            o.headers = Some(headers.insert(Header {
+                key: TXN,
+                value: Some(txn),
+            }));
+        }
+        seals
+    }
+
+    /// Delivers a batch: its output, its seals (exactly-once) and its input offsets.
+    ///
+    /// # Errors
+    ///
+    /// The delivery or transaction failure. Under exactly-once the transaction has been
+    /// aborted: the batch will be redelivered.
+    pub(crate) async fn commit<C: ConsumerContext + 'static>(
+        &mut self,
+        producer: &FutureProducer,
+        consumer: &StreamConsumer<C>,
+        outgoing: &[Outgoing],
+        seals: &[Outgoing],
+        offsets: TopicPartitionList,
+    ) -> Result<(), ServiceError> {
+        match self {
+            Delivery::ExactlyOnce { timeout, pause, .. } => {
+                commit_transaction(
+                    producer,
+                    consumer,
+                    [outgoing, seals],
+                    &offsets,
+                    *timeout,
+                    *pause,
+                )
+                .await
+            }
+            Delivery::AtLeastOnce { last_committed } => {
+                deliver(producer, outgoing).await?;
+                if offsets.count() > 0 {
+                    if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
+                        tracing::warn!(error = %e, "Offset commit failed; the batch may be redelivered");
+                    }
+                    *last_committed = Some(offsets);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// On the way out after a clean run: under at-least-once the last batch was committed
+    /// asynchronously; make sure it landed. (Under exactly-once every batch's transaction
+    /// is already committed.)
+    pub(crate) fn finish<C: ConsumerContext + 'static>(&self, consumer: &StreamConsumer<C>) {
+        if let Delivery::AtLeastOnce {
+            last_committed: Some(offsets),
+        } = self
+            && let Err(e) = consumer.commit(offsets, CommitMode::Sync)
+        {
+            tracing::warn!(error = %e, "Final commit failed; the last batch may be redelivered");
+        }
+    }
+}
+
+/// One batch in one transaction: its output in two phases (everything, then the seals,
+/// each phase acknowledged before the next), then its input offsets (bound to the consumer
+/// group's generation, so a fenced instance cannot commit), then the commit. On failure
+/// the transaction is aborted and the error returned: on a broker that honours aborts
+/// nothing of the batch becomes visible to read_committed consumers, and the batch is
+/// redelivered (elsewhere, its sealed shares count as done: see `service::restore`).
+async fn commit_transaction<C: ConsumerContext + 'static>(
+    producer: &FutureProducer,
+    consumer: &StreamConsumer<C>,
+    phases: [&[Outgoing]; 2],
+    offsets: &TopicPartitionList,
+    timeout: Duration,
+    pause: Option<Duration>,
+) -> Result<(), ServiceError> {
+    producer
+        .begin_transaction()
+        .map_err(ServiceError::Transaction)?;
+    let mut produced = Ok(());
+    for phase in phases {
+        produced = deliver(producer, phase).await;
+        if produced.is_err() {
+            break;
+        }
+        if let Some(p) = pause {
+            tokio::time::sleep(p).await;
+        }
+    }
+    let committed = produced.and_then(|()| {
+        tokio::task::block_in_place(|| {
+            if offsets.count() > 0 {
+                let group = consumer.group_metadata().ok_or(ServiceError::NotInGroup)?;
+                producer
+                    .send_offsets_to_transaction(offsets, &group, timeout)
+                    .map_err(ServiceError::Transaction)?;
+            }
+            producer
+                .commit_transaction(timeout)
+                .map_err(ServiceError::Transaction)
+        })
+    });
+    if let Err(e) = &committed {
+        tracing::warn!(error = %e, "Transaction failed; aborting (the batch will be redelivered)");
+        if let Err(abort) = tokio::task::block_in_place(|| producer.abort_transaction(timeout)) {
+            tracing::warn!(error = %abort, "Abort failed; the broker aborts the transaction at its timeout");
+        }
+    }
+    committed
+}
+
+/// Sends every message of a batch and waits until the broker acknowledged all of them.
+pub(crate) async fn deliver(
+    producer: &FutureProducer,
+    outgoing: &[Outgoing],
+) -> Result<(), ServiceError> {
+    let sends = outgoing.iter().map(|o| {
+        let mut record = FutureRecord::to(&o.topic).payload(&o.payload);
+        if let Some(p) = o.partition {
+            record = record.partition(p);
+        }
+        if let Some(key) = &o.key {
+            record = record.key(key);
+        }
+        if let Some(h) = &o.headers {
+            record = record.headers(h.clone());
+        }
+        async move { (o.what, producer.send(record, Duration::from_secs(30)).await) }
+    });
+    for (what, sent) in join_all(sends).await {
+        if let Err((error, _)) = sent {
+            return Err(ServiceError::Delivery { what, error });
+        }
+    }
+    Ok(())
+}
