@@ -21,8 +21,9 @@ use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
+use crate::changelog::{CHECKPOINT, TXN};
 use crate::config::Settings;
-use crate::service::{CHECKPOINT, Outgoing, ServiceError, TXN};
+use crate::service::{Outgoing, ServiceError};
 
 /// How a batch's output and input offsets reach Kafka.
 pub(crate) enum Delivery {
@@ -196,7 +197,7 @@ impl Delivery {
 /// group's generation, so a fenced instance cannot commit), then the commit. On failure
 /// the transaction is aborted and the error returned: on a broker that honours aborts
 /// nothing of the batch becomes visible to read_committed consumers, and the batch is
-/// redelivered (elsewhere, its sealed shares count as done: see `service::restore`).
+/// redelivered (elsewhere, its sealed shares count as done: see `changelog::restore`).
 async fn commit_transaction<C: ConsumerContext + 'static>(
     producer: &FutureProducer,
     consumer: &StreamConsumer<C>,

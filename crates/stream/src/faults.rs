@@ -674,7 +674,7 @@ async fn send_paced(
 /// One alert record: id, payload without `emitted_at`, raw payload, and whether it is
 /// delivered: written by at-least-once delivery (no transaction header), or by a
 /// transaction whose share of the patient's partition is sealed by its checkpoint, the
-/// same rule restore follows (`service::restore`).
+/// same rule restore follows (`changelog::restore`).
 #[derive(Clone, Debug)]
 pub struct AlertRecord {
     id: String,
@@ -727,15 +727,15 @@ fn read_topic(brokers: &str, topic: &str, partitions: i32) -> Result<Vec<RawReco
             }
             Some(Err(e)) => return Err(e.into()),
             Some(Ok(m)) => {
-                let header = |name: &str| crate::service::header_text(&m, name);
+                let header = |name: &str| crate::changelog::header_text(&m, name);
                 records.push(RawRecord {
                     partition: m.partition(),
                     key: m
                         .key()
                         .and_then(|k| std::str::from_utf8(k).ok())
                         .map(str::to_owned),
-                    txn: header(crate::service::TXN),
-                    checkpoint: header(crate::service::CHECKPOINT).is_some(),
+                    txn: header(crate::changelog::TXN),
+                    checkpoint: header(crate::changelog::CHECKPOINT).is_some(),
                     payload: m.payload().unwrap_or_default().to_vec(),
                 });
             }
@@ -760,7 +760,7 @@ fn read_alerts(
     for r in read_topic(brokers, &format!("{run}.state"), partitions)? {
         if let Some(txn) = r.txn {
             if r.checkpoint {
-                crate::service::record_seal(sealed.entry(r.partition).or_default(), &txn);
+                crate::changelog::record_seal(sealed.entry(r.partition).or_default(), &txn);
             }
             written.insert((txn, r.partition));
         }
@@ -770,7 +770,7 @@ fn read_alerts(
     }
     let no_seals = HashMap::new();
     let is_sealed =
-        |txn: &str, p: i32| crate::service::is_sealed(txn, sealed.get(&p).unwrap_or(&no_seals));
+        |txn: &str, p: i32| crate::changelog::is_sealed(txn, sealed.get(&p).unwrap_or(&no_seals));
     let uncommitted = written
         .iter()
         .filter(|(txn, p)| !is_sealed(txn, *p))

@@ -8,8 +8,9 @@
 //! medical device.
 //!
 //! - [`config`]: the TOML configuration, environment overrides and validation;
-//! - [`service`]: the consumer loop: batches, restore of newly assigned partitions,
-//!   processing, the changelog's state records;
+//! - [`service`]: the consumer loop: batches, partition ownership, processing, the
+//!   state records each batch writes;
+//! - [`changelog`]: the state changelog's protocol (headers, seals) and restore;
 //! - `delivery`: the delivery guarantee as a type (exactly once by default: each batch's
 //!   output, state, seals and offsets in one transaction; at least once as a fallback),
 //!   each mode with its own commit;
@@ -19,6 +20,7 @@
 //! - [`mock`]: an in-process Kafka-protocol broker (librdkafka's mock cluster) for the
 //!   demo and the tests.
 
+pub mod changelog;
 pub mod config;
 mod delivery;
 pub mod demo;

@@ -430,7 +430,7 @@ pub async fn restore(
     let parts: Vec<(i32, Option<i64>)> = (0..partitions).map(|p| (p, None)).collect();
     let rss_before = resident_bytes();
     let state = tokio::task::block_in_place(|| {
-        crate::service::restore_partitions(&settings, &topic, &parts, &metrics)
+        crate::changelog::restore_partitions(&settings, &topic, &parts, &metrics)
     })?;
     let restored: usize = state.values().map(|r| r.patients.len()).sum();
     // The restored patients are still held here, as the service holds them.
