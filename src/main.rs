@@ -322,16 +322,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            init_logs(settings.json_logs, &settings.raw.log.level);
+            init_logs(settings.log_format, &settings.log_level);
             async_main(async move |stop| {
-                let topic = if settings.raw.mllp.topic.is_empty() {
-                    settings.raw.kafka.observations_topic.clone()
-                } else {
-                    settings.raw.mllp.topic.clone()
-                };
+                let topic = settings.mllp_topic.clone();
                 let (addr, task) = vigil_stream::mllp::serve(
                     settings.mllp_listen,
-                    &settings.raw.kafka.brokers,
+                    &settings.kafka.brokers,
                     topic,
                     settings.hl7.clone(),
                     stop,
@@ -351,7 +347,7 @@ fn main() -> ExitCode {
             rounds,
             seed,
         } => {
-            init_logs(false, "info");
+            init_logs(vigil_stream::config::LogFormat::Text, "info");
             let (start, rounds) = vigil_stream::simulate::live_start(
                 rounds,
                 SimConfig::default().interval,
@@ -380,7 +376,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Load { mode } => {
-            init_logs(false, "warn");
+            init_logs(vigil_stream::config::LogFormat::Text, "warn");
             async_main(async move |_stop| {
                 let report = match mode {
                     LoadMode::Restore {
@@ -461,7 +457,7 @@ fn main() -> ExitCode {
             work_dir,
             only,
         } => {
-            init_logs(false, "warn");
+            init_logs(vigil_stream::config::LogFormat::Text, "warn");
             let vigil = match std::env::current_exe() {
                 Ok(p) => p,
                 Err(e) => {
@@ -532,7 +528,7 @@ fn main() -> ExitCode {
             rounds,
             listen,
         } => {
-            init_logs(false, "warn");
+            init_logs(vigil_stream::config::LogFormat::Text, "warn");
             let demo = DemoConfig {
                 patients,
                 deteriorating,
@@ -606,7 +602,8 @@ async fn wait_for_signal() {
     }
 }
 
-fn init_logs(json: bool, level: &str) {
+fn init_logs(format: vigil_stream::config::LogFormat, level: &str) {
+    let json = format == vigil_stream::config::LogFormat::Json;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
@@ -655,7 +652,7 @@ fn run_service(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logs(settings.json_logs, &settings.raw.log.level);
+    init_logs(settings.log_format, &settings.log_level);
     async_main(async move |stop| vigil_stream::run(settings, stop).await)
 }
 

@@ -161,10 +161,7 @@ pub(crate) fn restore(
             ("topic.metadata.refresh.interval.ms", "100"),
         ],
     )
-    .set(
-        "group.id",
-        format!("{}-restore", settings.raw.kafka.group_id),
-    )
+    .set("group.id", format!("{}-restore", settings.kafka.group_id))
     .set("enable.auto.commit", "false")
     .set("isolation.level", "read_committed")
     .create()?;

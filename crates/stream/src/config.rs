@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 use vigil_score::alert::{Persistence, PolicyConfig};
@@ -330,8 +331,12 @@ impl std::error::Error for ConfigError {}
 /// The checked form the service runs on.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// The raw configuration (after overrides).
-    pub raw: Config,
+    /// Kafka: brokers, group, topics, raw client settings.
+    pub kafka: KafkaSettings,
+    /// How batches reach Kafka.
+    pub delivery: DeliveryMode,
+    /// The consumer loop's batching, deadlines and sweep.
+    pub service: ServiceSettings,
     /// The HTTP address.
     pub listen: SocketAddr,
     /// Engine settings.
@@ -340,20 +345,79 @@ pub struct Settings {
     pub policy: PolicyConfig,
     /// How far a reading may be dated after its message's receive time.
     pub clock_tolerance: Span,
-    /// Whether logs are JSON.
-    pub json_logs: bool,
+    /// How logs are written.
+    pub log_format: LogFormat,
+    /// The log filter (`error`, `warn`, `info`, `debug`, `trace` or an `EnvFilter`
+    /// directive).
+    pub log_level: String,
     /// The observations topic's wire format.
     pub format: vigil_wire::Format,
     /// FHIR alert output: the resource and its topic, if configured.
     pub fhir_out: Option<(crate::fhir_out::FhirResource, String)>,
     /// The MLLP listener's address.
     pub mllp_listen: SocketAddr,
+    /// The topic `vigil mllp` forwards to (the observations topic unless `[mllp] topic`
+    /// names another).
+    pub mllp_topic: String,
     /// HL7 v2 decoder options from `[input]` (used by `vigil mllp` whatever the topic's
     /// format).
     pub hl7: vigil_wire::Hl7Options,
-    /// The producer's `transactional.id` under exactly-once delivery; `None` for
-    /// at-least-once.
-    pub transactional_id: Option<String>,
+}
+
+/// `[kafka]`, validated.
+#[derive(Clone, Debug)]
+pub struct KafkaSettings {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Consumer group.
+    pub group_id: String,
+    /// Input topic.
+    pub observations_topic: String,
+    /// Alert topic.
+    pub alerts_topic: String,
+    /// Dead-letter topic.
+    pub dlq_topic: String,
+    /// The patient-state changelog, if state is kept beyond memory.
+    pub state_topic: Option<String>,
+    /// Raw librdkafka settings for both clients (the keys Vigil owns refused).
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+/// The delivery guarantee.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// Output acknowledged, then input offsets committed.
+    AtLeastOnce,
+    /// Output, changelog, seals and input offsets in one Kafka transaction.
+    ExactlyOnce {
+        /// The producer's `transactional.id`: unique per instance, stable across its
+        /// restarts.
+        transactional_id: String,
+    },
+}
+
+/// `[service]`, validated.
+#[derive(Clone, Debug)]
+pub struct ServiceSettings {
+    /// Most messages processed between two commits.
+    pub batch_max_messages: usize,
+    /// Longest a batch waits to fill.
+    pub batch_max_wait: Duration,
+    /// How long shutdown may take before in-flight work is abandoned.
+    pub shutdown_deadline: Duration,
+    /// How often patients with active alerts are checked for overdue readings.
+    pub overdue_check: Duration,
+    /// Fault injection only: a pause after each phase of every transaction.
+    pub fault_injection_txn_pause: Option<Duration>,
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl Config {
@@ -626,13 +690,17 @@ impl Config {
                 k.delivery
             ),
         );
-        let transactional_id = (k.delivery == "exactly-once").then(|| {
-            if k.transactional_id.is_empty() {
-                format!("{}-{}", k.group_id, hostname())
-            } else {
-                k.transactional_id.clone()
+        let delivery = if k.delivery == "exactly-once" {
+            DeliveryMode::ExactlyOnce {
+                transactional_id: if k.transactional_id.is_empty() {
+                    format!("{}-{}", k.group_id, hostname())
+                } else {
+                    k.transactional_id.clone()
+                },
             }
-        });
+        } else {
+            DeliveryMode::AtLeastOnce
+        };
         let listen = self.http.listen.parse::<SocketAddr>();
         let mllp_listen = self.mllp.listen.parse::<SocketAddr>();
         need(
@@ -775,15 +843,43 @@ impl Config {
         let Ok(mllp_listen) = mllp_listen else {
             return Err(ConfigError(errors));
         };
+        let k = self.kafka;
+        let sv = self.service;
         Ok(Settings {
+            mllp_topic: if self.mllp.topic.is_empty() {
+                k.observations_topic.clone()
+            } else {
+                self.mllp.topic
+            },
+            kafka: KafkaSettings {
+                brokers: k.brokers,
+                group_id: k.group_id,
+                observations_topic: k.observations_topic,
+                alerts_topic: k.alerts_topic,
+                dlq_topic: k.dlq_topic,
+                state_topic: (!k.state_topic.is_empty()).then_some(k.state_topic),
+                librdkafka: k.librdkafka,
+            },
+            delivery,
+            service: ServiceSettings {
+                batch_max_messages: sv.batch_max_messages,
+                batch_max_wait: Duration::from_millis(sv.batch_max_wait_ms),
+                shutdown_deadline: Duration::from_millis(sv.shutdown_deadline_ms),
+                overdue_check: Duration::from_millis(sv.overdue_check_ms),
+                fault_injection_txn_pause: (sv.fault_injection_txn_pause_ms > 0)
+                    .then(|| Duration::from_millis(sv.fault_injection_txn_pause_ms.min(10_000))),
+            },
             clock_tolerance: Span::seconds(input.clock_tolerance_seconds as i64),
-            transactional_id,
             mllp_listen,
             hl7,
             fhir_out,
             format: format.unwrap_or_default(),
-            json_logs: self.log.format == "json",
-            raw: self,
+            log_format: if self.log.format == "json" {
+                LogFormat::Json
+            } else {
+                LogFormat::Text
+            },
+            log_level: self.log.level,
             listen,
             engine,
             policy,

@@ -22,7 +22,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use crate::changelog::{CHECKPOINT, TXN};
-use crate::config::Settings;
+use crate::config::{DeliveryMode, Settings};
 use crate::service::{Outgoing, ServiceError};
 
 /// How a batch's output and input offsets reach Kafka.
@@ -46,11 +46,9 @@ pub(crate) enum Delivery {
 impl Delivery {
     /// The mode `settings` configure.
     pub(crate) fn new(settings: &Settings) -> Delivery {
-        match &settings.transactional_id {
-            Some(id) => {
-                let pause = Some(settings.raw.service.fault_injection_txn_pause_ms)
-                    .filter(|&ms| ms > 0)
-                    .map(|ms| Duration::from_millis(ms.min(10_000)));
+        match &settings.delivery {
+            DeliveryMode::ExactlyOnce { transactional_id } => {
+                let pause = settings.service.fault_injection_txn_pause;
                 if let Some(p) = pause {
                     tracing::warn!(
                         pause_ms = p.as_millis() as u64,
@@ -58,12 +56,12 @@ impl Delivery {
                     );
                 }
                 Delivery::ExactlyOnce {
-                    transactional_id: id.clone(),
+                    transactional_id: transactional_id.clone(),
                     timeout: Duration::from_secs(60),
                     pause,
                 }
             }
-            None => Delivery::AtLeastOnce {
+            DeliveryMode::AtLeastOnce => Delivery::AtLeastOnce {
                 last_committed: None,
             },
         }

@@ -63,7 +63,7 @@ pub async fn run(
     )
     .await?;
     tracing::info!(%addr, "Serving /metrics, /healthz, /readyz");
-    let deadline = std::time::Duration::from_millis(settings.raw.service.shutdown_deadline_ms);
+    let deadline = settings.service.shutdown_deadline;
     let service = tokio::spawn(service::run(settings, metrics, readiness, shutdown.clone()));
     let abort = service.abort_handle();
     let result = tokio::select! {

@@ -96,8 +96,8 @@ pub async fn throughput(
 ) -> Result<Report, Box<dyn std::error::Error + Send + Sync>> {
     let broker = MockBroker::start(1)?;
     let settings = settings(&broker, partitions, delivery)?;
-    let topic = settings.raw.kafka.observations_topic.clone();
-    let p = producer(&settings.raw.kafka.brokers)?;
+    let topic = settings.kafka.observations_topic.clone();
+    let p = producer(&settings.kafka.brokers)?;
     let start = vigil_score::Timestamp::from_millis(1_795_428_000_000);
     let chunk = 50_000u64;
     let mut sent = 0u64;
@@ -184,9 +184,9 @@ pub async fn latency(
 ) -> Result<Report, Box<dyn std::error::Error + Send + Sync>> {
     let broker = MockBroker::start(1)?;
     let settings = settings(&broker, partitions, delivery)?;
-    let brokers = settings.raw.kafka.brokers.clone();
-    let topic = settings.raw.kafka.observations_topic.clone();
-    let alerts_topic = settings.raw.kafka.alerts_topic.clone();
+    let brokers = settings.kafka.brokers.clone();
+    let topic = settings.kafka.observations_topic.clone();
+    let alerts_topic = settings.kafka.alerts_topic.clone();
     let metrics = Metrics::new();
     let stop = CancellationToken::new();
     let started = now();
@@ -348,9 +348,10 @@ pub async fn restore(
     raw.kafka.brokers = broker.bootstrap_servers();
     raw.kafka.state_topic = "vigil.state".into();
     broker.create_topic(&raw.kafka.state_topic, partitions)?;
+    let state_topic = raw.kafka.state_topic.clone();
     let settings = raw.validate()?;
     let engine = &settings.engine;
-    let p = producer(&settings.raw.kafka.brokers)?;
+    let p = producer(&settings.kafka.brokers)?;
     let t0 = 1_795_428_000_000i64;
     let mut bytes_total = 0usize;
     let chunk = 5_000usize;
@@ -411,7 +412,7 @@ pub async fn restore(
             .collect();
         let sends = batch.iter().map(|(k, part, v)| {
             p.send(
-                FutureRecord::to(&settings.raw.kafka.state_topic)
+                FutureRecord::to(&state_topic)
                     .partition(*part)
                     .key(k)
                     .payload(v),
@@ -426,7 +427,7 @@ pub async fn restore(
     }
     let metrics = Metrics::new();
     let began = Instant::now();
-    let topic = settings.raw.kafka.state_topic.clone();
+    let topic = state_topic.clone();
     let parts: Vec<(i32, Option<i64>)> = (0..partitions).map(|p| (p, None)).collect();
     let rss_before = resident_bytes();
     let state = tokio::task::block_in_place(|| {

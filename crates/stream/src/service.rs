@@ -160,11 +160,11 @@ pub(crate) struct Outgoing {
 /// may override them (the keys Vigil must own are refused at validation).
 pub(crate) fn client_config(settings: &Settings, defaults: &[(&str, &str)]) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &settings.raw.kafka.brokers);
+    c.set("bootstrap.servers", &settings.kafka.brokers);
     for (k, v) in defaults {
         c.set(*k, *v);
     }
-    for (k, v) in &settings.raw.kafka.librdkafka {
+    for (k, v) in &settings.kafka.librdkafka {
         c.set(k, v);
     }
     c
@@ -185,7 +185,7 @@ pub async fn run(
     readiness: Arc<Readiness>,
     shutdown: CancellationToken,
 ) -> Result<(), ServiceError> {
-    let k = &settings.raw.kafka;
+    let k = &settings.kafka;
     let rebalances = Arc::new(Mutex::new(Rebalances::default()));
     let session = session_id();
     let context = VigilContext {
@@ -224,12 +224,12 @@ pub async fn run(
     tracing::info!(
         topic = %k.observations_topic,
         group = %k.group_id,
-        delivery = %k.delivery,
+        exactly_once = delivery.is_exactly_once(),
         "Consuming"
     );
 
     let mut partitions: HashMap<i32, HashMap<String, PatientState>> = HashMap::new();
-    let state_topic = (!k.state_topic.is_empty()).then(|| k.state_topic.clone());
+    let state_topic = k.state_topic.clone();
     // Partitions restored from the changelog, each with its checkpoint: input below it was
     // already processed by the restored state.
     let mut restored: HashMap<i32, Option<i64>> = HashMap::new();
@@ -237,15 +237,15 @@ pub async fn run(
     // whether unsealed records were skipped, to check the consumer's position against.
     let mut first_check: HashMap<i32, (Option<i64>, bool)> = HashMap::new();
     let mut seq = 0u64;
-    let max_messages = settings.raw.service.batch_max_messages;
-    let max_wait = Duration::from_millis(settings.raw.service.batch_max_wait_ms);
+    let max_messages = settings.service.batch_max_messages;
+    let max_wait = settings.service.batch_max_wait;
     let mut result = Ok(());
     // A message received to see where a full batch may end, kept for the next batch.
     let mut carried = None;
     // Each input partition's next offset after the last committed batch, for sealing a
     // transaction that only reports overdue alerts (it consumed nothing).
     let mut positions: HashMap<i32, i64> = HashMap::new();
-    let overdue_every = Duration::from_millis(settings.raw.service.overdue_check_ms);
+    let overdue_every = settings.service.overdue_check;
     let mut next_overdue_check = tokio::time::Instant::now() + overdue_every;
     'consume: loop {
         let first = match carried.take() {
@@ -577,7 +577,7 @@ pub async fn run(
     }
     readiness.set_consuming(false);
     tracing::info!("Stopping: flushing the producer and committing");
-    let deadline = Duration::from_millis(settings.raw.service.shutdown_deadline_ms);
+    let deadline = settings.service.shutdown_deadline;
     if let Err(e) = producer.flush(deadline) {
         tracing::warn!(error = %e, "Producer flush did not complete");
     }
@@ -772,7 +772,7 @@ fn process(
             });
         outgoing.push(Outgoing {
             partition: None,
-            topic: settings.raw.kafka.dlq_topic.clone(),
+            topic: settings.kafka.dlq_topic.clone(),
             key: m.key().map(<[u8]>::to_vec),
             payload: payload.to_vec(),
             headers: Some(headers),
@@ -935,7 +935,7 @@ fn publish(
         match serde_json::to_vec(&event) {
             Ok(payload) => outgoing.push(Outgoing {
                 partition: None,
-                topic: settings.raw.kafka.alerts_topic.clone(),
+                topic: settings.kafka.alerts_topic.clone(),
                 key: Some(patient_id.as_bytes().to_vec()),
                 payload,
                 headers: None,
