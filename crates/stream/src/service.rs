@@ -69,7 +69,7 @@ pub enum ServiceError {
 
 /// What one patient's state holds.
 #[derive(Default)]
-pub(crate) struct PatientState {
+pub struct PatientState {
     /// Window, assessment and alert state; decides once per vital-sign set.
     pub(crate) tracker: Tracker,
     /// The latest encounter id.

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use vigil_stream::Config;
-use vigil_stream::mock::MockBroker;
+use vigil_testkit::{MockBroker, http_get};
 
 #[path = "service/semantics.rs"]
 mod semantics;
@@ -398,35 +398,7 @@ async fn a_restart_after_a_clean_shutdown_does_not_realert() {
 
 /// A free local port (bound and released; the service binds it again right away).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// `GET path` on a local port: (status code, body); status 0 if nothing answers yet.
-fn http_get(port: u16, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return (0, String::new());
-    };
-    let mut text = String::new();
-    let sent = write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    );
-    if sent.and_then(|()| s.read_to_string(&mut text)).is_err() {
-        return (0, String::new());
-    }
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_owned());
-    (status, body)
+    vigil_testkit::free_port().expect("a free port")
 }
 
 fn gauge(metrics: &str, name: &str) -> i64 {

@@ -15,9 +15,9 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Settings};
-use crate::mock::MockBroker;
 use crate::simulate::{SimConfig, Ward, produce};
+use vigil_stream::config::{Config, Settings};
+use vigil_testkit::MockBroker;
 
 /// Demo settings.
 #[derive(Clone, Debug)]
@@ -81,7 +81,7 @@ pub async fn run(
     )?;
 
     let stop = shutdown.child_token();
-    let service = tokio::spawn(crate::run(settings, stop.clone()));
+    let service = tokio::spawn(vigil_stream::run(settings, stop.clone()));
 
     let printer_stop = stop.clone();
     let alerts_topic = raw.kafka.alerts_topic.clone();
@@ -115,7 +115,7 @@ pub async fn run(
     let (start, rounds) = crate::simulate::live_start(
         demo.rounds,
         SimConfig::default().interval,
-        crate::event::now(),
+        vigil_stream::event::now(),
     );
     let sim_stop = stop.clone();
     let sim = tokio::spawn(async move {

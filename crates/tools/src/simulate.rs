@@ -17,6 +17,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use vigil_score::{Span, Timestamp};
+use vigil_testkit::Rng;
 
 /// Simulation settings.
 #[derive(Clone, Debug)]
@@ -70,30 +71,6 @@ pub fn live_start(rounds: Option<u64>, interval: Span, now: Timestamp) -> (Times
     (Timestamp::from_millis(end - span), rounds)
 }
 
-/// xorshift64*: small, fast, deterministic; plenty for synthetic data.
-#[derive(Clone, Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Roughly normal (sum of uniforms), mean 0, standard deviation `sd`.
-    fn noise(&mut self, sd: f64) -> f64 {
-        let s: f64 = (0..4).map(|_| self.unit()).sum::<f64>() - 2.0;
-        s * sd * 1.732
-    }
-}
-
 #[derive(Clone, Debug)]
 struct SimPatient {
     id: String,
@@ -131,7 +108,7 @@ impl Ward {
                 sbp: 126.0 + rng.noise(10.0),
                 temp: 36.8 + rng.noise(0.25),
                 spo2: 97.0 + rng.noise(1.0),
-                onset: (i < deteriorating).then(|| 1 + (rng.next() % 4) as u32),
+                onset: (i < deteriorating).then(|| 1 + (rng.next_u64() % 4) as u32),
             })
             .collect();
         Ward {

@@ -19,11 +19,11 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Settings};
-use crate::event::now;
-use crate::http::Readiness;
-use crate::metrics::Metrics;
-use crate::mock::MockBroker;
+use vigil_stream::config::{Config, Settings};
+use vigil_stream::event::now;
+use vigil_stream::http::Readiness;
+use vigil_stream::metrics::Metrics;
+use vigil_testkit::MockBroker;
 
 /// A load run's figures.
 #[derive(Clone, Debug, Default)]
@@ -54,7 +54,7 @@ fn settings(
     raw.kafka.brokers = broker.bootstrap_servers();
     raw.kafka.group_id = "vigil-load".into();
     // The most alerts a feed can produce: the service's worst case.
-    raw.alerts = crate::config::Alerts::every_rule();
+    raw.alerts = vigil_stream::config::Alerts::every_rule();
     raw.kafka.delivery = delivery.into();
     raw.kafka.transactional_id = "vigil-load".into();
     raw.http.listen = "127.0.0.1:0".into();
@@ -127,7 +127,7 @@ pub async fn throughput(
     let metrics = Metrics::new();
     let stop = CancellationToken::new();
     let began = Instant::now();
-    let service = tokio::spawn(crate::service::run(
+    let service = tokio::spawn(vigil_stream::service::run(
         settings,
         metrics.clone(),
         std::sync::Arc::new(Readiness::default()),
@@ -190,7 +190,7 @@ pub async fn latency(
     let metrics = Metrics::new();
     let stop = CancellationToken::new();
     let started = now();
-    let service = tokio::spawn(crate::service::run(
+    let service = tokio::spawn(vigil_stream::service::run(
         settings,
         metrics.clone(),
         std::sync::Arc::new(Readiness::default()),
@@ -431,7 +431,7 @@ pub async fn restore(
     let parts: Vec<(i32, Option<i64>)> = (0..partitions).map(|p| (p, None)).collect();
     let rss_before = resident_bytes();
     let state = tokio::task::block_in_place(|| {
-        crate::changelog::restore_partitions(&settings, &topic, &parts, &metrics)
+        vigil_stream::changelog::restore_partitions(&settings, &topic, &parts, &metrics)
     })?;
     let restored: usize = state.values().map(|r| r.patients.len()).sum();
     // The restored patients are still held here, as the service holds them.

@@ -45,6 +45,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
+use vigil_testkit::{Rng, free_port};
 
 use crate::simulate::{SimConfig, Ward};
 
@@ -304,24 +305,6 @@ fn signal_pid(pid: u32, signal: &str) -> Result<(), Error> {
     }
 }
 
-fn free_port() -> Result<u16, Error> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// xorshift64* for fault timing (the feed has its own generator).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
-    }
-}
-
 /// One `vigil run` process.
 struct Instance {
     name: String,
@@ -349,7 +332,7 @@ impl<'a> Run<'a> {
         harness: &'a FaultsConfig,
         brokers: &str,
         name: &'static str,
-        mock: Option<&crate::mock::MockBroker>,
+        mock: Option<&vigil_testkit::MockBroker>,
     ) -> Result<Run<'a>, Error> {
         let p = harness.partitions;
         if let Some(m) = mock {
@@ -393,7 +376,7 @@ impl<'a> Run<'a> {
             } else {
                 self.harness.txn_pause.as_millis()
             },
-            alerts = crate::config::Alerts::every_rule_toml(),
+            alerts = vigil_stream::config::Alerts::every_rule_toml(),
             brokers = self.brokers,
             run = self.name,
             delivery = self.harness.delivery,
@@ -727,15 +710,15 @@ fn read_topic(brokers: &str, topic: &str, partitions: i32) -> Result<Vec<RawReco
             }
             Some(Err(e)) => return Err(e.into()),
             Some(Ok(m)) => {
-                let header = |name: &str| crate::changelog::header_text(&m, name);
+                let header = |name: &str| vigil_stream::changelog::header_text(&m, name);
                 records.push(RawRecord {
                     partition: m.partition(),
                     key: m
                         .key()
                         .and_then(|k| std::str::from_utf8(k).ok())
                         .map(str::to_owned),
-                    txn: header(crate::changelog::TXN),
-                    checkpoint: header(crate::changelog::CHECKPOINT).is_some(),
+                    txn: header(vigil_stream::changelog::TXN),
+                    checkpoint: header(vigil_stream::changelog::CHECKPOINT).is_some(),
                     payload: m.payload().unwrap_or_default().to_vec(),
                 });
             }
@@ -760,7 +743,7 @@ fn read_alerts(
     for r in read_topic(brokers, &format!("{run}.state"), partitions)? {
         if let Some(txn) = r.txn {
             if r.checkpoint {
-                crate::changelog::record_seal(sealed.entry(r.partition).or_default(), &txn);
+                vigil_stream::changelog::record_seal(sealed.entry(r.partition).or_default(), &txn);
             }
             written.insert((txn, r.partition));
         }
@@ -769,8 +752,9 @@ fn read_alerts(
         }
     }
     let no_seals = HashMap::new();
-    let is_sealed =
-        |txn: &str, p: i32| crate::changelog::is_sealed(txn, sealed.get(&p).unwrap_or(&no_seals));
+    let is_sealed = |txn: &str, p: i32| {
+        vigil_stream::changelog::is_sealed(txn, sealed.get(&p).unwrap_or(&no_seals))
+    };
     let uncommitted = written
         .iter()
         .filter(|(txn, p)| !is_sealed(txn, *p))
@@ -928,7 +912,7 @@ fn compare(
 pub async fn run(config: &FaultsConfig) -> Result<Report, Error> {
     std::fs::create_dir_all(&config.work_dir)?;
     let mock_broker = if config.tansu.as_os_str() == "mock" {
-        Some(crate::mock::MockBroker::start(1)?)
+        Some(vigil_testkit::MockBroker::start(1)?)
     } else {
         None
     };

@@ -1,0 +1,15 @@
+//! `vigil-tools`: the tools around Vigil's service, built only on the public interfaces of
+//! [`vigil_stream`] (and its documented changelog contract) and [`vigil_testkit`].
+//!
+//! - [`demo`]: `vigil demo`, everything on one machine with an in-process broker, printing
+//!   each alert decision as one line;
+//! - [`simulate`]: a synthetic ward feed for demos, load and the harness;
+//! - [`load`]: `vigil load`, the service under load (throughput, latency, restore);
+//! - [`faults`]: `vigil faults`, the fault-injection harness (RELIABILITY.md).
+//!
+//! Decision support only; not a medical device.
+
+pub mod demo;
+pub mod faults;
+pub mod load;
+pub mod simulate;
