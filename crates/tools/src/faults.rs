@@ -532,6 +532,29 @@ impl Drop for Run<'_> {
     }
 }
 
+/// The changelog contract's seal rule, implemented here from its documentation
+/// (`vigil_stream::changelog`, DESIGN.md), not by calling the service's code, so that the
+/// harness would notice the service breaking it: a transaction is `session:seq`; a
+/// checkpoint of transaction `seq` on a partition seals that partition's share of it and
+/// of every earlier transaction of the same session.
+fn note_seal(sealed: &mut HashMap<String, u64>, txn: &str) {
+    if let Some((session, seq)) = txn
+        .split_once(':')
+        .and_then(|(s, q)| Some((s, q.parse::<u64>().ok()?)))
+    {
+        let highest = sealed.entry(session.to_owned()).or_insert(seq);
+        *highest = (*highest).max(seq);
+    }
+}
+
+/// Whether `txn` is sealed on a partition whose highest sealed sequence per session is
+/// `sealed` (see [`note_seal`]).
+fn sealed_by(txn: &str, sealed: &HashMap<String, u64>) -> bool {
+    txn.split_once(':')
+        .and_then(|(s, q)| Some((s, q.parse::<u64>().ok()?)))
+        .is_some_and(|(session, seq)| sealed.get(session).is_some_and(|h| seq <= *h))
+}
+
 /// Starts `vigil run` with `config`, logging to `log`.
 fn spawn(harness: &FaultsConfig, config: &Path, log: std::fs::File) -> Result<Child, Error> {
     let mut command = Command::new(&harness.vigil);
@@ -657,7 +680,7 @@ async fn send_paced(
 /// One alert record: id, payload without `emitted_at`, raw payload, and whether it is
 /// delivered: written by at-least-once delivery (no transaction header), or by a
 /// transaction whose share of the patient's partition is sealed by its checkpoint, the
-/// same rule restore follows (`changelog::restore`).
+/// same documented rule restore follows (`note_seal`, `sealed_by`).
 #[derive(Clone, Debug)]
 pub struct AlertRecord {
     id: String,
@@ -743,7 +766,7 @@ fn read_alerts(
     for r in read_topic(brokers, &format!("{run}.state"), partitions)? {
         if let Some(txn) = r.txn {
             if r.checkpoint {
-                vigil_stream::changelog::record_seal(sealed.entry(r.partition).or_default(), &txn);
+                note_seal(sealed.entry(r.partition).or_default(), &txn);
             }
             written.insert((txn, r.partition));
         }
@@ -752,9 +775,7 @@ fn read_alerts(
         }
     }
     let no_seals = HashMap::new();
-    let is_sealed = |txn: &str, p: i32| {
-        vigil_stream::changelog::is_sealed(txn, sealed.get(&p).unwrap_or(&no_seals))
-    };
+    let is_sealed = |txn: &str, p: i32| sealed_by(txn, sealed.get(&p).unwrap_or(&no_seals));
     let uncommitted = written
         .iter()
         .filter(|(txn, p)| !is_sealed(txn, *p))
@@ -1197,6 +1218,29 @@ pub fn find_tansu(target_dir: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_seal_rule_matches_the_documented_contract() {
+        let mut sealed = HashMap::new();
+        note_seal(&mut sealed, "a:5");
+        note_seal(&mut sealed, "a:3");
+        // A seal covers its session's earlier transactions, not later ones or others'.
+        assert!(sealed_by("a:5", &sealed));
+        assert!(sealed_by("a:1", &sealed));
+        assert!(!sealed_by("a:6", &sealed));
+        assert!(!sealed_by("b:1", &sealed));
+        assert!(!sealed_by("garbage", &sealed));
+        // And it agrees with the service's own reading of the contract.
+        let mut theirs = HashMap::new();
+        vigil_stream::changelog::record_seal(&mut theirs, "a:5");
+        for txn in ["a:5", "a:1", "a:6", "b:1", "garbage"] {
+            assert_eq!(
+                sealed_by(txn, &sealed),
+                vigil_stream::changelog::is_sealed(txn, &theirs),
+                "{txn}"
+            );
+        }
+    }
 
     fn alert(id: &str, emitted: &str, score: u8, committed: bool) -> AlertRecord {
         let raw = format!(
