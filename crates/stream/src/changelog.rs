@@ -29,7 +29,8 @@ use vigil_score::Tracker;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
-use crate::service::{PatientState, ServiceError, client_config};
+use crate::processing::PatientState;
+use crate::service::{ServiceError, client_config};
 
 /// Header of a state record: the input partition's next offset after the batch that wrote
 /// it. Restore ignores records whose offset is past the committed one.

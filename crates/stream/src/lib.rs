@@ -8,8 +8,11 @@
 //! medical device.
 //!
 //! - [`config`]: the TOML configuration, environment overrides and validation;
-//! - [`service`]: the consumer loop: batches, partition ownership, processing, the
-//!   state records each batch writes;
+//! - [`service`]: the consumer loop: batches, restore at the batch boundary, the state
+//!   records each batch writes;
+//! - `ownership`: which partitions this instance holds (the rebalance callbacks);
+//! - [`processing`]: one message in, its patient updated, alerts and dead letters out;
+//!   the overdue sweep; each patient's in-memory state;
 //! - [`changelog`]: the state changelog's protocol (headers, seals) and restore;
 //! - `delivery`: the delivery guarantee as a type (exactly once by default: each batch's
 //!   output, state, seals and offsets in one transaction; at least once as a fallback),
@@ -28,6 +31,8 @@ pub mod fhir_out;
 pub mod http;
 pub mod metrics;
 pub mod mllp;
+mod ownership;
+pub mod processing;
 pub mod service;
 
 use std::sync::Arc;
