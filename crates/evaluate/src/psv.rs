@@ -101,9 +101,7 @@ pub fn parse(name: &str, text: &str, counts: &mut Counts) -> Result<Stay, String
         let at = hour_time(stay.hours.len());
         let mut readings = Vec::new();
         let mut label = None;
-        let mut fields = 0;
         for (cell, &column) in line.split('|').zip(&columns) {
-            fields += 1;
             let cell = cell.trim();
             let missing = cell.is_empty() || cell == "NaN";
             match column {
@@ -129,11 +127,11 @@ pub fn parse(name: &str, text: &str, counts: &mut Counts) -> Result<Stay, String
                 },
             }
         }
-        if fields != columns.len() || line.split('|').count() != columns.len() {
+        let width = line.split('|').count();
+        if width != columns.len() {
             return Err(format!(
-                "row {}: {} fields; expected {} as in the header",
+                "row {}: {width} fields; expected {} as in the header",
                 h + 2,
-                line.split('|').count(),
                 columns.len()
             ));
         }

@@ -10,31 +10,20 @@
 //! every hour the trace records whether an alert is active, each rule's score and which
 //! mapped parameters were current.
 
-use vigil_score::alert::{Level, PolicyConfig, Thresholds};
-use vigil_score::rules::news2::Risk;
+use vigil_score::alert::PolicyConfig;
 use vigil_score::{Assessment, Config, Param, RuleId, Tracker, assess};
 
 use crate::Stay;
 
-/// The policy for the per-rule figures: every rule alerting at its published threshold
-/// with Vigil's alert semantics (raise at once, resolve on measured recovery): NEWS2 a
-/// single parameter scoring 3 or a total of 5 or more (RCP 2017, chart 4), qSOFA 2 or more
-/// and SIRS 2 or more (Singer et al. 2016; Bone et al. 1992), SOFA a rise of 2 or more
-/// (Sepsis-3), septic shock present, MEWS 5 or more (Subbe et al., QJM 2001;94:521: a
-/// score of 5 or more was associated with death and ICU admission).
+/// The policy for the per-rule figures: [`PolicyConfig::every_rule`] (every rule alerting
+/// at its published threshold, at once, with Vigil's alert semantics) with MEWS added at
+/// 5 or more (Subbe et al., QJM 2001;94:521: a score of 5 or more was associated with
+/// death and ICU admission), and the configured overdue reminder.
 pub fn reference_policy(base: &PolicyConfig) -> PolicyConfig {
-    PolicyConfig {
-        thresholds: Thresholds {
-            news2: [Some(Risk::LowMedium), Some(Risk::Medium), Some(Risk::High)],
-            qsofa: Some(Level::Urgent),
-            sirs: Some(Level::Advisory),
-            sofa: Some(Level::Urgent),
-            septic_shock: Some(Level::Emergency),
-            mews: [Some(5), None, None],
-        },
-        persistence: vigil_score::alert::Persistence::default(),
-        reminder: base.reminder,
-    }
+    let mut reference = PolicyConfig::every_rule();
+    reference.thresholds.mews = [Some(5), None, None];
+    reference.reminder = base.reminder;
+    reference
 }
 
 /// One stay's hourly record.

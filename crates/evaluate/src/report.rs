@@ -106,6 +106,14 @@ fn cell(e: Option<Estimate>, digits: usize, percent: bool) -> String {
     }
 }
 
+/// A predictor's lead time as "median (q1-q3)" hours, or "-" without detected stays.
+fn lead_text(f: &Figures) -> String {
+    match (f.lead_time_median, f.lead_time_q1, f.lead_time_q3) {
+        (Some(m), Some(a), Some(b)) => format!("{:.0} ({:.0}-{:.0})", m.value, a.value, b.value),
+        _ => "-".into(),
+    }
+}
+
 /// The table for standard output.
 pub fn table(e: &Evaluation) -> String {
     let mut out = String::new();
@@ -147,12 +155,7 @@ pub fn table(e: &Evaluation) -> String {
         "lead h (IQR)"
     );
     for (k, f) in e.figures.iter().enumerate() {
-        let lead = match (f.lead_time_median, f.lead_time_q1, f.lead_time_q3) {
-            (Some(m), Some(a), Some(b)) => {
-                format!("{:.0} ({:.0}-{:.0})", m.value, a.value, b.value)
-            }
-            _ => "-".into(),
-        };
+        let lead = lead_text(f);
         let _ = writeln!(
             out,
             "{:<30} {:>22} {:>22} {:>22} {:>20} {:>20} {:>22} {:>20} {:>14}",
@@ -459,12 +462,7 @@ pub fn html(e: &Evaluation, source: &str) -> Result<String, String> {
          <th>alerted hours %</th><th>lead time h, median (IQR)</th></tr>",
     );
     for (k, f) in e.figures.iter().enumerate() {
-        let lead = match (f.lead_time_median, f.lead_time_q1, f.lead_time_q3) {
-            (Some(m), Some(a), Some(b)) => {
-                format!("{:.0} ({:.0}-{:.0})", m.value, a.value, b.value)
-            }
-            _ => "-".into(),
-        };
+        let lead = lead_text(f);
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
