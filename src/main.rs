@@ -13,6 +13,12 @@ use vigil_score::{Config, Timestamp};
 use vigil_tools::demo::DemoConfig;
 use vigil_tools::simulate::{SimConfig, Ward};
 
+/// mimalloc: the service's stages allocate on one thread and free on another (a decoded
+/// message is built by the intake thread and dropped by the processing task), which the
+/// system allocator handles slowly (BENCHMARKS.md, "The pipeline").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Vigil: sepsis early-warning scoring. Decision support only; not a medical device.
 #[derive(Parser)]
 #[command(name = "vigil", version, about)]

@@ -294,7 +294,7 @@ fn apply_restored(
                     restored.patients.insert(
                         key,
                         PatientState {
-                            tracker: Tracker::from_parts(window, alerts),
+                            tracker: Box::new(Tracker::from_parts(window, alerts)),
                             encounter_id,
                             location,
                             ..PatientState::default()

@@ -12,18 +12,148 @@
 //!   way out). A crash before the commit redelivers the batch; deterministic alert ids
 //!   let consumers drop the repeats.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use rdkafka::TopicPartitionList;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::task::JoinHandle;
 
 use crate::changelog::{CHECKPOINT, TXN};
 use crate::config::{DeliveryMode, Settings};
+use crate::metrics::Metrics;
 use crate::service::{Outgoing, ServiceError};
+
+/// A closed batch, ready to be delivered: everything it produces, its seals (exactly
+/// once) and the next input offset of each partition it consumed.
+pub(crate) struct Sealed {
+    /// Alerts, dead letters and state records.
+    pub(crate) outgoing: Vec<Outgoing>,
+    /// Checkpoints, sent after `outgoing` is acknowledged.
+    pub(crate) seals: Vec<Outgoing>,
+    /// `(partition, next offset)` of the input.
+    pub(crate) offsets: Vec<(i32, i64)>,
+    /// Commit the offsets synchronously: a revocation is waiting for them.
+    pub(crate) sync: bool,
+    /// When the batch's first message was taken, for the batch-duration histogram.
+    pub(crate) started: Instant,
+}
+
+/// The last stage of the pipeline: delivers one sealed batch at a time in a task of its
+/// own, so the processing task builds the next batch meanwhile. Batches are delivered in
+/// order, each only after the one before it was committed.
+pub(crate) struct Committer<C: ConsumerContext + 'static> {
+    /// The mode, lent to the task delivering a batch.
+    delivery: Option<Delivery>,
+    producer: FutureProducer,
+    consumer: Arc<BaseConsumer<C>>,
+    /// The input topic the offsets belong to.
+    topic: String,
+    metrics: Metrics,
+    in_flight: Option<JoinHandle<(Delivery, Result<(), ServiceError>)>>,
+}
+
+impl<C: ConsumerContext + 'static> Committer<C> {
+    pub(crate) fn new(
+        delivery: Delivery,
+        producer: FutureProducer,
+        consumer: Arc<BaseConsumer<C>>,
+        topic: String,
+        metrics: Metrics,
+    ) -> Committer<C> {
+        Committer {
+            delivery: Some(delivery),
+            producer,
+            consumer,
+            topic,
+            metrics,
+            in_flight: None,
+        }
+    }
+
+    /// Whether a batch is being delivered.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// Starts delivering `batch`. The committer must not be busy (wait with
+    /// [`Committer::finished`] first).
+    pub(crate) fn submit(&mut self, batch: Sealed) {
+        let Some(mut delivery) = self.delivery.take() else {
+            // Only while busy; the caller waits first.
+            tracing::error!("A batch was submitted while another was in flight");
+            return;
+        };
+        let producer = self.producer.clone();
+        let consumer = self.consumer.clone();
+        let topic = self.topic.clone();
+        let metrics = self.metrics.clone();
+        self.in_flight = Some(tokio::spawn(async move {
+            let mut offsets = TopicPartitionList::new();
+            for (partition, next) in batch.offsets.iter().copied() {
+                offsets
+                    .add_partition_offset(&topic, partition, Offset::Offset(next))
+                    .ok();
+            }
+            let result = delivery
+                .commit(
+                    &producer,
+                    &consumer,
+                    &batch.outgoing,
+                    &batch.seals,
+                    offsets,
+                    batch.sync,
+                )
+                .await;
+            match &result {
+                Ok(()) => {
+                    metrics.commits.inc();
+                    for (partition, next) in &batch.offsets {
+                        metrics.set_committed_offset(*partition, *next);
+                    }
+                    metrics
+                        .batch_seconds
+                        .observe(batch.started.elapsed().as_secs_f64());
+                }
+                Err(_) if delivery.is_exactly_once() => metrics.aborts.inc(),
+                Err(_) => {}
+            }
+            (delivery, result)
+        }));
+    }
+
+    /// Waits until the batch in flight, if any, is committed. Cancel-safe: dropped
+    /// before it completes, the batch stays in flight.
+    ///
+    /// # Errors
+    ///
+    /// The batch's delivery or transaction failure.
+    pub(crate) async fn finished(&mut self) -> Result<(), ServiceError> {
+        let Some(handle) = self.in_flight.as_mut() else {
+            return Ok(());
+        };
+        let joined = handle.await;
+        self.in_flight = None;
+        match joined {
+            Ok((delivery, result)) => {
+                self.delivery = Some(delivery);
+                result
+            }
+            Err(e) => Err(ServiceError::Stage(format!("the delivery task failed: {e}"))),
+        }
+    }
+
+    /// On the way out after a clean run (see [`Delivery::finish`]).
+    pub(crate) fn finish(&self) {
+        if let Some(delivery) = &self.delivery {
+            delivery.finish(&self.consumer);
+        }
+    }
+}
 
 /// How a batch's output and input offsets reach Kafka.
 pub(crate) enum Delivery {
@@ -97,18 +227,18 @@ impl Delivery {
         Ok(())
     }
 
-    /// Under exactly-once: marks every message of the batch with its transaction `txn`
+    /// Under exactly-once (`exactly_once`): marks every message of the batch with its transaction `txn`
     /// and returns the seals, a checkpoint record `(partition, next input offset)` for
     /// each changelog partition the batch wrote. Nothing under at-least-once.
     pub(crate) fn seal(
-        &self,
+        exactly_once: bool,
         txn: &str,
         session: &str,
         state_topic: Option<&str>,
         sealed_at: &[(i32, i64)],
         outgoing: &mut [Outgoing],
     ) -> Vec<Outgoing> {
-        if !self.is_exactly_once() {
+        if !exactly_once {
             return Vec::new();
         }
         let mut seals = Vec::new();
@@ -146,10 +276,11 @@ impl Delivery {
     pub(crate) async fn commit<C: ConsumerContext + 'static>(
         &mut self,
         producer: &FutureProducer,
-        consumer: &StreamConsumer<C>,
+        consumer: &BaseConsumer<C>,
         outgoing: &[Outgoing],
         seals: &[Outgoing],
         offsets: TopicPartitionList,
+        sync: bool,
     ) -> Result<(), ServiceError> {
         match self {
             Delivery::ExactlyOnce { timeout, pause, .. } => {
@@ -166,7 +297,12 @@ impl Delivery {
             Delivery::AtLeastOnce { last_committed } => {
                 deliver(producer, outgoing).await?;
                 if offsets.count() > 0 {
-                    if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
+                    let mode = if sync {
+                        CommitMode::Sync
+                    } else {
+                        CommitMode::Async
+                    };
+                    if let Err(e) = tokio::task::block_in_place(|| consumer.commit(&offsets, mode)) {
                         tracing::warn!(error = %e, "Offset commit failed; the batch may be redelivered");
                     }
                     *last_committed = Some(offsets);
@@ -179,7 +315,7 @@ impl Delivery {
     /// On the way out after a clean run: under at-least-once the last batch was committed
     /// asynchronously; make sure it landed. (Under exactly-once every batch's transaction
     /// is already committed.)
-    pub(crate) fn finish<C: ConsumerContext + 'static>(&self, consumer: &StreamConsumer<C>) {
+    pub(crate) fn finish<C: ConsumerContext + 'static>(&self, consumer: &BaseConsumer<C>) {
         if let Delivery::AtLeastOnce {
             last_committed: Some(offsets),
         } = self
@@ -198,7 +334,7 @@ impl Delivery {
 /// redelivered (elsewhere, its sealed shares count as done: see `changelog::restore`).
 async fn commit_transaction<C: ConsumerContext + 'static>(
     producer: &FutureProducer,
-    consumer: &StreamConsumer<C>,
+    consumer: &BaseConsumer<C>,
     phases: [&[Outgoing]; 2],
     offsets: &TopicPartitionList,
     timeout: Duration,

@@ -27,6 +27,7 @@ pub mod changelog;
 pub mod config;
 mod delivery;
 pub mod event;
+mod intake;
 pub mod fhir_out;
 pub mod http;
 pub mod metrics;

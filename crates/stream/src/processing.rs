@@ -5,20 +5,23 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use vigil_score::{Ingested, Timestamp, Tracker};
 use vigil_wire::DecodeError;
 
 use crate::config::Settings;
 use crate::event::{Subject, events, now};
+use crate::intake::Incoming;
 use crate::metrics::Metrics;
+use crate::ownership::Patients;
 use crate::service::Outgoing;
 
 /// What one patient's state holds.
 #[derive(Default)]
 pub struct PatientState {
-    /// Window, assessment and alert state; decides once per vital-sign set.
-    pub(crate) tracker: Tracker,
+    /// Window, assessment and alert state; decides once per vital-sign set. Boxed: the
+    /// patient map moves its entries when it grows, and a tracker is kilobytes.
+    pub(crate) tracker: Box<Tracker>,
     /// The latest encounter id.
     pub(crate) encounter_id: Option<String>,
     /// The latest location.
@@ -55,41 +58,74 @@ impl From<DecodeError> for Rejection {
     }
 }
 
-/// The instant a message was received: the earlier of its Kafka timestamp (when the
-/// producer or broker stamped it) and `wall`, the wall clock when its batch was read. The
-/// earlier one is the same when the message is redelivered after a crash, so a replay
-/// decides as the first run did; the wall clock bounds a producer whose clock runs ahead.
-fn received_at(m: &BorrowedMessage<'_>, wall: Timestamp) -> Timestamp {
-    m.timestamp()
-        .to_millis()
-        .map_or(wall, |ms| wall.min(Timestamp::from_millis(ms)))
+/// How many readings of a batch ended how, added to `vigil_observations_total` once per
+/// batch rather than once per reading.
+#[derive(Default)]
+pub(crate) struct Tally {
+    accepted: u64,
+    duplicate: u64,
+    stale: u64,
+    rejected: u64,
 }
 
-/// Handles one observation message; true if it carried an accepted reading.
-#[allow(clippy::too_many_arguments)]
+impl Tally {
+    /// Adds the counts to the metrics and starts again from zero.
+    pub(crate) fn flush(&mut self, metrics: &Metrics) {
+        for (label, n) in [
+            ("accepted", self.accepted),
+            ("duplicate", self.duplicate),
+            ("stale", self.stale),
+            ("rejected", self.rejected),
+        ] {
+            if n > 0 {
+                metrics.observations.with_label_values(&[label]).inc_by(n);
+            }
+        }
+        *self = Tally::default();
+    }
+}
+
+/// What one batch accumulates while its messages are processed.
+pub(crate) struct Work<'a> {
+    /// Patients with a vital-sign set applied but not yet decided: decided when the
+    /// batch closes, once every reading of the set in the batch has been applied.
+    pub(crate) pending: &'a mut HashSet<(i32, String)>,
+    /// What the batch must produce.
+    pub(crate) outgoing: &'a mut Vec<Outgoing>,
+    /// Patients whose state the batch changed: their state records are written when it
+    /// closes.
+    pub(crate) touched: &'a mut HashSet<(i32, String)>,
+    /// Counts of readings by outcome.
+    pub(crate) tally: &'a mut Tally,
+}
+
+/// Handles one observation message.
 pub(crate) fn process(
-    m: &BorrowedMessage<'_>,
-    wall: Timestamp,
+    mut m: Incoming,
     settings: &Settings,
     metrics: &Metrics,
-    partitions: &mut HashMap<i32, HashMap<String, PatientState>>,
-    pending: &mut HashSet<(i32, String)>,
-    outgoing: &mut Vec<Outgoing>,
-) -> bool {
-    let payload = m.payload().unwrap_or_default();
-    let received = received_at(m, wall);
+    partitions: &mut HashMap<i32, Patients>,
+    work: &mut Work<'_>,
+) {
+    let received = m.received;
     let limit = received.plus(settings.clock_tolerance);
     let mut rejections: Vec<Rejection> = Vec::new();
     let mut accepted = Vec::new();
-    for decoded in settings.format.decode(payload) {
-        let checked = decoded.and_then(|d| match m.key() {
-            Some(key) if key == d.patient_id.as_bytes() => Ok(d),
-            key => Err(DecodeError::Field {
-                field: "key",
-                value: key.map_or_else(|| "none".to_owned(), |k| format!("{:?}", String::from_utf8_lossy(k))),
-                expected: "the message key to be the patient_id (so each patient stays on one partition)",
-            }),
-        });
+    for decoded in std::mem::take(&mut m.decoded) {
+        let checked = match decoded {
+            Ok(d) => match &m.key {
+                Some(key) if key.as_slice() == d.patient_id.as_bytes() => Ok(d),
+                key => Err(DecodeError::Field {
+                    field: "key",
+                    value: key.as_ref().map_or_else(
+                        || "none".to_owned(),
+                        |k| format!("{:?}", String::from_utf8_lossy(k)),
+                    ),
+                    expected: "the message key to be the patient_id (so each patient stays on one partition)",
+                }),
+            },
+            Err(e) => Err(e),
+        };
         match checked {
             Ok(d) if d.observation.effective() > limit => rejections.push(Rejection {
                 label: "clock",
@@ -104,33 +140,19 @@ pub(crate) fn process(
             Err(e) => rejections.push(e.into()),
         }
     }
-    let any = !accepted.is_empty();
     for d in accepted {
-        if let Err(r) = apply(
-            d,
-            m.partition(),
-            received,
-            limit,
-            settings,
-            metrics,
-            partitions,
-            pending,
-            outgoing,
-        ) {
+        if let Err(r) = apply(&d, m.partition, received, limit, settings, metrics, partitions, work) {
             rejections.push(r);
         }
     }
     if !rejections.is_empty() {
-        metrics
-            .observations
-            .with_label_values(&["rejected"])
-            .inc_by(rejections.len() as u64);
+        work.tally.rejected += rejections.len() as u64;
         for r in &rejections {
             metrics.dead_letters.with_label_values(&[r.label]).inc();
         }
         tracing::debug!(
-            partition = m.partition(),
-            offset = m.offset(),
+            partition = m.partition,
+            offset = m.offset,
             rejected = rejections.len(),
             "Rejected a message"
         );
@@ -146,26 +168,25 @@ pub(crate) fn process(
             })
             .insert(Header {
                 key: "vigil-source-topic",
-                value: Some(m.topic()),
+                value: Some(&settings.kafka.observations_topic),
             })
             .insert(Header {
                 key: "vigil-source-partition",
-                value: Some(&m.partition().to_string()),
+                value: Some(&m.partition.to_string()),
             })
             .insert(Header {
                 key: "vigil-source-offset",
-                value: Some(&m.offset().to_string()),
+                value: Some(&m.offset.to_string()),
             });
-        outgoing.push(Outgoing {
+        work.outgoing.push(Outgoing {
             partition: None,
             topic: settings.kafka.dlq_topic.clone(),
-            key: m.key().map(<[u8]>::to_vec),
-            payload: payload.to_vec(),
+            key: m.key,
+            payload: m.payload,
             headers: Some(headers),
             what: "dead-letter",
         });
     }
-    any
 }
 
 /// Applies one accepted observation to its patient. A reading that starts a new
@@ -174,18 +195,20 @@ pub(crate) fn process(
 /// is held with other content is a conflict: returned as a rejection, nothing changed.
 #[allow(clippy::too_many_arguments)]
 fn apply(
-    d: vigil_wire::Decoded,
+    d: &vigil_wire::Decoded,
     partition: i32,
     received: Timestamp,
     limit: Timestamp,
     settings: &Settings,
     metrics: &Metrics,
-    partitions: &mut HashMap<i32, HashMap<String, PatientState>>,
-    pending: &mut HashSet<(i32, String)>,
-    outgoing: &mut Vec<Outgoing>,
+    partitions: &mut HashMap<i32, Patients>,
+    work: &mut Work<'_>,
 ) -> Result<(), Rejection> {
     let patients = partitions.entry(partition).or_default();
-    let state = patients.entry(d.patient_id.clone()).or_default();
+    let state = match patients.get_mut(d.patient_id.as_str()) {
+        Some(state) => state,
+        None => patients.entry(d.patient_id.clone()).or_default(),
+    };
     if d.encounter_id.is_some() {
         state.encounter_id = d.encounter_id.clone();
     }
@@ -199,6 +222,7 @@ fn apply(
         &settings.policy,
     );
     state.tracker.note_received(received);
+    work.touched.insert((partition, d.patient_id.clone()));
     if let Some(decided) = decided {
         publish(
             &d.patient_id,
@@ -207,13 +231,19 @@ fn apply(
             now(),
             settings,
             metrics,
-            outgoing,
+            work.outgoing,
         );
     }
-    let label = match outcome {
-        Ingested::Accepted | Ingested::Amended | Ingested::Withdrawn => "accepted",
-        Ingested::Duplicate => "duplicate",
-        Ingested::Stale => "stale",
+    match outcome {
+        Ingested::Accepted | Ingested::Amended | Ingested::Withdrawn => {}
+        Ingested::Duplicate => {
+            work.tally.duplicate += 1;
+            return Ok(());
+        }
+        Ingested::Stale => {
+            work.tally.stale += 1;
+            return Ok(());
+        }
         Ingested::Conflict { held } => {
             return Err(Rejection {
                 label: "conflict",
@@ -224,23 +254,21 @@ fn apply(
                 ),
             });
         }
-    };
-    metrics.observations.with_label_values(&[label]).inc();
-    if label == "accepted" {
-        if settings.fhir_out.is_some()
-            && let Some(id) = &d.id
-        {
-            if state.recent_ids.len() == RECENT_IDS {
-                state.recent_ids.pop_front();
-            }
-            state.recent_ids.push_back((
-                d.observation.param(),
-                d.observation.effective(),
-                id.clone(),
-            ));
-        }
-        pending.insert((partition, d.patient_id));
     }
+    work.tally.accepted += 1;
+    if settings.fhir_out.is_some()
+        && let Some(id) = &d.id
+    {
+        if state.recent_ids.len() == RECENT_IDS {
+            state.recent_ids.pop_front();
+        }
+        state.recent_ids.push_back((
+            d.observation.param(),
+            d.observation.effective(),
+            id.clone(),
+        ));
+    }
+    work.pending.insert((partition, d.patient_id.clone()));
     Ok(())
 }
 
@@ -251,8 +279,8 @@ pub(crate) fn remind(
     now: Timestamp,
     settings: &Settings,
     metrics: &Metrics,
-    partitions: &mut HashMap<i32, HashMap<String, PatientState>>,
-    touched: &mut HashSet<(i32, Vec<u8>)>,
+    partitions: &mut HashMap<i32, Patients>,
+    touched: &mut HashSet<(i32, String)>,
     outgoing: &mut Vec<Outgoing>,
 ) {
     for (partition, patients) in partitions.iter_mut() {
@@ -269,7 +297,7 @@ pub(crate) fn remind(
             publish(
                 patient_id, state, &outcome, now, settings, metrics, outgoing,
             );
-            touched.insert((*partition, patient_id.as_bytes().to_vec()));
+            touched.insert((*partition, patient_id.clone()));
         }
     }
 }

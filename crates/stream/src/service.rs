@@ -1,38 +1,49 @@
-//! The consumer loop: observations in, scores and alerts out, exactly once by default.
+//! The service as a pipeline of three stages, each with one owner:
 //!
-//! Messages are processed in batches. For each message the wire decoder validates it; a
-//! rejected message goes to the dead-letter topic unchanged, with its reason and source
-//! coordinates in headers. An accepted observation is applied to its patient's window
-//! (owned by the partition it arrived on), the patient is re-scored, and the alert policy
-//! decides; each decision becomes an alert event keyed by patient. How a batch reaches
-//! Kafka is the delivery mode's business (`crate::delivery`): under exactly-once a
-//! batch's alerts, dead letters, state records, checkpoints and input offsets are one
-//! Kafka transaction, each changelog partition's share of it sealed by a checkpoint written
-//! last, and restore (here) applies only sealed shares (DESIGN.md, "What is the delivery
-//! guarantee?"); under at-least-once the offsets are committed once the output is
-//! acknowledged. Newly assigned partitions are restored from the changelog at the batch
-//! boundary, side by side.
+//! 1. **Intake** (`crate::intake`, a thread): polls the observations topic and decodes
+//!    each message; rebalances travel in the same stream.
+//! 2. **Processing** (here, [`run`]): applies each decoded message to its patient's
+//!    window (owned by the partition it arrived on, `crate::ownership`), re-scores the
+//!    patient and lets the alert policy decide (`crate::processing`); collects the
+//!    alert events, dead letters and, when a batch closes, the state records of the
+//!    patients it changed. Newly assigned partitions are restored from the changelog
+//!    before their first message, side by side (`crate::changelog`).
+//! 3. **Delivery** (`crate::delivery`, a task): delivers one closed batch at a time:
+//!    under exactly-once a batch's alerts, dead letters, state records, seals and input
+//!    offsets are one Kafka transaction, each changelog partition's share of it sealed by
+//!    a checkpoint written last, and restore applies only sealed shares (DESIGN.md, "What
+//!    is the delivery guarantee?"); under at-least-once the offsets are committed once the
+//!    output is acknowledged.
+//!
+//! While one batch is delivered the next is processed. A batch closes when delivery is
+//! free and either `batch_max_messages` is reached (at a change of patient, so that a
+//! vital-sign set sent as a burst is decided once) or nothing more has arrived for
+//! `batch_max_wait_ms`: under load batches grow, and a quiet feed is delivered at once.
+//! A revocation waits for every batch holding the revoked partitions' messages to be
+//! committed before the partitions go.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::changelog::{ENCOUNTER, INPUT_OFFSET, LOCATION, restore_partitions};
 use crate::config::Settings;
-use crate::delivery::Delivery;
+use crate::delivery::{Committer, Delivery, Sealed};
 use crate::event::now;
 use crate::http::Readiness;
+use crate::intake::{Incoming, Intake, IntakeContext, IntakeThread, QUEUED_CHUNKS};
 use crate::metrics::Metrics;
-use crate::ownership::{Rebalances, VigilContext, assigned, epoch, take_revoked};
-use crate::processing::{PatientState, process, publish, remind};
+use crate::ownership::{Admit, Owned};
+use crate::processing::{Tally, Work, process, publish, remind};
 
 /// Why the service stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +67,9 @@ pub enum ServiceError {
     /// The consumer had no group membership to bind a transaction's offsets to.
     #[error("the consumer is not a member of its group; the batch's offsets cannot be committed")]
     NotInGroup,
+    /// A pipeline stage could not start or failed unexpectedly.
+    #[error("pipeline: {0}")]
+    Stage(String),
     /// A produced message was not acknowledged; the batch was not committed and will be
     /// redelivered.
     #[error("broker did not acknowledge a {what} message: {error}")]
@@ -94,8 +108,7 @@ pub(crate) fn client_config(settings: &Settings, defaults: &[(&str, &str)]) -> C
 }
 
 /// Runs the service until `shutdown` is cancelled, then stops in order: stop consuming,
-/// finish the batch in flight (commit its transaction, or deliver and commit its
-/// offsets), flush the producer, return.
+/// close and commit the batch in progress, flush the producer, return.
 ///
 /// # Errors
 ///
@@ -109,27 +122,28 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ServiceError> {
     let k = &settings.kafka;
-    let rebalances = Arc::new(Mutex::new(Rebalances::default()));
-    let session = session_id();
-    let context = VigilContext {
-        rebalances: rebalances.clone(),
-        readiness: readiness.clone(),
-        metrics: metrics.clone(),
-    };
-    let consumer: StreamConsumer<VigilContext> = client_config(
-        &settings,
-        &[
-            ("auto.offset.reset", "earliest"),
-            ("session.timeout.ms", "6000"),
-            // Alert latency matters more than fetch efficiency when the feed is quiet.
-            ("fetch.wait.max.ms", "2"),
-        ],
-    )
-    .set("group.id", &k.group_id)
-    .set("enable.auto.commit", "false")
-    .set("enable.auto.offset.store", "false")
-    .set("isolation.level", "read_committed")
-    .create_with_context(context)?;
+    let (tx, mut intake) = mpsc::channel(QUEUED_CHUNKS);
+    let context = IntakeContext::new(tx, readiness.clone(), metrics.clone());
+    let consumer: Arc<BaseConsumer<IntakeContext>> = Arc::new(
+        client_config(
+            &settings,
+            &[
+                ("auto.offset.reset", "earliest"),
+                ("session.timeout.ms", "6000"),
+                // Alert latency matters more than fetch efficiency when the feed is quiet.
+                ("fetch.wait.max.ms", "2"),
+                // When the local queue is full, fetch again soon after it drains rather
+                // than after librdkafka's default second (a backlog stalled for about
+                // half a second in every 200,000 messages).
+                ("fetch.queue.backoff.ms", "5"),
+            ],
+        )
+        .set("group.id", &k.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("isolation.level", "read_committed")
+        .create_with_context(context)?,
+    );
     let mut producer_config = client_config(
         &settings,
         &[
@@ -138,241 +152,308 @@ pub async fn run(
             ("linger.ms", "1"),
         ],
     );
-    let mut delivery = Delivery::new(&settings);
+    let delivery = Delivery::new(&settings);
     delivery.configure(&mut producer_config);
     let producer: FutureProducer = producer_config.create()?;
     delivery.start(&producer)?;
+    let exactly_once = delivery.is_exactly_once();
     consumer.subscribe(&[k.observations_topic.as_str()])?;
+    let thread = IntakeThread::spawn(consumer.clone(), settings.format.clone())
+        .map_err(|e| ServiceError::Stage(format!("the intake thread could not start: {e}")))?;
     readiness.set_consuming(true);
     tracing::info!(
         topic = %k.observations_topic,
         group = %k.group_id,
-        exactly_once = delivery.is_exactly_once(),
+        exactly_once,
         "Consuming"
     );
+    let mut committer = Committer::new(
+        delivery,
+        producer.clone(),
+        consumer.clone(),
+        k.observations_topic.clone(),
+        metrics.clone(),
+    );
+    let mut core = Core {
+        settings: &settings,
+        metrics: &metrics,
+        consumer: &consumer,
+        readiness: &readiness,
+        exactly_once,
+        owned: Owned::default(),
+        batch: Batch::default(),
+        carried: Vec::new(),
+        session: session_id(),
+        seq: 0,
+    };
+    let mut result = pipeline(&mut core, &mut intake, &mut committer, &shutdown).await;
+    if result.is_ok() {
+        // The batch in progress.
+        result = core.deliver(&mut committer, false).await;
+    }
+    let result = result.and(committer.finished().await);
+    readiness.set_consuming(false);
+    tracing::info!("Stopping: flushing the producer and committing");
+    // Closing the channel first: a revocation during the consumer's close does not wait
+    // for a processing task that has stopped.
+    drop(intake);
+    thread.stop().await;
+    if let Err(e) = producer.flush(settings.service.shutdown_deadline) {
+        tracing::warn!(error = %e, "Producer flush did not complete");
+    }
+    if result.is_ok() {
+        committer.finish();
+    }
+    consumer.unsubscribe();
+    result
+}
 
-    let mut partitions: HashMap<i32, HashMap<String, PatientState>> = HashMap::new();
-    let state_topic = k.state_topic.clone();
-    // Partitions restored from the changelog, each with its checkpoint: input below it was
-    // already processed by the restored state.
-    let mut restored: HashMap<i32, Option<i64>> = HashMap::new();
-    // Partitions restored whose first message has not been seen yet: their checkpoint and
-    // whether unsealed records were skipped, to check the consumer's position against.
-    let mut first_check: HashMap<i32, (Option<i64>, bool)> = HashMap::new();
-    let mut seq = 0u64;
-    let max_messages = settings.service.batch_max_messages;
-    let max_wait = settings.service.batch_max_wait;
-    let mut result = Ok(());
-    // A message received to see where a full batch may end, kept for the next batch.
-    let mut carried = None;
-    // Each input partition's next offset after the last committed batch, for sealing a
-    // transaction that only reports overdue alerts (it consumed nothing).
-    let mut positions: HashMap<i32, i64> = HashMap::new();
-    let overdue_every = settings.service.overdue_check;
+/// The processing stage's loop: takes what the intake sends, closes batches and hands
+/// them to delivery, until `shutdown` or a failure.
+async fn pipeline(
+    core: &mut Core<'_>,
+    intake: &mut mpsc::Receiver<Intake>,
+    committer: &mut Committer<IntakeContext>,
+    shutdown: &CancellationToken,
+) -> Result<(), ServiceError> {
+    let service = &core.settings.service;
+    let (max_messages, max_wait) = (service.batch_max_messages, service.batch_max_wait);
+    let overdue_every = service.overdue_check;
     let mut next_overdue_check = tokio::time::Instant::now() + overdue_every;
-    'consume: loop {
-        let first = match carried.take() {
-            Some(first) => Some(first),
-            None => tokio::select! {
-                () = shutdown.cancelled() => break 'consume,
-                m = consumer.recv() => Some((m, epoch(&rebalances))),
-                () = tokio::time::sleep_until(next_overdue_check) => None,
-            },
-        };
-        let started = Instant::now();
-        let mut batch = Vec::from_iter(first);
-        let deadline = tokio::time::Instant::now() + max_wait;
-        while !batch.is_empty() && batch.len() < max_messages {
-            match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(m) => batch.push((m, epoch(&rebalances))),
-                Err(_) => break,
-            }
-        }
-        // A vital-sign set is decided once, after all its readings in the batch: a batch
-        // should not end in the middle of a set sent as a burst of messages. So take what
-        // has already been fetched, and let a full batch end only where the key changes
-        // (the message that shows it starts the next batch).
-        let mut lookahead = None;
-        while !batch.is_empty() && batch.len() < max_messages + MAX_SET_MESSAGES {
-            match tokio::time::timeout(Duration::from_millis(1), consumer.recv()).await {
-                Ok(m) => {
-                    let full = batch.len() >= max_messages;
-                    let next = (m, epoch(&rebalances));
-                    let continues =
-                        batch.last().map(|b| batch_key(&b.0)) == Some(batch_key(&next.0));
-                    if full && !continues {
-                        lookahead = Some(next);
-                        break;
-                    }
-                    batch.push(next);
-                }
-                Err(_) => break,
-            }
-        }
-        // Rebalance callbacks run only inside `recv`, and every transaction is committed
-        // before the next `recv`, so a revocation never finds a transaction open: the
-        // partitions' committed offsets and changelog are complete, and the instance that
-        // gains them restores from there. A revocation inside one of those `recv`s: the
-        // state of the revoked partitions is dropped (their patients now belong elsewhere,
-        // or are restored afresh if they come back), and the messages taken from them
-        // before it are not ours to process any more (their new owner, which may be this
-        // instance again, starts from the committed position); messages received after it
-        // come from the new assignment.
-        let revoked = take_revoked(&rebalances);
-        if !revoked.is_empty() {
-            let mut latest: HashMap<i32, u64> = HashMap::new();
-            for (p, e) in &revoked {
-                let l = latest.entry(*p).or_insert(0);
-                *l = (*l).max(*e);
-                partitions.remove(p);
-                restored.remove(p);
-                first_check.remove(p);
-                positions.remove(p);
-            }
-            let keep = |(m, e): &(Result<BorrowedMessage<'_>, KafkaError>, u64)| {
-                m.as_ref()
-                    .map_or(true, |m| latest.get(&m.partition()).is_none_or(|r| e >= r))
-            };
-            batch.retain(keep);
-            lookahead = lookahead.filter(keep);
-        }
-        // The lookahead starts the next batch, whose revocation checks see it too (its
-        // epoch is older than any later revocation).
-        carried = lookahead;
-        // The wall clock once per batch (every message of it was received by now).
-        let wall = now();
-        let mut outgoing = Vec::new();
-        // Patients with a vital-sign set applied but not yet decided: decided at the end
-        // of the batch, once every reading of the set in the batch has been applied.
-        let mut pending: HashSet<(i32, String)> = HashSet::new();
-        let mut next_offsets: HashMap<i32, i64> = HashMap::new();
-        let mut touched: HashSet<(i32, Vec<u8>)> = HashSet::new();
-        // Partitions rewound to their changelog checkpoint in this batch: the rest of the
-        // batch's messages from them are read again from there.
-        let mut rewound: HashSet<i32> = HashSet::new();
-        // Newly assigned partitions are restored here, at the batch boundary, side by
-        // side, before any of their messages is processed. Whether the consumer starts past
-        // a partition's checkpoint is checked at its first message (`first_check`).
-        if let Some(topic) = &state_topic {
-            let mut new_parts: Vec<i32> = assigned(&rebalances)
-                .into_iter()
-                .filter(|p| !restored.contains_key(p))
-                .collect();
-            // A message can arrive before its assignment is seen (a callback racing the
-            // batch): its partition is restored too.
-            new_parts.extend(
-                batch
-                    .iter()
-                    .filter_map(|(m, _)| m.as_ref().ok().map(Message::partition))
-                    .filter(|p| !restored.contains_key(p)),
-            );
-            new_parts.sort_unstable();
-            new_parts.dedup();
-            if !new_parts.is_empty() {
-                readiness.set_consuming(false);
-                let started = Instant::now();
-                let fresh = tokio::task::block_in_place(|| {
-                    let committed =
-                        committed_offsets(&consumer, &k.observations_topic, &new_parts)?;
-                    restore_partitions(&settings, topic, &committed, &metrics)
-                })?;
-                metrics
-                    .restore_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                for (partition, state) in fresh {
-                    tracing::info!(
-                        partition,
-                        patients = state.patients.len(),
-                        checkpoint = state.checkpoint,
-                        "Patient state restored"
-                    );
-                    partitions.insert(partition, state.patients);
-                    restored.insert(partition, state.checkpoint);
-                    if let Some(c) = state.checkpoint {
-                        positions.insert(partition, c);
-                    }
-                    first_check.insert(partition, (state.checkpoint, state.unsealed));
-                }
-                readiness.set_consuming(true);
-            }
-        }
-        for (m, _) in batch {
-            let m = match m {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(error = %e, "Consumer error");
-                    continue;
-                }
-            };
-            if rewound.contains(&m.partition()) {
-                continue;
-            }
-            if let Some((checkpoint, unsealed)) = first_check.remove(&m.partition()) {
-                // Under exactly-once the changelog decides where processing resumes. A
-                // consumer that starts past its checkpoint (offsets that a broker stored for
-                // a transaction whose share restore found unsealed, e.g. a fenced one that
-                // a broker committed instead of aborting) would skip input the restored
-                // state lacks: go back to the checkpoint.
-                // Without a checkpoint, only if the changelog shows exactly-once batches that
-                // never sealed (a deployment moving from at-least-once has none, and its
-                // group offset is right).
-                let behind = match checkpoint {
-                    Some(c) => m.offset() > c,
-                    None => unsealed && m.offset() > 0,
-                };
-                if delivery.is_exactly_once() && behind {
-                    let to = checkpoint.map_or(Offset::Beginning, Offset::Offset);
-                    tracing::warn!(
-                        partition = m.partition(),
-                        position = m.offset(),
-                        checkpoint,
-                        "Consumer position past the changelog checkpoint; rewinding"
-                    );
-                    tokio::task::block_in_place(|| {
-                        consumer.seek(m.topic(), m.partition(), to, Duration::from_secs(30))
-                    })?;
-                    rewound.insert(m.partition());
-                    continue;
-                }
-            }
-            let next = next_offsets.entry(m.partition()).or_insert(0);
-            *next = (*next).max(m.offset() + 1);
-            if restored
-                .get(&m.partition())
-                .copied()
-                .flatten()
-                .is_some_and(|c| m.offset() < c)
-            {
-                // Already in the restored state (a broker that did not keep the
-                // transaction's offsets redelivers it): not processed again.
-                continue;
-            }
-            let accepted = process(
-                &m,
-                wall,
-                &settings,
-                &metrics,
-                &mut partitions,
-                &mut pending,
-                &mut outgoing,
-            );
-            if accepted {
-                touched.insert((
-                    m.partition(),
-                    m.key().map(<[u8]>::to_vec).unwrap_or_default(),
-                ));
-            }
-        }
-        if carried
-            .as_ref()
-            .is_some_and(|(m, _)| m.as_ref().is_ok_and(|m| rewound.contains(&m.partition())))
+    loop {
+        let full = !core.carried.is_empty() || core.batch.messages >= max_messages + MAX_SET_MESSAGES;
+        if !committer.is_busy()
+            && (full || (intake.is_empty() && core.batch.waited(max_messages, max_wait)))
+            && !core.batch.is_empty()
         {
-            // Read again from the checkpoint.
-            carried = None;
+            core.deliver(committer, false).await?;
+            continue;
         }
-        let emitted = wall;
-        for (partition, patient_id) in pending {
-            let Some(state) = partitions
+        if !core.carried.is_empty() && core.batch.messages < max_messages {
+            let carried = std::mem::take(&mut core.carried);
+            core.take(carried, max_messages)?;
+            continue;
+        }
+        let wait_until = core
+            .batch
+            .started
+            .map_or_else(tokio::time::Instant::now, |s| tokio::time::Instant::from_std(s + max_wait));
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Ok(()),
+            r = committer.finished(), if committer.is_busy() => r?,
+            item = intake.recv(), if !full => match item {
+                Some(Intake::Messages(chunk)) => core.take(chunk, max_messages)?,
+                Some(Intake::Assigned(partitions)) => core.restore(&partitions)?,
+                Some(Intake::Revoked { partitions, done }) => {
+                    // Everything taken from them is committed before they go.
+                    committer.finished().await?;
+                    core.deliver(committer, true).await?;
+                    committer.finished().await?;
+                    core.owned.release(&partitions);
+                    let _ = done.send(());
+                }
+                // The intake stops only when told to.
+                None => return Err(ServiceError::Stage("the intake thread stopped".into())),
+            },
+            () = tokio::time::sleep_until(wait_until), if !core.batch.is_empty() && !committer.is_busy() => {}
+            () = tokio::time::sleep_until(next_overdue_check) => {
+                next_overdue_check = tokio::time::Instant::now() + overdue_every;
+                core.remind();
+            }
+        }
+    }
+}
+
+/// What one batch accumulates between its first message and its delivery.
+#[derive(Default)]
+struct Batch {
+    /// How many messages it took.
+    messages: usize,
+    /// When its first message (or reminder) was taken.
+    started: Option<Instant>,
+    outgoing: Vec<Outgoing>,
+    pending: HashSet<(i32, String)>,
+    touched: HashSet<(i32, String)>,
+    /// Each input partition's next offset.
+    next_offsets: HashMap<i32, i64>,
+    tally: Tally,
+    /// The last message's partition and key, to end a full batch between patients.
+    last_key: Option<(i32, Option<Vec<u8>>)>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.started.is_none()
+    }
+
+    /// Whether it may be delivered once nothing more is waiting: it reached
+    /// `max_messages`, or it has waited `max_wait` for more.
+    fn waited(&self, max_messages: usize, max_wait: Duration) -> bool {
+        self.started
+            .is_some_and(|s| self.messages >= max_messages || s.elapsed() >= max_wait)
+    }
+
+    fn start(&mut self) {
+        if self.started.is_none() {
+            self.started = Some(Instant::now());
+        }
+    }
+}
+
+/// The processing stage's state.
+struct Core<'a> {
+    settings: &'a Settings,
+    metrics: &'a Metrics,
+    consumer: &'a BaseConsumer<IntakeContext>,
+    readiness: &'a Readiness,
+    exactly_once: bool,
+    owned: Owned,
+    batch: Batch,
+    /// Messages of a chunk that did not fit the full batch: they start the next one.
+    carried: Vec<Incoming>,
+    /// This process start's identity in transaction headers.
+    session: String,
+    /// The next transaction's number.
+    seq: u64,
+}
+
+impl Core<'_> {
+    /// Processes a chunk of messages into the batch; what does not fit a full batch is
+    /// carried to the next.
+    fn take(&mut self, chunk: Vec<Incoming>, max_messages: usize) -> Result<(), ServiceError> {
+        let mut chunk = chunk.into_iter();
+        while let Some(m) = chunk.next() {
+            let batch = &mut self.batch;
+            if batch.messages >= max_messages {
+                let key = (m.partition, m.key.clone());
+                let continues = batch.last_key.as_ref() == Some(&key);
+                if !continues || batch.messages >= max_messages + MAX_SET_MESSAGES {
+                    self.carried.push(m);
+                    self.carried.extend(chunk);
+                    return Ok(());
+                }
+            }
+            if self.settings.kafka.state_topic.is_some() && self.owned.needs_restore(m.partition) {
+                // A message whose assignment was not announced (it cannot happen with
+                // the rebalance callbacks in the stream; kept as a guard).
+                self.restore(&[m.partition])?;
+            }
+            self.batch.start();
+            self.batch.messages += 1;
+            let admit = self.owned.admit(&m, self.exactly_once);
+            match admit {
+                Admit::Skip => continue,
+                Admit::Rewind(to) => {
+                    let topic = self.settings.kafka.observations_topic.as_str();
+                    tokio::task::block_in_place(|| {
+                        self.consumer
+                            .seek(topic, m.partition, to, Duration::from_secs(30))
+                    })?;
+                    continue;
+                }
+                Admit::AlreadyApplied | Admit::Process => {}
+            }
+            let next = self.batch.next_offsets.entry(m.partition).or_insert(0);
+            *next = (*next).max(m.offset + 1);
+            if admit == Admit::AlreadyApplied {
+                continue;
+            }
+            if self.batch.messages >= max_messages {
+                self.batch.last_key = Some((m.partition, m.key.clone()));
+            }
+            let mut work = Work {
+                pending: &mut self.batch.pending,
+                outgoing: &mut self.batch.outgoing,
+                touched: &mut self.batch.touched,
+                tally: &mut self.batch.tally,
+            };
+            process(
+                m,
+                self.settings,
+                self.metrics,
+                &mut self.owned.partitions,
+                &mut work,
+            );
+        }
+        Ok(())
+    }
+
+    /// Restores `partitions` from the changelog (if there is one), side by side, before
+    /// any of their messages is processed.
+    fn restore(&mut self, partitions: &[i32]) -> Result<(), ServiceError> {
+        let Some(topic) = &self.settings.kafka.state_topic else {
+            return Ok(());
+        };
+        let mut fresh: Vec<i32> = partitions
+            .iter()
+            .copied()
+            .filter(|p| self.owned.needs_restore(*p))
+            .collect();
+        fresh.sort_unstable();
+        fresh.dedup();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        self.readiness.set_consuming(false);
+        let started = Instant::now();
+        let input = &self.settings.kafka.observations_topic;
+        let restored = tokio::task::block_in_place(|| {
+            let committed = committed_offsets(self.consumer, input, &fresh)?;
+            restore_partitions(self.settings, topic, &committed, self.metrics)
+        })?;
+        self.metrics
+            .restore_seconds
+            .observe(started.elapsed().as_secs_f64());
+        for (partition, state) in restored {
+            self.owned.install(partition, state);
+        }
+        self.readiness.set_consuming(true);
+        Ok(())
+    }
+
+    /// The overdue sweep: reminders join the batch in progress.
+    fn remind(&mut self) {
+        let before = self.batch.outgoing.len();
+        remind(
+            now(),
+            self.settings,
+            self.metrics,
+            &mut self.owned.partitions,
+            &mut self.batch.touched,
+            &mut self.batch.outgoing,
+        );
+        if self.batch.outgoing.len() > before {
+            self.batch.start();
+        }
+    }
+
+    /// Closes the batch in progress and hands it to delivery (after the batch before it
+    /// was committed). `sync`: its offsets are committed synchronously.
+    async fn deliver(
+        &mut self,
+        committer: &mut Committer<IntakeContext>,
+        sync: bool,
+    ) -> Result<(), ServiceError> {
+        committer.finished().await?;
+        if let Some(sealed) = self.close(sync) {
+            committer.submit(sealed);
+        }
+        Ok(())
+    }
+
+    /// Closes the batch: decides the vital-sign sets it applied, adds the state record of
+    /// every patient it changed and the seals. None if there is nothing to deliver.
+    fn close(&mut self, sync: bool) -> Option<Sealed> {
+        let mut batch = std::mem::take(&mut self.batch);
+        let started = batch.started?;
+        let (settings, metrics) = (self.settings, self.metrics);
+        batch.tally.flush(metrics);
+        let emitted = now();
+        for (partition, patient_id) in batch.pending.drain() {
+            let Some(state) = self
+                .owned
+                .partitions
                 .get_mut(&partition)
                 .and_then(|p| p.get_mut(&patient_id))
             else {
@@ -384,38 +465,31 @@ pub async fn run(
                     state,
                     &outcome,
                     emitted,
-                    &settings,
-                    &metrics,
-                    &mut outgoing,
+                    settings,
+                    metrics,
+                    &mut batch.outgoing,
                 );
             }
         }
-        if tokio::time::Instant::now() >= next_overdue_check {
-            next_overdue_check = tokio::time::Instant::now() + overdue_every;
-            remind(
-                emitted,
-                &settings,
-                &metrics,
-                &mut partitions,
-                &mut touched,
-                &mut outgoing,
-            );
-        }
         // The state of every patient this batch changed, in the same transaction as its
         // alerts and offsets, marked with the input offset it reflects.
-        if let Some(topic) = &state_topic {
-            for (partition, key) in &touched {
-                let (partition, key) = (*partition, key.clone());
-                let patient = std::str::from_utf8(&key).ok();
-                let Some(state) = patient.and_then(|id| partitions.get(&partition)?.get(id)) else {
+        if let Some(topic) = &settings.kafka.state_topic {
+            for (partition, patient_id) in &batch.touched {
+                let Some(state) = self
+                    .owned
+                    .partitions
+                    .get(partition)
+                    .and_then(|p| p.get(patient_id))
+                else {
                     continue;
                 };
                 let bytes =
                     vigil_score::state::encode(state.tracker.window(), state.tracker.alerts());
                 metrics.state_bytes.inc_by(bytes.len() as u64);
-                let input_offset = next_offsets
-                    .get(&partition)
-                    .or_else(|| positions.get(&partition))
+                let input_offset = batch
+                    .next_offsets
+                    .get(partition)
+                    .or_else(|| self.owned.positions.get(partition))
                     .copied()
                     .unwrap_or(0)
                     .to_string();
@@ -434,88 +508,59 @@ pub async fn run(
                         });
                     }
                 }
-                outgoing.push(Outgoing {
+                batch.outgoing.push(Outgoing {
                     topic: topic.clone(),
-                    partition: Some(partition),
-                    key: Some(key),
+                    partition: Some(*partition),
+                    key: Some(patient_id.as_bytes().to_vec()),
                     payload: bytes,
                     headers: Some(headers),
                     what: "state",
                 });
             }
         }
-        let batch_offsets: Vec<(i32, i64)> = next_offsets.drain().collect();
+        let offsets: Vec<(i32, i64)> = batch.next_offsets.drain().collect();
         // Partitions whose changelog this transaction writes without consuming from them
         // (overdue reminders) are sealed at their current position.
-        let mut sealed_at = batch_offsets.clone();
-        for (partition, _) in &touched {
+        let mut sealed_at = offsets.clone();
+        for (partition, _) in &batch.touched {
             if !sealed_at.iter().any(|(p, _)| p == partition)
-                && let Some(position) = positions.get(partition)
+                && let Some(position) = self.owned.positions.get(partition)
             {
                 sealed_at.push((*partition, *position));
             }
         }
-        let txn = format!("{session}:{seq}");
+        // Batches are committed in order, and a failed one stops the service: the next
+        // batch may seal at these positions.
+        for (partition, next) in &offsets {
+            self.owned.positions.insert(*partition, *next);
+        }
+        metrics
+            .patients
+            .set(i64::try_from(self.owned.patient_count()).unwrap_or(i64::MAX));
+        if offsets.is_empty() && batch.outgoing.is_empty() {
+            return None;
+        }
+        let txn = format!("{}:{}", self.session, self.seq);
+        self.seq += 1;
         // Under exactly-once each changelog partition the batch touched gets a checkpoint,
         // sent only after everything else of the transaction was acknowledged: it seals
         // that partition's share of the transaction (see `restore`).
-        let seals = delivery.seal(
+        let seals = Delivery::seal(
+            self.exactly_once,
             &txn,
-            &session,
-            state_topic.as_deref(),
+            &self.session,
+            settings.kafka.state_topic.as_deref(),
             &sealed_at,
-            &mut outgoing,
+            &mut batch.outgoing,
         );
-        let mut offsets = TopicPartitionList::new();
-        for (partition, next) in batch_offsets.iter().copied() {
-            offsets
-                .add_partition_offset(&k.observations_topic, partition, Offset::Offset(next))
-                .ok();
-        }
-        metrics.patients.set(
-            i64::try_from(partitions.values().map(HashMap::len).sum::<usize>()).unwrap_or(i64::MAX),
-        );
-        if offsets.count() == 0 && outgoing.is_empty() {
-            continue;
-        }
-        let committed = delivery
-            .commit(&producer, &consumer, &outgoing, &seals, offsets)
-            .await;
-        if let Err(e) = committed {
-            if delivery.is_exactly_once() {
-                metrics.aborts.inc();
-            }
-            result = Err(e);
-            break 'consume;
-        }
-        metrics.commits.inc();
-        for (partition, next) in &batch_offsets {
-            metrics.set_committed_offset(*partition, *next);
-            positions.insert(*partition, *next);
-        }
-        seq += 1;
-        metrics
-            .batch_seconds
-            .observe(started.elapsed().as_secs_f64());
+        Some(Sealed {
+            outgoing: batch.outgoing,
+            seals,
+            offsets,
+            sync,
+            started,
+        })
     }
-    readiness.set_consuming(false);
-    tracing::info!("Stopping: flushing the producer and committing");
-    let deadline = settings.service.shutdown_deadline;
-    if let Err(e) = producer.flush(deadline) {
-        tracing::warn!(error = %e, "Producer flush did not complete");
-    }
-    if result.is_ok() {
-        delivery.finish(&consumer);
-    }
-    consumer.unsubscribe();
-    result
-}
-
-/// Where a message belongs: its partition and key.
-fn batch_key<'a>(
-    m: &'a Result<BorrowedMessage<'_>, KafkaError>,
-) -> Option<(i32, Option<&'a [u8]>)> {
-    m.as_ref().ok().map(|m| (m.partition(), m.key()))
 }
 
 /// How many messages past `batch_max_messages` a batch may take to end where the key
@@ -532,7 +577,7 @@ fn session_id() -> String {
 
 /// The group's committed offsets of `partitions` of `topic`, in one request.
 fn committed_offsets(
-    consumer: &StreamConsumer<VigilContext>,
+    consumer: &BaseConsumer<IntakeContext>,
     topic: &str,
     partitions: &[i32],
 ) -> Result<Vec<(i32, Option<i64>)>, ServiceError> {

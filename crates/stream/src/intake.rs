@@ -1,0 +1,243 @@
+//! Intake: the consumer thread, the first stage of the pipeline. It polls the
+//! observations topic, decodes every message with the configured wire format (so
+//! decoding runs beside scoring, on the other core) and hands the processing task
+//! chunks of decoded messages in partition order. The consumer group's rebalance
+//! callbacks run on this thread too and travel the same channel, at the point in the
+//! stream where they happen: an assignment is restored before any message of its
+//! partitions, and a revocation waits until the processing task has committed everything
+//! taken from the revoked partitions, so a partition changes owner only at a committed
+//! boundary (no message is processed by two owners, none is dropped half-done).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::Message;
+use tokio::sync::mpsc;
+use vigil_score::Timestamp;
+use vigil_wire::{DecodeError, Decoded};
+
+use crate::event::now;
+use crate::http::Readiness;
+use crate::metrics::Metrics;
+
+/// How many messages the intake thread hands over at once.
+const CHUNK: usize = 512;
+
+/// How many chunks may wait for the processing task (with librdkafka's own prefetch
+/// queue behind them).
+pub(crate) const QUEUED_CHUNKS: usize = 16;
+
+/// One consumed message, decoded and owned.
+pub(crate) struct Incoming {
+    /// Input partition.
+    pub(crate) partition: i32,
+    /// Its offset.
+    pub(crate) offset: i64,
+    /// The message key (the patient id).
+    pub(crate) key: Option<Vec<u8>>,
+    /// When it was received: the earlier of its Kafka timestamp (the producer's or
+    /// broker's stamp) and the wall clock when it was polled. The earlier one is the same
+    /// when the message is redelivered after a crash, so a replay decides as the first
+    /// run did; the wall clock bounds a producer whose clock runs ahead.
+    pub(crate) received: Timestamp,
+    /// The raw payload, for the dead-letter topic.
+    pub(crate) payload: Vec<u8>,
+    /// What the wire format's decoder made of it: one result per reading.
+    pub(crate) decoded: Vec<Result<Decoded, DecodeError>>,
+}
+
+/// What the intake hands the processing task, in stream order.
+pub(crate) enum Intake {
+    /// Messages, in the order they were consumed.
+    Messages(Vec<Incoming>),
+    /// Partitions newly assigned to this instance: restore them before their messages.
+    Assigned(Vec<i32>),
+    /// Partitions being revoked: commit everything taken from them, drop their state,
+    /// then answer on `done`; the group's rebalance waits for it.
+    Revoked {
+        /// The partitions.
+        partitions: Vec<i32>,
+        /// Answered once they are committed and dropped.
+        done: std::sync::mpsc::SyncSender<()>,
+    },
+}
+
+/// The consumer's context: sends rebalances down the intake channel, after the messages
+/// polled before them.
+pub(crate) struct IntakeContext {
+    tx: mpsc::Sender<Intake>,
+    /// Messages polled but not yet sent (a rebalance sends them first).
+    pending: Mutex<Vec<Incoming>>,
+    /// The partitions assigned now, for the partition gauge.
+    assigned: Mutex<std::collections::BTreeSet<i32>>,
+    readiness: Arc<Readiness>,
+    metrics: Metrics,
+}
+
+impl IntakeContext {
+    pub(crate) fn new(
+        tx: mpsc::Sender<Intake>,
+        readiness: Arc<Readiness>,
+        metrics: Metrics,
+    ) -> IntakeContext {
+        IntakeContext {
+            tx,
+            pending: Mutex::new(Vec::with_capacity(CHUNK)),
+            assigned: Mutex::default(),
+            readiness,
+            metrics,
+        }
+    }
+
+    /// Sends `item`, blocking while the channel is full, unless this runs inside the async
+    /// runtime (the consumer being closed on a runtime thread), where it is sent only if
+    /// there is room. False if it was not sent.
+    fn send(&self, item: Intake) -> bool {
+        if self.tx.is_closed() {
+            return false;
+        }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.tx.try_send(item).is_ok()
+        } else {
+            self.tx.blocking_send(item).is_ok()
+        }
+    }
+
+    /// Sends the messages polled so far.
+    fn flush(&self) -> bool {
+        let chunk = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        chunk.is_empty() || self.send(Intake::Messages(chunk))
+    }
+
+    fn set_assigned(&self, change: impl FnOnce(&mut std::collections::BTreeSet<i32>)) {
+        let mut assigned = self.assigned.lock().unwrap_or_else(|p| p.into_inner());
+        change(&mut assigned);
+        self.metrics
+            .partitions
+            .set(i64::try_from(assigned.len()).unwrap_or(i64::MAX));
+        self.readiness.set_assigned(!assigned.is_empty());
+    }
+}
+
+impl ClientContext for IntakeContext {}
+
+impl ConsumerContext for IntakeContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            return;
+        };
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        tracing::info!(partitions = partitions.len(), "Partitions revoked");
+        self.set_assigned(|a| {
+            for p in &partitions {
+                a.remove(p);
+            }
+        });
+        // Whatever was polled before the revocation goes first; then the revocation, and
+        // the group waits until the processing task has committed and dropped them. (Not
+        // when the processing task has stopped: its channel is closed.)
+        let (done, committed) = std::sync::mpsc::sync_channel(1);
+        if self.flush() && self.send(Intake::Revoked { partitions, done }) {
+            let _ = committed.recv();
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // Asking the consumer (`assignment()`) from inside this callback deadlocks when
+        // the callback runs while the consumer is being closed (librdkafka's group thread
+        // waits for the callback, the callback for the group thread): the assignment is
+        // kept here instead. Cooperative assignors report only the change.
+        let Rebalance::Assign(tpl) = rebalance else {
+            return;
+        };
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        tracing::info!(partitions = partitions.len(), "Partitions assigned");
+        self.set_assigned(|a| a.extend(partitions.iter().copied()));
+        if self.flush() {
+            self.send(Intake::Assigned(partitions));
+        }
+    }
+}
+
+/// The intake thread: running until `stop` is set or the processing task goes away.
+pub(crate) struct IntakeThread {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl IntakeThread {
+    /// Starts polling `consumer` (already subscribed), decoding with `format`.
+    pub(crate) fn spawn(
+        consumer: Arc<BaseConsumer<IntakeContext>>,
+        format: vigil_wire::Format,
+    ) -> std::io::Result<IntakeThread> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("vigil-intake".into())
+            .spawn(move || poll_loop(&consumer, &format, &flag))?;
+        Ok(IntakeThread { stop, thread })
+    }
+
+    /// Stops polling and waits for the thread to finish (within one poll timeout).
+    pub(crate) async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
+/// How long one idle poll waits; bounds how long stopping takes.
+const IDLE_POLL: Duration = Duration::from_millis(50);
+
+fn poll_loop(consumer: &BaseConsumer<IntakeContext>, format: &vigil_wire::Format, stop: &AtomicBool) {
+    let context = consumer.context();
+    let mut held = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        // Block only when nothing is held back; otherwise take what is already fetched
+        // and hand it over as soon as the queue is empty.
+        let timeout = if held == 0 { IDLE_POLL } else { Duration::ZERO };
+        match consumer.poll(timeout) {
+            Some(Ok(m)) => {
+                let payload = m.payload().unwrap_or_default().to_vec();
+                let wall = now();
+                let received = m
+                    .timestamp()
+                    .to_millis()
+                    .map_or(wall, |ms| wall.min(Timestamp::from_millis(ms)));
+                let incoming = Incoming {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    received,
+                    decoded: format.decode(&payload),
+                    payload,
+                };
+                let mut pending = context.pending.lock().unwrap_or_else(|p| p.into_inner());
+                pending.push(incoming);
+                held = pending.len();
+                drop(pending);
+                if held >= CHUNK {
+                    if !context.flush() {
+                        return;
+                    }
+                    held = 0;
+                }
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "Consumer error"),
+            None => {
+                if held > 0 {
+                    if !context.flush() {
+                        return;
+                    }
+                    held = 0;
+                } else if context.tx.is_closed() {
+                    return;
+                }
+            }
+        }
+    }
+}
