@@ -29,7 +29,7 @@ use vigil_score::Tracker;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
-use crate::processing::PatientState;
+use crate::processing::{PatientState, Patients};
 use crate::service::{ServiceError, client_config};
 
 /// Header of a state record: the input partition's next offset after the batch that wrote
@@ -53,7 +53,7 @@ pub(crate) const LOCATION: &str = "vigil-location";
 #[derive(Default)]
 pub struct Restored {
     /// Patients by id.
-    pub patients: HashMap<String, PatientState>,
+    pub patients: Patients,
     /// The next input offset of the newest sealed transaction's checkpoint.
     pub checkpoint: Option<i64>,
     /// Whether records of unsealed transactions (cut short) were skipped.

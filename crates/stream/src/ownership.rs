@@ -11,10 +11,7 @@ use rdkafka::Offset;
 
 use crate::changelog::Restored;
 use crate::intake::Incoming;
-use crate::processing::PatientState;
-
-/// One partition's patients, by patient id.
-pub(crate) type Patients = HashMap<String, PatientState>;
+use crate::processing::Patients;
 
 /// The partitions this instance owns.
 #[derive(Default)]

@@ -3,7 +3,7 @@
 //! dead letters) appended; also the overdue sweep between messages, and each patient's
 //! in-memory state ([`PatientState`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use rdkafka::message::{Header, OwnedHeaders};
 use vigil_score::{Ingested, Timestamp, Tracker};
@@ -13,8 +13,11 @@ use crate::config::Settings;
 use crate::event::{Subject, events, now};
 use crate::intake::Incoming;
 use crate::metrics::Metrics;
-use crate::ownership::Patients;
 use crate::service::Outgoing;
+
+/// One partition's patients, by patient id (foldhash: keyed per process, several times
+/// faster than the standard SipHash on these short keys).
+pub type Patients = HashMap<String, PatientState, foldhash::fast::RandomState>;
 
 /// What one patient's state holds.
 #[derive(Default)]
@@ -30,6 +33,11 @@ pub struct PatientState {
     /// that fired (bounded: the oldest are forgotten).
     pub(crate) recent_ids:
         std::collections::VecDeque<(vigil_score::Param, vigil_score::Timestamp, String)>,
+    /// The number of the last batch that changed this patient (0: none since it was
+    /// created or restored), so a batch lists each patient once without a set.
+    pub(crate) batch: u64,
+    /// A vital-sign set was applied and not yet decided.
+    pub(crate) undecided: bool,
 }
 
 /// How many reading ids a patient remembers for FHIR evidence references.
@@ -87,14 +95,14 @@ impl Tally {
 
 /// What one batch accumulates while its messages are processed.
 pub(crate) struct Work<'a> {
-    /// Patients with a vital-sign set applied but not yet decided: decided when the
-    /// batch closes, once every reading of the set in the batch has been applied.
-    pub(crate) pending: &'a mut HashSet<(i32, String)>,
+    /// The batch's number (from 1).
+    pub(crate) batch: u64,
     /// What the batch must produce.
     pub(crate) outgoing: &'a mut Vec<Outgoing>,
-    /// Patients whose state the batch changed: their state records are written when it
-    /// closes.
-    pub(crate) touched: &'a mut HashSet<(i32, String)>,
+    /// Patients the batch changed, each once: when it closes, their undecided sets are
+    /// decided (once every reading of a set in the batch has been applied) and their
+    /// state records written.
+    pub(crate) touched: &'a mut Vec<(i32, String)>,
     /// Counts of readings by outcome.
     pub(crate) tally: &'a mut Tally,
 }
@@ -222,7 +230,10 @@ fn apply(
         &settings.policy,
     );
     state.tracker.note_received(received);
-    work.touched.insert((partition, d.patient_id.clone()));
+    if state.batch != work.batch {
+        state.batch = work.batch;
+        work.touched.push((partition, d.patient_id.clone()));
+    }
     if let Some(decided) = decided {
         publish(
             &d.patient_id,
@@ -268,7 +279,7 @@ fn apply(
             id.clone(),
         ));
     }
-    work.pending.insert((partition, d.patient_id.clone()));
+    state.undecided = true;
     Ok(())
 }
 
@@ -280,8 +291,7 @@ pub(crate) fn remind(
     settings: &Settings,
     metrics: &Metrics,
     partitions: &mut HashMap<i32, Patients>,
-    touched: &mut HashSet<(i32, String)>,
-    outgoing: &mut Vec<Outgoing>,
+    work: &mut Work<'_>,
 ) {
     for (partition, patients) in partitions.iter_mut() {
         for (patient_id, state) in patients.iter_mut() {
@@ -295,9 +305,18 @@ pub(crate) fn remind(
                 continue;
             }
             publish(
-                patient_id, state, &outcome, now, settings, metrics, outgoing,
+                patient_id,
+                state,
+                &outcome,
+                now,
+                settings,
+                metrics,
+                work.outgoing,
             );
-            touched.insert((*partition, patient_id.clone()));
+            if state.batch != work.batch {
+                state.batch = work.batch;
+                work.touched.push((*partition, patient_id.clone()));
+            }
         }
     }
 }

@@ -22,7 +22,7 @@
 //! A revocation waits for every batch holding the revoked partitions' messages to be
 //! committed before the partitions go.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -185,6 +185,7 @@ pub async fn run(
         carried: Vec::new(),
         session: session_id(),
         seq: 0,
+        batches: 1,
     };
     let mut result = pipeline(&mut core, &mut intake, &mut committer, &shutdown).await;
     if result.is_ok() {
@@ -273,8 +274,8 @@ struct Batch {
     /// When its first message (or reminder) was taken.
     started: Option<Instant>,
     outgoing: Vec<Outgoing>,
-    pending: HashSet<(i32, String)>,
-    touched: HashSet<(i32, String)>,
+    /// Patients it changed, each once, in the order it first changed them.
+    touched: Vec<(i32, String)>,
     /// Each input partition's next offset.
     next_offsets: HashMap<i32, i64>,
     tally: Tally,
@@ -316,6 +317,9 @@ struct Core<'a> {
     session: String,
     /// The next transaction's number.
     seq: u64,
+    /// The number of the batch in progress (from 1): patients remember the last batch
+    /// that changed them.
+    batches: u64,
 }
 
 impl Core<'_> {
@@ -363,7 +367,7 @@ impl Core<'_> {
                 self.batch.last_key = Some((m.partition, m.key.clone()));
             }
             let mut work = Work {
-                pending: &mut self.batch.pending,
+                batch: self.batches,
                 outgoing: &mut self.batch.outgoing,
                 touched: &mut self.batch.touched,
                 tally: &mut self.batch.tally,
@@ -376,6 +380,8 @@ impl Core<'_> {
                 &mut work,
             );
         }
+        // Counted per chunk, not per batch: the counters stay live under load.
+        self.batch.tally.flush(self.metrics);
         Ok(())
     }
 
@@ -415,14 +421,13 @@ impl Core<'_> {
     /// The overdue sweep: reminders join the batch in progress.
     fn remind(&mut self) {
         let before = self.batch.outgoing.len();
-        remind(
-            now(),
-            self.settings,
-            self.metrics,
-            &mut self.owned.partitions,
-            &mut self.batch.touched,
-            &mut self.batch.outgoing,
-        );
+        let mut work = Work {
+            batch: self.batches,
+            outgoing: &mut self.batch.outgoing,
+            touched: &mut self.batch.touched,
+            tally: &mut self.batch.tally,
+        };
+        remind(now(), self.settings, self.metrics, &mut self.owned.partitions, &mut work);
         if self.batch.outgoing.len() > before {
             self.batch.start();
         }
@@ -447,21 +452,24 @@ impl Core<'_> {
     fn close(&mut self, sync: bool) -> Option<Sealed> {
         let mut batch = std::mem::take(&mut self.batch);
         let started = batch.started?;
+        self.batches += 1;
         let (settings, metrics) = (self.settings, self.metrics);
         batch.tally.flush(metrics);
         let emitted = now();
-        for (partition, patient_id) in batch.pending.drain() {
+        for (partition, patient_id) in &batch.touched {
             let Some(state) = self
                 .owned
                 .partitions
-                .get_mut(&partition)
-                .and_then(|p| p.get_mut(&patient_id))
+                .get_mut(partition)
+                .and_then(|p| p.get_mut(patient_id))
             else {
                 continue;
             };
-            if let Some(outcome) = state.tracker.flush(&settings.engine, &settings.policy) {
+            if std::mem::take(&mut state.undecided)
+                && let Some(outcome) = state.tracker.flush(&settings.engine, &settings.policy)
+            {
                 publish(
-                    &patient_id,
+                    patient_id,
                     state,
                     &outcome,
                     emitted,
@@ -470,53 +478,43 @@ impl Core<'_> {
                     &mut batch.outgoing,
                 );
             }
-        }
-        // The state of every patient this batch changed, in the same transaction as its
-        // alerts and offsets, marked with the input offset it reflects.
-        if let Some(topic) = &settings.kafka.state_topic {
-            for (partition, patient_id) in &batch.touched {
-                let Some(state) = self
-                    .owned
-                    .partitions
-                    .get(partition)
-                    .and_then(|p| p.get(patient_id))
-                else {
-                    continue;
-                };
-                let bytes =
-                    vigil_score::state::encode(state.tracker.window(), state.tracker.alerts());
-                metrics.state_bytes.inc_by(bytes.len() as u64);
-                let input_offset = batch
-                    .next_offsets
-                    .get(partition)
-                    .or_else(|| self.owned.positions.get(partition))
-                    .copied()
-                    .unwrap_or(0)
-                    .to_string();
-                let mut headers = OwnedHeaders::new().insert(Header {
-                    key: INPUT_OFFSET,
-                    value: Some(&input_offset),
-                });
-                for (key, value) in [
-                    (ENCOUNTER, &state.encounter_id),
-                    (LOCATION, &state.location),
-                ] {
-                    if let Some(v) = value {
-                        headers = headers.insert(Header {
-                            key,
-                            value: Some(v),
-                        });
-                    }
+            // The state of every patient this batch changed, in the same transaction as
+            // its alerts and offsets, marked with the input offset it reflects.
+            let Some(topic) = &settings.kafka.state_topic else {
+                continue;
+            };
+            let bytes = vigil_score::state::encode(state.tracker.window(), state.tracker.alerts());
+            metrics.state_bytes.inc_by(bytes.len() as u64);
+            let input_offset = batch
+                .next_offsets
+                .get(partition)
+                .or_else(|| self.owned.positions.get(partition))
+                .copied()
+                .unwrap_or(0)
+                .to_string();
+            let mut headers = OwnedHeaders::new().insert(Header {
+                key: INPUT_OFFSET,
+                value: Some(&input_offset),
+            });
+            for (key, value) in [
+                (ENCOUNTER, &state.encounter_id),
+                (LOCATION, &state.location),
+            ] {
+                if let Some(v) = value {
+                    headers = headers.insert(Header {
+                        key,
+                        value: Some(v),
+                    });
                 }
-                batch.outgoing.push(Outgoing {
-                    topic: topic.clone(),
-                    partition: Some(*partition),
-                    key: Some(patient_id.as_bytes().to_vec()),
-                    payload: bytes,
-                    headers: Some(headers),
-                    what: "state",
-                });
             }
+            batch.outgoing.push(Outgoing {
+                topic: topic.clone(),
+                partition: Some(*partition),
+                key: Some(patient_id.as_bytes().to_vec()),
+                payload: bytes,
+                headers: Some(headers),
+                what: "state",
+            });
         }
         let offsets: Vec<(i32, i64)> = batch.next_offsets.drain().collect();
         // Partitions whose changelog this transaction writes without consuming from them
