@@ -244,6 +244,30 @@ enum LoadMode {
         #[arg(long, default_value = "exactly-once", value_parser = ["exactly-once", "at-least-once"])]
         delivery: String,
     },
+    /// Scale out: instances of the service join one consumer group while it drains a
+    /// backlog; reports each instance's share and how long each join stopped the group.
+    Scale {
+        /// Instances, started one after another.
+        #[arg(long, default_value_t = 3)]
+        instances: usize,
+        /// Observations to preload.
+        #[arg(long, default_value_t = 1_200_000)]
+        messages: u64,
+        /// Patients they are spread over.
+        #[arg(long, default_value_t = 10_000)]
+        patients: usize,
+        /// Partitions of the observations topic (the in-process broker keeps about 5 MiB
+        /// per partition: at least one per 20,000 observations).
+        #[arg(long, default_value_t = 64)]
+        partitions: i32,
+        /// `exactly-once` or `at-least-once`.
+        #[arg(long, default_value = "exactly-once")]
+        delivery: String,
+        /// librdkafka's `partition.assignment.strategy` (the service's default is
+        /// `cooperative-sticky`; `range,roundrobin` is the eager protocol).
+        #[arg(long, default_value = "cooperative-sticky")]
+        assignor: String,
+    },
     /// Write ward patients' state to a changelog and time restoring it.
     Restore {
         /// Patients.
@@ -385,6 +409,38 @@ fn main() -> ExitCode {
             init_logs(vigil_stream::config::LogFormat::Text, "warn");
             async_main(async move |_stop| {
                 let report = match mode {
+                    LoadMode::Scale {
+                        instances,
+                        messages,
+                        patients,
+                        partitions,
+                        delivery,
+                        assignor,
+                    } => {
+                        let r = vigil_tools::load::scale(
+                            instances, messages, patients, partitions, &delivery, &assignor,
+                        )
+                        .await?;
+                        println!(
+                            "observations {} in {:.2} s = {:.0}/s with up to {instances} instance(s), {assignor}",
+                            r.report.observations, r.report.seconds, r.report.per_second
+                        );
+                        for (i, share) in r.instances.iter().enumerate() {
+                            println!(
+                                "instance {}: {} observations, {} partitions at the end of the backlog",
+                                i + 1,
+                                share.observations,
+                                share.partitions
+                            );
+                        }
+                        for (i, stall) in r.stalls_ms.iter().enumerate() {
+                            println!(
+                                "instance {} joining: the group counted nothing for at most {stall:.0} ms",
+                                i + 2
+                            );
+                        }
+                        return Ok(());
+                    }
                     LoadMode::Restore {
                         patients,
                         partitions,

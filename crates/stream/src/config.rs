@@ -661,15 +661,6 @@ impl Config {
                     "kafka.librdkafka.{key}: set by Vigil itself; use the [kafka] keys instead"
                 ),
             );
-            // The service's rebalance handling assumes the eager assignors (each
-            // assignment whole, each revocation total).
-            need(
-                !(key == "partition.assignment.strategy" && value.contains("cooperative")),
-                format!(
-                    "kafka.librdkafka.{key}: {value:?}; expected an eager assignor (range, \
-                     roundrobin): Vigil's partition ownership assumes whole assignments"
-                ),
-            );
             if !owned {
                 // librdkafka judges its own settings; ask it now rather than at start-up.
                 let checked = rdkafka::ClientConfig::new()

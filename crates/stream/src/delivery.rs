@@ -11,6 +11,9 @@
 //!   acknowledged, then its offsets are committed asynchronously (synchronously on the
 //!   way out). A crash before the commit redelivers the batch; deterministic alert ids
 //!   let consumers drop the repeats.
+//!
+//! [`Committer`] is the pipeline's delivery stage: it delivers one closed batch at a time
+//! in a task of its own while the processing task builds the next.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -143,7 +146,9 @@ impl<C: ConsumerContext + 'static> Committer<C> {
                 self.delivery = Some(delivery);
                 result
             }
-            Err(e) => Err(ServiceError::Stage(format!("the delivery task failed: {e}"))),
+            Err(e) => Err(ServiceError::Stage(format!(
+                "the delivery task failed: {e}"
+            ))),
         }
     }
 
@@ -302,7 +307,8 @@ impl Delivery {
                     } else {
                         CommitMode::Async
                     };
-                    if let Err(e) = tokio::task::block_in_place(|| consumer.commit(&offsets, mode)) {
+                    if let Err(e) = tokio::task::block_in_place(|| consumer.commit(&offsets, mode))
+                    {
                         tracing::warn!(error = %e, "Offset commit failed; the batch may be redelivered");
                     }
                     *last_committed = Some(offsets);

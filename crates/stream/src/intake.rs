@@ -193,7 +193,11 @@ impl IntakeThread {
 /// How long one idle poll waits; bounds how long stopping takes.
 const IDLE_POLL: Duration = Duration::from_millis(50);
 
-fn poll_loop(consumer: &BaseConsumer<IntakeContext>, format: &vigil_wire::Format, stop: &AtomicBool) {
+fn poll_loop(
+    consumer: &BaseConsumer<IntakeContext>,
+    format: &vigil_wire::Format,
+    stop: &AtomicBool,
+) {
     let context = consumer.context();
     let mut held = 0usize;
     while !stop.load(Ordering::Relaxed) {

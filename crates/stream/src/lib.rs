@@ -8,15 +8,18 @@
 //! medical device.
 //!
 //! - [`config`]: the TOML configuration, environment overrides and validation;
-//! - [`service`]: the consumer loop: batches, restore at the batch boundary, the state
-//!   records each batch writes;
-//! - `ownership`: which partitions this instance holds (the rebalance callbacks);
+//! - [`service`]: the service as a pipeline: the processing stage's loop, batches, the
+//!   state records and seals each batch writes;
+//! - `intake`: the consumer thread: polls, decodes, and passes rebalances in stream order;
+//! - `ownership`: the partitions this instance holds, their patients, checkpoints and
+//!   positions, and what to do with each consumed message;
 //! - [`processing`]: one message in, its patient updated, alerts and dead letters out;
 //!   the overdue sweep; each patient's in-memory state;
 //! - [`changelog`]: the state changelog's protocol (headers, seals) and restore;
 //! - `delivery`: the delivery guarantee as a type (exactly once by default: each batch's
 //!   output, state, seals and offsets in one transaction; at least once as a fallback),
-//!   each mode with its own commit;
+//!   each mode with its own commit, and the delivery stage that commits one batch while
+//!   the next is processed;
 //! - [`mllp`]: HL7 v2 over MLLP in, acknowledged only once Kafka has the message;
 //!
 //! The tools around the service (the demo, the simulator, the load tool and the
@@ -27,9 +30,9 @@ pub mod changelog;
 pub mod config;
 mod delivery;
 pub mod event;
-mod intake;
 pub mod fhir_out;
 pub mod http;
+mod intake;
 pub mod metrics;
 pub mod mllp;
 mod ownership;

@@ -152,7 +152,7 @@ mod tests {
 
     fn restored(checkpoint: Option<i64>, unsealed: bool) -> Restored {
         Restored {
-            patients: Patients::new(),
+            patients: Patients::default(),
             checkpoint,
             unsealed,
         }

@@ -149,7 +149,16 @@ pub(crate) fn process(
         }
     }
     for d in accepted {
-        if let Err(r) = apply(&d, m.partition, received, limit, settings, metrics, partitions, work) {
+        if let Err(r) = apply(
+            &d,
+            m.partition,
+            received,
+            limit,
+            settings,
+            metrics,
+            partitions,
+            work,
+        ) {
             rejections.push(r);
         }
     }
@@ -273,11 +282,9 @@ fn apply(
         if state.recent_ids.len() == RECENT_IDS {
             state.recent_ids.pop_front();
         }
-        state.recent_ids.push_back((
-            d.observation.param(),
-            d.observation.effective(),
-            id.clone(),
-        ));
+        state
+            .recent_ids
+            .push_back((d.observation.param(), d.observation.effective(), id.clone()));
     }
     state.undecided = true;
     Ok(())

@@ -136,6 +136,9 @@ pub async fn run(
                 // than after librdkafka's default second (a backlog stalled for about
                 // half a second in every 200,000 messages).
                 ("fetch.queue.backoff.ms", "5"),
+                // Incremental rebalancing: an instance joining or leaving moves only the
+                // partitions that change owner; the others keep being processed.
+                ("partition.assignment.strategy", "cooperative-sticky"),
             ],
         )
         .set("group.id", &k.group_id)
@@ -222,7 +225,8 @@ async fn pipeline(
     let overdue_every = service.overdue_check;
     let mut next_overdue_check = tokio::time::Instant::now() + overdue_every;
     loop {
-        let full = !core.carried.is_empty() || core.batch.messages >= max_messages + MAX_SET_MESSAGES;
+        let full =
+            !core.carried.is_empty() || core.batch.messages >= max_messages + MAX_SET_MESSAGES;
         if !committer.is_busy()
             && (full || (intake.is_empty() && core.batch.waited(max_messages, max_wait)))
             && !core.batch.is_empty()
@@ -238,7 +242,9 @@ async fn pipeline(
         let wait_until = core
             .batch
             .started
-            .map_or_else(tokio::time::Instant::now, |s| tokio::time::Instant::from_std(s + max_wait));
+            .map_or_else(tokio::time::Instant::now, |s| {
+                tokio::time::Instant::from_std(s + max_wait)
+            });
         tokio::select! {
             biased;
             () = shutdown.cancelled() => return Ok(()),
@@ -247,8 +253,14 @@ async fn pipeline(
                 Some(Intake::Messages(chunk)) => core.take(chunk, max_messages)?,
                 Some(Intake::Assigned(partitions)) => core.restore(&partitions)?,
                 Some(Intake::Revoked { partitions, done }) => {
-                    // Everything taken from them is committed before they go.
-                    committer.finished().await?;
+                    // Everything taken from them is committed before they go, including
+                    // messages carried over from a full batch (they came before the
+                    // revocation).
+                    while !core.carried.is_empty() {
+                        core.deliver(committer, true).await?;
+                        let carried = std::mem::take(&mut core.carried);
+                        core.take(carried, max_messages)?;
+                    }
                     core.deliver(committer, true).await?;
                     committer.finished().await?;
                     core.owned.release(&partitions);
@@ -427,7 +439,13 @@ impl Core<'_> {
             touched: &mut self.batch.touched,
             tally: &mut self.batch.tally,
         };
-        remind(now(), self.settings, self.metrics, &mut self.owned.partitions, &mut work);
+        remind(
+            now(),
+            self.settings,
+            self.metrics,
+            &mut self.owned.partitions,
+            &mut work,
+        );
         if self.batch.outgoing.len() > before {
             self.batch.start();
         }

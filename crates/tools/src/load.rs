@@ -455,3 +455,200 @@ pub async fn restore(
         resident_bytes: held,
     })
 }
+
+/// One service instance's share of a scale-out run.
+#[derive(Clone, Debug, Default)]
+pub struct InstanceShare {
+    /// Observations it counted.
+    pub observations: u64,
+    /// Partitions it held when the last observation was counted.
+    pub partitions: i64,
+}
+
+/// A scale-out run's figures.
+#[derive(Clone, Debug, Default)]
+pub struct ScaleReport {
+    /// From the first observation counted to the last, all instances together.
+    pub report: Report,
+    /// Each instance's share, in the order they started.
+    pub instances: Vec<InstanceShare>,
+    /// For each instance after the first: the longest time, from its start until it
+    /// counted its first observation, in which no instance counted any observation (how
+    /// long the group stopped to rebalance), in milliseconds.
+    pub stalls_ms: Vec<f64>,
+}
+
+/// Preloads `messages` observations, starts one instance, and another each time a
+/// further `1/(instances + 1)` of the messages has been counted, all in one consumer
+/// group with the partition assignment strategy `assignor`; measures the drain, each
+/// instance's share and how long each join stopped the group.
+///
+/// # Errors
+///
+/// When the broker or a client cannot start, or an instance fails.
+pub async fn scale(
+    instances: usize,
+    messages: u64,
+    patients: usize,
+    partitions: i32,
+    delivery: &str,
+    assignor: &str,
+) -> Result<ScaleReport, Box<dyn std::error::Error + Send + Sync>> {
+    let broker = MockBroker::start(1)?;
+    let base = settings(&broker, partitions, delivery)?;
+    let topic = base.kafka.observations_topic.clone();
+    let p = producer(&base.kafka.brokers)?;
+    let start = vigil_score::Timestamp::from_millis(1_795_428_000_000);
+    let sends = (0..messages).map(|i| {
+        let patient = (i % patients as u64) as usize;
+        let visit = i / patients as u64;
+        observation(
+            patient,
+            visit,
+            start.plus(vigil_score::Span::millis(i as i64)),
+        )
+    });
+    let mut pending = Vec::new();
+    for (k, v) in sends {
+        match p.send_result(FutureRecord::to(&topic).key(&k).payload(&v)) {
+            Ok(f) => pending.push(f),
+            Err((e, _)) => return Err(e.into()),
+        }
+        if pending.len() >= 50_000 {
+            for f in pending.drain(..) {
+                f.await?.map_err(|(e, _)| e)?;
+            }
+        }
+    }
+    for f in pending {
+        f.await?.map_err(|(e, _)| e)?;
+    }
+    let counted = |m: &Metrics| {
+        ["accepted", "duplicate", "stale", "rejected"]
+            .iter()
+            .map(|o| m.observations.with_label_values(&[o]).get())
+            .sum::<u64>()
+    };
+    let stop = CancellationToken::new();
+    let mut running: Vec<(Metrics, tokio::task::JoinHandle<_>)> = Vec::new();
+    let launch = |n: usize| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+        let mut raw = Config::default();
+        raw.kafka.brokers = base.kafka.brokers.clone();
+        raw.kafka.group_id = "vigil-load".into();
+        raw.alerts = vigil_stream::config::Alerts::every_rule();
+        raw.kafka.delivery = delivery.into();
+        // Each instance needs its own transactional id, or they fence each other.
+        raw.kafka.transactional_id = format!("vigil-load-{n}");
+        raw.http.listen = "127.0.0.1:0".into();
+        raw.kafka
+            .librdkafka
+            .insert("partition.assignment.strategy".into(), assignor.into());
+        let settings = raw.validate()?;
+        let metrics = Metrics::new();
+        let task = tokio::spawn(vigil_stream::service::run(
+            settings,
+            metrics.clone(),
+            std::sync::Arc::new(Readiness::default()),
+            stop.clone(),
+        ));
+        Ok((metrics, task))
+    };
+    running.push(launch(0)?);
+    let total = |running: &[(Metrics, tokio::task::JoinHandle<_>)]| {
+        running.iter().map(|(m, _)| counted(m)).sum::<u64>()
+    };
+    let began = Instant::now();
+    let mut first_seen: Option<Instant> = None;
+    let mut stalls_ms = Vec::new();
+    // (joined at, last progress, longest stall, count at last progress) of the newest
+    // instance until it counts its first observation.
+    let mut joining: Option<(Instant, Instant, Duration, u64)> = None;
+    let (mut progress_at, mut progress) = (Instant::now(), 0);
+    loop {
+        let now_count = total(&running);
+        if first_seen.is_none() && now_count > 0 {
+            first_seen = Some(Instant::now());
+        }
+        if now_count > progress {
+            (progress_at, progress) = (Instant::now(), now_count);
+        }
+        if now_count >= messages {
+            break;
+        }
+        if progress_at.elapsed() > Duration::from_secs(60) {
+            stop.cancel();
+            let states: Vec<String> = running
+                .iter()
+                .map(|(m, _)| {
+                    format!(
+                        "{} counted, {} commits, {} aborts, {} partitions",
+                        counted(m),
+                        m.commits.get(),
+                        m.aborts.get(),
+                        m.partitions.get()
+                    )
+                })
+                .collect();
+            return Err(format!(
+                "no progress for 60 s at {now_count} of {messages} observations; instances: {}",
+                states.join("; ")
+            )
+            .into());
+        }
+        if let Some(i) = running.iter().position(|(_, task)| task.is_finished()) {
+            stop.cancel();
+            let (_, task) = running.swap_remove(i);
+            task.await??;
+            return Err(format!("instance {} stopped early", i + 1).into());
+        }
+        if let Some((_, last, longest, at)) = &mut joining {
+            if now_count > *at {
+                *longest = (*longest).max(last.elapsed());
+                *last = Instant::now();
+                *at = now_count;
+            }
+            let newest = running.last().map_or(0, |(m, _)| counted(m));
+            if newest > 0 {
+                stalls_ms.push((*longest).max(last.elapsed()).as_secs_f64() * 1000.0);
+                joining = None;
+            }
+        }
+        let due = running.len() as u64 * messages / (instances as u64 + 1);
+        if joining.is_none() && running.len() < instances && now_count >= due {
+            running.push(launch(running.len())?);
+            let now = Instant::now();
+            joining = Some((now, now, Duration::ZERO, now_count));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let done = Instant::now();
+    let held: Vec<i64> = running.iter().map(|(m, _)| m.partitions.get()).collect();
+    stop.cancel();
+    let mut shares = Vec::new();
+    let mut observations = 0;
+    for ((metrics, task), partitions) in running.into_iter().zip(held) {
+        task.await??;
+        let n = counted(&metrics);
+        observations += n;
+        shares.push(InstanceShare {
+            observations: n,
+            partitions,
+        });
+    }
+    let seconds = done
+        .duration_since(first_seen.unwrap_or(began))
+        .as_secs_f64();
+    drop(broker);
+    Ok(ScaleReport {
+        report: Report {
+            observations,
+            alerts: 0,
+            seconds,
+            per_second: observations as f64 / seconds.max(1e-9),
+            latency_ms: None,
+            first_alert_ms: None,
+        },
+        instances: shares,
+        stalls_ms,
+    })
+}
