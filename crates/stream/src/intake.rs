@@ -55,6 +55,8 @@ pub(crate) enum Intake {
     Messages(Vec<Incoming>),
     /// Partitions newly assigned to this instance: restore them before their messages.
     Assigned(Vec<i32>),
+    /// The intake thread stopped on its own (it panicked): the service cannot go on.
+    Stopped(String),
     /// Partitions being revoked: commit everything taken from them, drop their state,
     /// then answer on `done`; the group's rebalance waits for it.
     Revoked {
@@ -178,7 +180,20 @@ impl IntakeThread {
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("vigil-intake".into())
-            .spawn(move || poll_loop(&consumer, &format, &flag))?;
+            .spawn(move || {
+                let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    poll_loop(&consumer, &format, &flag);
+                }));
+                if let Err(panic) = polled {
+                    let why = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".to_owned());
+                    tracing::error!(reason = %why, "The intake thread failed");
+                    consumer.context().send(Intake::Stopped(why));
+                }
+            })?;
         Ok(IntakeThread { stop, thread })
     }
 

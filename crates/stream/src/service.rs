@@ -266,6 +266,9 @@ async fn pipeline(
                     core.owned.release(&partitions);
                     let _ = done.send(());
                 }
+                Some(Intake::Stopped(why)) => {
+                    return Err(ServiceError::Stage(format!("the intake thread stopped: {why}")));
+                }
                 // The intake stops only when told to.
                 None => return Err(ServiceError::Stage("the intake thread stopped".into())),
             },

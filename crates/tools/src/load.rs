@@ -144,6 +144,10 @@ pub async fn throughput(
         if first_seen.is_none() && counted(&metrics) > 0 {
             first_seen = Some(Instant::now());
         }
+        if service.is_finished() {
+            service.await??;
+            return Err("the service stopped before draining the load".into());
+        }
         if began.elapsed() > Duration::from_secs(600) {
             break;
         }
@@ -237,6 +241,11 @@ pub async fn latency(
     .await
     .map_err(|(e, _)| e)?;
     while metrics.observations.with_label_values(&["accepted"]).get() == 0 {
+        if service.is_finished() {
+            // The service stopped before its first observation: report why.
+            service.await??;
+            return Err("the service stopped before its first observation".into());
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let total = rate * seconds;
