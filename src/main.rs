@@ -29,8 +29,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Score observation JSONL: one JSON object per patient on standard output,
-    /// `line N: reason` on standard error for each line that cannot be accepted.
+    /// Score observation messages (native JSON or FHIR R4, one per line; HL7 v2 ORU^R01,
+    /// one per MSH segment: see --format): one JSON object per patient on standard
+    /// output, `line N: reason` on standard error for each message that cannot be
+    /// accepted.
     /// Exit status 0 if every line was accepted, 1 if any was rejected, 2 on usage errors.
     Score {
         /// Observation JSONL file; `-` or nothing for standard input.
@@ -668,8 +670,10 @@ fn init_logs(format: vigil_stream::config::LogFormat, level: &str) {
     let json = format == vigil_stream::config::LogFormat::Json;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colour only for a person at a terminal: a file or a log collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_writer(io::stderr);
     let _ = if json {
         builder.json().try_init()

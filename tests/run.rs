@@ -188,3 +188,47 @@ fn vigil_demo_shows_alerts_with_nothing_installed() {
     let unique: std::collections::HashSet<&&str> = alerts.iter().collect();
     assert_eq!(unique.len(), alerts.len(), "an alert printed twice");
 }
+
+/// Log lines written to a pipe (a file, a log collector) carry no terminal colour codes.
+#[test]
+fn text_logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("vigil-colour-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("vigil.toml");
+    std::fs::write(
+        &config,
+        "[kafka]\nbrokers = \"127.0.0.1:9\"\n[http]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"text\"\nlevel = \"info\"\n",
+    )
+    .expect("config written");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil runs");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a first log line");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(line.contains("INFO"), "{line:?}");
+    assert!(
+        !line.contains('\u{1b}'),
+        "colour codes in a piped log line: {line:?}"
+    );
+}
