@@ -42,6 +42,16 @@ struct AppState {
     readiness: Arc<Readiness>,
 }
 
+/// A bind failure that names the address and the setting that chose it, for example
+/// "cannot listen on 127.0.0.1:9898 (set by [http] listen (VIGIL_HTTP_LISTEN)): Address
+/// already in use (os error 98)".
+pub fn bind_error(addr: SocketAddr, setting: &str, e: &std::io::Error) -> std::io::Error {
+    std::io::Error::new(
+        e.kind(),
+        format!("cannot listen on {addr} (set by {setting}): {e}"),
+    )
+}
+
 /// Binds `addr` and serves until `shutdown` is cancelled. Returns the bound address
 /// (useful with port 0) once listening.
 ///
@@ -54,7 +64,9 @@ pub async fn serve(
     readiness: Arc<Readiness>,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| bind_error(addr, "[http] listen (VIGIL_HTTP_LISTEN)", &e))?;
     let bound = listener.local_addr()?;
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
@@ -84,5 +96,29 @@ async fn ready_handler(State(s): State<AppState>) -> (StatusCode, &'static str) 
         (StatusCode::OK, "ready\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_busy_port_names_the_address_and_the_setting() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let addr = taken.local_addr().expect("its address");
+        let err = serve(
+            addr,
+            Metrics::new(),
+            Arc::new(Readiness::default()),
+            CancellationToken::new(),
+        )
+        .await
+        .expect_err("the port is taken");
+        let text = err.to_string();
+        assert!(text.contains(&addr.to_string()), "{text}");
+        assert!(text.contains("[http] listen"), "{text}");
+        assert!(text.contains("VIGIL_HTTP_LISTEN"), "{text}");
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
     }
 }

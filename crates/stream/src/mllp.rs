@@ -36,7 +36,9 @@ pub async fn serve(
     options: Hl7Options,
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), Box<dyn std::error::Error + Send + Sync>> {
-    let listener = TcpListener::bind(listen).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| crate::http::bind_error(listen, "[mllp] listen (VIGIL_MLLP_LISTEN)", &e))?;
     let bound = listener.local_addr()?;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
