@@ -572,7 +572,14 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
         id.as_deref(),
         status,
     )
-    .map_err(|e| at(format!("{label}-5"), e.to_string()))?;
+    .map_err(|e| {
+        // A unit that cannot be converted is OBX-6's fault, anything else the value's.
+        let field = match e {
+            vigil_score::ObservationError::Unit(_) => 6,
+            _ => 5,
+        };
+        at(format!("{label}-{field}"), e.to_string())
+    })?;
     Ok(Decoded {
         patient_id: ctx.patient_id.to_owned(),
         encounter_id: ctx.encounter_id.map(str::to_owned),

@@ -367,3 +367,14 @@ fn reading_ids_name_the_measurement_not_the_message() {
         "resend under a new MSH-10"
     );
 }
+
+#[test]
+fn a_unit_that_cannot_be_converted_is_reported_on_obx_6() {
+    // The unit is OBX-6; it was reported as OBX-5 (the value).
+    let err = one("OBX|1|NM|8867-4^HR^LN||80|mm[Hg]|||||F|||20261123101500+0100").unwrap_err();
+    assert!(err.starts_with("OBX[1]-6: "), "{err}");
+    assert!(err.contains("mm[Hg]"), "{err}");
+    // The value keeps OBX-5.
+    let err = one("OBX|1|NM|8867-4^HR^LN||400|/min|||||F|||20261123101500+0100").unwrap_err();
+    assert!(err.starts_with("OBX[1]-5: "), "{err}");
+}
