@@ -43,8 +43,8 @@ struct AppState {
 }
 
 /// A bind failure that names the address and the setting that chose it, for example
-/// "cannot listen on 127.0.0.1:9898 (set by [http] listen (VIGIL_HTTP_LISTEN)): Address
-/// already in use (os error 98)".
+/// `cannot listen on 127.0.0.1:9898 (set by [http] listen (VIGIL_HTTP_LISTEN)): Address
+/// already in use (os error 98)`.
 pub fn bind_error(addr: SocketAddr, setting: &str, e: &std::io::Error) -> std::io::Error {
     std::io::Error::new(
         e.kind(),
