@@ -310,6 +310,16 @@ impl Batch {
             .is_some_and(|s| self.messages >= max_messages || s.elapsed() >= max_wait)
     }
 
+    /// What processing adds to, for batch number `number`.
+    fn work(&mut self, number: u64) -> Work<'_> {
+        Work {
+            batch: number,
+            outgoing: &mut self.outgoing,
+            touched: &mut self.touched,
+            tally: &mut self.tally,
+        }
+    }
+
     fn start(&mut self) {
         if self.started.is_none() {
             self.started = Some(Instant::now());
@@ -350,7 +360,7 @@ impl Core<'_> {
                 if !continues || batch.messages >= max_messages + MAX_SET_MESSAGES {
                     self.carried.push(m);
                     self.carried.extend(chunk);
-                    return Ok(());
+                    break;
                 }
             }
             if self.settings.kafka.state_topic.is_some() && self.owned.needs_restore(m.partition) {
@@ -381,12 +391,7 @@ impl Core<'_> {
             if self.batch.messages >= max_messages {
                 self.batch.last_key = Some((m.partition, m.key.clone()));
             }
-            let mut work = Work {
-                batch: self.batches,
-                outgoing: &mut self.batch.outgoing,
-                touched: &mut self.batch.touched,
-                tally: &mut self.batch.tally,
-            };
+            let mut work = self.batch.work(self.batches);
             process(
                 m,
                 self.settings,
@@ -436,12 +441,7 @@ impl Core<'_> {
     /// The overdue sweep: reminders join the batch in progress.
     fn remind(&mut self) {
         let before = self.batch.outgoing.len();
-        let mut work = Work {
-            batch: self.batches,
-            outgoing: &mut self.batch.outgoing,
-            touched: &mut self.batch.touched,
-            tally: &mut self.batch.tally,
-        };
+        let mut work = self.batch.work(self.batches);
         remind(
             now(),
             self.settings,
@@ -475,7 +475,6 @@ impl Core<'_> {
         let started = batch.started?;
         self.batches += 1;
         let (settings, metrics) = (self.settings, self.metrics);
-        batch.tally.flush(metrics);
         let emitted = now();
         for (partition, patient_id) in &batch.touched {
             let Some(state) = self

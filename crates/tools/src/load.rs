@@ -45,19 +45,28 @@ pub struct Report {
     pub first_alert_ms: Option<f64>,
 }
 
+/// The load tool's service configuration: group `vigil-load`, every rule alerting, HTTP
+/// on a free port.
+fn config(brokers: &str, delivery: &str, transactional_id: &str) -> Config {
+    let mut raw = Config::default();
+    raw.kafka.brokers = brokers.into();
+    raw.kafka.group_id = "vigil-load".into();
+    // The most alerts a feed can produce: the service's worst case.
+    raw.alerts = vigil_stream::config::Alerts::every_rule();
+    raw.kafka.delivery = delivery.into();
+    raw.kafka.transactional_id = transactional_id.into();
+    raw.http.listen = "127.0.0.1:0".into();
+    raw
+}
+
+/// The observations, changelog, alerts and dead-letter topics on `broker`, and the
+/// settings of a service using them.
 fn settings(
     broker: &MockBroker,
     partitions: i32,
     delivery: &str,
 ) -> Result<Settings, Box<dyn std::error::Error + Send + Sync>> {
-    let mut raw = Config::default();
-    raw.kafka.brokers = broker.bootstrap_servers();
-    raw.kafka.group_id = "vigil-load".into();
-    // The most alerts a feed can produce: the service's worst case.
-    raw.alerts = vigil_stream::config::Alerts::every_rule();
-    raw.kafka.delivery = delivery.into();
-    raw.kafka.transactional_id = "vigil-load".into();
-    raw.http.listen = "127.0.0.1:0".into();
+    let raw = config(&broker.bootstrap_servers(), delivery, "vigil-load");
     broker.create_topic(&raw.kafka.observations_topic, partitions)?;
     broker.create_topic(&raw.kafka.state_topic, partitions)?;
     broker.create_topic(&raw.kafka.alerts_topic, partitions)?;
@@ -72,6 +81,52 @@ fn observation(patient: usize, visit: u64, effective: vigil_score::Timestamp) ->
         r#"{{"patient_id":"{id}","location":"load/bed-{patient}","code":"heart_rate","value":{hr},"unit":"/min","effective":"{effective}","id":"{id}-{visit}"}}"#
     );
     (id, payload)
+}
+
+/// Sends `messages` observations over `patients` patients to `topic` and waits until the
+/// broker has all of them.
+async fn preload(
+    brokers: &str,
+    topic: &str,
+    messages: u64,
+    patients: usize,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let p = producer(brokers)?;
+    let start = vigil_score::Timestamp::from_millis(1_795_428_000_000);
+    let chunk = 50_000u64;
+    let mut sent = 0u64;
+    while sent < messages {
+        let batch: Vec<(String, String)> = (sent..(sent + chunk).min(messages))
+            .map(|i| {
+                let patient = (i % patients as u64) as usize;
+                let visit = i / patients as u64;
+                observation(
+                    patient,
+                    visit,
+                    start.plus(vigil_score::Span::millis(i as i64)),
+                )
+            })
+            .collect();
+        let sends = batch.iter().map(|(k, v)| {
+            p.send(
+                FutureRecord::to(topic).key(k).payload(v),
+                Duration::from_secs(60),
+            )
+        });
+        for r in futures_util::future::join_all(sends).await {
+            r.map_err(|(e, _)| e)?;
+        }
+        sent += batch.len() as u64;
+    }
+    Ok(())
+}
+
+/// Every observation the service counted, whatever its outcome.
+fn counted(m: &Metrics) -> u64 {
+    ["accepted", "duplicate", "stale", "rejected"]
+        .iter()
+        .map(|o| m.observations.with_label_values(&[o]).get())
+        .sum()
 }
 
 fn producer(brokers: &str) -> Result<FutureProducer, rdkafka::error::KafkaError> {
@@ -97,33 +152,7 @@ pub async fn throughput(
     let broker = MockBroker::start(1)?;
     let settings = settings(&broker, partitions, delivery)?;
     let topic = settings.kafka.observations_topic.clone();
-    let p = producer(&settings.kafka.brokers)?;
-    let start = vigil_score::Timestamp::from_millis(1_795_428_000_000);
-    let chunk = 50_000u64;
-    let mut sent = 0u64;
-    while sent < messages {
-        let batch: Vec<(String, String)> = (sent..(sent + chunk).min(messages))
-            .map(|i| {
-                let patient = (i % patients as u64) as usize;
-                let visit = i / patients as u64;
-                observation(
-                    patient,
-                    visit,
-                    start.plus(vigil_score::Span::millis(i as i64)),
-                )
-            })
-            .collect();
-        let sends = batch.iter().map(|(k, v)| {
-            p.send(
-                FutureRecord::to(&topic).key(k).payload(v),
-                Duration::from_secs(60),
-            )
-        });
-        for r in futures_util::future::join_all(sends).await {
-            r.map_err(|(e, _)| e)?;
-        }
-        sent += batch.len() as u64;
-    }
+    preload(&settings.kafka.brokers, &topic, messages, patients).await?;
     let metrics = Metrics::new();
     let stop = CancellationToken::new();
     let began = Instant::now();
@@ -133,12 +162,6 @@ pub async fn throughput(
         std::sync::Arc::new(Readiness::default()),
         stop.clone(),
     ));
-    let counted = |m: &Metrics| {
-        ["accepted", "duplicate", "stale", "rejected"]
-            .iter()
-            .map(|o| m.observations.with_label_values(&[o]).get())
-            .sum::<u64>()
-    };
     let mut first_seen: Option<Instant> = None;
     while counted(&metrics) < messages {
         if first_seen.is_none() && counted(&metrics) > 0 {
@@ -506,49 +529,12 @@ pub async fn scale(
     let broker = MockBroker::start(1)?;
     let base = settings(&broker, partitions, delivery)?;
     let topic = base.kafka.observations_topic.clone();
-    let p = producer(&base.kafka.brokers)?;
-    let start = vigil_score::Timestamp::from_millis(1_795_428_000_000);
-    let sends = (0..messages).map(|i| {
-        let patient = (i % patients as u64) as usize;
-        let visit = i / patients as u64;
-        observation(
-            patient,
-            visit,
-            start.plus(vigil_score::Span::millis(i as i64)),
-        )
-    });
-    let mut pending = Vec::new();
-    for (k, v) in sends {
-        match p.send_result(FutureRecord::to(&topic).key(&k).payload(&v)) {
-            Ok(f) => pending.push(f),
-            Err((e, _)) => return Err(e.into()),
-        }
-        if pending.len() >= 50_000 {
-            for f in pending.drain(..) {
-                f.await?.map_err(|(e, _)| e)?;
-            }
-        }
-    }
-    for f in pending {
-        f.await?.map_err(|(e, _)| e)?;
-    }
-    let counted = |m: &Metrics| {
-        ["accepted", "duplicate", "stale", "rejected"]
-            .iter()
-            .map(|o| m.observations.with_label_values(&[o]).get())
-            .sum::<u64>()
-    };
+    preload(&base.kafka.brokers, &topic, messages, patients).await?;
     let stop = CancellationToken::new();
     let mut running: Vec<(Metrics, tokio::task::JoinHandle<_>)> = Vec::new();
     let launch = |n: usize| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
-        let mut raw = Config::default();
-        raw.kafka.brokers = base.kafka.brokers.clone();
-        raw.kafka.group_id = "vigil-load".into();
-        raw.alerts = vigil_stream::config::Alerts::every_rule();
-        raw.kafka.delivery = delivery.into();
         // Each instance needs its own transactional id, or they fence each other.
-        raw.kafka.transactional_id = format!("vigil-load-{n}");
-        raw.http.listen = "127.0.0.1:0".into();
+        let mut raw = config(&base.kafka.brokers, delivery, &format!("vigil-load-{n}"));
         raw.kafka
             .librdkafka
             .insert("partition.assignment.strategy".into(), assignor.into());
