@@ -278,6 +278,11 @@ enum LoadMode {
         /// Partitions of the changelog.
         #[arg(long, default_value_t = 12)]
         partitions: i32,
+        /// Hours between a patient's vital-sign sets (seven readings each) over the 24 h
+        /// held: 4 is a ward patient under routine watch (NEWS2 1-4: every 4-6 hours), 1
+        /// one under urgent watch (NEWS2 5 or more), 12 a patient scoring 0.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i64).range(1..=24))]
+        vitals_every_hours: i64,
     },
     /// Send at a steady rate and measure observation-to-alert latency.
     Latency {
@@ -446,8 +451,11 @@ fn main() -> ExitCode {
                     LoadMode::Restore {
                         patients,
                         partitions,
+                        vitals_every_hours,
                     } => {
-                        let r = vigil_tools::load::restore(patients, partitions).await?;
+                        let r =
+                            vigil_tools::load::restore(patients, partitions, vitals_every_hours)
+                                .await?;
                         let report = r.report;
                         println!(
                             "restored {} of {patients} patients in {:.2} s = {:.0}/s; changelog {:.0} bytes per patient",
@@ -456,9 +464,11 @@ fn main() -> ExitCode {
                             report.per_second,
                             r.changelog_bytes
                         );
-                        if let Some(held) = r.resident_bytes {
+                        if let (Some(held), Some(cold)) = (r.resident_bytes, r.cold_resident_bytes)
+                        {
                             println!(
-                                "resident memory held by the restored patients: {held:.0} bytes per patient"
+                                "resident memory held by the restored patients: {held:.0} bytes per patient \
+                                 (the first restore grew it by {cold:.0} per patient, with the transient buffers the allocators keep)"
                             );
                         }
                         if report.observations < patients as u64 {

@@ -52,7 +52,7 @@ use crate::config::Config;
 use crate::param::ParamSet;
 use crate::rules::news2::Risk;
 use crate::rules::{Coverage, RuleId};
-use crate::time::{Span, Timestamp};
+use crate::time::{MaybeTime, Span, Timestamp};
 use crate::window::Window;
 
 /// How urgently a rapid-response team should act.
@@ -351,8 +351,8 @@ impl serde::Serialize for AlertId {
 /// reading at a time) count as one reading, so a level cannot "persist" within a set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Held {
-    since: Option<Timestamp>,
-    last: Option<Timestamp>,
+    since: MaybeTime,
+    last: MaybeTime,
     count: u32,
 }
 
@@ -362,15 +362,17 @@ impl Held {
             *self = Held::default();
             return;
         }
-        self.since.get_or_insert(at);
-        if self.last.is_none_or(|last| at > last) {
+        if self.since == MaybeTime::NONE {
+            self.since = at.into();
+        }
+        if self.last.get().is_none_or(|last| at > last) {
             self.count = self.count.saturating_add(1);
-            self.last = Some(at);
+            self.last = at.into();
         }
     }
 
     fn enough(&self, p: &Persistence, at: Timestamp) -> bool {
-        let Some(since) = self.since else {
+        let Some(since) = self.since.get() else {
             return false;
         };
         let readings = if p.duration.is_none() {
@@ -394,12 +396,12 @@ struct RuleState {
     /// How long the rule has met no level on current readings.
     clear: Held,
     /// When the active episode was raised.
-    first_raised_at: Option<Timestamp>,
+    first_raised_at: MaybeTime,
     /// Every parameter that scored while the active alert's rule met a level.
     rests_on: ParamSet,
     /// The overdue parameters last reported, and when.
     overdue: ParamSet,
-    overdue_reported: Option<Timestamp>,
+    overdue_reported: MaybeTime,
     /// The rule's score at the previous assessment.
     last_score: Option<u8>,
 }
@@ -408,7 +410,7 @@ impl RuleState {
     /// Whether overdue readings are due to be reported again at `at`: never reported in
     /// this overdue spell, or the reminder interval has passed since.
     fn reminder_due(&self, at: Timestamp, config: &PolicyConfig) -> bool {
-        self.overdue_reported.is_none_or(|last| {
+        self.overdue_reported.get().is_none_or(|last| {
             config
                 .reminder
                 .is_some_and(|r| at.as_millis() - last.as_millis() >= r.as_millis())
@@ -436,13 +438,55 @@ fn overdue_since(
         .min()
 }
 
-/// The alert state of one patient: feed it every assessment, in event-time order.
+/// The state of a rule that is quiet: no alert active and no level met, so nothing but
+/// how long it has been clear, its episode count and its last score to remember. Most
+/// rules of most patients are quiet, and a service holds every patient's state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct QuietRule {
+    clear: Held,
+    episode: u32,
+    last_score: Option<u8>,
+}
+
+impl QuietRule {
+    /// `state` as a quiet rule, if it is one.
+    fn of(state: &RuleState) -> Option<QuietRule> {
+        let quiet = RuleState {
+            clear: state.clear,
+            episode: state.episode,
+            last_score: state.last_score,
+            ..RuleState::default()
+        };
+        (quiet == *state).then_some(QuietRule {
+            clear: state.clear,
+            episode: state.episode,
+            last_score: state.last_score,
+        })
+    }
+
+    fn expand(self) -> RuleState {
+        RuleState {
+            clear: self.clear,
+            episode: self.episode,
+            last_score: self.last_score,
+            ..RuleState::default()
+        }
+    }
+}
+
+/// The alert state of one patient: feed it every assessment, in event-time order.
+///
+/// Held compactly: while every rule is quiet ([`QuietRule`], about 30 bytes each) the
+/// full per-rule state is not stored; once any rule meets a level or has an alert
+/// active, all six rules' full state is kept on the heap until they are all quiet again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AlertState {
-    rules: [RuleState; 6],
+    quiet: [QuietRule; 6],
+    /// Every rule's full state, while any rule is not quiet (then `quiet` is unused).
+    busy: Option<Box<[RuleState; 6]>>,
     /// When the patient's latest reading was received (the service's receive time), for
     /// reminders between readings ([`crate::Tracker::remind`]).
-    last_received: Option<Timestamp>,
+    last_received: MaybeTime,
 }
 
 /// The decisions one assessment caused (at most one per rule).
@@ -464,25 +508,54 @@ impl Decisions {
 }
 
 impl AlertState {
+    /// Every rule's state, in [`RuleId::ALL`] order.
+    fn rules(&self) -> [RuleState; 6] {
+        match &self.busy {
+            Some(full) => **full,
+            None => self.quiet.map(QuietRule::expand),
+        }
+    }
+
+    /// Stores every rule's state, compactly when every rule is quiet.
+    fn set_rules(&mut self, rules: [RuleState; 6]) {
+        let mut quiet = [QuietRule::default(); 6];
+        let all_quiet = rules
+            .iter()
+            .zip(&mut quiet)
+            .all(|(r, q)| QuietRule::of(r).map(|of| *q = of).is_some());
+        if all_quiet {
+            self.quiet = quiet;
+            self.busy = None;
+        } else {
+            // One representation per state, so that equal states compare equal.
+            self.quiet = [QuietRule::default(); 6];
+            match &mut self.busy {
+                Some(full) => **full = rules,
+                None => self.busy = Some(Box::new(rules)),
+            }
+        }
+    }
+
     pub(crate) fn write_state(&self, w: &mut crate::state::Writer<'_>) {
-        for rule in &self.rules {
+        let rules = self.rules();
+        for rule in &rules {
             w.u8(rule.active.map_or(0, |l| l as u8 + 1));
             w.u32(rule.episode);
             for held in rule.at_least.iter().chain(std::iter::once(&rule.clear)) {
-                w.opt_i64(held.since.map(Timestamp::as_millis));
-                w.opt_i64(held.last.map(Timestamp::as_millis));
+                w.opt_i64(held.since.get().map(Timestamp::as_millis));
+                w.opt_i64(held.last.get().map(Timestamp::as_millis));
                 w.u32(held.count);
             }
         }
         // Version 2: what the episode rests on, its overdue reports and the last score.
-        for rule in &self.rules {
-            w.opt_i64(rule.first_raised_at.map(Timestamp::as_millis));
+        for rule in &rules {
+            w.opt_i64(rule.first_raised_at.get().map(Timestamp::as_millis));
             w.u32(rule.rests_on.bits());
             w.u32(rule.overdue.bits());
-            w.opt_i64(rule.overdue_reported.map(Timestamp::as_millis));
+            w.opt_i64(rule.overdue_reported.get().map(Timestamp::as_millis));
             w.opt_i64(rule.last_score.map(i64::from));
         }
-        w.opt_i64(self.last_received.map(Timestamp::as_millis));
+        w.opt_i64(self.last_received.get().map(Timestamp::as_millis));
     }
 
     pub(crate) fn read_state(
@@ -490,7 +563,8 @@ impl AlertState {
         version: u8,
     ) -> Result<AlertState, crate::state::StateError> {
         let mut state = AlertState::default();
-        for rule in &mut state.rules {
+        let mut rules = [RuleState::default(); 6];
+        for rule in &mut rules {
             rule.active = match r.u8()? {
                 0 => None,
                 1 => Some(Level::Advisory),
@@ -504,17 +578,17 @@ impl AlertState {
                 .iter_mut()
                 .chain(std::iter::once(&mut rule.clear))
             {
-                held.since = r.opt_i64()?.map(Timestamp::from_millis);
-                held.last = r.opt_i64()?.map(Timestamp::from_millis);
+                held.since = r.opt_i64()?.map(Timestamp::from_millis).into();
+                held.last = r.opt_i64()?.map(Timestamp::from_millis).into();
                 held.count = r.u32()?;
             }
         }
         if version >= 2 {
-            for rule in &mut state.rules {
-                rule.first_raised_at = r.opt_i64()?.map(Timestamp::from_millis);
+            for rule in &mut rules {
+                rule.first_raised_at = r.opt_i64()?.map(Timestamp::from_millis).into();
                 rule.rests_on = ParamSet::from_bits(r.u32()?);
                 rule.overdue = ParamSet::from_bits(r.u32()?);
-                rule.overdue_reported = r.opt_i64()?.map(Timestamp::from_millis);
+                rule.overdue_reported = r.opt_i64()?.map(Timestamp::from_millis).into();
                 rule.last_score = match r.opt_i64()? {
                     None => None,
                     Some(v) => Some(
@@ -523,8 +597,9 @@ impl AlertState {
                     ),
                 };
             }
-            state.last_received = r.opt_i64()?.map(Timestamp::from_millis);
+            state.last_received = r.opt_i64()?.map(Timestamp::from_millis).into();
         }
+        state.set_rules(rules);
         Ok(state)
     }
 
@@ -535,28 +610,30 @@ impl AlertState {
 
     /// The active level of `rule`'s alert, if one is active.
     pub fn active(&self, rule: RuleId) -> Option<Level> {
-        self.rules[index(rule)].active
+        self.rules()[index(rule)].active
     }
 
     /// When the active alert of `rule` was raised, if one is active.
     pub fn first_raised_at(&self, rule: RuleId) -> Option<Timestamp> {
-        let r = &self.rules[index(rule)];
-        r.active.and(r.first_raised_at)
+        let r = &self.rules()[index(rule)];
+        r.active.and(r.first_raised_at.get())
     }
 
     /// Whether any rule's alert is active.
     pub fn any_active(&self) -> bool {
-        self.rules.iter().any(|r| r.active.is_some())
+        self.busy
+            .as_ref()
+            .is_some_and(|full| full.iter().any(|r| r.active.is_some()))
     }
 
     /// When the patient's latest reading was received, if recorded.
     pub fn last_received(&self) -> Option<Timestamp> {
-        self.last_received
+        self.last_received.get()
     }
 
     /// Records when a reading of the patient was received.
     pub fn note_received(&mut self, at: Timestamp) {
-        self.last_received = Some(self.last_received.map_or(at, |l| l.max(at)));
+        self.last_received = self.last_received.get().map_or(at, |l| l.max(at)).into();
     }
 
     /// Between readings, the only decision the passage of time may make: report active
@@ -582,7 +659,7 @@ impl AlertState {
                 return None;
             }
             state.overdue = overdue;
-            state.overdue_reported = Some(at);
+            state.overdue_reported = at.into();
             let previous = (state.active, state.last_score);
             basis.decision(rule, AlertKind::Overdue, state, previous, overdue)
         })
@@ -594,13 +671,11 @@ impl AlertState {
         mut decide: impl FnMut(RuleId, &mut RuleState) -> Option<Decision>,
     ) -> Decisions {
         let mut out = Decisions::default();
-        for (slot, (rule, state)) in out
-            .items
-            .iter_mut()
-            .zip(RuleId::ALL.iter().zip(&mut self.rules))
-        {
+        let mut rules = self.rules();
+        for (slot, (rule, state)) in out.items.iter_mut().zip(RuleId::ALL.iter().zip(&mut rules)) {
             *slot = decide(*rule, state);
         }
+        self.set_rules(rules);
         out
     }
 
@@ -650,10 +725,10 @@ impl AlertState {
                 (None, Some(l)) => {
                     state.active = Some(l);
                     state.episode += 1;
-                    state.first_raised_at = Some(at);
+                    state.first_raised_at = at.into();
                     state.rests_on = ParamSet::EMPTY;
                     state.overdue = ParamSet::EMPTY;
-                    state.overdue_reported = None;
+                    state.overdue_reported = MaybeTime::NONE;
                     Some(AlertKind::Raised)
                 }
                 (Some(active), Some(l)) if l > active => {
@@ -674,12 +749,12 @@ impl AlertState {
             }
             if overdue.is_empty() {
                 state.overdue = ParamSet::EMPTY;
-                state.overdue_reported = None;
+                state.overdue_reported = MaybeTime::NONE;
             } else if kind.is_some() {
                 // Every event of an episode names what is overdue, so once one is sent
                 // the nurse has been told.
                 state.overdue = overdue;
-                state.overdue_reported = Some(at);
+                state.overdue_reported = at.into();
             }
             let decision = basis.decision(
                 rule,
@@ -690,10 +765,10 @@ impl AlertState {
             );
             if kind == Some(AlertKind::Resolved) {
                 state.active = None;
-                state.first_raised_at = None;
+                state.first_raised_at = MaybeTime::NONE;
                 state.rests_on = ParamSet::EMPTY;
                 state.overdue = ParamSet::EMPTY;
-                state.overdue_reported = None;
+                state.overdue_reported = MaybeTime::NONE;
             }
             decision
         })
@@ -727,7 +802,7 @@ impl Basis<'_> {
             score: self.a.score(rule),
             observed_at: at,
             episode: state.episode,
-            first_raised_at: state.first_raised_at.unwrap_or(at),
+            first_raised_at: state.first_raised_at.get().unwrap_or(at),
             previous_level: previous.0,
             previous_score: previous.1,
             coverage: self.a.coverage(rule),

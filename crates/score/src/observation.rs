@@ -172,10 +172,6 @@ impl ObsId {
     pub fn get(self) -> u64 {
         self.0
     }
-
-    pub(crate) fn from_digest(digest: u64) -> ObsId {
-        ObsId(digest)
-    }
 }
 
 /// The 64-bit digest behind [`ObsId`] (and, with other seeds, alert ids): bytes read eight

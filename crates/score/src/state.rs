@@ -18,6 +18,12 @@
 //! reported`, `opt i64 overdue reported at`, `opt i64 last score`; then `opt i64` when the
 //! patient's latest reading was received. Version 1 bytes read as an episode with nothing
 //! recorded there (the next assessment fills it in).
+//!
+//! Version 3 has the layout of version 2; each entry's id digest is written with its two
+//! lowest bits zero, because a window keeps 62 bits of each digest and uses the other two
+//! for the entry's flags (two ids are the same reading when the 62 bits agree). Versions
+//! 1 and 2 read with those two bits ignored. An older Vigil refuses version 3 rather than
+//! compare full digests against shortened ones.
 
 use std::fmt;
 
@@ -26,7 +32,7 @@ use crate::config::Staleness;
 use crate::window::Window;
 
 /// The version this build writes.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 
 /// Why stored state could not be restored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,6 +95,12 @@ impl Writer<'_> {
 pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl Reader<'_> {
+    /// Skips `n` bytes.
+    pub(crate) fn skip(&mut self, n: usize) -> Result<(), StateError> {
+        self.0 = self.0.get(n..).ok_or(StateError::Corrupt("truncated"))?;
+        Ok(())
+    }
+
     fn take<const N: usize>(&mut self) -> Result<[u8; N], StateError> {
         let (head, rest) = self
             .0
@@ -269,7 +281,7 @@ mod tests {
     }
 
     #[test]
-    fn version_2_layout_is_pinned_and_version_1_still_reads() {
+    fn version_3_layout_is_pinned_and_older_versions_still_read() {
         // One heart rate of 80 at T0 with id "o1"; no alert. Changing the layout breaks
         // stored changelogs: bump VERSION and keep reading the older ones instead.
         let config = Config::default();
@@ -293,14 +305,21 @@ mod tests {
         assert_eq!(bytes.len(), v1_len + 6 * 11 + 1);
         assert_eq!(
             &bytes[..10],
-            &[2, 1, 0, 33, 217, 7, 162, 1, 0, 0][..],
+            &[3, 1, 0, 33, 217, 7, 162, 1, 0, 0][..],
             "version, newest = T0"
         );
         let entry = &bytes[11 + 2..11 + 2 + 25];
         assert_eq!(&entry[..8], &T0.to_le_bytes());
         assert_eq!(&entry[8..16], &80.0f64.to_le_bytes());
-        assert_eq!(&entry[16..24], &crate::ObsId::of("o1").get().to_le_bytes());
+        let digest = crate::ObsId::of("o1").get();
+        assert_eq!(&entry[16..24], &(digest & !3).to_le_bytes());
         assert_eq!(entry[24], 1, "flags: has id");
+        // Version 2 wrote the full digest: it reads, and the reading is still recognised.
+        let mut v2 = bytes.clone();
+        v2[0] = 2;
+        v2[11 + 2 + 16..11 + 2 + 24].copy_from_slice(&(digest | 3).to_le_bytes());
+        let (mut window, _) = decode(&v2, &config.staleness).expect("version 2 reads");
+        assert_eq!(window.ingest(&o, &config.staleness), Ingested::Duplicate);
         // The same state as version 1 wrote it.
         let mut v1 = bytes[..v1_len].to_vec();
         v1[0] = 1;

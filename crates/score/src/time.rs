@@ -50,6 +50,45 @@ impl Span {
     }
 }
 
+/// An optional instant in 8 bytes aligned to 4, for state held per patient
+/// (`Option<Timestamp>` takes 16 aligned to 8, and per-rule state is mostly instants).
+/// The earliest representable instant stands for "none": no input can carry it (the
+/// parser takes years 0000 to 9999).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MaybeTime([u32; 2]);
+
+impl MaybeTime {
+    pub(crate) const NONE: MaybeTime = MaybeTime::from_millis(i64::MIN);
+
+    const fn from_millis(ms: i64) -> MaybeTime {
+        let bits = ms as u64;
+        MaybeTime([bits as u32, (bits >> 32) as u32])
+    }
+
+    pub(crate) fn get(self) -> Option<Timestamp> {
+        let ms = (u64::from(self.0[0]) | (u64::from(self.0[1]) << 32)) as i64;
+        (ms != i64::MIN).then_some(Timestamp(ms))
+    }
+}
+
+impl Default for MaybeTime {
+    fn default() -> Self {
+        MaybeTime::NONE
+    }
+}
+
+impl From<Option<Timestamp>> for MaybeTime {
+    fn from(t: Option<Timestamp>) -> Self {
+        t.map_or(MaybeTime::NONE, |t| MaybeTime::from_millis(t.0))
+    }
+}
+
+impl From<Timestamp> for MaybeTime {
+    fn from(t: Timestamp) -> Self {
+        MaybeTime::from_millis(t.0)
+    }
+}
+
 impl Timestamp {
     /// The instant `ms` milliseconds after the Unix epoch.
     pub const fn from_millis(ms: i64) -> Timestamp {

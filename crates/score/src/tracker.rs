@@ -1,4 +1,4 @@
-//! One patient under watch: the window, its assessment and the alert state, deciding once
+//! One patient under watch: the window and the alert state, deciding once
 //! per vital-sign set.
 //!
 //! A nurse charts a set of vital signs with one time; a monitor gateway or an interface
@@ -19,17 +19,19 @@ use crate::Assessment;
 use crate::alert::{AlertState, Decisions, PolicyConfig};
 use crate::config::Config;
 use crate::observation::Observation;
-use crate::patient::Patient;
-use crate::time::{Span, Timestamp};
+use crate::time::{MaybeTime, Span, Timestamp};
 use crate::window::{Ingested, Window};
 
-/// A patient's window, assessment and alert state, with the set awaiting a decision.
+/// A patient's window and alert state, with the set awaiting a decision.
 #[derive(Clone, Debug, Default)]
 pub struct Tracker {
-    patient: Patient,
+    /// The readings. A decision scores every rule afresh ([`crate::assess`]): a
+    /// decision is taken once per set, not per reading, and a cached assessment would
+    /// be a kilobyte per patient held between sets.
+    window: Window,
     alerts: AlertState,
     /// The evaluation instant of the set applied but not yet decided.
-    pending: Option<Timestamp>,
+    pending: MaybeTime,
 }
 
 /// What one decision produced: the assessment it was taken on and the policy's decisions
@@ -50,18 +52,16 @@ impl Tracker {
 
     /// A patient restored from a window and an alert state (nothing pending).
     pub fn from_parts(window: Window, alerts: AlertState) -> Tracker {
-        let mut patient = Patient::new();
-        *patient.window_mut() = window;
         Tracker {
-            patient,
+            window,
             alerts,
-            pending: None,
+            pending: MaybeTime::NONE,
         }
     }
 
     /// The window.
     pub fn window(&self) -> &Window {
-        self.patient.window()
+        &self.window
     }
 
     /// The alert state.
@@ -71,7 +71,7 @@ impl Tracker {
 
     /// Whether a set awaits its decision.
     pub fn is_pending(&self) -> bool {
-        self.pending.is_some()
+        self.pending.get().is_some()
     }
 
     /// Applies one observation. If it belongs to another set than the pending one (its
@@ -89,17 +89,17 @@ impl Tracker {
             .newest()
             .map_or(obs.effective(), |n| n.max(obs.effective()));
         let next = cap(newest, limit);
-        let decided = match self.pending {
+        let decided = match self.pending.get() {
             Some(p) if p != next => self.flush(config, policy),
             _ => None,
         };
-        let outcome = self.patient.ingest(obs, config);
+        let outcome = self.window.ingest(obs, &config.staleness);
         if matches!(
             outcome,
             Ingested::Accepted | Ingested::Amended | Ingested::Withdrawn
         ) && let Some(n) = self.window().newest()
         {
-            self.pending = Some(cap(n, limit));
+            self.pending = cap(n, limit).into();
         }
         (outcome, decided)
     }
@@ -122,7 +122,7 @@ impl Tracker {
         config: &Config,
         policy: &PolicyConfig,
     ) -> Option<Outcome> {
-        if self.pending.is_some() || !self.alerts.any_active() {
+        if self.pending.get().is_some() || !self.alerts.any_active() {
             return None;
         }
         let newest = self.window().newest()?;
@@ -137,7 +137,7 @@ impl Tracker {
 
     /// Decides the pending set, if any.
     pub fn flush(&mut self, config: &Config, policy: &PolicyConfig) -> Option<Outcome> {
-        let at = self.pending.take()?;
+        let at = std::mem::take(&mut self.pending).get()?;
         Some(self.assess_and(at, config, policy, AlertState::decide))
     }
 
@@ -150,14 +150,8 @@ impl Tracker {
         policy: &PolicyConfig,
         step: fn(&mut AlertState, &Assessment, &Window, &Config, &PolicyConfig) -> Decisions,
     ) -> Outcome {
-        let assessment = *self.patient.assess(at, config);
-        let decisions = step(
-            &mut self.alerts,
-            &assessment,
-            self.patient.window(),
-            config,
-            policy,
-        );
+        let assessment = crate::assess(&self.window, at, config);
+        let decisions = step(&mut self.alerts, &assessment, &self.window, config, policy);
         Outcome {
             assessment,
             decisions,
@@ -193,6 +187,13 @@ mod tests {
             Status::Final,
         )
         .expect("valid")
+    }
+
+    /// What a service holds per patient besides the readings themselves: the window's
+    /// fixed part and the alert state, no cached assessment.
+    #[test]
+    fn a_tracker_is_small() {
+        assert!(size_of::<Tracker>() <= 320, "{}", size_of::<Tracker>());
     }
 
     #[test]

@@ -6,16 +6,21 @@
 //! the original arriving late is recognised as a duplicate), and a redelivered reading
 //! with a known id changes nothing.
 //!
-//! # Memory bound
+//! # Memory: sized by what it holds
 //!
-//! Every parameter keeps at most [`HISTORY_CAP`] (32) entries of 32 bytes, so one
-//! patient's window never holds more than `PARAM_COUNT x HISTORY_CAP x 32` bytes of
-//! readings (28 x 32 x 32 = 28 KiB) plus a fixed 2,144-byte header (per-parameter queue
-//! headers, the newest and worst-of-24 h caches and the id filter), whatever the input rate. A ward
-//! patient with hourly vitals and a daily lab panel uses about 12 KiB (2,144 + 9,856).
-//! Readings older than the retention horizon (the larger of 24 h and the parameter's
-//! staleness limit, counted back from the newest event seen for the patient) are dropped
-//! on the next write to that parameter.
+//! A service holds one window per patient, for every patient of a hospital, so the window
+//! is laid out for size: every reading of every parameter is one 24-byte entry in a
+//! single buffer, grouped by parameter and sorted by time within each group, and a small
+//! table says where each parameter's group starts. A parameter the patient has no reading
+//! of costs nothing beyond its two-byte table slot; there are no per-parameter buffers,
+//! caches or filters. The fixed part is about 120 bytes; a ward patient with vital signs
+//! every four hours and a daily lab panel (47 readings) holds about 1.2 KiB in all.
+//!
+//! Every parameter keeps at most [`HISTORY_CAP`] (32) entries, so one patient's window
+//! never holds more than `PARAM_COUNT x HISTORY_CAP x 24` bytes of readings (28 x 32 x
+//! 24 = 21 KiB), whatever the input rate. Readings older than the retention horizon (the
+//! larger of 24 h and the parameter's staleness limit, counted back from the newest event
+//! seen for the patient) are dropped on the next write to that parameter.
 //!
 //! When a parameter receives more readings than fit, the window thins its history
 //! without losing what scoring needs: the newest reading is always kept exactly (latest
@@ -26,13 +31,17 @@
 //! oldest reading. A reading merged away loses its id: a redelivery of it is then
 //! accepted again, which cannot change a score because the reading was neither the
 //! newest nor the worst.
+//!
+//! An entry keeps its reading's id as the id digest ([`ObsId`]) with the two lowest bits
+//! given over to the entry's flags (has an id, withdrawn): two ids are the same reading
+//! when their digests agree in the other 62 bits.
 
-use std::collections::VecDeque;
+use std::ops::Range;
 
 use crate::config::Staleness;
 use crate::observation::{ObsId, Observation, Status, Value};
 use crate::param::{PARAM_COUNT, Param, ParamSet, Worse};
-use crate::time::{Span, Timestamp};
+use crate::time::{MaybeTime, Span, Timestamp};
 
 /// The most readings one parameter keeps per patient.
 pub const HISTORY_CAP: usize = 32;
@@ -40,24 +49,50 @@ pub const HISTORY_CAP: usize = 32;
 /// How far back SOFA looks for the worst value.
 pub const SOFA_SPAN: Span = Span::hours(24);
 
-const HAS_ID: u8 = 1;
-const WITHDRAWN: u8 = 2;
+const HAS_ID: u64 = 1;
+const WITHDRAWN: u64 = 2;
+const FLAGS: u64 = HAS_ID | WITHDRAWN;
 
+/// The part of an id digest an entry keeps.
+fn id_key(id: ObsId) -> u64 {
+    id.get() & !FLAGS
+}
+
+/// One stored reading or tombstone: 24 bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Entry {
     effective: Timestamp,
     value: f64,
-    id: u64,
-    flags: u8,
+    /// The id digest without its two lowest bits, which hold [`HAS_ID`] and [`WITHDRAWN`].
+    tag: u64,
 }
 
 impl Entry {
-    fn live(&self) -> bool {
-        self.flags & WITHDRAWN == 0
+    fn new(effective: Timestamp, value: f64, id: Option<ObsId>, withdrawn: bool) -> Entry {
+        let id_bits = id.map_or(0, |id| id_key(id) | HAS_ID);
+        Entry {
+            effective,
+            value,
+            tag: id_bits | if withdrawn { WITHDRAWN } else { 0 },
+        }
     }
 
-    fn has_id(&self, id: ObsId) -> bool {
-        self.flags & HAS_ID != 0 && self.id == id.get()
+    fn live(&self) -> bool {
+        self.tag & WITHDRAWN == 0
+    }
+
+    fn has_any_id(&self) -> bool {
+        self.tag & HAS_ID != 0
+    }
+
+    fn has_id(&self, key: u64) -> bool {
+        self.has_any_id() && self.tag & !FLAGS == key
+    }
+
+    /// The order within a parameter: by time, then by id, so that readings at the same
+    /// instant are ordered the same whatever order they arrived in.
+    fn order(&self) -> (Timestamp, u64) {
+        (self.effective, self.tag & !FLAGS)
     }
 
     fn reading(&self, param: Param) -> Reading {
@@ -68,7 +103,6 @@ impl Entry {
         }
     }
 }
-
 /// One reading as the rules see it: a canonical value and when it was measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Reading {
@@ -129,32 +163,6 @@ pub enum Ingested {
     Stale,
 }
 
-/// The newest live reading of one parameter, kept beside the histories so that scoring at
-/// the newest instant reads one contiguous block instead of chasing 28 heap pointers.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Newest {
-    effective: Timestamp,
-    value: f64,
-}
-
-/// "Never", for horizons.
-const FAR_FUTURE: Timestamp = Timestamp::from_millis(i64::MAX);
-
-impl Newest {
-    fn reading(self, param: Param) -> Reading {
-        Reading {
-            param,
-            value: self.value,
-            effective: self.effective,
-        }
-    }
-}
-
-const NO_READING: Newest = Newest {
-    effective: Timestamp::from_millis(i64::MIN),
-    value: 0.0,
-};
-
 /// The worst PaO2/FiO2 of a 24 h span, each PaO2 paired with the FiO2 and ventilation in
 /// force when it was drawn (see [`Window::worst_pf`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -186,8 +194,11 @@ struct Derived {
     pf_max_age: Span,
 }
 
-/// A Bloom filter (2,048 bits, two probes) of the ids the window holds, so that the
-/// search for an id across every parameter runs only for ids probably seen before. Ids of
+/// A Bloom filter (2,048 bits, two probes) of the ids a large window holds, so that the
+/// search for an id across every parameter runs only for ids probably seen before. A
+/// window gets one once it holds more than [`FILTER_FROM`] entries: below that a scan of
+/// the contiguous entries is cheap, and 264 bytes would be a large share of a small
+/// patient. Ids of
 /// readings that have since left the window stay set until the next rebuild, which
 /// happens once insertions reach twice what the window holds (at least 512): the false
 /// positive rate stays near 3 % for a full window, and a false positive costs a scan.
@@ -209,67 +220,68 @@ impl Default for IdFilter {
 }
 
 impl IdFilter {
-    fn probes(id: ObsId) -> [usize; 2] {
-        let h = id.get().wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    fn probes(key: u64) -> [usize; 2] {
+        let h = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         [(h >> 53) as usize, ((h >> 42) & 0x7ff) as usize]
     }
 
-    fn may_contain(&self, id: ObsId) -> bool {
-        Self::probes(id)
+    fn may_contain(&self, key: u64) -> bool {
+        Self::probes(key)
             .iter()
             .all(|&b| self.bits[b / 64] & (1 << (b % 64)) != 0)
     }
 
-    /// Adds `id`; true when the filter is due for a rebuild.
-    fn insert(&mut self, id: ObsId) -> bool {
-        for b in Self::probes(id) {
+    /// Adds an id digest key; true when the filter is due for a rebuild.
+    fn insert(&mut self, key: u64) -> bool {
+        for b in Self::probes(key) {
             self.bits[b / 64] |= 1 << (b % 64);
         }
         self.inserted += 1;
         self.inserted >= self.rebuild_at
     }
 
-    fn rebuild(&mut self, held: impl Iterator<Item = ObsId>) {
+    fn rebuild(&mut self, held: impl Iterator<Item = u64>) {
         self.bits = [0; 32];
         self.inserted = 0;
-        for id in held {
-            self.insert(id);
+        for key in held {
+            self.insert(key);
         }
         self.rebuild_at = (2 * self.inserted).max(512);
     }
 }
 
-/// One patient's readings.
-#[derive(Clone, Debug)]
-pub struct Window {
-    newest_live: [Newest; PARAM_COUNT],
-    worst_24h: [Newest; PARAM_COUNT],
-    derived: Derived,
-    ids: IdFilter,
-    changed: ParamSet,
-    history: [VecDeque<Entry>; PARAM_COUNT],
-    newest: Option<Timestamp>,
-    sofa_baseline: u8,
-}
+/// How many entries a window holds before it keeps an [`IdFilter`].
+const FILTER_FROM: usize = 64;
 
-impl Default for Window {
+/// "Never", for horizons.
+const FAR_FUTURE: Timestamp = Timestamp::from_millis(i64::MAX);
+
+impl Default for Derived {
     fn default() -> Self {
-        Window {
-            newest_live: [NO_READING; PARAM_COUNT],
-            worst_24h: [NO_READING; PARAM_COUNT],
-            derived: Derived {
-                pf: PfWorst::default(),
-                pf_from: Timestamp::from_millis(i64::MIN),
-                pf_oldest: Timestamp::from_millis(i64::MAX),
-                pf_max_age: Span::millis(0),
-            },
-            ids: IdFilter::default(),
-            changed: ParamSet::EMPTY,
-            history: Default::default(),
-            newest: None,
-            sofa_baseline: 0,
+        Derived {
+            pf: PfWorst::default(),
+            pf_from: Timestamp::from_millis(i64::MIN),
+            pf_oldest: Timestamp::from_millis(i64::MAX),
+            pf_max_age: Span::millis(0),
         }
     }
+}
+
+/// One patient's readings.
+#[derive(Clone, Debug, Default)]
+pub struct Window {
+    /// Every entry, grouped by parameter in index order, sorted by [`Entry::order`]
+    /// within a group.
+    entries: Vec<Entry>,
+    /// Where each parameter's group starts in `entries`; it ends where the next begins.
+    starts: [u16; PARAM_COUNT],
+    /// The worst PaO2/FiO2 pairing, kept only for a patient with blood gases or oxygen.
+    derived: Option<Box<Derived>>,
+    /// The ids held, once the window holds more than [`FILTER_FROM`] entries.
+    ids: Option<Box<IdFilter>>,
+    changed: ParamSet,
+    newest: MaybeTime,
+    sofa_baseline: u8,
 }
 
 impl Window {
@@ -291,12 +303,60 @@ impl Window {
 
     /// The newest `effective` time seen for this patient.
     pub fn newest(&self) -> Option<Timestamp> {
-        self.newest
+        self.newest.get()
     }
 
     /// Whether the window holds no reading.
     pub fn is_empty(&self) -> bool {
-        self.history.iter().all(VecDeque::is_empty)
+        self.entries.is_empty()
+    }
+
+    /// Where `param`'s entries are in `entries`.
+    #[inline]
+    fn span_of(&self, param: Param) -> Range<usize> {
+        let i = param.index();
+        let end = self
+            .starts
+            .get(i + 1)
+            .map_or(self.entries.len(), |&s| usize::from(s));
+        usize::from(self.starts[i])..end
+    }
+
+    /// `param`'s entries, oldest first.
+    #[inline]
+    fn history(&self, param: Param) -> &[Entry] {
+        &self.entries[self.span_of(param)]
+    }
+
+    /// The parameter whose group holds the entry at `index`.
+    fn param_at(&self, index: usize) -> Param {
+        // The last group starting at or before `index` (empty groups share a start).
+        let i = self
+            .starts
+            .partition_point(|&s| usize::from(s) <= index)
+            .saturating_sub(1);
+        Param::ALL[i]
+    }
+
+    /// Inserts `entry` at `index`, inside `param`'s group.
+    fn insert_at(&mut self, param: Param, index: usize, entry: Entry) {
+        if self.entries.len() == self.entries.capacity() {
+            // Grow by a quarter, not double: a window's size is its patient's memory.
+            self.entries.reserve_exact((self.entries.len() / 4).max(4));
+        }
+        self.entries.insert(index, entry);
+        for s in &mut self.starts[param.index() + 1..] {
+            *s += 1;
+        }
+    }
+
+    /// Removes the entries at `range`, all inside `param`'s group.
+    fn remove_range(&mut self, param: Param, range: Range<usize>) {
+        let n = u16::try_from(range.len()).unwrap_or(u16::MAX);
+        self.entries.drain(range);
+        for s in &mut self.starts[param.index() + 1..] {
+            *s -= n;
+        }
     }
 
     /// Applies one observation.
@@ -304,25 +364,22 @@ impl Window {
         let param = obs.param();
         let horizon = retention(param, staleness);
         let effective = obs.effective();
-        if let Some(newest) = self.newest
+        if let Some(newest) = self.newest.get()
             && effective < newest.minus(horizon)
         {
             return Ingested::Stale;
         }
-        let entry = Entry {
-            effective,
-            value: obs.value().to_f64(),
-            id: obs.id().map_or(0, ObsId::get),
-            flags: if obs.id().is_some() { HAS_ID } else { 0 },
-        };
-        let found = obs.id().and_then(|id| self.find_id(param, id));
+        let value = obs.value().to_f64();
+        let entry = Entry::new(effective, value, obs.id(), false);
+        let newest = self.newest.get().map_or(effective, |n| n.max(effective));
+        let cutoff = newest.minus(horizon);
+        let found = obs.id().and_then(|id| self.find_id(param, id_key(id)));
         let outcome = match (obs.status(), found) {
-            (Status::Final, Some((held, i))) => {
-                let e = &self.history[held.index()][i];
+            (Status::Final, Some(i)) => {
+                let e = self.entries[i];
+                let held = self.param_at(i);
                 // A withdrawn reading stays withdrawn whatever arrives late under its id.
-                if !e.live()
-                    || (held == param && e.value == entry.value && e.effective == effective)
-                {
+                if !e.live() || (held == param && e.value == value && e.effective == effective) {
                     return Ingested::Duplicate;
                 }
                 return Ingested::Conflict {
@@ -330,80 +387,129 @@ impl Window {
                 };
             }
             (Status::Final, None) => {
-                self.insert(param, entry);
+                self.insert(param, entry, cutoff);
                 Ingested::Accepted
             }
-            (Status::Amended, Some((held, i))) => {
-                self.history[held.index()].remove(i);
+            (Status::Amended, Some(i)) => {
+                let held = self.param_at(i);
+                self.remove_range(held, i..i + 1);
                 if held != param {
                     self.refresh(held, staleness);
                 }
-                self.insert(param, entry);
+                self.insert(param, entry, cutoff);
                 Ingested::Amended
             }
             (Status::Amended, None) => {
-                self.insert(param, entry);
+                self.insert(param, entry, cutoff);
                 Ingested::Accepted
             }
-            (Status::EnteredInError, Some((held, i))) => {
-                let e = &mut self.history[held.index()][i];
+            (Status::EnteredInError, Some(i)) => {
+                let held = self.param_at(i);
+                let e = &mut self.entries[i];
                 if !e.live() {
                     return Ingested::Duplicate;
                 }
-                e.flags |= WITHDRAWN;
+                e.tag |= WITHDRAWN;
                 if held != param {
                     self.refresh(held, staleness);
                 }
                 Ingested::Withdrawn
             }
             (Status::EnteredInError, None) => {
-                let tombstone = Entry {
-                    flags: entry.flags | WITHDRAWN,
-                    ..entry
-                };
-                self.insert(param, tombstone);
+                self.insert(param, Entry::new(effective, value, obs.id(), true), cutoff);
                 Ingested::Withdrawn
             }
         };
-        let newest = self.newest.map_or(effective, |n| n.max(effective));
-        self.newest = Some(newest);
-        let cutoff = newest.minus(horizon);
-        let hist = &mut self.history[param.index()];
-        let expired = hist.iter().take_while(|e| e.effective < cutoff).count();
+        self.newest = newest.into();
+        let span = self.span_of(param);
+        let expired = self.entries[span.clone()]
+            .iter()
+            .take_while(|e| e.effective < cutoff)
+            .count();
         if expired > 0 {
-            hist.drain(..expired);
+            self.remove_range(param, span.start..span.start + expired);
         }
         self.refresh(param, staleness);
         outcome
     }
 
-    /// Where the reading with `id` is held, in any parameter's history. An id names one
-    /// observation of the patient whatever its code, so a redelivery, amendment or
-    /// withdrawal is found even if its code was mapped differently; the own parameter is
-    /// searched first, and the id filter skips the search for ids never seen.
-    fn find_id(&self, param: Param, id: ObsId) -> Option<(Param, usize)> {
-        if !self.ids.may_contain(id) {
+    /// Where the reading with id digest `key` is held, in any parameter's history. An id
+    /// names one observation of the patient whatever its code, so a redelivery, amendment
+    /// or withdrawal is found even if its code was mapped differently; the own parameter
+    /// is searched first.
+    fn find_id(&self, param: Param, key: u64) -> Option<usize> {
+        if self.ids.as_ref().is_some_and(|f| !f.may_contain(key)) {
             return None;
         }
-        let position = |p: Param| self.history[p.index()].iter().position(|e| e.has_id(id));
-        if let Some(i) = position(param) {
-            return Some((param, i));
+        let own = self.span_of(param);
+        if let Some(i) = self.entries[own.clone()].iter().position(|e| e.has_id(key)) {
+            return Some(own.start + i);
         }
-        Param::ALL
-            .iter()
-            .filter(|&&p| p != param)
-            .find_map(|&p| position(p).map(|i| (p, i)))
+        let before = self.entries[..own.start].iter().position(|e| e.has_id(key));
+        before.or_else(|| {
+            self.entries[own.end..]
+                .iter()
+                .position(|e| e.has_id(key))
+                .map(|i| own.end + i)
+        })
     }
 
-    fn insert(&mut self, param: Param, entry: Entry) {
-        insert_sorted(&mut self.history[param.index()], entry, param.worse());
-        if entry.flags & HAS_ID != 0 && self.ids.insert(ObsId::from_digest(entry.id)) {
-            self.ids.rebuild(
-                self.history
+    /// Inserts `entry` into `param`'s history. An entry older than `cutoff` (expired) or,
+    /// in a full history, the one thinning picks makes room: the new entry then takes its
+    /// place within the parameter's group, moving only the entries between the two, so
+    /// the steady state of a feed (one reading in, the oldest out) never shifts the other
+    /// parameters' entries.
+    fn insert(&mut self, param: Param, entry: Entry, cutoff: Timestamp) {
+        self.note_id(entry);
+        let span = self.span_of(param);
+        let group = &mut self.entries[span.clone()];
+        let drop = if group.first().is_some_and(|e| e.effective < cutoff) {
+            Some(0)
+        } else if group.len() >= HISTORY_CAP {
+            Some(thin(group, param.worse()))
+        } else {
+            None
+        };
+        // Readings nearly always arrive in order: the common case is an append.
+        let key = entry.order();
+        let after = if group.last().is_none_or(|e| e.order() <= key) {
+            group.len()
+        } else {
+            group.partition_point(|e| e.order() <= key)
+        };
+        match drop {
+            None => self.insert_at(param, span.start + after, entry),
+            Some(d) => {
+                // Where the entry goes once `d` is gone.
+                let at = if d < after { after - 1 } else { after };
+                if at >= d {
+                    group[d..=at].rotate_left(1);
+                } else {
+                    group[at..=d].rotate_right(1);
+                }
+                group[at] = entry;
+            }
+        }
+    }
+
+    /// Adds `entry`'s id to the id filter, creating or rebuilding the filter when due.
+    fn note_id(&mut self, entry: Entry) {
+        if !entry.has_any_id() {
+            return;
+        }
+        let key = entry.tag & !FLAGS;
+        let due = match &mut self.ids {
+            Some(filter) => filter.insert(key),
+            None => self.entries.len() >= FILTER_FROM,
+        };
+        if due {
+            let filter = self.ids.get_or_insert_with(Box::default);
+            filter.rebuild(
+                self.entries
                     .iter()
-                    .flatten()
-                    .filter(|e| e.flags & HAS_ID != 0)
-                    .map(|e| ObsId::from_digest(e.id)),
+                    .filter(|e| e.has_any_id())
+                    .map(|e| e.tag & !FLAGS)
+                    .chain(std::iter::once(key)),
             );
         }
     }
@@ -414,45 +520,46 @@ impl Window {
         std::mem::take(&mut self.changed)
     }
 
-    /// Recomputes what the window keeps derived from `param`'s history.
+    /// Marks `param` changed and recomputes what the window keeps derived from it.
     fn refresh(&mut self, param: Param, staleness: &Staleness) {
         self.changed.insert(param);
-        let newest_live = self.history[param.index()]
-            .iter()
-            .rev()
-            .find(|e| e.live())
-            .map_or(NO_READING, |e| Newest {
-                effective: e.effective,
-                value: e.value,
-            });
-        self.newest_live[param.index()] = newest_live;
-        if param.worse() != Worse::Neither {
-            self.worst_24h[param.index()] = self
-                .scan_worst(param, newest_live.effective, SOFA_SPAN)
-                .map_or(NO_READING, |r| Newest {
-                    effective: r.effective,
-                    value: r.value,
-                });
-        }
         if matches!(
             param,
             Param::Pao2 | Param::Fio2 | Param::OnOxygen | Param::Ventilation
         ) {
-            let from = self.newest_live[Param::Pao2.index()].effective;
+            let from = self
+                .newest_live(Param::Pao2)
+                .map_or(Timestamp::from_millis(i64::MIN), |r| r.effective);
             let (pf, oldest) = self.scan_pf(from, staleness.vital);
-            self.derived = Derived {
+            self.derived = Some(Box::new(Derived {
                 pf,
                 pf_from: from,
                 pf_oldest: oldest,
                 pf_max_age: staleness.vital,
-            };
+            }));
         }
+    }
+
+    /// The newest live reading of `param`, however old.
+    #[inline]
+    fn newest_live(&self, param: Param) -> Option<Reading> {
+        self.history(param)
+            .iter()
+            .rev()
+            .find(|e| e.live())
+            .map(|e| e.reading(param))
+    }
+
+    /// Whether `param` has a live reading measured after `at`.
+    #[inline]
+    fn any_after(&self, param: Param, at: Timestamp) -> bool {
+        self.newest_live(param).is_some_and(|r| r.effective > at)
     }
 
     /// When the newest live reading of `param` measured at or before `at` was measured,
     /// however old (for saying since when a reading has been overdue).
     pub fn last_seen(&self, param: Param, at: Timestamp) -> Option<Timestamp> {
-        self.history[param.index()]
+        self.history(param)
             .iter()
             .rev()
             .find(|e| e.live() && e.effective <= at)
@@ -478,23 +585,30 @@ impl Window {
     ) -> (Option<Reading>, Timestamp) {
         let max_age = staleness.of(param.kind());
         let limit = at.minus(max_age);
-        let newest = self.newest_live[param.index()];
-        if newest.effective <= at {
-            // The common case: evaluating at or after the newest reading.
-            if newest.effective >= limit {
-                let until = newest.effective.plus(max_age).plus(Span::millis(1));
-                return (Some(newest.reading(param)), until);
+        let mut later = false;
+        for e in self.history(param).iter().rev() {
+            if !e.live() {
+                continue;
             }
-            return (None, FAR_FUTURE);
+            if e.effective > at {
+                later = true;
+                continue;
+            }
+            if e.effective < limit {
+                break;
+            }
+            let until = if later {
+                at.plus(Span::millis(1))
+            } else {
+                e.effective.plus(max_age).plus(Span::millis(1))
+            };
+            return (Some(e.reading(param)), until);
         }
-        let found = self.history[param.index()]
-            .iter()
-            .rev()
-            .filter(|e| e.effective <= at)
-            .take_while(|e| e.effective >= limit)
-            .find(|e| e.live())
-            .map(|e| e.reading(param));
-        (found, at.plus(Span::millis(1)))
+        if later {
+            (None, at.plus(Span::millis(1)))
+        } else {
+            (None, FAR_FUTURE)
+        }
     }
 
     /// [`Window::worst`] over the SOFA span, and the first instant from which it may
@@ -505,7 +619,7 @@ impl Window {
         at: Timestamp,
     ) -> (Option<Reading>, Timestamp) {
         let worst = self.worst(param, at, SOFA_SPAN);
-        let until = if self.newest_live[param.index()].effective > at {
+        let until = if self.any_after(param, at) {
             at.plus(Span::millis(1))
         } else {
             worst.map_or(FAR_FUTURE, |w| w.effective.plus(SOFA_SPAN))
@@ -517,39 +631,21 @@ impl Window {
     /// the parameter worsens; the latest such reading for a parameter without one.
     /// Ties go to the most recent reading.
     pub fn worst(&self, param: Param, at: Timestamp, span: Span) -> Option<Reading> {
-        let cached = self.worst_24h[param.index()];
-        if span == SOFA_SPAN
-            && param.worse() != Worse::Neither
-            && self.newest_live[param.index()].effective <= at
-        {
-            if cached == NO_READING {
-                return None;
-            }
-            if cached.effective > at.minus(span) {
-                return Some(Reading {
-                    param,
-                    value: cached.value,
-                    effective: cached.effective,
-                });
-            }
-        }
-        self.scan_worst(param, at, span)
-    }
-
-    fn scan_worst(&self, param: Param, at: Timestamp, span: Span) -> Option<Reading> {
         let from = at.minus(span);
-        let mut best: Option<&Entry> = None;
-        for e in self.history[param.index()].iter().rev() {
-            if e.effective > at || !e.live() {
-                continue;
-            }
-            if e.effective <= from {
-                break;
-            }
-            if best.is_none_or(|b| worse(param.worse(), e.value, b.value)) {
-                best = Some(e);
-            }
-        }
+        let mut in_span = self
+            .history(param)
+            .iter()
+            .rev()
+            .skip_while(|e| e.effective > at)
+            .take_while(|e| e.effective > from)
+            .filter(|e| e.live());
+        // One loop per direction, so the comparison is not decided again per entry.
+        // Strictly worse replaces: ties keep the most recent.
+        let best = match param.worse() {
+            Worse::Neither => in_span.next(),
+            Worse::Lower => in_span.reduce(|b, e| if e.value < b.value { e } else { b }),
+            Worse::Higher => in_span.reduce(|b, e| if e.value > b.value { e } else { b }),
+        };
         best.map(|e| e.reading(param))
     }
 
@@ -566,7 +662,10 @@ impl Window {
     /// reading: when the worst pair's PaO2 (or, without a pair, the oldest PaO2) leaves
     /// the span, or right away if any of its inputs has a reading measured after `at`.
     pub(crate) fn worst_pf_until(&self, at: Timestamp, max_age: Span) -> (PfWorst, Timestamp) {
-        let d = &self.derived;
+        let Some(d) = self.derived.as_deref() else {
+            // No PaO2, FiO2, oxygen or ventilation reading was ever kept.
+            return (PfWorst::default(), FAR_FUTURE);
+        };
         // With no PaO2 at all the pairing limit cannot matter. While the worst pair is
         // still inside the span it is still the worst (the span has only lost readings);
         // without a pair, every PaO2 considered must still be inside.
@@ -588,7 +687,7 @@ impl Window {
             Param::Ventilation,
         ]
         .iter()
-        .any(|p| self.newest_live[p.index()].effective > at);
+        .any(|&p| self.any_after(p, at));
         let until = if future {
             at.plus(Span::millis(1))
         } else if let Some(pao2) = pf.pao2 {
@@ -639,7 +738,7 @@ impl Window {
         span: Span,
     ) -> impl Iterator<Item = Reading> + '_ {
         let from = at.minus(span);
-        self.history[param.index()]
+        self.history(param)
             .iter()
             .filter(move |e| e.live() && e.effective > from && e.effective <= at)
             .map(move |e| e.reading(param))
@@ -648,11 +747,12 @@ impl Window {
     /// The live reading of `param` in force at `t`: the newest at or before `t` no older
     /// than `max_age`.
     pub fn at_time(&self, param: Param, t: Timestamp, max_age: Span) -> Option<Reading> {
-        let hist = &self.history[param.index()];
+        let hist = self.history(param);
         let limit = t.minus(max_age);
         // Binary search for the first entry after `t`, then walk back over withdrawn ones.
         let end = hist.partition_point(|e| e.effective <= t);
-        hist.range(..end)
+        hist[..end]
+            .iter()
             .rev()
             .take_while(|e| e.effective >= limit)
             .find(|e| e.live())
@@ -661,19 +761,20 @@ impl Window {
 
     /// Every entry kept, over all parameters.
     pub fn entry_count(&self) -> usize {
-        self.history.iter().map(VecDeque::len).sum()
+        self.entries.len()
     }
 
     pub(crate) fn write_state(&self, w: &mut crate::state::Writer<'_>) {
-        w.opt_i64(self.newest.map(Timestamp::as_millis));
+        w.opt_i64(self.newest.get().map(Timestamp::as_millis));
         w.u8(self.sofa_baseline);
-        for hist in &self.history {
+        for &param in Param::ALL {
+            let hist = self.history(param);
             w.u16(u16::try_from(hist.len()).unwrap_or(u16::MAX));
             for e in hist {
                 w.i64(e.effective.as_millis());
                 w.f64(e.value);
-                w.u64(e.id);
-                w.u8(e.flags);
+                w.u64(e.tag & !FLAGS);
+                w.u8((e.tag & FLAGS) as u8);
             }
         }
     }
@@ -684,49 +785,58 @@ impl Window {
     ) -> Result<Window, crate::state::StateError> {
         use crate::state::StateError::Corrupt;
         let mut w = Window::new();
-        w.newest = r.opt_i64()?.map(Timestamp::from_millis);
+        w.newest = r.opt_i64()?.map(Timestamp::from_millis).into();
         w.sofa_baseline = r.u8()?;
         if w.sofa_baseline > 24 {
             return Err(Corrupt("SOFA baseline above 24"));
         }
+        // The buffer is allocated once at its exact size: count the entries first.
+        let mut ahead = crate::state::Reader(r.0);
+        let mut total = 0;
+        for _ in Param::ALL {
+            let n = usize::from(ahead.u16()?);
+            ahead.skip(n * ENTRY_BYTES)?;
+            total += n;
+        }
+        w.entries = Vec::with_capacity(total);
         for &param in Param::ALL {
             let n = usize::from(r.u16()?);
             if n > HISTORY_CAP {
                 return Err(Corrupt("more entries than a history holds"));
             }
+            w.starts[param.index()] = u16::try_from(w.entries.len()).unwrap_or(u16::MAX);
             let mut previous = i64::MIN;
             for _ in 0..n {
                 let effective = r.i64()?;
                 let value = r.f64()?;
                 let id = r.u64()?;
-                let flags = r.u8()?;
+                let flags = u64::from(r.u8()?);
                 let valid = match param.range() {
                     Some((min, max)) => {
                         value.is_finite() && value >= min - 1e-9 && value <= max + 1e-9
                     }
                     None => (0.0..=4.0).contains(&value) && value.fract() == 0.0,
                 };
-                if !valid || effective < previous || flags & !(HAS_ID | WITHDRAWN) != 0 {
+                if !valid || effective < previous || flags & !FLAGS != 0 {
                     return Err(Corrupt("an entry is out of range or out of order"));
                 }
                 previous = effective;
-                w.history[param.index()].push_back(Entry {
+                w.entries.push(Entry {
                     effective: Timestamp::from_millis(effective),
                     value,
-                    id,
-                    flags,
+                    tag: (id & !FLAGS) | flags,
                 });
             }
         }
-        let held = w
-            .history
-            .iter()
-            .flatten()
-            .filter(|e| e.flags & HAS_ID != 0)
-            .map(|e| ObsId::from_digest(e.id));
-        w.ids.rebuild(held);
-        for &param in Param::ALL {
-            w.refresh(param, staleness);
+        for param in [
+            Param::Pao2,
+            Param::Fio2,
+            Param::OnOxygen,
+            Param::Ventilation,
+        ] {
+            if w.entries(param) > 0 {
+                w.refresh(param, staleness);
+            }
         }
         w.changed = ParamSet::EMPTY;
         Ok(w)
@@ -734,17 +844,20 @@ impl Window {
 
     /// The number of entries (readings and tombstones) kept for `param`.
     pub fn entries(&self, param: Param) -> usize {
-        self.history[param.index()].len()
+        self.span_of(param).len()
     }
 
-    /// An upper estimate of the heap bytes this window holds.
+    /// The heap bytes this window holds (its entry buffer and, with blood gases, the
+    /// worst PaO2/FiO2 pairing).
     pub fn heap_bytes(&self) -> usize {
-        self.history
-            .iter()
-            .map(|h| h.capacity() * size_of::<Entry>())
-            .sum()
+        self.entries.capacity() * size_of::<Entry>()
+            + self.derived.as_ref().map_or(0, |_| size_of::<Derived>())
+            + self.ids.as_ref().map_or(0, |_| size_of::<IdFilter>())
     }
 }
+
+/// Bytes of one entry in the state layout (`i64 effective, f64 value, u64 id, u8 flags`).
+const ENTRY_BYTES: usize = 8 + 8 + 8 + 1;
 
 fn retention(param: Param, staleness: &Staleness) -> Span {
     staleness.of(param.kind()).max(SOFA_SPAN)
@@ -759,40 +872,16 @@ fn worse(direction: Worse, a: f64, b: f64) -> bool {
     }
 }
 
-fn insert_sorted(hist: &mut VecDeque<Entry>, entry: Entry, direction: Worse) {
-    if hist.len() >= HISTORY_CAP {
-        thin(hist, direction);
-    }
-    // Readings nearly always arrive in order: the common case is a push. Readings at the
-    // same instant are ordered by id digest, so the result does not depend on arrival order.
-    let key = (entry.effective, entry.id);
-    let in_order = hist.back().is_none_or(|e| (e.effective, e.id) <= key);
-    let at = if in_order {
-        hist.len()
-    } else {
-        hist.partition_point(|e| (e.effective, e.id) <= key)
-    };
-    if at == hist.len() {
-        if hist.capacity() == 0 {
-            hist.reserve_exact(4);
-        }
-        hist.push_back(entry);
-    } else {
-        hist.insert(at, entry);
-    }
-}
-
-/// Makes room for one entry in a full history (see the module docs).
-fn thin(hist: &mut VecDeque<Entry>, direction: Worse) {
+/// Which entry of a full history to drop to make room for one more (see the module
+/// docs).
+fn thin(hist: &[Entry], direction: Worse) -> usize {
     if direction == Worse::Neither {
         // Only the newest reading of these parameters is scored: drop the oldest entry.
-        hist.pop_front();
-        return;
+        return 0;
     }
     let last = hist.len() - 1;
     if let Some(i) = hist.iter().take(last).position(|e| !e.live()) {
-        hist.remove(i);
-        return;
+        return i;
     }
     // Merge the closest adjacent pair among the entries before the newest.
     let mut pick = 0;
@@ -805,7 +894,7 @@ fn thin(hist: &mut VecDeque<Entry>, direction: Worse) {
         }
     }
     let keep_later = !worse(direction, hist[pick].value, hist[pick + 1].value);
-    hist.remove(if keep_later { pick } else { pick + 1 });
+    if keep_later { pick } else { pick + 1 }
 }
 
 #[cfg(test)]
@@ -929,7 +1018,7 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_recognised_across_filter_rebuilds() {
+    fn ids_are_recognised_over_a_long_feed() {
         let s = Staleness::default();
         let mut w = Window::new();
         for i in 0..3000 {
@@ -1024,44 +1113,113 @@ mod tests {
             w.ingest(&obs("heart_rate", 80.0, m * 1000, None, Status::Final), &s);
         }
         assert!(w.entries(Param::HeartRate) <= HISTORY_CAP);
-        assert!(w.heap_bytes() <= PARAM_COUNT * HISTORY_CAP * 32);
-        assert_eq!(size_of::<Entry>(), 32);
-        assert!(size_of::<Window>() <= 2200, "{}", size_of::<Window>());
+        assert!(
+            w.heap_bytes()
+                <= PARAM_COUNT * HISTORY_CAP * 24 + size_of::<Derived>() + size_of::<IdFilter>()
+        );
+        assert_eq!(size_of::<Entry>(), 24);
+        assert!(size_of::<Window>() <= 128, "{}", size_of::<Window>());
     }
 
-    mod cache_props {
+    /// A window with one reading of each of a few parameters keeps only those, in one
+    /// buffer sized by them: the fixed part does not grow with the parameter list.
+    #[test]
+    fn a_window_is_sized_by_what_it_holds() {
+        let s = Staleness::default();
+        let mut w = Window::new();
+        assert_eq!(w.heap_bytes(), 0);
+        for (i, code) in ["temperature", "heart_rate", "spo2"].iter().enumerate() {
+            let id = format!("r{i}");
+            w.ingest(&obs(code, 37.0 + i as f64, H, Some(&id), Status::Final), &s);
+        }
+        assert_eq!(w.entry_count(), 3);
+        assert!(
+            w.heap_bytes() <= 4 * size_of::<Entry>(),
+            "{}",
+            w.heap_bytes()
+        );
+        assert_eq!(w.entries(Param::HeartRate), 1);
+        assert_eq!(w.entries(Param::RespRate), 0);
+    }
+
+    mod layout_props {
         use super::*;
         use proptest::prelude::*;
 
+        const PARAMS: [(&str, f64, f64); 7] = [
+            ("pao2", 40.0, 300.0),
+            ("fio2", 0.21, 1.0),
+            ("map", 30.0, 120.0),
+            ("platelets", 5.0, 300.0),
+            ("on_oxygen", 0.0, 1.0),
+            ("ventilation", 0.0, 1.0),
+            ("heart_rate", 30.0, 180.0),
+        ];
+
+        fn observation(p: usize, f: f64, t: i64, id: u8, status: u8) -> Observation {
+            let (code, lo, hi) = PARAMS[p];
+            let status =
+                [Status::Final, Status::Amended, Status::EnteredInError][usize::from(status)];
+            let id = format!("id-{id}");
+            let value = if code == "on_oxygen" || code == "ventilation" {
+                RawValue::Bool(f > 0.5)
+            } else {
+                RawValue::Number(lo + (hi - lo) * f)
+            };
+            Observation::new(code, value, None, at(t), Some(&id), status).unwrap()
+        }
+
         proptest! {
-            /// The worst-of-24 h caches always agree with a full scan.
+            /// Whatever the order of readings, amendments (which may move an id to another
+            /// parameter) and withdrawals: every group stays sorted and inside its own
+            /// range; the newest, worst-of-24 h and PaO2/FiO2 answers equal plain scans of
+            /// the parameter's live readings; and the state survives a round trip.
             #[test]
-            fn caches_agree_with_scans(
+            fn lookups_agree_with_plain_scans(
                 events in prop::collection::vec(
-                    (0..6usize, 0.0..1.0f64, 0..(40 * H), 0..4u8, 0..3u8), 1..80),
+                    (0..PARAMS.len(), 0.0..1.0f64, 0..(40 * H), 0..64u8, 0..3u8), 1..300),
                 probes in prop::collection::vec(0..(80 * H), 1..6),
             ) {
                 let s = Staleness::default();
                 let mut w = Window::new();
-                let params = [("pao2", 40.0, 300.0), ("fio2", 0.21, 1.0), ("map", 30.0, 120.0),
-                              ("platelets", 5.0, 300.0), ("on_oxygen", 0.0, 1.0), ("ventilation", 0.0, 1.0)];
                 for &(p, f, t, id, status) in &events {
-                    let (code, lo, hi) = params[p];
-                    let status = [Status::Final, Status::Amended, Status::EnteredInError][usize::from(status)];
-                    let id = format!("{code}-{id}");
-                    let o = if code == "on_oxygen" || code == "ventilation" {
-                        Observation::new(code, RawValue::Bool(f > 0.5), None, at(t), Some(&id), status)
-                    } else {
-                        Observation::new(code, RawValue::Number(lo + (hi - lo) * f), None, at(t), Some(&id), status)
-                    }.unwrap();
-                    w.ingest(&o, &s);
+                    w.ingest(&observation(p, f, t, id, status), &s);
                 }
+                let mut seen = 0;
+                for &param in Param::ALL {
+                    let hist = w.history(param);
+                    prop_assert!(hist.windows(2).all(|e| e[0].order() <= e[1].order()));
+                    prop_assert!(hist.len() <= HISTORY_CAP);
+                    seen += hist.len();
+                }
+                prop_assert_eq!(seen, w.entry_count());
                 for probe in probes {
-                    for p in [Param::Pao2, Param::Fio2, Param::Map, Param::Platelets] {
-                        prop_assert_eq!(w.worst(p, at(probe), SOFA_SPAN), w.scan_worst(p, at(probe), SOFA_SPAN));
+                    let at = at(probe);
+                    for &(code, _, _) in &PARAMS {
+                        let param = Param::from_code(code).unwrap();
+                        let live: Vec<Reading> = w.readings(param, at, Span::hours(10_000)).collect();
+                        let max_age = s.of(param.kind());
+                        let latest = live.iter().rev().find(|r| r.effective >= at.minus(max_age)).copied();
+                        prop_assert_eq!(w.latest(param, at, &s), latest);
+                        let in_span = live.iter().filter(|r| r.effective > at.minus(SOFA_SPAN));
+                        let mut worst: Option<Reading> = None;
+                        for r in in_span {
+                            if worst.is_none_or(|b| !worse(param.worse(), b.value, r.value)) {
+                                worst = Some(*r);
+                            }
+                        }
+                        if param.worse() == Worse::Neither {
+                            worst = live.iter().rev().find(|r| r.effective > at.minus(SOFA_SPAN)).copied();
+                        }
+                        prop_assert_eq!(w.worst(param, at, SOFA_SPAN), worst);
                     }
-                    prop_assert_eq!(w.worst_pf(at(probe), s.vital), w.scan_pf(at(probe), s.vital).0);
+                    prop_assert_eq!(w.worst_pf(at, s.vital), w.scan_pf(at, s.vital).0);
                 }
+                let mut bytes = Vec::new();
+                w.write_state(&mut crate::state::Writer(&mut bytes));
+                let back = Window::read_state(&mut crate::state::Reader(&bytes), &s).unwrap();
+                prop_assert_eq!(&back.entries, &w.entries);
+                prop_assert_eq!(back.starts, w.starts);
             }
         }
     }

@@ -30,15 +30,18 @@ pub struct PatientState {
     /// The latest location.
     pub(crate) location: Option<String>,
     /// The ids of the most recent readings, for FHIR alerts to reference the observations
-    /// that fired (bounded: the oldest are forgotten).
-    pub(crate) recent_ids:
-        std::collections::VecDeque<(vigil_score::Param, vigil_score::Timestamp, String)>,
+    /// that fired (bounded: the oldest are forgotten); `None` unless FHIR alerts are on.
+    pub(crate) recent_ids: Option<Box<RecentIds>>,
     /// The number of the last batch that changed this patient (0: none since it was
     /// created or restored), so a batch lists each patient once without a set.
     pub(crate) batch: u64,
     /// A vital-sign set was applied and not yet decided.
     pub(crate) undecided: bool,
 }
+
+/// The ids of a patient's most recent readings, with what they measured and when.
+pub(crate) type RecentIds =
+    std::collections::VecDeque<(vigil_score::Param, vigil_score::Timestamp, String)>;
 
 /// How many reading ids a patient remembers for FHIR evidence references.
 const RECENT_IDS: usize = 128;
@@ -226,10 +229,11 @@ fn apply(
         Some(state) => state,
         None => patients.entry(d.patient_id.clone()).or_default(),
     };
-    if d.encounter_id.is_some() {
+    // Replaced only when they change: most messages repeat them.
+    if d.encounter_id.is_some() && state.encounter_id != d.encounter_id {
         state.encounter_id = d.encounter_id.clone();
     }
-    if d.location.is_some() {
+    if d.location.is_some() && state.location != d.location {
         state.location = d.location.clone();
     }
     let (outcome, decided) = state.tracker.ingest(
@@ -279,12 +283,11 @@ fn apply(
     if settings.fhir_out.is_some()
         && let Some(id) = &d.id
     {
-        if state.recent_ids.len() == RECENT_IDS {
-            state.recent_ids.pop_front();
+        let recent = state.recent_ids.get_or_insert_with(Box::default);
+        if recent.len() == RECENT_IDS {
+            recent.pop_front();
         }
-        state
-            .recent_ids
-            .push_back((d.observation.param(), d.observation.effective(), id.clone()));
+        recent.push_back((d.observation.param(), d.observation.effective(), id.clone()));
     }
     state.undecided = true;
     Ok(())
@@ -357,6 +360,7 @@ pub(crate) fn publish(
                     state
                         .recent_ids
                         .iter()
+                        .flat_map(|r| r.iter())
                         .rev()
                         .find(|(p, t, _)| *p == r.param && *t == r.effective)
                         .map(|(_, _, id)| id.clone())
