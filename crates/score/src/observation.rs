@@ -150,8 +150,9 @@ impl Status {
 }
 
 /// A stable 64-bit digest of an observation id. The window keeps digests, not strings,
-/// so its memory does not grow with id length; two distinct ids of one patient collide
-/// with probability about 2^-64 per pair.
+/// so its memory does not grow with id length. It compares 62 of the 64 bits (the other
+/// two hold an entry's flags): two distinct ids of one patient collide with probability
+/// about 2^-62 per pair.
 ///
 /// The digest reads the id eight bytes at a time (a multiply-rotate chain seeded with the
 /// length, then the splitmix64 finaliser), several times faster than a byte-serial hash on
