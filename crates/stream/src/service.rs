@@ -153,9 +153,10 @@ pub async fn run(
             ("enable.idempotence", "true"),
             ("acks", "all"),
             ("linger.ms", "1"),
-            // A transaction that must wait for the previous commit to complete is retried
-            // after 5 ms, doubling to 100 ms, not librdkafka's 100 ms doubling to 1 s: the
-            // difference is an alert delayed by up to a second (BENCHMARKS.md, latency).
+            // A refused request (a transactional step, say, that the coordinator refuses
+            // until the previous commit has completed) is retried after 5 ms, doubling to
+            // 100 ms, not librdkafka's 100 ms doubling to 1 s, which can hold alerts back
+            // for up to a second (BENCHMARKS.md, latency).
             ("retry.backoff.ms", "5"),
             ("retry.backoff.max.ms", "100"),
         ],
