@@ -184,7 +184,7 @@ fn context(r: &Value, path: &str, options: FhirOptions) -> Result<Context, Decod
                     "{} is not accepted; expected final, amended, corrected or entered-in-error{}",
                     shown(other.map(Value::from).as_ref()),
                     if other == Some("preliminary") {
-                        " (preliminary is off in the configuration)"
+                        "; set [input] fhir_accept_preliminary = true to score preliminary results as final"
                     } else {
                         ""
                     }

@@ -454,11 +454,19 @@ fn hl7_time(text: &str, default_offset: Option<i32>) -> Result<Timestamp, String
         Some(o) if o.len() == 5 && o[1..].bytes().all(|b| b.is_ascii_digit()) => {
             let h: i32 = o[1..3].parse().unwrap_or(0);
             let m: i32 = o[3..5].parse().unwrap_or(0);
-            if o.starts_with('-') { -(h * 60 + m) } else { h * 60 + m }
+            if o.starts_with('-') {
+                -(h * 60 + m)
+            } else {
+                h * 60 + m
+            }
         }
         Some(o) => return Err(format!("{} is not a UTC offset (+ZZZZ)", shown(o))),
         None => default_offset.ok_or_else(|| {
-            format!("{} has no UTC offset; local times are ambiguous (configure a default offset to accept them)", shown(text))
+            format!(
+                "{} has no UTC offset; local times are ambiguous (set [input] \
+                 hl7_default_utc_offset, for example \"+01:00\", to read them at that offset)",
+                shown(text)
+            )
         })?,
     };
     let sign = if offset_minutes < 0 { '-' } else { '+' };
@@ -499,6 +507,17 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
         "C" => Status::Amended,
         "W" | "D" => Status::EnteredInError,
         "P" | "R" | "S" if ctx.options.accept_preliminary => Status::Final,
+        other @ ("P" | "R" | "S") => {
+            return Err(at(
+                format!("{label}-11"),
+                format!(
+                    "result status {} (preliminary) is not accepted; expected F, C, W or D, \
+                     or set [input] hl7_accept_preliminary = true to score P, R and S \
+                     results as final",
+                    shown(other)
+                ),
+            ));
+        }
         other => {
             return Err(at(
                 format!("{label}-11"),
@@ -509,15 +528,17 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
             ));
         }
     };
-    let time_text = Some(s.field(14))
-        .filter(|t| !t.is_empty())
-        .or(ctx.obr_time)
-        .unwrap_or("");
+    // OBX-14, or the order's OBR-7 when the result has no time of its own: an error
+    // names the field the time came from.
+    let (time_text, time_field) = match Some(s.field(14)).filter(|t| !t.is_empty()) {
+        Some(t) => (t, format!("{label}-14")),
+        None => (ctx.obr_time.unwrap_or(""), "OBR-7".to_owned()),
+    };
     let effective = hl7_time(
         time_text.split(sep.component).next().unwrap_or(""),
         ctx.options.default_offset_minutes,
     )
-    .map_err(|reason| at(format!("{label}-14"), reason))?;
+    .map_err(|reason| at(time_field, reason))?;
     let id = Some(format!(
         "hl7:{}:{}:{}:{}",
         ctx.order,
@@ -536,7 +557,9 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
                 at(
                     format!("{label}-3"),
                     format!(
-                        "{} is not a LOINC or IEEE 11073 MDC code Vigil knows",
+                        "{} is not a LOINC or IEEE 11073 MDC code Vigil knows; a device's MDC \
+                         code can be mapped to a parameter in [input] hl7_mdc_codes \
+                         (for example \"150364\" = \"temperature\")",
                         shown(s.field(3))
                     ),
                 )

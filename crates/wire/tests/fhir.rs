@@ -163,8 +163,10 @@ fn malformed_shapes_are_rejected_with_path_value_and_reason() {
     );
     let v = r#","valueQuantity":{"value":80,"code":"/min"}"#;
     assert!(
-        err(&base(v).replace(r#""status":"final""#, r#""status":"preliminary""#))
-            .contains("preliminary is off")
+        err(&base(v).replace(r#""status":"final""#, r#""status":"preliminary""#)).ends_with(
+            "; set [input] fhir_accept_preliminary = true to score preliminary results as final"
+        ),
+        "the error names the setting that accepts it"
     );
     let ok_pre = decode_fhir(
         base(v)

@@ -106,7 +106,9 @@ fn a_lab_message_keeps_its_good_results_and_reports_the_bad_ones() {
     );
     assert_eq!(
         results[4].as_ref().unwrap_err().to_string(),
-        "OBX[5]-3: \"8302-2^Body height^LN\" is not a LOINC or IEEE 11073 MDC code Vigil knows"
+        "OBX[5]-3: \"8302-2^Body height^LN\" is not a LOINC or IEEE 11073 MDC code Vigil knows; \
+         a device's MDC code can be mapped to a parameter in [input] hl7_mdc_codes \
+         (for example \"150364\" = \"temperature\")"
     );
 }
 
@@ -143,7 +145,20 @@ fn separators_escapes_and_statuses() {
         one("OBX|1|NM|8867-4^HR^LN||80|/min|||||X|||20261123101500+0100").unwrap_err(),
         "OBX[1]-11: result status \"X\" is not accepted; expected F, C, W or D"
     );
-    assert!(one("OBX|1|NM|8867-4^HR^LN||80|/min|||||P|||20261123101500+0100").is_err());
+    // A preliminary result names the setting that would accept it.
+    for status in ["P", "R", "S"] {
+        assert_eq!(
+            one(&format!(
+                "OBX|1|NM|8867-4^HR^LN||80|/min|||||{status}|||20261123101500+0100"
+            ))
+            .unwrap_err(),
+            format!(
+                "OBX[1]-11: result status \"{status}\" (preliminary) is not accepted; expected \
+                 F, C, W or D, or set [input] hl7_accept_preliminary = true to score P, R and \
+                 S results as final"
+            )
+        );
+    }
     let pre = decode_hl7(
         format!("{MSH}OBX|1|NM|8867-4^HR^LN||80|/min|||||P|||20261123101500+0100\r").as_bytes(),
         &Hl7Options {
@@ -181,7 +196,20 @@ fn times_without_offset_are_ambiguous_unless_configured() {
     let obx = "OBX|1|NM|8867-4^HR^LN||80|/min|||||F|||202611231015";
     assert_eq!(
         one(obx).unwrap_err(),
-        "OBX[1]-14: \"202611231015\" has no UTC offset; local times are ambiguous (configure a default offset to accept them)"
+        "OBX[1]-14: \"202611231015\" has no UTC offset; local times are ambiguous (set \
+         [input] hl7_default_utc_offset, for example \"+01:00\", to read them at that offset)"
+    );
+    // A result without OBX-14 takes the order's OBR-7: the error names OBR-7.
+    let from_obr = format!(
+        "{MSH}OBR|1|||24331-1^Panel^LN|||202611231015\rOBX|1|NM|8867-4^HR^LN||80|/min|||||F\r"
+    );
+    assert_eq!(
+        decode_hl7(from_obr.as_bytes(), &Hl7Options::default())[0]
+            .as_ref()
+            .unwrap_err()
+            .to_string(),
+        "OBR-7: \"202611231015\" has no UTC offset; local times are ambiguous (set [input] \
+         hl7_default_utc_offset, for example \"+01:00\", to read them at that offset)"
     );
     let r = decode_hl7(
         format!("{MSH}{obx}\r").as_bytes(),
