@@ -309,6 +309,38 @@ impl Alerts {
 }
 
 /// Whether `topic` is a legal Kafka topic name.
+/// `host:port` with a port from 1 to 65535, optionally after a `protocol://` prefix
+/// (librdkafka's form); an IPv6 host is written in brackets.
+fn valid_broker(broker: &str) -> bool {
+    let address = broker.split_once("://").map_or(broker, |(_, rest)| rest);
+    address.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty()
+            && !host.contains(char::is_whitespace)
+            && port.parse::<u16>().is_ok_and(|p| p > 0)
+    })
+}
+
+/// A tracing filter Vigil documents: a level, or comma-separated `module=level` directives
+/// (a module path of letters, digits, `_` and `::`).
+fn valid_log_level(filter: &str) -> bool {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    let level = |l: &str| LEVELS.contains(&l.to_ascii_lowercase().as_str());
+    !filter.trim().is_empty()
+        && filter
+            .split(',')
+            .map(str::trim)
+            .all(|d| match d.split_once('=') {
+                None => level(d),
+                Some((module, l)) => {
+                    !module.is_empty()
+                        && module
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+                        && level(l)
+                }
+            })
+}
+
 fn valid_topic(topic: &str) -> bool {
     (1..=249).contains(&topic.len())
         && topic
@@ -512,6 +544,21 @@ impl Config {
             !k.brokers.trim().is_empty(),
             "kafka.brokers: empty; expected host:port[,host:port...]".into(),
         );
+        for broker in k
+            .brokers
+            .split(',')
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+        {
+            need(
+                valid_broker(broker),
+                format!(
+                    "kafka.brokers: {broker:?} is not host:port; expected host:port[,host:port...] \
+                     with a port from 1 to 65535 (for example \"localhost:9092\"): the port is \
+                     never assumed"
+                ),
+            );
+        }
         need(
             !k.group_id.is_empty(),
             "kafka.group_id: empty; expected a consumer group name".into(),
@@ -712,6 +759,14 @@ impl Config {
             matches!(self.log.format.as_str(), "text" | "json"),
             format!("log.format: {:?}; expected text or json", self.log.format),
         );
+        need(
+            valid_log_level(&self.log.level),
+            format!(
+                "log.level: {:?}; expected a level (error, warn, info, debug, trace or off) or \
+                 comma-separated module=level directives such as \"vigil_stream=debug,info\"",
+                self.log.level
+            ),
+        );
         let s = &self.service;
         need(
             (1..=100_000).contains(&s.batch_max_messages),
@@ -819,6 +874,31 @@ impl Config {
         policy.thresholds.sofa = level("sofa", &a.sofa, &mut errors);
         policy.thresholds.septic_shock = level("septic_shock", &a.septic_shock, &mut errors);
         policy.thresholds.mews = a.mews.map(|m| (m > 0).then_some(m));
+        // A higher level must need a higher score: a level that is off is skipped.
+        let rising = |levels: &[Option<u8>]| {
+            let on: Vec<u8> = levels.iter().flatten().copied().collect();
+            on.windows(2).all(|w| w[0] < w[1])
+        };
+        if !rising(&policy.thresholds.mews) {
+            errors.push(format!(
+                "alerts.mews: {:?}; expected minimum totals that rise from advisory to urgent \
+                 to emergency (0 turns a level off), for example [3, 5, 7]",
+                a.mews
+            ));
+        }
+        let news2_ranks: Vec<Option<u8>> = policy
+            .thresholds
+            .news2
+            .iter()
+            .map(|r| r.map(|r| r as u8))
+            .collect();
+        if !rising(&news2_ranks) {
+            errors.push(format!(
+                "alerts.news2: {:?}; expected risk bands that rise from advisory to urgent to \
+                 emergency (low_medium, medium, high; off turns a level off)",
+                a.news2
+            ));
+        }
         let (Ok(listen), true) = (listen, errors.is_empty()) else {
             return Err(ConfigError(errors));
         };
@@ -1084,6 +1164,74 @@ mod tests {
             lines[0].starts_with("kafka.librdkafka.no.such.setting: \"1\" refused by librdkafka"),
             "{lines:?}"
         );
+    }
+
+    /// Values a hospital's file could plausibly hold that Vigil would otherwise guess at
+    /// or silently misread.
+    #[test]
+    fn brokers_log_levels_and_alert_thresholds_are_checked() {
+        let lines = |toml: &str| {
+            Config::parse(toml, [])
+                .unwrap()
+                .validate()
+                .err()
+                .map(|e| e.0)
+                .unwrap_or_default()
+        };
+        let l = lines("[kafka]\nbrokers = \"localhost\"\n");
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert!(
+            l[0].starts_with("kafka.brokers: \"localhost\" is not host:port"),
+            "{l:?}"
+        );
+        let l = lines("[kafka]\nbrokers = \"a:9092, b:0,c:x\"\n");
+        assert_eq!(l.len(), 2, "{l:?}");
+        for ok in [
+            "a:9092",
+            "a:9092,b:9093",
+            "SSL://kafka-1.example.org:9093",
+            "[::1]:9092",
+        ] {
+            assert!(
+                lines(&format!("[kafka]\nbrokers = \"{ok}\"\n")).is_empty(),
+                "{ok}"
+            );
+        }
+        let l = lines("[log]\nlevel = \"verbose\"\n");
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert!(
+            l[0].starts_with("log.level: \"verbose\"; expected a level"),
+            "{l:?}"
+        );
+        for ok in [
+            "info",
+            "DEBUG",
+            "vigil_stream=debug,info",
+            "rdkafka::x=warn",
+        ] {
+            assert!(
+                lines(&format!("[log]\nlevel = \"{ok}\"\n")).is_empty(),
+                "{ok}"
+            );
+        }
+        let l = lines("[alerts]\nmews = [5, 3, 0]\n");
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert!(
+            l[0].starts_with("alerts.mews: [5, 3, 0]; expected minimum totals that rise"),
+            "{l:?}"
+        );
+        assert_eq!(
+            lines("[alerts]\nmews = [3, 3, 0]\n").len(),
+            1,
+            "equal is not rising"
+        );
+        assert!(
+            lines("[alerts]\nmews = [3, 0, 7]\n").is_empty(),
+            "an off level is skipped"
+        );
+        let l = lines("[alerts]\nnews2 = [\"high\", \"medium\", \"off\"]\n");
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert!(l[0].starts_with("alerts.news2: "), "{l:?}");
     }
 
     #[test]
