@@ -19,6 +19,17 @@ use vigil_tools::simulate::{SimConfig, Ward};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The topics `vigil tail` shows.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum TailTopic {
+    /// The alert topic.
+    Alerts,
+    /// The dead-letter topic.
+    Dlq,
+    /// The observations topic.
+    Observations,
+}
+
 /// Vigil: sepsis early-warning scoring. Decision support only; not a medical device.
 #[derive(Parser)]
 #[command(name = "vigil", version, about)]
@@ -117,6 +128,28 @@ enum Command {
         /// Configuration file (see config/vigil.toml).
         #[arg(long)]
         config: PathBuf,
+    },
+    /// Show one of the service's topics as one readable line per record: alerts as the
+    /// demo prints them, dead letters with their source and reason, observations decoded
+    /// with the configured format. Joins no consumer group and commits nothing. Exit
+    /// status 0 when stopped by --max or --exit-at-end, 1 on a broker or topic error, 2 on
+    /// a configuration error.
+    Tail {
+        /// Which topic: alerts, dlq or observations.
+        #[arg(value_enum)]
+        topic: TailTopic,
+        /// Configuration file (brokers, topics, format, raw librdkafka settings).
+        #[arg(long)]
+        config: PathBuf,
+        /// Start at the oldest record kept (default: only new records).
+        #[arg(long)]
+        from_beginning: bool,
+        /// Stop once every partition has been read to its end.
+        #[arg(long)]
+        exit_at_end: bool,
+        /// Stop after this many lines.
+        #[arg(long)]
+        max: Option<u64>,
     },
     /// Validate a configuration file and explain every error (exit 1 if any).
     CheckConfig {
@@ -350,6 +383,38 @@ fn main() -> ExitCode {
             seed,
         ),
         Command::CheckConfig { path } => check_config(&path),
+        Command::Tail {
+            topic,
+            config,
+            from_beginning,
+            exit_at_end,
+            max,
+        } => {
+            let settings = match load_settings(&config) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let topic = match topic {
+                TailTopic::Alerts => vigil_tools::tail::Topic::Alerts,
+                TailTopic::Dlq => vigil_tools::tail::Topic::Dlq,
+                TailTopic::Observations => vigil_tools::tail::Topic::Observations,
+            };
+            let options = vigil_tools::tail::Options {
+                from_beginning,
+                exit_at_end,
+                max,
+            };
+            match vigil_tools::tail::tail(&settings, topic, options, &mut io::stdout().lock()) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vigil tail: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run { config } => run_service(&config),
         Command::Mllp { config } => {
             let settings = match load_settings(&config) {

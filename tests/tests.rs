@@ -6,4 +6,5 @@ mod evaluate;
 mod faults;
 mod run;
 mod score;
+mod tail;
 mod util;

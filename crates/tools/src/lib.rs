@@ -5,7 +5,8 @@
 //!   each alert decision as one line;
 //! - [`simulate`]: a synthetic ward feed for demos, load and the harness;
 //! - [`load`]: `vigil load`, the service under load (throughput, latency, restore);
-//! - [`faults`]: `vigil faults`, the fault-injection harness (RELIABILITY.md).
+//! - [`faults`]: `vigil faults`, the fault-injection harness (RELIABILITY.md);
+//! - [`tail`]: `vigil tail`, a topic of the service shown as one readable line per record.
 //!
 //! Decision support only; not a medical device.
 
@@ -13,3 +14,4 @@ pub mod demo;
 pub mod faults;
 pub mod load;
 pub mod simulate;
+pub mod tail;
