@@ -476,7 +476,7 @@ impl QuietRule {
 
 /// The alert state of one patient: feed it every assessment, in event-time order.
 ///
-/// Held compactly: while every rule is quiet ([`QuietRule`], about 30 bytes each) the
+/// Held compactly: while every rule is quiet (about 30 bytes each) the
 /// full per-rule state is not stored; once any rule meets a level or has an alert
 /// active, all six rules' full state is kept on the heap until they are all quiet again.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
