@@ -246,6 +246,8 @@ impl Param {
             (Temperature, "[degF]") => Some((value - 32.0) * 5.0 / 9.0),
             (Sbp | Dbp | Map | Pao2 | Paco2, "kPa") => Some(value * 7.50),
             (Fio2, "%") => Some(value / 100.0),
+            // A saturation sent as a fraction of one (UCUM unity), as some devices do.
+            (Spo2, "1") => Some(value * 100.0),
             (Gcs, "1") | (Inr, "1") => Some(value),
             (Wbc | Platelets, "10*9/L" | "10*3/mm3" | "10^9/L" | "10^3/uL") => Some(value),
             (Wbc | Platelets, "/mm3" | "/uL") => Some(value / 1000.0),
@@ -274,7 +276,8 @@ impl Param {
             RespRate => &["/min", "{breaths}/min"],
             Sbp | Dbp | Map | Pao2 | Paco2 => &["mm[Hg]", "kPa"],
             Temperature => &["Cel", "[degF]"],
-            Spo2 | Bands => &["%"],
+            Spo2 => &["%", "1"],
+            Bands => &["%"],
             O2Flow => &["L/min"],
             Fio2 => &["1", "%"],
             Spo2Scale => &["1"],
@@ -534,6 +537,16 @@ mod tests {
             Param::Fio2.to_canonical(40.0, Some("%")).unwrap(),
             0.4
         ));
+        // SpO2 as a fraction lands exactly on the whole percentages the NEWS2 bands
+        // compare against (91, 92, 93, 94, 95, 96: both edges of every band).
+        for pct in 85..=100 {
+            let fraction = f64::from(pct) / 100.0;
+            assert_eq!(
+                Param::Spo2.to_canonical(fraction, Some("1")).unwrap(),
+                f64::from(pct),
+                "{fraction}"
+            );
+        }
         assert!(close(
             Param::Platelets
                 .to_canonical(150_000.0, Some("/mm3"))

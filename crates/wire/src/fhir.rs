@@ -195,13 +195,14 @@ fn context(r: &Value, path: &str, options: FhirOptions) -> Result<Context, Decod
     let subject = &r["subject"];
     let patient = subject["reference"]
         .as_str()
-        .and_then(|s| s.strip_prefix("Patient/"))
+        .and_then(patient_reference)
         .or_else(|| subject["identifier"]["value"].as_str())
         .ok_or_else(|| {
             at(
                 &format!("{path}.subject"),
                 format!(
-                    "{} names no patient; expected reference Patient/<id> or identifier.value",
+                    "{} names no patient; expected reference Patient/<id> (or an absolute URL \
+                     ending in Patient/<id>) or identifier.value",
                     shown(r.get("subject"))
                 ),
             )
@@ -403,4 +404,24 @@ fn reading(
         id,
         observation,
     })
+}
+
+/// The patient id of a FHIR reference: `Patient/<id>`, or an absolute URL of a FHIR
+/// server ending in `Patient/<id>` (as EHRs that send full URLs write it), either one
+/// optionally version-specific (`.../_history/<version>`). Anything else (another resource
+/// type, a bundle-internal `urn:uuid:` reference) names no patient Vigil can use.
+fn patient_reference(reference: &str) -> Option<&str> {
+    let unversioned = match reference.rsplit_once("/_history/") {
+        Some((base, version)) if !version.is_empty() && !version.contains('/') => base,
+        _ => reference,
+    };
+    let relative = if unversioned.starts_with("http://") || unversioned.starts_with("https://") {
+        let (_, tail) = unversioned.rsplit_once("/Patient/")?;
+        return (!tail.is_empty() && !tail.contains('/')).then_some(tail);
+    } else {
+        unversioned
+    };
+    relative
+        .strip_prefix("Patient/")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
 }

@@ -190,6 +190,33 @@ fn malformed_shapes_are_rejected_with_path_value_and_reason() {
         err(&base(v).replace("Patient/P1", "Group/G1"))
             .starts_with("Observation.subject: {\"reference\":\"Group/G1\"} names no patient")
     );
+    // EHRs send absolute and version-specific references: the patient id is the same.
+    for reference in [
+        "https://ehr.example.org/fhir/R4/Patient/P1",
+        "http://ehr.example.org/Patient/P1/_history/3",
+        "Patient/P1/_history/12",
+    ] {
+        let r = decode_fhir(
+            base(v).replace("Patient/P1", reference).as_bytes(),
+            FhirOptions::default(),
+        );
+        assert_eq!(
+            r[0].as_ref().map(|d| d.patient_id.as_str()),
+            Ok("P1"),
+            "{reference}"
+        );
+    }
+    for reference in [
+        "https://ehr.example.org/fhir/Group/G1",
+        "urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0",
+        "https://ehr.example.org/fhir/Patient/",
+        "Patient/",
+    ] {
+        assert!(
+            err(&base(v).replace("Patient/P1", reference)).contains("names no patient"),
+            "{reference}"
+        );
+    }
     assert!(
         err(&base(v).replace("2026-11-23T10:00:00Z", "2026-11-23")).starts_with(
             "Observation.effectiveDateTime: \"2026-11-23\" is not a date-time with offset"
@@ -278,5 +305,30 @@ fn a_quantity_without_a_unit_is_never_read_as_the_canonical_one() {
     assert!(
         (num(&with_unit[0]) - 2.0).abs() < 0.01,
         "18 mg/dL is 2.0 mmol/L"
+    );
+}
+
+/// Some devices send SpO2 as a fraction of one (UCUM `1`): read as the percentage it is,
+/// and a percentage sent with unit `1` is out of range, never rescaled by guess.
+#[test]
+fn spo2_as_a_fraction_is_a_percentage() {
+    let spo2 = |quantity: &str| {
+        format!(
+            r#"{{"resourceType":"Observation","status":"final","code":{{"coding":[{{"system":"http://loinc.org","code":"59408-5"}}]}},"subject":{{"reference":"Patient/P1"}},"effectiveDateTime":"2026-11-23T10:00:00Z","valueQuantity":{quantity}}}"#
+        )
+    };
+    let r = decode_fhir(
+        spo2(r#"{"value":0.91,"system":"http://unitsofmeasure.org","code":"1"}"#).as_bytes(),
+        FhirOptions::default(),
+    );
+    assert_eq!(
+        r[0].as_ref().map(|d| d.observation.value()),
+        Ok(vigil_score::Value::Number(91.0))
+    );
+    assert!(
+        err(&spo2(
+            r#"{"value":91,"system":"http://unitsofmeasure.org","code":"1"}"#
+        ))
+        .contains("outside the possible range"),
     );
 }
