@@ -14,6 +14,8 @@ pub struct Counts {
     pub messages: usize,
     /// Observations printed.
     pub observations: usize,
+    /// Readings of valid codes Vigil does not score, reported as ignored.
+    pub ignored: usize,
     /// Rejections reported.
     pub rejected: usize,
 }
@@ -41,7 +43,11 @@ pub fn run(
                     writeln!(out, "{}", d.to_native_json())?;
                 }
                 Err(e) => {
-                    counts.rejected += 1;
+                    if e.unscored().is_some() {
+                        counts.ignored += 1;
+                    } else {
+                        counts.rejected += 1;
+                    }
                     writeln!(errors, "line {line}: {e}")?;
                 }
             }
@@ -75,6 +81,7 @@ mod tests {
             Counts {
                 messages: 2,
                 observations: 1,
+                ignored: 0,
                 rejected: 2
             }
         );

@@ -34,6 +34,9 @@ pub struct Summary {
     pub duplicate: usize,
     /// Readings too old to affect any score.
     pub stale: usize,
+    /// Readings of valid LOINC or MDC codes Vigil does not score (reported on the error
+    /// stream, not rejections).
+    pub ignored: usize,
     /// Readings rejected (reported on the error stream): invalid, conflicting with a
     /// reading held under the same id, or dated after `--now`.
     pub rejected: usize,
@@ -81,6 +84,11 @@ pub fn run(
         for decoded in format.decode(&message) {
             let decoded = match decoded {
                 Ok(d) => d,
+                Err(e) if e.unscored().is_some() => {
+                    summary.ignored += 1;
+                    writeln!(errors, "line {line}: {e}")?;
+                    continue;
+                }
                 Err(e) => {
                     summary.rejected += 1;
                     writeln!(errors, "line {line}: {e}")?;
@@ -210,6 +218,7 @@ mod tests {
                 accepted: 2,
                 duplicate: 1,
                 stale: 0,
+                ignored: 0,
                 rejected: 1
             }
         );

@@ -82,9 +82,8 @@ fn rejections_are_line_reasons_with_exit_status_1() {
     assert_eq!(
         out.stderr,
         "line 1: OBX[4]-2: value type \"ST\" cannot carry wbc; expected NM\n\
-         line 1: OBX[5]-3: \"8302-2^Body height^LN\" is not a LOINC or IEEE 11073 MDC code Vigil knows; \
-         a device's MDC code can be mapped to a parameter in [input] hl7_mdc_codes \
-         (for example \"150364\" = \"temperature\")\n"
+         line 1: OBX[5]-3: \"8302-2\" is a valid LOINC code that Vigil does not score: ignored \
+         ([input] reject_unscored_codes = true dead-letters such readings)\n"
     );
     assert_eq!(vigil(&["decode", "--format", "xml", "-"], "").status, 2);
     assert_eq!(

@@ -110,7 +110,12 @@ fn reports_each_rejected_line_and_scores_the_rest() {
         lines[2],
         "line 4: field `unit`: \"degC\" cannot be converted for temperature; expected one of Cel, [degF]"
     );
-    assert!(lines[3].starts_with("line 5: field `code`: \"8302-2\" is not a known parameter"));
+    // Body height is a valid LOINC code Vigil does not score: reported as ignored.
+    assert_eq!(
+        lines[3],
+        "line 5: code: \"8302-2\" is a valid LOINC code that Vigil does not score: ignored \
+         ([input] reject_unscored_codes = true dead-letters such readings)"
+    );
     assert!(
         lines[4].contains("send unit \"%\" for a percentage"),
         "{}",

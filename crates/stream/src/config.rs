@@ -83,6 +83,9 @@ pub struct Input {
     /// How far (seconds) a reading's `effective` time may lie after the message's receive
     /// time before it is rejected as dated in the future.
     pub clock_tolerance_seconds: u64,
+    /// Dead-letter readings of valid LOINC or MDC codes Vigil does not score (sodium,
+    /// body height) instead of counting them as ignored.
+    pub reject_unscored_codes: bool,
 }
 
 impl Default for Input {
@@ -96,6 +99,7 @@ impl Default for Input {
             max_message_bytes: vigil_wire::MAX_DOCUMENT_BYTES,
             max_readings_per_message: vigil_wire::MAX_ENTRIES,
             clock_tolerance_seconds: 300,
+            reject_unscored_codes: false,
         }
     }
 }
@@ -377,6 +381,8 @@ pub struct Settings {
     pub policy: PolicyConfig,
     /// How far a reading may be dated after its message's receive time.
     pub clock_tolerance: Span,
+    /// Dead-letter readings of valid codes Vigil does not score instead of ignoring them.
+    pub reject_unscored_codes: bool,
     /// How logs are written.
     pub log_format: LogFormat,
     /// The log filter (`error`, `warn`, `info`, `debug`, `trace` or an `EnvFilter`
@@ -941,6 +947,7 @@ impl Config {
                     .then(|| Duration::from_millis(sv.fault_injection_txn_pause_ms.min(10_000))),
             },
             clock_tolerance: Span::seconds(input.clock_tolerance_seconds as i64),
+            reject_unscored_codes: input.reject_unscored_codes,
             mllp_listen,
             hl7,
             fhir_out,
@@ -1072,6 +1079,7 @@ mod tests {
         max_message_bytes: u8,
         max_readings_per_message: u8,
         clock_tolerance_seconds: u8,
+        reject_unscored_codes: u8,
     }
     #[derive(Default, serde::Serialize)]
     struct MllpKeys {

@@ -8,12 +8,14 @@ use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, 
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    /// Observations by outcome: accepted, duplicate, stale, rejected.
+    /// Observations by outcome: accepted, duplicate, stale, ignored, rejected.
     pub observations: IntCounterVec,
     /// Alerts published, by rule, kind and level.
     pub alerts: IntCounterVec,
     /// Messages sent to the dead-letter topic, by reason kind.
     pub dead_letters: IntCounterVec,
+    /// Readings of valid codes Vigil does not score, ignored, by code system.
+    pub ignored: IntCounterVec,
     /// Patients with a window in memory.
     pub patients: IntGauge,
     /// Partitions assigned to this instance.
@@ -86,6 +88,12 @@ impl Metrics {
             "Messages sent to the dead-letter topic, by reason kind.",
             &["reason"],
         );
+        let ignored = counter_vec(
+            "vigil_ignored_total",
+            "Readings of valid codes Vigil does not score (LOINC, MDC), ignored rather than \
+             dead-lettered, by code system.",
+            &["system"],
+        );
         let patients = gauge("vigil_patients", "Patients with a window in memory.");
         let partitions = gauge(
             "vigil_assigned_partitions",
@@ -141,6 +149,7 @@ impl Metrics {
             observations,
             alerts,
             dead_letters,
+            ignored,
             patients,
             partitions,
             commits,

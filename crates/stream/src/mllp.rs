@@ -6,7 +6,9 @@
 //! acknowledged the forwarded message (so nothing acknowledged is ever lost), `AE` when no
 //! reading in it could be accepted or Kafka did not take it (the gateway should resend
 //! after fixing or later), `AR` when it is not an ORU^R01 Vigil can read. `MSA-3` carries
-//! the reason. Accepted messages are forwarded unchanged, keyed by the patient id, so the
+//! the reason. A message whose results are all valid LOINC or MDC codes Vigil does not
+//! score (a sodium result) is acknowledged `AA` and not forwarded: nothing in it is
+//! wrong, and nothing in it can be scored. Accepted messages are forwarded unchanged, keyed by the patient id, so the
 //! service (format `hl7v2`) decodes them again and dead-letters any bad results with
 //! their reasons.
 
@@ -138,8 +140,23 @@ async fn handle(
     let reasons: Vec<String> = results
         .iter()
         .filter_map(|r| r.as_ref().err())
+        .filter(|e| e.unscored().is_none())
         .map(DecodeError::to_string)
         .collect();
+    if good.is_empty() && reasons.is_empty() && !results.is_empty() {
+        // Only valid codes Vigil does not score (a sodium result, say): nothing to score
+        // and nothing wrong with the message, so it is acknowledged and not forwarded.
+        let ignored: Vec<String> = results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .map(DecodeError::to_string)
+            .collect();
+        return ack_message(
+            &control,
+            "AA",
+            &format!("nothing Vigil scores: {}", ignored.join("; ")),
+        );
+    }
     let Some(first) = good.first() else {
         let structural = results.len() == 1
             && results[0].as_ref().is_err_and(|e| match e {

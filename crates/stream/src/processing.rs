@@ -60,6 +60,7 @@ impl From<DecodeError> for Rejection {
             DecodeError::Field { field: "key", .. } => "key",
             DecodeError::Field { .. } => "field",
             DecodeError::Observation(_) => "observation",
+            DecodeError::Unscored { .. } => "unscored",
             _ => "other",
         };
         Rejection {
@@ -76,6 +77,7 @@ pub(crate) struct Tally {
     accepted: u64,
     duplicate: u64,
     stale: u64,
+    ignored: u64,
     rejected: u64,
 }
 
@@ -86,6 +88,7 @@ impl Tally {
             ("accepted", self.accepted),
             ("duplicate", self.duplicate),
             ("stale", self.stale),
+            ("ignored", self.ignored),
             ("rejected", self.rejected),
         ] {
             if n > 0 {
@@ -148,6 +151,14 @@ pub(crate) fn process(
                 ),
             }),
             Ok(d) => accepted.push(d),
+            // A valid code Vigil does not score is not the feed's mistake: counted, not
+            // dead-lettered (unless configured).
+            Err(e) if !settings.reject_unscored_codes && e.unscored().is_some() => {
+                if let Some(system) = e.unscored() {
+                    metrics.ignored.with_label_values(&[system.label()]).inc();
+                }
+                work.tally.ignored += 1;
+            }
             Err(e) => rejections.push(e.into()),
         }
     }

@@ -304,12 +304,16 @@ async fn rejected_messages_go_to_the_dead_letter_topic_and_good_ones_keep_flowin
     let (stop, task) = h.start();
     let bad: Vec<(Option<String>, String)> = vec![
         (Some("P9".into()), "{not json".into()),
-        (Some("P9".into()), r#"{"patient_id":"P9","code":"8302-2","value":172,"effective":"2026-11-23T08:00:00Z"}"#.into()),
+        (Some("P9".into()), r#"{"patient_id":"P9","code":"8302-3","value":172,"effective":"2026-11-23T08:00:00Z"}"#.into()),
         (Some("P9".into()), r#"{"patient_id":"P9","code":"temperature","value":37,"unit":"degC","effective":"2026-11-23T08:00:00Z"}"#.into()),
         (Some("P9".into()), r#"{"patient_id":"P9","code":"heart_rate","value":400,"effective":"2026-11-23T08:00:00Z"}"#.into()),
         (Some("OTHER".into()), r#"{"patient_id":"P9","code":"heart_rate","value":80,"effective":"2026-11-23T08:00:00Z"}"#.into()),
     ];
-    let mut feed = bad.clone();
+    // Body height (LOINC 8302-2) is a valid code Vigil does not score: ignored, not
+    // dead-lettered; 8302-3 above has a wrong check digit and is an error.
+    let ignored = r#"{"patient_id":"P9","code":"8302-2","value":172,"unit":"cm","effective":"2026-11-23T08:00:00Z"}"#;
+    let mut feed = vec![(Some("P9".to_owned()), ignored.to_owned())];
+    feed.extend(bad.clone());
     feed.extend(vitals("P9", 0, 27, 88, 130));
     send_all(&h, feed).await;
     let dlq = h.reader(&h.config.kafka.dlq_topic);
@@ -318,10 +322,14 @@ async fn rejected_messages_go_to_the_dead_letter_topic_and_good_ones_keep_flowin
     })
     .await;
     assert_eq!(dead.len(), bad.len());
+    assert!(
+        !dead.iter().any(|(payload, _)| payload["code"] == "8302-2"),
+        "an unscored code is not dead-lettered: {dead:?}"
+    );
     // Partitions interleave in the dead-letter topic: match each rejection to its input.
     let expected = [
         "invalid observation JSON",
-        "field `code`: \"8302-2\" is not a known parameter",
+        "field `code`: \"8302-3\" is not a known parameter",
         "field `unit`: \"degC\" cannot be converted for temperature",
         "field `value`: heart_rate 400 /min is outside the possible range 1-350 /min",
         "field `key`: \"OTHER\" is not valid",
@@ -358,6 +366,24 @@ async fn rejected_messages_go_to_the_dead_letter_topic_and_good_ones_keep_flowin
     assert!(
         !alerts_of(&seen, "P9", "news2").is_empty(),
         "good messages still scored"
+    );
+    stop.cancel();
+    task.await.expect("service stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_reject_unscored_codes_an_unscored_code_is_dead_lettered() {
+    let mut h = Harness::new(1);
+    h.config.input.reject_unscored_codes = true;
+    let (stop, task) = h.start();
+    let height = r#"{"patient_id":"P8","code":"8302-2","value":172,"unit":"cm","effective":"2026-11-23T08:00:00Z"}"#;
+    send_all(&h, vec![(Some("P8".to_owned()), height.to_owned())]).await;
+    let dlq = h.reader(&h.config.kafka.dlq_topic);
+    let dead = read_until(&dlq, Duration::from_secs(60), |s| !s.is_empty()).await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0].1["vigil-error"].starts_with("code: \"8302-2\" is a valid LOINC code"),
+        "{dead:?}"
     );
     stop.cancel();
     task.await.expect("service stops");
@@ -650,8 +676,9 @@ async fn an_hl7_topic_is_decoded_and_partial_messages_keep_their_good_results() 
         "the monitor's vital signs were scored: {seen:?}"
     );
     assert_eq!(news2[0]["location"], "ICU-2/03");
-    // The lab message's bad OBX segments go to the dead-letter topic with both reasons;
-    // its good results were applied (no alert expected from labs alone).
+    // The lab message's bad OBX segment goes to the dead-letter topic with its reason;
+    // its body height (a valid LOINC code Vigil does not score) is ignored, not named as
+    // an error; its good results were applied (no alert expected from labs alone).
     let dlq = h.reader(&h.config.kafka.dlq_topic);
     let dead = read_until(&dlq, Duration::from_secs(60), |s| !s.is_empty()).await;
     let reason = &dead[0].1["vigil-error"];
@@ -659,7 +686,7 @@ async fn an_hl7_topic_is_decoded_and_partial_messages_keep_their_good_results() 
         reason.contains("OBX[4]-2: value type \"ST\" cannot carry wbc"),
         "{reason}"
     );
-    assert!(reason.contains("; OBX[5]-3: "), "{reason}");
+    assert!(!reason.contains("OBX[5]"), "{reason}");
     stop.cancel();
     task.await.expect("service stops");
 }

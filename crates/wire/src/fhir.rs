@@ -153,6 +153,13 @@ fn observation(r: &Value, path: &str, options: FhirOptions) -> Vec<Result<Decode
         )];
     }
     let Some(loinc) = known_loinc(&r["code"]) else {
+        if let Some((system, code)) = unscored(&r["code"]) {
+            return vec![Err(DecodeError::Unscored {
+                path: format!("{path}.code"),
+                system,
+                code,
+            })];
+        }
         return vec![Err(at(
             &format!("{path}.code"),
             format!(
@@ -169,6 +176,22 @@ fn observation(r: &Value, path: &str, options: FhirOptions) -> Vec<Result<Decode
         out.extend(components(r, &ctx, path, &["3151-8", "3150-0"], false));
     }
     out
+}
+
+/// A valid LOINC or MDC coding of `code` that Vigil does not score.
+fn unscored(code: &Value) -> Option<(crate::CodeSystem, String)> {
+    code["coding"].as_array()?.iter().find_map(|c| {
+        let id = c["code"].as_str()?;
+        match c["system"].as_str()? {
+            "http://loinc.org" if crate::is_loinc(id) => {
+                Some((crate::CodeSystem::Loinc, id.to_owned()))
+            }
+            "urn:iso:std:iso:11073:10101" if crate::is_mdc(id) => {
+                Some((crate::CodeSystem::Mdc, id.to_owned()))
+            }
+            _ => None,
+        }
+    })
 }
 
 fn context(r: &Value, path: &str, options: FhirOptions) -> Result<Context, DecodeError> {

@@ -422,6 +422,25 @@ fn parameter(field: &str, sep: &Separators, extra: &[(String, Param)]) -> Option
     None
 }
 
+/// A valid LOINC or MDC code in OBX-3 (identifier or alternate identifier, with its
+/// coding system) that Vigil does not score.
+fn unscored(field: &str, sep: &Separators) -> Option<(crate::CodeSystem, String)> {
+    let c = components(field, sep);
+    [0usize, 3].iter().find_map(|&triple| {
+        let id = c.get(triple).copied().unwrap_or("");
+        let system = c.get(triple + 2).copied().unwrap_or("");
+        if matches!(system, "LN" | "LOINC" | "http://loinc.org") && crate::is_loinc(id) {
+            Some((crate::CodeSystem::Loinc, id.to_owned()))
+        } else if (matches!(system, "MDC" | "99MDC" | "ISO11073") || system.contains("11073"))
+            && crate::is_mdc(id)
+        {
+            Some((crate::CodeSystem::Mdc, id.to_owned()))
+        } else {
+            None
+        }
+    })
+}
+
 fn unit(field: &str, sep: &Separators) -> Option<String> {
     let c = components(field, sep);
     let first = unescape(c.first().copied().unwrap_or(""), sep);
@@ -554,6 +573,13 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
             ("consciousness", RawValue::Text(letter), None)
         } else {
             let code = parameter(s.field(3), sep, &ctx.options.extra_mdc).ok_or_else(|| {
+                if let Some((system, code)) = unscored(s.field(3), sep) {
+                    return DecodeError::Unscored {
+                        path: format!("{label}-3"),
+                        system,
+                        code,
+                    };
+                }
                 at(
                     format!("{label}-3"),
                     format!(

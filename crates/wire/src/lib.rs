@@ -126,6 +126,17 @@ pub enum DecodeError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// A valid code of a standard code system that Vigil does not score (sodium, body
+    /// height): not an error in the feed, so it is counted as ignored, not dead-lettered,
+    /// unless `[input] reject_unscored_codes` asks for that.
+    Unscored {
+        /// Where the code is: `code`, `Observation.code`, `OBX[2]-3`.
+        path: String,
+        /// The code system.
+        system: CodeSystem,
+        /// The code as sent.
+        code: String,
+    },
     /// A structured format's element (JSON path, or HL7 segment and field) is wrong.
     At {
         /// Where: `Bundle.entry[2].resource.valueQuantity`, `OBX[3]-6`.
@@ -149,6 +160,12 @@ impl fmt::Display for DecodeError {
             ),
             DecodeError::Observation(e) => e.fmt(f),
             DecodeError::At { path, reason } => write!(f, "{path}: {reason}"),
+            DecodeError::Unscored { path, system, code } => write!(
+                f,
+                "{path}: {code:?} is a valid {} code that Vigil does not score: ignored \
+                 ([input] reject_unscored_codes = true dead-letters such readings)",
+                system.name()
+            ),
             DecodeError::TooLarge { size, limit } => {
                 write!(
                     f,
@@ -160,6 +177,92 @@ impl fmt::Display for DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+impl DecodeError {
+    /// The code system of a valid code Vigil does not score (the reading is ignored, not
+    /// rejected, unless configured otherwise); `None` for every real error.
+    pub fn unscored(&self) -> Option<CodeSystem> {
+        match self {
+            DecodeError::Unscored { system, .. } => Some(*system),
+            _ => None,
+        }
+    }
+}
+
+/// A standard code system whose valid codes Vigil recognises even when it does not
+/// score them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CodeSystem {
+    /// LOINC (`http://loinc.org`, HL7 `LN`).
+    Loinc,
+    /// IEEE 11073-10101 medical device nomenclature (`urn:iso:std:iso:11073:10101`, HL7
+    /// `MDC`).
+    Mdc,
+}
+
+impl CodeSystem {
+    /// The metric label: `loinc` or `mdc`.
+    pub fn label(self) -> &'static str {
+        match self {
+            CodeSystem::Loinc => "loinc",
+            CodeSystem::Mdc => "mdc",
+        }
+    }
+
+    /// The name a person reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            CodeSystem::Loinc => "LOINC",
+            CodeSystem::Mdc => "IEEE 11073 MDC",
+        }
+    }
+}
+
+/// Whether `code` is a LOINC code: one to seven digits, a hyphen and the check digit of
+/// the LOINC Users' Guide's mod 10 algorithm (Luhn: from the right, every other digit
+/// starting with the rightmost is doubled and the digits summed), so that a typing error
+/// is rejected rather than ignored.
+pub fn is_loinc(code: &str) -> bool {
+    let Some((body, check)) = code.split_once('-') else {
+        return false;
+    };
+    if body.is_empty()
+        || body.len() > 7
+        || check.len() != 1
+        || !body
+            .bytes()
+            .chain(check.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return false;
+    }
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let twice = 2 * d;
+                twice / 10 + twice % 10
+            } else {
+                d
+            }
+        })
+        .sum();
+    u32::from(check.as_bytes()[0] - b'0') == (10 - sum % 10) % 10
+}
+
+/// Whether `code` has the form of an IEEE 11073-10101 code: its numeric code (partition
+/// times 65,536 plus term code) or its reference id (`MDC_...`).
+pub fn is_mdc(code: &str) -> bool {
+    (!code.is_empty() && code.len() <= 10 && code.bytes().all(|b| b.is_ascii_digit()))
+        || (code.len() > 4
+            && code.starts_with("MDC_")
+            && code[4..]
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
+}
 
 impl From<ObservationError> for DecodeError {
     fn from(e: ObservationError) -> Self {
@@ -344,7 +447,17 @@ pub fn decode_json(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         }
     };
     let unit = wire.unit.as_deref().filter(|u| !u.is_empty());
-    let observation = Observation::new(&wire.code, value, unit, effective, id.as_deref(), status)?;
+    let observation = Observation::new(&wire.code, value, unit, effective, id.as_deref(), status)
+        .map_err(|e| match e {
+        // A LOINC code Vigil does not score is ignored; any other unknown code (a
+        // misspelt canonical code, a LOINC code with a wrong check digit) is an error.
+        ObservationError::UnknownCode { .. } if is_loinc(&wire.code) => DecodeError::Unscored {
+            path: "code".into(),
+            system: CodeSystem::Loinc,
+            code: wire.code.to_string(),
+        },
+        e => e.into(),
+    })?;
     Ok(Decoded {
         patient_id,
         encounter_id,
@@ -471,6 +584,59 @@ mod tests {
 
     fn err(s: &str) -> String {
         decode_json(s.as_bytes()).unwrap_err().to_string()
+    }
+
+    /// Every LOINC code Vigil maps passes the check digit (a typo in the table fails
+    /// here), and the check digit catches single-digit errors.
+    #[test]
+    fn loinc_check_digits() {
+        let mapped = [
+            "8867-4", "9279-1", "8480-6", "8462-4", "8478-0", "8310-5", "59408-5", "2708-6",
+            "3151-8", "3150-0", "9269-2", "6690-2", "764-1", "26508-2", "2524-7", "32693-4",
+            "2160-0", "14682-9", "1975-2", "14631-6", "777-3", "2703-7", "2019-8", "9187-6",
+            "6301-6",
+        ];
+        for code in mapped {
+            assert!(is_loinc(code), "{code}");
+            assert!(Param::from_code(code).is_some(), "{code}");
+        }
+        // Sodium, potassium, body height, body weight: valid, not scored.
+        for code in ["2951-2", "2823-3", "8302-2", "29463-7"] {
+            assert!(is_loinc(code), "{code}");
+        }
+        for bad in [
+            "8867-5",
+            "2951-3",
+            "88674",
+            "-4",
+            "8867-",
+            "12345678-0",
+            "8867-44",
+            "88a7-4",
+            "",
+        ] {
+            assert!(!is_loinc(bad), "{bad}");
+        }
+        assert!(is_mdc("150364") && is_mdc("MDC_TEMP_BODY"));
+        assert!(!is_mdc("MDC_") && !is_mdc("15036x") && !is_mdc("12345678901"));
+    }
+
+    #[test]
+    fn a_valid_loinc_code_vigil_does_not_score_is_ignored_not_rejected() {
+        let sodium = br#"{"patient_id":"P1","code":"2951-2","value":140,"unit":"mmol/L","effective":"2026-11-23T10:00:00Z"}"#;
+        let e = decode_json(sodium).unwrap_err();
+        assert_eq!(e.unscored(), Some(CodeSystem::Loinc));
+        assert_eq!(
+            e.to_string(),
+            "code: \"2951-2\" is a valid LOINC code that Vigil does not score: ignored \
+             ([input] reject_unscored_codes = true dead-letters such readings)"
+        );
+        let typo = br#"{"patient_id":"P1","code":"2951-3","value":140,"effective":"2026-11-23T10:00:00Z"}"#;
+        let e = decode_json(typo).unwrap_err();
+        assert_eq!(e.unscored(), None, "a wrong check digit is an error");
+        assert!(e.to_string().contains("is not a known parameter"));
+        let name = br#"{"patient_id":"P1","code":"sodium","value":140,"effective":"2026-11-23T10:00:00Z"}"#;
+        assert_eq!(decode_json(name).unwrap_err().unscored(), None);
     }
 
     #[test]

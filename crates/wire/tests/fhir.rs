@@ -126,13 +126,16 @@ fn a_bundle_keeps_its_good_entries_and_reports_the_bad_ones() {
         (num(lactate) - 36.0 / 9.01).abs() < 1e-9,
         "mg/dL converted to mmol/L"
     );
-    let weight = results[2]
-        .as_ref()
-        .expect_err("weight is not a parameter")
-        .to_string();
+    let weight = results[2].as_ref().expect_err("weight is not a parameter");
     assert_eq!(
-        weight,
-        "Bundle.entry[3].resource.code: [http://loinc.org|29463-7] has no LOINC coding Vigil knows (or ACVPU SNOMED value)"
+        weight.unscored(),
+        Some(vigil_wire::CodeSystem::Loinc),
+        "ignored, not an error"
+    );
+    assert_eq!(
+        weight.to_string(),
+        "Bundle.entry[3].resource.code: \"29463-7\" is a valid LOINC code that Vigil does not \
+         score: ignored ([input] reject_unscored_codes = true dead-letters such readings)"
     );
     let withdrawn = results[3].as_ref().expect("entered-in-error");
     assert_eq!(withdrawn.observation.status(), Status::EnteredInError);
@@ -331,4 +334,25 @@ fn spo2_as_a_fraction_is_a_percentage() {
         ))
         .contains("outside the possible range"),
     );
+}
+
+/// A valid LOINC code Vigil does not score (serum sodium) is ignored with its system;
+/// a LOINC coding with a wrong check digit is still an error.
+#[test]
+fn an_unscored_loinc_code_is_ignored() {
+    let sodium = |code: &str| {
+        format!(
+            r#"{{"resourceType":"Observation","status":"final","code":{{"coding":[{{"system":"http://loinc.org","code":"{code}","display":"Sodium"}}]}},"subject":{{"reference":"Patient/P1"}},"effectiveDateTime":"2026-11-23T10:00:00Z","valueQuantity":{{"value":140,"code":"mmol/L"}}}}"#
+        )
+    };
+    let r = decode_fhir(sodium("2951-2").as_bytes(), FhirOptions::default());
+    assert_eq!(
+        r[0].as_ref().unwrap_err().unscored(),
+        Some(vigil_wire::CodeSystem::Loinc)
+    );
+    assert!(
+        err(&sodium("2951-2")).starts_with("Observation.code: \"2951-2\" is a valid LOINC code")
+    );
+    let r = decode_fhir(sodium("2951-3").as_bytes(), FhirOptions::default());
+    assert_eq!(r[0].as_ref().unwrap_err().unscored(), None);
 }

@@ -104,11 +104,33 @@ fn a_lab_message_keeps_its_good_results_and_reports_the_bad_ones() {
         results[3].as_ref().unwrap_err().to_string(),
         "OBX[4]-2: value type \"ST\" cannot carry wbc; expected NM"
     );
+    // Body height is a valid LOINC code Vigil does not score: ignored, not an error.
+    assert_eq!(
+        results[4].as_ref().unwrap_err().unscored(),
+        Some(vigil_wire::CodeSystem::Loinc)
+    );
     assert_eq!(
         results[4].as_ref().unwrap_err().to_string(),
-        "OBX[5]-3: \"8302-2^Body height^LN\" is not a LOINC or IEEE 11073 MDC code Vigil knows; \
+        "OBX[5]-3: \"8302-2\" is a valid LOINC code that Vigil does not score: ignored \
+         ([input] reject_unscored_codes = true dead-letters such readings)"
+    );
+    // A code that is not valid in its system is an error that names the setting for
+    // device codes.
+    assert_eq!(
+        one("OBX|1|NM|8302-3^Body height^LN||170|cm|||||F|||20261123101500+0100").unwrap_err(),
+        "OBX[1]-3: \"8302-3^Body height^LN\" is not a LOINC or IEEE 11073 MDC code Vigil knows; \
          a device's MDC code can be mapped to a parameter in [input] hl7_mdc_codes \
          (for example \"150364\" = \"temperature\")"
+    );
+    // A device code of the MDC nomenclature that Vigil does not score is ignored too.
+    let pvc = decode_hl7(
+        format!("{MSH}OBX|1|NM|148065^MDC_ECG_V_P_C_CNT^MDC||3|/min|||||F|||20261123101500+0100\r")
+            .as_bytes(),
+        &Hl7Options::default(),
+    );
+    assert_eq!(
+        pvc[0].as_ref().unwrap_err().unscored(),
+        Some(vigil_wire::CodeSystem::Mdc)
     );
 }
 
