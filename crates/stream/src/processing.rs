@@ -61,12 +61,51 @@ impl From<DecodeError> for Rejection {
             DecodeError::Field { .. } => "field",
             DecodeError::Observation(_) => "observation",
             DecodeError::Unscored { .. } => "unscored",
+            DecodeError::At { path, reason } => at_category(path, reason),
+            DecodeError::TooLarge { .. } => "size",
             _ => "other",
         };
         Rejection {
             label,
             reason: e.to_string(),
         }
+    }
+}
+
+/// The reason kind of a FHIR or HL7 v2 rejection, from the element it names: one of a
+/// fixed few (`code`, `value`, `unit`, `time`, `status`, `patient`, `structure`), so that
+/// quality staff can see which part of a feed is wrong without a label per message.
+fn at_category(path: &str, reason: &str) -> &'static str {
+    // HL7 v2: `OBX[3]-6`, `OBR-7`, `PID-3`, `MSH-9`.
+    let field = path.rsplit_once('-').map(|(_, f)| f);
+    if path.starts_with("OBX[") {
+        return match field {
+            Some("3") => "code",
+            Some("2" | "5") => "value",
+            Some("6") => "unit",
+            Some("11") => "status",
+            Some("14") => "time",
+            _ => "structure",
+        };
+    }
+    if path == "OBR-7" {
+        return "time";
+    }
+    if path.starts_with("PID") {
+        return "patient";
+    }
+    // FHIR: `Observation.valueQuantity.code`, `Bundle.entry[2].resource.subject`.
+    let element = path.rsplit('.').next().unwrap_or(path);
+    if reason.starts_with("field `unit`") || path.ends_with("valueQuantity.code") {
+        return "unit";
+    }
+    match element {
+        "code" => "code",
+        "subject" => "patient",
+        "status" => "status",
+        "effectiveDateTime" => "time",
+        e if e.starts_with("value") || e.starts_with("component") => "value",
+        _ => "structure",
     }
 }
 
@@ -397,6 +436,62 @@ pub(crate) fn publish(
                 what: "alert",
             }),
             Err(e) => tracing::error!(error = %e, "Alert event could not be serialised"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fhir_and_hl7_rejections_fall_into_a_few_named_kinds() {
+        for (path, reason, kind) in [
+            (
+                "OBX[3]-3",
+                "\"1234-5\" is not a LOINC or IEEE 11073 MDC code",
+                "code",
+            ),
+            ("OBX[1]-5", "\"abc\" is not a number", "value"),
+            ("OBX[2]-2", "value type \"ST\" cannot carry wbc", "value"),
+            ("OBX[3]-6", "\"mmHg\" cannot be converted", "unit"),
+            ("OBX[1]-11", "result status \"X\" is not accepted", "status"),
+            ("OBX[1]-14", "has no UTC offset", "time"),
+            ("OBR-7", "has no UTC offset", "time"),
+            ("PID-3", "empty", "patient"),
+            ("MSH-9", "not ORU^R01", "structure"),
+            ("OBX", "missing", "structure"),
+            ("Observation.code", "has no LOINC coding", "code"),
+            (
+                "Bundle.entry[2].resource.subject",
+                "names no patient",
+                "patient",
+            ),
+            (
+                "Observation.status",
+                "\"cancelled\" is not accepted",
+                "status",
+            ),
+            ("Observation.effectiveDateTime", "not a date-time", "time"),
+            (
+                "Observation.valueQuantity.value",
+                "\"80\" is not a number",
+                "value",
+            ),
+            (
+                "Observation.valueQuantity",
+                "field `unit`: \"mm[Hg]\" cannot be converted",
+                "unit",
+            ),
+            (
+                "Observation.valueQuantity",
+                "field `value`: outside the possible range",
+                "value",
+            ),
+            ("Observation.value[x]", "missing", "value"),
+            ("Bundle", "5 entries exceed the limit", "structure"),
+        ] {
+            assert_eq!(at_category(path, reason), kind, "{path}: {reason}");
         }
     }
 }
