@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -12,11 +12,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 
-/// Whether the service is consuming: partitions assigned and the consumer loop running.
+/// Whether the service is consuming (partitions assigned and the consumer loop running),
+/// and if not, why: `/readyz` answers with the reason.
 #[derive(Debug, Default)]
 pub struct Readiness {
     assigned: AtomicBool,
     consuming: AtomicBool,
+    /// Partitions being restored from the state changelog (0: none).
+    restoring: AtomicUsize,
+    /// Set once the consumer loop has run: "not consuming" then means stopping.
+    started: AtomicBool,
 }
 
 impl Readiness {
@@ -27,12 +32,47 @@ impl Readiness {
 
     /// Records whether the consumer loop runs.
     pub fn set_consuming(&self, consuming: bool) {
+        if consuming {
+            self.started.store(true, Ordering::SeqCst);
+        }
         self.consuming.store(consuming, Ordering::SeqCst);
+    }
+
+    /// Records that `partitions` partitions are being restored (0: done).
+    pub fn set_restoring(&self, partitions: usize) {
+        self.restoring.store(partitions, Ordering::SeqCst);
     }
 
     /// Ready: assigned and consuming.
     pub fn is_ready(&self) -> bool {
-        self.assigned.load(Ordering::SeqCst) && self.consuming.load(Ordering::SeqCst)
+        self.status().is_ok()
+    }
+
+    /// `Ok` when ready; otherwise why not, in words an operator can act on.
+    pub fn status(&self) -> Result<(), String> {
+        let restoring = self.restoring.load(Ordering::SeqCst);
+        if restoring > 0 {
+            return Err(format!(
+                "restoring {restoring} partition(s) from the state changelog"
+            ));
+        }
+        if !self.consuming.load(Ordering::SeqCst) {
+            return Err(if self.started.load(Ordering::SeqCst) {
+                "not consuming: stopping".to_owned()
+            } else {
+                "not consuming yet: starting (connecting to the brokers, joining the consumer \
+                 group)"
+                    .to_owned()
+            });
+        }
+        if !self.assigned.load(Ordering::SeqCst) {
+            return Err(
+                "no input partitions assigned: waiting for the consumer group to assign \
+                        some (an instance beyond the topic's partition count stays idle)"
+                    .to_owned(),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -91,17 +131,70 @@ async fn metrics_handler(State(s): State<AppState>) -> ([(&'static str, &'static
     )
 }
 
-async fn ready_handler(State(s): State<AppState>) -> (StatusCode, &'static str) {
-    if s.readiness.is_ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+async fn ready_handler(State(s): State<AppState>) -> (StatusCode, String) {
+    match s.readiness.status() {
+        Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `/readyz` says why it is not ready, through every phase of a service's life.
+    #[tokio::test]
+    async fn readyz_says_why_it_is_not_ready() {
+        let readiness = Arc::new(Readiness::default());
+        let stop = CancellationToken::new();
+        let (addr, task) = serve(
+            "127.0.0.1:0".parse().expect("an address"),
+            Metrics::new(),
+            readiness.clone(),
+            stop.clone(),
+        )
+        .await
+        .expect("serves");
+        let get = || {
+            let addr = addr;
+            async move {
+                tokio::task::spawn_blocking(move || vigil_testkit::http_get(addr.port(), "/readyz"))
+                    .await
+                    .expect("request runs")
+            }
+        };
+        let (code, body) = get().await;
+        assert_eq!(code, 503);
+        assert!(
+            body.starts_with("not ready: not consuming yet: starting"),
+            "{body}"
+        );
+        readiness.set_consuming(true);
+        let (code, body) = get().await;
+        assert_eq!(code, 503);
+        assert!(
+            body.starts_with("not ready: no input partitions assigned"),
+            "{body}"
+        );
+        readiness.set_assigned(true);
+        assert_eq!(get().await, (200, "ready\n".to_owned()));
+        readiness.set_restoring(3);
+        let (code, body) = get().await;
+        assert_eq!(code, 503);
+        assert_eq!(
+            body,
+            "not ready: restoring 3 partition(s) from the state changelog\n"
+        );
+        readiness.set_restoring(0);
+        readiness.set_consuming(false);
+        let (_, body) = get().await;
+        assert_eq!(body, "not ready: not consuming: stopping\n");
+        stop.cancel();
+        task.await.expect("stops");
+    }
 
     #[tokio::test]
     async fn a_busy_port_names_the_address_and_the_setting() {

@@ -427,7 +427,7 @@ impl Core<'_> {
         if fresh.is_empty() {
             return Ok(());
         }
-        self.readiness.set_consuming(false);
+        self.readiness.set_restoring(fresh.len());
         let started = Instant::now();
         let input = &self.settings.kafka.observations_topic;
         let restored = tokio::task::block_in_place(|| {
@@ -440,7 +440,7 @@ impl Core<'_> {
         for (partition, state) in restored {
             self.owned.install(partition, state);
         }
-        self.readiness.set_consuming(true);
+        self.readiness.set_restoring(0);
         Ok(())
     }
 
