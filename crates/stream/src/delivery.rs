@@ -22,7 +22,9 @@ use futures_util::future::join_all;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureRecord, Producer};
+
+use crate::watch::{BrokerWatch, WatchedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 
@@ -52,21 +54,24 @@ pub(crate) struct Sealed {
 pub(crate) struct Committer<C: ConsumerContext + 'static> {
     /// The mode, lent to the task delivering a batch.
     delivery: Option<Delivery>,
-    producer: FutureProducer,
+    producer: WatchedProducer,
     consumer: Arc<BaseConsumer<C>>,
     /// The input topic the offsets belong to.
     topic: String,
     metrics: Metrics,
+    /// Told when a batch commits: the brokers answer.
+    watch: Arc<BrokerWatch>,
     in_flight: Option<JoinHandle<(Delivery, Result<(), ServiceError>)>>,
 }
 
 impl<C: ConsumerContext + 'static> Committer<C> {
     pub(crate) fn new(
         delivery: Delivery,
-        producer: FutureProducer,
+        producer: WatchedProducer,
         consumer: Arc<BaseConsumer<C>>,
         topic: String,
         metrics: Metrics,
+        watch: Arc<BrokerWatch>,
     ) -> Committer<C> {
         Committer {
             delivery: Some(delivery),
@@ -74,6 +79,7 @@ impl<C: ConsumerContext + 'static> Committer<C> {
             consumer,
             topic,
             metrics,
+            watch,
             in_flight: None,
         }
     }
@@ -95,6 +101,7 @@ impl<C: ConsumerContext + 'static> Committer<C> {
         let consumer = self.consumer.clone();
         let topic = self.topic.clone();
         let metrics = self.metrics.clone();
+        let watch = self.watch.clone();
         self.in_flight = Some(tokio::spawn(async move {
             let mut offsets = TopicPartitionList::new();
             for (partition, next) in batch.offsets.iter().copied() {
@@ -114,6 +121,7 @@ impl<C: ConsumerContext + 'static> Committer<C> {
                 .await;
             match &result {
                 Ok(()) => {
+                    watch.reachable();
                     metrics.commits.inc();
                     for (partition, next) in &batch.offsets {
                         metrics.set_committed_offset(*partition, *next);
@@ -224,7 +232,7 @@ impl Delivery {
     /// # Errors
     ///
     /// [`ServiceError::Transaction`] when the transaction coordinator does not answer.
-    pub(crate) fn start(&self, producer: &FutureProducer) -> Result<(), ServiceError> {
+    pub(crate) fn start(&self, producer: &WatchedProducer) -> Result<(), ServiceError> {
         if let Delivery::ExactlyOnce { timeout, .. } = self {
             tokio::task::block_in_place(|| producer.init_transactions(*timeout))
                 .map_err(ServiceError::Transaction)?;
@@ -280,7 +288,7 @@ impl Delivery {
     /// aborted: the batch will be redelivered.
     pub(crate) async fn commit<C: ConsumerContext + 'static>(
         &mut self,
-        producer: &FutureProducer,
+        producer: &WatchedProducer,
         consumer: &BaseConsumer<C>,
         outgoing: &[Outgoing],
         seals: &[Outgoing],
@@ -339,7 +347,7 @@ impl Delivery {
 /// nothing of the batch becomes visible to read_committed consumers, and the batch is
 /// redelivered (elsewhere, its sealed shares count as done: see `changelog::restore`).
 async fn commit_transaction<C: ConsumerContext + 'static>(
-    producer: &FutureProducer,
+    producer: &WatchedProducer,
     consumer: &BaseConsumer<C>,
     phases: [&[Outgoing]; 2],
     offsets: &TopicPartitionList,
@@ -383,7 +391,7 @@ async fn commit_transaction<C: ConsumerContext + 'static>(
 
 /// Sends every message of a batch and waits until the broker acknowledged all of them.
 pub(crate) async fn deliver(
-    producer: &FutureProducer,
+    producer: &WatchedProducer,
     outgoing: &[Outgoing],
 ) -> Result<(), ServiceError> {
     let sends = outgoing.iter().map(|o| {

@@ -22,6 +22,8 @@ pub struct Readiness {
     restoring: AtomicUsize,
     /// Set once the consumer loop has run: "not consuming" then means stopping.
     started: AtomicBool,
+    /// No broker can be reached ([`crate::watch::BrokerWatch`]).
+    brokers_down: AtomicBool,
 }
 
 impl Readiness {
@@ -38,6 +40,11 @@ impl Readiness {
         self.consuming.store(consuming, Ordering::SeqCst);
     }
 
+    /// Records whether the Kafka brokers are unreachable.
+    pub fn set_brokers_down(&self, down: bool) {
+        self.brokers_down.store(down, Ordering::SeqCst);
+    }
+
     /// Records that `partitions` partitions are being restored (0: done).
     pub fn set_restoring(&self, partitions: usize) {
         self.restoring.store(partitions, Ordering::SeqCst);
@@ -50,6 +57,9 @@ impl Readiness {
 
     /// `Ok` when ready; otherwise why not, in words an operator can act on.
     pub fn status(&self) -> Result<(), String> {
+        if self.brokers_down.load(Ordering::SeqCst) {
+            return Err("Kafka brokers unreachable (the log names them and since when)".to_owned());
+        }
         let restoring = self.restoring.load(Ordering::SeqCst);
         if restoring > 0 {
             return Err(format!(

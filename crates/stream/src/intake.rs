@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use tokio::sync::mpsc;
 use vigil_score::Timestamp;
@@ -22,6 +24,7 @@ use vigil_wire::{DecodeError, Decoded};
 use crate::event::now;
 use crate::http::Readiness;
 use crate::metrics::Metrics;
+use crate::watch::BrokerWatch;
 
 /// How many messages the intake thread hands over at once.
 const CHUNK: usize = 512;
@@ -77,13 +80,23 @@ pub(crate) struct IntakeContext {
     assigned: Mutex<std::collections::BTreeSet<i32>>,
     readiness: Arc<Readiness>,
     metrics: Metrics,
+    /// Whether the brokers can be reached; the consumer reports failures and recovery.
+    watch: Arc<BrokerWatch>,
 }
+
+/// What the consumer does, in the broker watch's lines.
+const CONSUMING: &str = "consuming observations";
+
+/// While the brokers are unreachable, how often the intake thread asks them for metadata
+/// to learn that they are back (no message may arrive to say so).
+const PROBE_EVERY: Duration = Duration::from_secs(2);
 
 impl IntakeContext {
     pub(crate) fn new(
         tx: mpsc::Sender<Intake>,
         readiness: Arc<Readiness>,
         metrics: Metrics,
+        watch: Arc<BrokerWatch>,
     ) -> IntakeContext {
         IntakeContext {
             tx,
@@ -91,6 +104,7 @@ impl IntakeContext {
             assigned: Mutex::default(),
             readiness,
             metrics,
+            watch,
         }
     }
 
@@ -124,7 +138,15 @@ impl IntakeContext {
     }
 }
 
-impl ClientContext for IntakeContext {}
+impl ClientContext for IntakeContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.watch.client_log(CONSUMING, level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.watch.client_error(CONSUMING, &error, reason);
+    }
+}
 
 impl ConsumerContext for IntakeContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -215,12 +237,23 @@ fn poll_loop(
 ) {
     let context = consumer.context();
     let mut held = 0usize;
+    let mut probed = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if context.watch.is_down() && probed.elapsed() >= PROBE_EVERY {
+            probed = std::time::Instant::now();
+            if consumer
+                .fetch_metadata(None, Duration::from_secs(1))
+                .is_ok()
+            {
+                context.watch.reachable();
+            }
+        }
         // Block only when nothing is held back; otherwise take what is already fetched
         // and hand it over as soon as the queue is empty.
         let timeout = if held == 0 { IDLE_POLL } else { Duration::ZERO };
         match consumer.poll(timeout) {
             Some(Ok(m)) => {
+                context.watch.reachable();
                 let payload = m.payload().unwrap_or_default().to_vec();
                 let wall = now();
                 let received = m
@@ -246,7 +279,7 @@ fn poll_loop(
                     held = 0;
                 }
             }
-            Some(Err(e)) => tracing::warn!(error = %e, "Consumer error"),
+            Some(Err(e)) => context.watch.client_error(CONSUMING, &e, ""),
             None => {
                 if held > 0 {
                     if !context.flush() {

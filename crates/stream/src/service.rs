@@ -30,7 +30,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +44,7 @@ use crate::intake::{Incoming, Intake, IntakeContext, IntakeThread, QUEUED_CHUNKS
 use crate::metrics::Metrics;
 use crate::ownership::{Admit, Owned};
 use crate::processing::{Tally, Work, process, publish, remind};
+use crate::watch::{BrokerWatch, WatchedContext, WatchedProducer};
 
 /// Why the service stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +124,8 @@ pub async fn run(
 ) -> Result<(), ServiceError> {
     let k = &settings.kafka;
     let (tx, mut intake) = mpsc::channel(QUEUED_CHUNKS);
-    let context = IntakeContext::new(tx, readiness.clone(), metrics.clone());
+    let watch = Arc::new(BrokerWatch::new(&k.brokers, Some(readiness.clone())));
+    let context = IntakeContext::new(tx, readiness.clone(), metrics.clone(), watch.clone());
     let consumer: Arc<BaseConsumer<IntakeContext>> = Arc::new(
         client_config(
             &settings,
@@ -163,7 +165,10 @@ pub async fn run(
     );
     let delivery = Delivery::new(&settings);
     delivery.configure(&mut producer_config);
-    let producer: FutureProducer = producer_config.create()?;
+    let producer: WatchedProducer = producer_config.create_with_context(WatchedContext {
+        watch: watch.clone(),
+        operation: "publishing alerts and committing",
+    })?;
     delivery.start(&producer)?;
     let exactly_once = delivery.is_exactly_once();
     consumer.subscribe(&[k.observations_topic.as_str()])?;
@@ -182,6 +187,7 @@ pub async fn run(
         consumer.clone(),
         k.observations_topic.clone(),
         metrics.clone(),
+        watch.clone(),
     );
     let mut core = Core {
         settings: &settings,

@@ -549,9 +549,26 @@ async fn the_broker_going_down_and_up_loses_no_observation_and_duplicates_no_dec
             }
         })
     };
+    // The outage is reported (the log says it once; /readyz says why it is not ready).
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            http_get(port, "/readyz").1
+                == "not ready: Kafka brokers unreachable (the log names them and since when)\n"
+        })
+        .await,
+        "readyz during the outage: {:?}",
+        http_get(port, "/readyz")
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     h.broker.broker_up(1).expect("broker up");
     sender.await.expect("sender");
+    assert!(
+        eventually(Duration::from_secs(30), || http_get(port, "/readyz").0
+            == 200)
+        .await,
+        "ready again once the broker answers: {:?}",
+        http_get(port, "/readyz")
+    );
     let alerts = h.reader(&h.config.kafka.alerts_topic);
     let seen = read_until(&alerts, Duration::from_secs(90), |seen| {
         patients.iter().all(|p| {
