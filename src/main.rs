@@ -432,6 +432,7 @@ fn main() -> ExitCode {
                     &settings.kafka.brokers,
                     topic,
                     settings.hl7.clone(),
+                    settings.mllp_ack_timeout,
                     stop,
                 )
                 .await?;

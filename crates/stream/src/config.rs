@@ -50,6 +50,8 @@ pub struct Mllp {
     /// Topic accepted HL7 v2 messages are forwarded to (empty: the observations topic,
     /// whose format should then be `hl7v2`).
     pub topic: String,
+    /// How long a message may wait for Kafka before it is answered `AE` (send again).
+    pub ack_timeout_ms: u64,
 }
 
 impl Default for Mllp {
@@ -57,6 +59,7 @@ impl Default for Mllp {
         Mllp {
             listen: "127.0.0.1:2575".into(),
             topic: String::new(),
+            ack_timeout_ms: 10_000,
         }
     }
 }
@@ -394,6 +397,8 @@ pub struct Settings {
     pub fhir_out: Option<(crate::fhir_out::FhirResource, String)>,
     /// The MLLP listener's address.
     pub mllp_listen: SocketAddr,
+    /// How long `vigil mllp` waits for Kafka before answering `AE`.
+    pub mllp_ack_timeout: Duration,
     /// The topic `vigil mllp` forwards to (the observations topic unless `[mllp] topic`
     /// names another).
     pub mllp_topic: String,
@@ -746,6 +751,14 @@ impl Config {
             DeliveryMode::AtLeastOnce
         };
         let listen = self.http.listen.parse::<SocketAddr>();
+        need(
+            (100..=300_000).contains(&self.mllp.ack_timeout_ms),
+            format!(
+                "mllp.ack_timeout_ms: {}; expected 100-300000 (a gateway waits this long for \
+                 an ACK when Kafka cannot take a message)",
+                self.mllp.ack_timeout_ms
+            ),
+        );
         let mllp_listen = self.mllp.listen.parse::<SocketAddr>();
         need(
             mllp_listen.is_ok(),
@@ -949,6 +962,7 @@ impl Config {
             clock_tolerance: Span::seconds(input.clock_tolerance_seconds as i64),
             reject_unscored_codes: input.reject_unscored_codes,
             mllp_listen,
+            mllp_ack_timeout: Duration::from_millis(self.mllp.ack_timeout_ms),
             hl7,
             fhir_out,
             format: format.unwrap_or_default(),
@@ -1085,6 +1099,7 @@ mod tests {
     struct MllpKeys {
         listen: u8,
         topic: u8,
+        ack_timeout_ms: u8,
     }
 
     #[test]

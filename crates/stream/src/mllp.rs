@@ -4,8 +4,8 @@
 //!
 //! Each frame (`0x0B` message `0x1C 0x0D`) is answered with an HL7 ACK: `AA` once Kafka has
 //! acknowledged the forwarded message (so nothing acknowledged is ever lost), `AE` when no
-//! reading in it could be accepted or Kafka did not take it (the gateway should resend
-//! after fixing or later), `AR` when it is not an ORU^R01 Vigil can read. `MSA-3` carries
+//! reading in it could be accepted or Kafka did not take it within `[mllp]
+//! ack_timeout_ms` (the gateway should resend after fixing or later), `AR` when it is not an ORU^R01 Vigil can read. `MSA-3` carries
 //! the reason. A message whose results are all valid LOINC or MDC codes Vigil does not
 //! score (a sodium result) is acknowledged `AA` and not forwarded: nothing in it is
 //! wrong, and nothing in it can be scored. Accepted messages are forwarded unchanged, keyed by the patient id, so the
@@ -36,6 +36,7 @@ pub async fn serve(
     brokers: &str,
     topic: String,
     options: Hl7Options,
+    ack_timeout: Duration,
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), Box<dyn std::error::Error + Send + Sync>> {
     let listener = TcpListener::bind(listen)
@@ -46,6 +47,12 @@ pub async fn serve(
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
+        // librdkafka fails a message Kafka has not taken within the ACK timeout, so the
+        // gateway hears AE (send again) instead of waiting minutes.
+        .set(
+            "message.timeout.ms",
+            ack_timeout.as_millis().clamp(100, 300_000).to_string(),
+        )
         .create()?;
     let task = tokio::spawn(async move {
         loop {
@@ -65,7 +72,9 @@ pub async fn serve(
             let options = options.clone();
             let stop = shutdown.clone();
             tokio::spawn(async move {
-                if let Err(e) = connection(stream, &producer, &topic, &options, &stop).await {
+                if let Err(e) =
+                    connection(stream, &producer, &topic, &options, ack_timeout, &stop).await
+                {
                     tracing::info!(%peer, error = %e, "MLLP connection closed");
                 }
             });
@@ -79,6 +88,7 @@ async fn connection(
     producer: &FutureProducer,
     topic: &str,
     options: &Hl7Options,
+    ack_timeout: Duration,
     stop: &CancellationToken,
 ) -> std::io::Result<()> {
     let mut buffer = Vec::new();
@@ -99,7 +109,7 @@ async fn connection(
                 Some(start) => &body[start + 1..],
                 None => body,
             };
-            let ack = handle(body, producer, topic, options).await;
+            let ack = handle(body, producer, topic, options, ack_timeout).await;
             stream.write_all(&[START]).await?;
             stream.write_all(ack.as_bytes()).await?;
             stream.write_all(&END).await?;
@@ -121,12 +131,15 @@ async fn connection(
     }
 }
 
-/// Validates, forwards and acknowledges one message; returns the ACK text.
+/// Validates, forwards and acknowledges one message; returns the ACK text. Every `AE`
+/// and `AR` is logged with its reason's kind and the elements it names, never the values
+/// (logs carry no clinical data; the sender has the full reason in MSA-3).
 async fn handle(
     body: &[u8],
     producer: &FutureProducer,
     topic: &str,
     options: &Hl7Options,
+    ack_timeout: Duration,
 ) -> String {
     let text = String::from_utf8_lossy(body);
     let control = text
@@ -166,15 +179,46 @@ async fn handle(
                 _ => true,
             });
         let code = if structural { "AR" } else { "AE" };
+        let elements: Vec<&str> = results
+            .iter()
+            .filter_map(|r| match r {
+                Err(DecodeError::At { path, .. }) => Some(path.as_str()),
+                _ => None,
+            })
+            .collect();
+        tracing::warn!(
+            code,
+            control = %control,
+            elements = %elements.join(","),
+            reason = if structural {
+                "not an ORU^R01 Vigil can read"
+            } else {
+                "no result in the message could be accepted"
+            },
+            "MLLP message refused"
+        );
         return ack_message(&control, code, &reasons.join("; "));
     };
     let key = first.patient_id.clone();
-    let sent = producer
-        .send(
-            FutureRecord::to(topic).key(&key).payload(body),
-            Duration::from_secs(30),
-        )
-        .await;
+    let send = producer.send(FutureRecord::to(topic).key(&key).payload(body), ack_timeout);
+    // The producer's own message timeout is the ACK timeout; this bounds the wait even if
+    // librdkafka were slower to give up.
+    let sent = match tokio::time::timeout(ack_timeout + Duration::from_secs(1), send).await {
+        Ok(sent) => sent.map_err(|(e, _)| e.to_string()),
+        Err(_) => Err(format!(
+            "no answer from Kafka within {} ms",
+            ack_timeout.as_millis()
+        )),
+    };
+    if let Err(e) = &sent {
+        tracing::warn!(
+            code = "AE",
+            control = %control,
+            error = %e,
+            reason = "Kafka did not take the message in time",
+            "MLLP message not stored; the sender should send it again"
+        );
+    }
     match sent {
         Ok(_) if reasons.is_empty() => ack_message(&control, "AA", ""),
         // Accepted: the good readings will be scored; the bad ones are named here and
@@ -184,7 +228,7 @@ async fn handle(
             "AA",
             &format!("accepted with rejected results: {}", reasons.join("; ")),
         ),
-        Err((e, _)) => ack_message(&control, "AE", &format!("not stored, send again: {e}")),
+        Err(e) => ack_message(&control, "AE", &format!("not stored, send again: {e}")),
     }
 }
 

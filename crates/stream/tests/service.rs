@@ -708,9 +708,59 @@ async fn an_hl7_topic_is_decoded_and_partial_messages_keep_their_good_results() 
     task.await.expect("service stops");
 }
 
+/// One MLLP exchange: the framed message out, the ACK's text back.
+async fn exchange(conn: &mut tokio::net::TcpStream, message: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut frame = vec![0x0b];
+    frame.extend_from_slice(message);
+    frame.extend_from_slice(&[0x1c, 0x0d]);
+    conn.write_all(&frame).await.expect("send");
+    let mut reply = Vec::new();
+    let mut byte = [0u8; 1];
+    while !reply.ends_with(&[0x1c, 0x0d]) {
+        conn.read_exact(&mut byte).await.expect("ACK");
+        reply.push(byte[0]);
+    }
+    String::from_utf8_lossy(&reply[1..reply.len() - 2]).into_owned()
+}
+
+/// With the broker down, a gateway hears AE (send again) within the ACK timeout instead
+/// of waiting minutes for librdkafka's own message timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mllp_answers_ae_within_its_timeout_when_kafka_cannot_take_a_message() {
+    let h = Harness::new(1);
+    let stop = CancellationToken::new();
+    let (addr, task) = vigil_stream::mllp::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        &h.config.kafka.brokers,
+        h.config.kafka.observations_topic.clone(),
+        vigil_wire::Hl7Options::default(),
+        Duration::from_millis(1500),
+        stop.clone(),
+    )
+    .await
+    .expect("MLLP listens");
+    h.broker.broker_down(1).expect("broker down");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let monitor = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../wire/tests/samples/hl7/monitor-vitals.hl7"
+    ))
+    .unwrap();
+    let ack = tokio::time::timeout(Duration::from_secs(20), exchange(&mut conn, &monitor))
+        .await
+        .expect("an ACK within the timeout, not minutes later");
+    assert!(
+        ack.contains("\rMSA|AE|MSG00001|not stored, send again: "),
+        "{ack}"
+    );
+    h.broker.broker_up(1).expect("broker up");
+    stop.cancel();
+    task.await.expect("MLLP stops");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mllp_acknowledges_only_what_kafka_has_and_rejects_with_reasons() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let h = Harness::new(2);
     let stop = CancellationToken::new();
     let (addr, task) = vigil_stream::mllp::serve(
@@ -718,24 +768,12 @@ async fn mllp_acknowledges_only_what_kafka_has_and_rejects_with_reasons() {
         &h.config.kafka.brokers,
         h.config.kafka.observations_topic.clone(),
         vigil_wire::Hl7Options::default(),
+        Duration::from_secs(10),
         stop.clone(),
     )
     .await
     .expect("MLLP listens");
     let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    async fn exchange(conn: &mut tokio::net::TcpStream, message: &[u8]) -> String {
-        let mut frame = vec![0x0b];
-        frame.extend_from_slice(message);
-        frame.extend_from_slice(&[0x1c, 0x0d]);
-        conn.write_all(&frame).await.expect("send");
-        let mut reply = Vec::new();
-        let mut byte = [0u8; 1];
-        while !reply.ends_with(&[0x1c, 0x0d]) {
-            conn.read_exact(&mut byte).await.expect("ACK");
-            reply.push(byte[0]);
-        }
-        String::from_utf8_lossy(&reply[1..reply.len() - 2]).into_owned()
-    }
     let monitor = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../wire/tests/samples/hl7/monitor-vitals.hl7"
