@@ -15,7 +15,9 @@
 //!   read as the canonical one); `valueBoolean` for flags.
 //! - `subject`: `Patient/<id>` or an `identifier.value`; `encounter`: `Encounter/<id>`;
 //!   location: an extension whose URL ends in `location` with a `valueReference`
-//!   (its `display`, else the referenced id).
+//!   (its `display`, else the referenced id), else, in a Bundle, the `location` of the
+//!   Observation's Encounter sent with it (the `active` one, else the last; `display`,
+//!   else the Location id).
 //! - time: `effectiveDateTime`, else `effectivePeriod.start`.
 //! - `status`: `final` applies; `amended`/`corrected` replace the reading with the same
 //!   `id`; `entered-in-error` withdraws it; `preliminary` is accepted only when configured;
@@ -55,7 +57,7 @@ pub fn decode_fhir(bytes: &[u8], options: FhirOptions) -> Vec<Result<Decoded, De
         Err(e) => return vec![Err(DecodeError::Json(e.to_string()))],
     };
     match root["resourceType"].as_str() {
-        Some("Observation") => observation(&root, "Observation", options),
+        Some("Observation") => observation(&root, "Observation", options, &Encounters::new()),
         Some("Bundle") => bundle(&root, options),
         other => vec![Err(at(
             "resourceType",
@@ -112,18 +114,65 @@ fn bundle(root: &Value, options: FhirOptions) -> Vec<Result<Decoded, DecodeError
             format!("{} entries exceed the limit of {max}", entries.len()),
         ))];
     }
+    let encounters = encounter_locations(entries);
     let mut out = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let path = format!("Bundle.entry[{i}].resource");
         let resource = &entry["resource"];
         match resource["resourceType"].as_str() {
-            Some("Observation") => out.extend(observation(resource, &path, options)),
+            Some("Observation") => out.extend(observation(resource, &path, options, &encounters)),
             // Patients, encounters and the like travel in bundles; they are not readings.
             Some(_) => {}
             None => out.push(Err(at(&path, "missing resource or resourceType"))),
         }
     }
     out
+}
+
+/// Where each Encounter of a Bundle is, by the references an Observation may use for it
+/// (`Encounter/<id>` and the entry's `fullUrl`).
+type Encounters = std::collections::HashMap<String, String>;
+
+/// The location of every Encounter in `entries`: the `location` entry whose status is
+/// `active`, else the last one listed; its `display`, else the Location's id.
+fn encounter_locations(entries: &[Value]) -> Encounters {
+    let mut out = Encounters::new();
+    for entry in entries {
+        let r = &entry["resource"];
+        if r["resourceType"].as_str() != Some("Encounter") {
+            continue;
+        }
+        let Some(list) = r["location"].as_array() else {
+            continue;
+        };
+        let chosen = list
+            .iter()
+            .find(|l| l["status"].as_str() == Some("active"))
+            .or_else(|| list.last());
+        let Some(place) = chosen.and_then(|l| reference_text(&l["location"], "Location/")) else {
+            continue;
+        };
+        if let Some(id) = r["id"].as_str() {
+            out.insert(format!("Encounter/{id}"), place.clone());
+        }
+        if let Some(url) = entry["fullUrl"].as_str() {
+            out.insert(url.to_owned(), place);
+        }
+    }
+    out
+}
+
+/// A Reference as a person reads it: its `display`, else the referenced id.
+fn reference_text(reference: &Value, prefix: &str) -> Option<String> {
+    reference["display"]
+        .as_str()
+        .or_else(|| {
+            reference["reference"]
+                .as_str()
+                .map(|r| r.rsplit_once(prefix).map_or(r, |(_, id)| id))
+        })
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
 }
 
 /// The context every reading of one Observation shares.
@@ -136,8 +185,13 @@ struct Context {
     id: Option<String>,
 }
 
-fn observation(r: &Value, path: &str, options: FhirOptions) -> Vec<Result<Decoded, DecodeError>> {
-    let ctx = match context(r, path, options) {
+fn observation(
+    r: &Value,
+    path: &str,
+    options: FhirOptions,
+    encounters: &Encounters,
+) -> Vec<Result<Decoded, DecodeError>> {
+    let ctx = match context(r, path, options, encounters) {
         Ok(c) => c,
         Err(e) => return vec![Err(e)],
     };
@@ -194,7 +248,12 @@ fn unscored(code: &Value) -> Option<(crate::CodeSystem, String)> {
     })
 }
 
-fn context(r: &Value, path: &str, options: FhirOptions) -> Result<Context, DecodeError> {
+fn context(
+    r: &Value,
+    path: &str,
+    options: FhirOptions,
+    encounters: &Encounters,
+) -> Result<Context, DecodeError> {
     let status = match r["status"].as_str() {
         Some("final") => Status::Final,
         Some("amended" | "corrected") => Status::Amended,
@@ -253,23 +312,24 @@ fn context(r: &Value, path: &str, options: FhirOptions) -> Result<Context, Decod
     let encounter_id = r["encounter"]["reference"]
         .as_str()
         .map(|e| e.strip_prefix("Encounter/").unwrap_or(e).to_owned());
-    let location = r["extension"].as_array().and_then(|exts| {
-        exts.iter().find_map(|x| {
-            let url = x["url"].as_str()?;
-            if !url.to_ascii_lowercase().ends_with("location") {
-                return None;
-            }
-            let reference = &x["valueReference"];
-            reference["display"]
-                .as_str()
-                .or_else(|| {
-                    reference["reference"]
-                        .as_str()
-                        .map(|r| r.strip_prefix("Location/").unwrap_or(r))
-                })
-                .map(str::to_owned)
+    let location = r["extension"]
+        .as_array()
+        .and_then(|exts| {
+            exts.iter().find_map(|x| {
+                let url = x["url"].as_str()?;
+                if !url.to_ascii_lowercase().ends_with("location") {
+                    return None;
+                }
+                reference_text(&x["valueReference"], "Location/")
+            })
         })
-    });
+        // Else where the Observation's Encounter, sent in the same Bundle, is.
+        .or_else(|| {
+            r["encounter"]["reference"]
+                .as_str()
+                .and_then(|e| encounters.get(e))
+                .cloned()
+        });
     Ok(Context {
         patient_id,
         encounter_id,

@@ -6,7 +6,7 @@
 //! - PID-3: the patient identifier: the repetition whose identifier type (PID-3.5) is one
 //!   of the configured ones (`MR` by default), in their order of preference; a PID-3 with
 //!   none of them is rejected, naming the types it holds (a patient is never guessed);
-//! - PV1-3: the location (point of care `/` bed); PV1-19: the visit number (encounter);
+//! - PV1-3: the location (point of care `/` room `/` bed, empty parts left out); PV1-19: the visit number (encounter);
 //! - OBR-7: the observation time when an OBX has none; OBR-3 (else OBR-2): the order;
 //! - OBX: OBX-3 coded in LOINC (`LN`) or in IEEE 11073 MDC (`MDC`, by numeric code or
 //!   `MDC_...` name; the map [`MDC_MAP`], extensible), OBX-5 numeric (`NM`)
@@ -220,21 +220,7 @@ fn message(
         .ok_or_else(|| at("PID", "missing; an ORU^R01 names its patient in PID-3"))?;
     let patient_id = patient(pid.field(3), &sep, options)?;
     let pv1 = segments.iter().find(|s| s.name == "PV1");
-    let location = pv1.and_then(|pv1| {
-        let pl = components(pv1.field(3), &sep);
-        let unit = pl
-            .first()
-            .map(|u| unescape(u, &sep))
-            .filter(|u| !u.is_empty())?;
-        let bed = pl
-            .get(2)
-            .map(|b| unescape(b, &sep))
-            .filter(|b| !b.is_empty());
-        Some(match bed {
-            Some(bed) => format!("{unit}/{bed}"),
-            None => unit,
-        })
-    });
+    let location = pv1.and_then(|pv1| location(pv1.field(3), &sep));
     let encounter_id = pv1
         .map(|pv1| {
             unescape(
@@ -420,6 +406,25 @@ fn parameter(field: &str, sep: &Separators, extra: &[(String, Param)]) -> Option
         }
     }
     None
+}
+
+/// PV1-3 (PL: point of care ^ room ^ bed ^ facility ...) as `unit/room/bed`, the parts a
+/// feed leaves empty omitted (`ICU-2^^03` is `ICU-2/03`) and only the first subcomponent
+/// of each kept (`Bed07&0&0` is `Bed07`); `None` without a point of care.
+fn location(field: &str, sep: &Separators) -> Option<String> {
+    let pl = components(field, sep);
+    let part = |i: usize| {
+        pl.get(i)
+            .map(|p| unescape(p.split(sep.subcomponent).next().unwrap_or(""), sep))
+            .filter(|p| !p.is_empty())
+    };
+    let unit = part(0)?;
+    let mut out = unit;
+    for p in [part(1), part(2)].into_iter().flatten() {
+        out.push('/');
+        out.push_str(&p);
+    }
+    Some(out)
 }
 
 /// A valid LOINC or MDC code in OBX-3 (identifier or alternate identifier, with its

@@ -356,3 +356,27 @@ fn an_unscored_loinc_code_is_ignored() {
     let r = decode_fhir(sodium("2951-3").as_bytes(), FhirOptions::default());
     assert_eq!(r[0].as_ref().unwrap_err().unscored(), None);
 }
+
+/// An EHR bundle places the patient through the Encounter: the Observation's location is
+/// its Encounter's active location (by `Encounter/<id>` or by the entry's `fullUrl`).
+#[test]
+fn a_bundled_encounter_gives_the_location() {
+    let bundle = r#"{"resourceType":"Bundle","type":"transaction","entry":[
+        {"fullUrl":"urn:uuid:6f1c0a3e-1111-4d3a-9c1e-000000000001","resource":{"resourceType":"Encounter","id":"E1","status":"in-progress",
+         "location":[{"location":{"reference":"Location/ED-4","display":"ED/4"},"status":"completed"},
+                     {"location":{"reference":"Location/W7-712-B","display":"WARD7/712/B"},"status":"active"}]}},
+        {"resource":{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"Patient/P1"},"encounter":{"reference":"Encounter/E1"},"effectiveDateTime":"2026-11-23T10:00:00Z","valueQuantity":{"value":80,"code":"/min"}}},
+        {"resource":{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"9279-1"}]},"subject":{"reference":"Patient/P1"},"encounter":{"reference":"urn:uuid:6f1c0a3e-1111-4d3a-9c1e-000000000001"},"effectiveDateTime":"2026-11-23T10:00:00Z","valueQuantity":{"value":18,"code":"/min"}}},
+        {"resource":{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8310-5"}]},"subject":{"reference":"Patient/P1"},"encounter":{"reference":"Encounter/E9"},"effectiveDateTime":"2026-11-23T10:00:00Z","valueQuantity":{"value":37,"code":"Cel"}}}
+    ]}"#;
+    let r = decode_fhir(bundle.as_bytes(), FhirOptions::default());
+    let locations: Vec<Option<&str>> = r
+        .iter()
+        .map(|d| d.as_ref().expect("decoded").location.as_deref())
+        .collect();
+    assert_eq!(
+        locations,
+        vec![Some("WARD7/712/B"), Some("WARD7/712/B"), None],
+        "an unknown encounter gives no location, never a guess"
+    );
+}

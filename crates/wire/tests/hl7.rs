@@ -82,7 +82,11 @@ fn a_lab_message_keeps_its_good_results_and_reports_the_bad_ones() {
         (Param::Lactate, 3.4)
     );
     assert_eq!(lactate.patient_id, "12345");
-    assert_eq!(lactate.location.as_deref(), Some("WARD7/B"));
+    assert_eq!(
+        lactate.location.as_deref(),
+        Some("WARD7/712/B"),
+        "PV1-3 as unit/room/bed"
+    );
     assert_eq!(lactate.encounter_id.as_deref(), Some("V0099"));
     let creatinine = results[1].as_ref().unwrap();
     assert!(
@@ -161,6 +165,21 @@ fn separators_escapes_and_statuses() {
         .remove(0)
         .unwrap();
     assert_eq!(d.location.as_deref(), Some("WARD&7/B|2"));
+    // Point of care and room only; a bed with subcomponents keeps its first.
+    for (pv1, location) in [
+        ("PV1||I|ICU3^Bed07", Some("ICU3/Bed07")),
+        ("PV1||I|ICU3^^Bed07&0&0", Some("ICU3/Bed07")),
+        ("PV1||I|ICU3^R2^B1^HOSP", Some("ICU3/R2/B1")),
+        ("PV1||I|^^B1", None),
+    ] {
+        let msg = format!(
+            "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|M1|P|2.6\rPID|||P1^^^H^MR\r{pv1}\rOBX|1|NM|8867-4^HR^LN||80|/min|||||F|||20261123101500+0100\r"
+        );
+        let d = decode_hl7(msg.as_bytes(), &Hl7Options::default())
+            .remove(0)
+            .unwrap();
+        assert_eq!(d.location.as_deref(), location, "{pv1}");
+    }
     let withdrawn = one("OBX|1|NM|8867-4^HR^LN||80|/min|||||W|||20261123101500+0100").unwrap();
     assert_eq!(withdrawn.observation.status(), Status::EnteredInError);
     assert_eq!(
