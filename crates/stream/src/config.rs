@@ -77,6 +77,9 @@ pub struct Input {
     pub hl7_identifier_type: String,
     /// UTC offset (`+01:00`) assumed for HL7 times sent without one; empty rejects them.
     pub hl7_default_utc_offset: String,
+    /// IANA time zone (`Europe/London`) in which HL7 times sent without an offset are
+    /// local, following daylight saving time; empty: see `hl7_default_utc_offset`.
+    pub hl7_time_zone: String,
     /// Extra IEEE 11073 MDC codes (numeric or `MDC_...`) mapped to canonical parameters.
     pub hl7_mdc_codes: BTreeMap<String, String>,
     /// Largest FHIR or HL7 v2 message accepted, in bytes.
@@ -98,6 +101,7 @@ impl Default for Input {
             hl7_accept_preliminary: false,
             hl7_identifier_type: "MR".into(),
             hl7_default_utc_offset: String::new(),
+            hl7_time_zone: String::new(),
             hl7_mdc_codes: BTreeMap::new(),
             max_message_bytes: vigil_wire::MAX_DOCUMENT_BYTES,
             max_readings_per_message: vigil_wire::MAX_ENTRIES,
@@ -591,6 +595,25 @@ impl Config {
             );
         }
         let input = &self.input;
+        let time_zone = match input.hl7_time_zone.as_str() {
+            "" => None,
+            name => {
+                let zone = vigil_wire::LocalZone::named(name);
+                if let Err(why) = &zone {
+                    need(false, format!("input.hl7_time_zone: {why}"));
+                }
+                need(
+                    input.hl7_default_utc_offset.is_empty(),
+                    format!(
+                        "input.hl7_time_zone: {name:?} and input.hl7_default_utc_offset: {:?} are \
+                         both set; expected one of them (the zone follows daylight saving time, \
+                         the offset does not)",
+                        input.hl7_default_utc_offset
+                    ),
+                );
+                zone.ok()
+            }
+        };
         let offset = match input.hl7_default_utc_offset.as_str() {
             "" => None,
             text => {
@@ -672,6 +695,7 @@ impl Config {
             identifier_types: identifier_types.clone(),
             accept_preliminary: input.hl7_accept_preliminary,
             default_offset_minutes: offset,
+            time_zone,
             limits,
             extra_mdc: extra_mdc.clone(),
         };
@@ -681,13 +705,7 @@ impl Config {
                 accept_preliminary: input.fhir_accept_preliminary,
                 limits,
             })),
-            "hl7v2" => Some(vigil_wire::Format::Hl7v2(vigil_wire::Hl7Options {
-                identifier_types: identifier_types.clone(),
-                accept_preliminary: input.hl7_accept_preliminary,
-                default_offset_minutes: offset,
-                limits,
-                extra_mdc,
-            })),
+            "hl7v2" => Some(vigil_wire::Format::Hl7v2(hl7.clone())),
             _ => None,
         };
         need(
@@ -1089,6 +1107,7 @@ mod tests {
         hl7_accept_preliminary: u8,
         hl7_identifier_type: u8,
         hl7_default_utc_offset: u8,
+        hl7_time_zone: u8,
         hl7_mdc_codes: u8,
         max_message_bytes: u8,
         max_readings_per_message: u8,
@@ -1255,6 +1274,37 @@ mod tests {
         let l = lines("[alerts]\nnews2 = [\"high\", \"medium\", \"off\"]\n");
         assert_eq!(l.len(), 1, "{l:?}");
         assert!(l[0].starts_with("alerts.news2: "), "{l:?}");
+    }
+
+    #[test]
+    fn an_hl7_time_zone_is_an_iana_name_and_excludes_a_fixed_offset() {
+        let lines = |toml: &str| {
+            Config::parse(toml, [])
+                .unwrap()
+                .validate()
+                .err()
+                .map(|e| e.0)
+                .unwrap_or_default()
+        };
+        let l = lines("[input]\nhl7_time_zone = \"Europe/Londn\"\n");
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert!(
+            l[0].starts_with("input.hl7_time_zone: \"Europe/Londn\" is not an IANA time zone"),
+            "{l:?}"
+        );
+        let l = lines(
+            "[input]\nhl7_time_zone = \"Europe/London\"\nhl7_default_utc_offset = \"+01:00\"\n",
+        );
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert!(l[0].contains("both set"), "{l:?}");
+        let s = Config::parse("[input]\nhl7_time_zone = \"America/New_York\"\n", [])
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(
+            s.hl7.time_zone.as_ref().map(vigil_wire::LocalZone::name),
+            Some("America/New_York")
+        );
     }
 
     #[test]

@@ -35,6 +35,73 @@ use vigil_score::{Observation, Param, RawValue, Status, Timestamp};
 
 use crate::{DecodeError, Decoded, Limits};
 
+/// An IANA time zone by name (`Europe/London`), for HL7 times sent without an offset.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LocalZone {
+    name: String,
+    zone: jiff::tz::TimeZone,
+}
+
+impl LocalZone {
+    /// The zone named `name` in the IANA Time Zone Database (the system's copy, else
+    /// the one built into Vigil).
+    ///
+    /// # Errors
+    ///
+    /// When no such zone exists: the reason says so.
+    pub fn named(name: &str) -> Result<LocalZone, String> {
+        jiff::tz::TimeZone::get(name)
+            .map(|zone| LocalZone {
+                name: name.to_owned(),
+                zone,
+            })
+            .map_err(|_| {
+                format!("{name:?} is not an IANA time zone name (for example Europe/London)")
+            })
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The UTC offset, in minutes, of the local civil time given, or why there is none:
+    /// a time skipped when the clocks went forward, or one that happened twice when they
+    /// went back (never guessed).
+    fn offset_minutes(&self, parts: [i16; 6]) -> Result<i32, String> {
+        use jiff::tz::AmbiguousOffset;
+        let [y, mo, d, h, mi, sec] = parts;
+        let dt = jiff::civil::DateTime::new(
+            y,
+            i8::try_from(mo).map_err(|_| "month out of range".to_owned())?,
+            i8::try_from(d).map_err(|_| "day out of range".to_owned())?,
+            i8::try_from(h).map_err(|_| "hour out of range".to_owned())?,
+            i8::try_from(mi).map_err(|_| "minute out of range".to_owned())?,
+            i8::try_from(sec).map_err(|_| "second out of range".to_owned())?,
+            0,
+        )
+        .map_err(|_| "not a valid date-time".to_owned())?;
+        match self.zone.to_ambiguous_timestamp(dt).offset() {
+            AmbiguousOffset::Unambiguous { offset } => Ok(offset.seconds() / 60),
+            AmbiguousOffset::Gap { .. } => Err(format!(
+                "does not exist in {} (the clocks went forward over it)",
+                self.name
+            )),
+            AmbiguousOffset::Fold { .. } => Err(format!(
+                "happened twice in {} (the clocks went back over it); send the time with its \
+                 UTC offset",
+                self.name
+            )),
+        }
+    }
+}
+
+impl std::fmt::Debug for LocalZone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LocalZone").field(&self.name).finish()
+    }
+}
+
 /// Options of the HL7 v2 decoder.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hl7Options {
@@ -43,8 +110,12 @@ pub struct Hl7Options {
     pub identifier_types: Vec<String>,
     /// Accept preliminary results (OBX-11 `P`, `R`, `S`) as final.
     pub accept_preliminary: bool,
-    /// Minutes east of UTC to assume for times sent without an offset; `None` rejects them.
+    /// Minutes east of UTC to assume for times sent without an offset; `None` rejects them
+    /// (unless `time_zone` is set).
     pub default_offset_minutes: Option<i32>,
+    /// The IANA time zone in which times sent without an offset are local (the offset then
+    /// follows daylight saving time); `None`: see `default_offset_minutes`.
+    pub time_zone: Option<LocalZone>,
     /// Size and reading-count bounds.
     pub limits: Limits,
     /// MDC codes (numeric or `MDC_...` reference ids) mapped to parameters beyond
@@ -58,6 +129,7 @@ impl Default for Hl7Options {
             identifier_types: vec!["MR".to_owned()],
             accept_preliminary: false,
             default_offset_minutes: None,
+            time_zone: None,
             limits: Limits::default(),
             extra_mdc: Vec::new(),
         }
@@ -458,7 +530,11 @@ fn unit(field: &str, sep: &Separators) -> Option<String> {
 }
 
 /// HL7 DTM: YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ].
-fn hl7_time(text: &str, default_offset: Option<i32>) -> Result<Timestamp, String> {
+fn hl7_time(
+    text: &str,
+    default_offset: Option<i32>,
+    zone: Option<&LocalZone>,
+) -> Result<Timestamp, String> {
     let (body, offset) = match text.find(['+', '-']) {
         Some(i) => (&text[..i], Some(&text[i..])),
         None => (text, None),
@@ -485,10 +561,31 @@ fn hl7_time(text: &str, default_offset: Option<i32>) -> Result<Timestamp, String
             }
         }
         Some(o) => return Err(format!("{} is not a UTC offset (+ZZZZ)", shown(o))),
+        None if zone.is_some() => {
+            let digits = |a: usize, b: usize| main.get(a..b).and_then(|d| d.parse::<i16>().ok());
+            let parts = [
+                digits(0, 4),
+                digits(4, 6),
+                digits(6, 8),
+                digits(8, 10),
+                digits(10, 12),
+                digits(12, 14).or(Some(0)),
+            ];
+            let Some(parts) = parts.into_iter().collect::<Option<Vec<i16>>>() else {
+                return Err(format!("{} is not a valid date-time", shown(text)));
+            };
+            let parts: [i16; 6] = parts
+                .try_into()
+                .map_err(|_| format!("{} is not a valid date-time", shown(text)))?;
+            let zone = zone.ok_or_else(|| "no time zone".to_owned())?;
+            zone.offset_minutes(parts)
+                .map_err(|why| format!("{} has no UTC offset and {why}", shown(text)))?
+        }
         None => default_offset.ok_or_else(|| {
             format!(
-                "{} has no UTC offset; local times are ambiguous (set [input] \
-                 hl7_default_utc_offset, for example \"+01:00\", to read them at that offset)",
+                "{} has no UTC offset; local times are ambiguous (set [input] hl7_time_zone, \
+                 for example \"Europe/London\", to read them as local time there, or \
+                 hl7_default_utc_offset, for example \"+01:00\", for a fixed offset)",
                 shown(text)
             )
         })?,
@@ -561,6 +658,7 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
     let effective = hl7_time(
         time_text.split(sep.component).next().unwrap_or(""),
         ctx.options.default_offset_minutes,
+        ctx.options.time_zone.as_ref(),
     )
     .map_err(|reason| at(time_field, reason))?;
     let id = Some(format!(

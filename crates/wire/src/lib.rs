@@ -14,7 +14,7 @@ pub mod fhir;
 pub mod hl7;
 
 pub use fhir::{FhirOptions, decode_fhir};
-pub use hl7::{Hl7Options, decode_hl7};
+pub use hl7::{Hl7Options, LocalZone, decode_hl7};
 
 /// Bounds on the work one FHIR or HL7 v2 message can cause (configurable in the service).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

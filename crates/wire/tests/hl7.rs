@@ -238,7 +238,8 @@ fn times_without_offset_are_ambiguous_unless_configured() {
     assert_eq!(
         one(obx).unwrap_err(),
         "OBX[1]-14: \"202611231015\" has no UTC offset; local times are ambiguous (set \
-         [input] hl7_default_utc_offset, for example \"+01:00\", to read them at that offset)"
+         [input] hl7_time_zone, for example \"Europe/London\", to read them as local time \
+         there, or hl7_default_utc_offset, for example \"+01:00\", for a fixed offset)"
     );
     // A result without OBX-14 takes the order's OBR-7: the error names OBR-7.
     let from_obr = format!(
@@ -250,8 +251,67 @@ fn times_without_offset_are_ambiguous_unless_configured() {
             .unwrap_err()
             .to_string(),
         "OBR-7: \"202611231015\" has no UTC offset; local times are ambiguous (set [input] \
-         hl7_default_utc_offset, for example \"+01:00\", to read them at that offset)"
+         hl7_time_zone, for example \"Europe/London\", to read them as local time there, or \
+         hl7_default_utc_offset, for example \"+01:00\", for a fixed offset)"
     );
+    // A named time zone follows daylight saving time; the hour skipped in spring and the
+    // hour repeated in autumn are rejected, never guessed.
+    let london = Hl7Options {
+        time_zone: Some(vigil_wire::LocalZone::named("Europe/London").unwrap()),
+        ..Hl7Options::default()
+    };
+    let at = |time: &str| {
+        decode_hl7(
+            format!("{MSH}OBX|1|NM|8867-4^HR^LN||80|/min|||||F|||{time}\r").as_bytes(),
+            &london,
+        )
+        .remove(0)
+        .map(|d| d.observation.effective().to_string())
+        .map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        at("202607011015"),
+        Ok("2026-07-01T09:15:00Z".to_owned()),
+        "summer: +01:00"
+    );
+    assert_eq!(
+        at("202612011015"),
+        Ok("2026-12-01T10:15:00Z".to_owned()),
+        "winter: +00:00"
+    );
+    assert_eq!(
+        at("202603290059"),
+        Ok("2026-03-29T00:59:00Z".to_owned()),
+        "before the gap"
+    );
+    assert_eq!(
+        at("202603290200"),
+        Ok("2026-03-29T01:00:00Z".to_owned()),
+        "after the gap"
+    );
+    assert!(
+        at("202603290130")
+            .unwrap_err()
+            .ends_with("has no UTC offset and does not exist in Europe/London (the clocks went forward over it)"),
+        "the skipped hour"
+    );
+    assert!(
+        at("202610250130")
+            .unwrap_err()
+            .contains("happened twice in Europe/London"),
+        "the repeated hour"
+    );
+    assert_eq!(
+        at("202610250200"),
+        Ok("2026-10-25T02:00:00Z".to_owned()),
+        "after the fold"
+    );
+    assert_eq!(
+        at("202607011015+0200"),
+        Ok("2026-07-01T08:15:00Z".to_owned()),
+        "a sent offset wins"
+    );
+    assert!(vigil_wire::LocalZone::named("Europe/Londn").is_err());
     let r = decode_hl7(
         format!("{MSH}{obx}\r").as_bytes(),
         &Hl7Options {
