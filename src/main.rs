@@ -761,16 +761,9 @@ fn init_logs(format: vigil_stream::config::LogFormat, level: &str) {
 fn load_settings(
     path: &std::path::Path,
 ) -> Result<vigil_stream::Settings, vigil_stream::ConfigError> {
-    vigil_stream::Config::load(path, std::env::vars())?
-        .validate()
-        .map_err(|vigil_stream::ConfigError(lines)| {
-            vigil_stream::ConfigError(
-                lines
-                    .into_iter()
-                    .map(|l| format!("{}: {l}", path.display()))
-                    .collect(),
-            )
-        })
+    // Every error names the file, line and column of its key, or the environment
+    // variable that set it.
+    vigil_stream::Config::load(path, std::env::vars())?.validate()
 }
 
 fn check_config(path: &std::path::Path) -> ExitCode {

@@ -39,6 +39,101 @@ pub struct Config {
     pub input: Input,
     /// The MLLP receiver (`vigil mllp`).
     pub mllp: Mllp,
+    /// Where each value came from (the file's lines, environment variables), so that an
+    /// error points at it.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// Where a configuration's values came from: a file (its name and text) and the keys
+/// environment variables set. Errors name the file, line and column of a key, or the
+/// variable that set it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Origin {
+    file: Option<(String, String)>,
+    /// `section.key` set by an environment variable: the variable's name.
+    env: BTreeMap<String, String>,
+}
+
+impl Origin {
+    /// `message` about the key it starts with (`service.batch_max_messages: ...`),
+    /// prefixed with where that key was set: `VIGIL_SERVICE_BATCH_MAX_MESSAGES
+    /// (environment): ...`, `vigil.toml:12:1: ...`, or the file alone when the key is not
+    /// in it (a default, or a key it lacks).
+    pub fn attribute(&self, message: &str) -> String {
+        let path = message.split(": ").next().unwrap_or("");
+        let (section, key) = split_key(path);
+        if let Some(var) = self.env.get(&format!("{section}.{key}")) {
+            return format!("{var} (environment variable): {message}");
+        }
+        match &self.file {
+            Some((name, text)) => match locate(text, section, key) {
+                Some((line, column)) => format!("{name}:{line}:{column}: {message}"),
+                None => format!("{name}: {message}"),
+            },
+            None => message.to_owned(),
+        }
+    }
+}
+
+/// `section.key` (or `kafka.librdkafka.<setting>`, or `alerts.news2[1]`) as section and
+/// key.
+fn split_key(path: &str) -> (&str, &str) {
+    let path = path.split('[').next().unwrap_or(path);
+    if let Some(rest) = path.strip_prefix("kafka.librdkafka.") {
+        return ("kafka.librdkafka", rest);
+    }
+    path.split_once('.').unwrap_or((path, ""))
+}
+
+/// A deserialization error as `section.key: what is wrong`, and the key.
+fn explain(error: &str) -> (String, String) {
+    let error = error.trim();
+    let (what, place) = match error.rsplit_once("\nin `") {
+        Some((what, place)) => (what.trim(), place.trim_end_matches('`')),
+        None => (error, ""),
+    };
+    let what = what.replace('\n', " ");
+    // An unknown key is named in the message; its section is the place.
+    if let Some(rest) = what.strip_prefix("unknown field `")
+        && let Some((name, _)) = rest.split_once('`')
+    {
+        let key = if place.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{place}.{name}")
+        };
+        let expected = what.split_once(", expected ").map_or("", |(_, e)| e);
+        return (
+            key.clone(),
+            format!("{key}: unknown key; expected {expected}"),
+        );
+    }
+    (place.to_owned(), format!("{place}: {what}"))
+}
+
+/// The line and column (from 1) where `key` is set in `[section]` of a TOML `text`; the
+/// section header itself when `key` is empty.
+fn locate(text: &str, section: &str, key: &str) -> Option<(usize, usize)> {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if let Some(header) = trimmed.strip_prefix('[') {
+            current = header.split(']').next().unwrap_or("").trim().to_owned();
+            if key.is_empty() && current == section {
+                return Some((i + 1, line.len() - trimmed.len() + 1));
+            }
+            continue;
+        }
+        if current != section || key.is_empty() {
+            continue;
+        }
+        let name = trimmed.split('=').next().unwrap_or("").trim();
+        if name == key || name.trim_matches('"') == key {
+            return Some((i + 1, line.len() - trimmed.len() + 1));
+        }
+    }
+    None
 }
 
 /// `[mllp]`.
@@ -479,14 +574,7 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(vec![format!("{}: cannot read: {e}", path.display())]))?;
-        Config::parse(&text, env).map_err(|ConfigError(lines)| {
-            ConfigError(
-                lines
-                    .into_iter()
-                    .map(|l| format!("{}: {l}", path.display()))
-                    .collect(),
-            )
-        })
+        Config::parse_from(&text, env, Some(&path.display().to_string()))
     }
 
     /// Parses TOML text and applies environment overrides.
@@ -498,9 +586,32 @@ impl Config {
         text: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError(vec![e.to_string().trim().to_owned()]))?;
+        Config::parse_from(text, env, None)
+    }
+
+    /// [`Config::parse`] of the text of the file named `file`: every error, of syntax,
+    /// keys, types or overrides, at once, each with the file, line and column of its key
+    /// or the environment variable that set it.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] with one line per problem.
+    pub fn parse_from(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+        file: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        let mut origin = Origin {
+            file: file.map(|f| (f.to_owned(), text.to_owned())),
+            env: BTreeMap::new(),
+        };
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let message = e.to_string().trim().replace('\n', " ");
+            ConfigError(vec![match file {
+                Some(f) => format!("{f}: {message}"),
+                None => message,
+            }])
+        })?;
         let mut errors = Vec::new();
         for (name, value) in env {
             let Some(rest) = name.strip_prefix("VIGIL_") else {
@@ -522,6 +633,7 @@ impl Config {
                 ));
                 continue;
             };
+            origin.env.insert(format!("{section}.{key}"), name.clone());
             let parsed = format!("v = {value}")
                 .parse::<toml::Table>()
                 .ok()
@@ -534,11 +646,38 @@ impl Config {
                 t.insert(key.to_owned(), parsed);
             }
         }
-        if !errors.is_empty() {
-            return Err(ConfigError(errors));
+        // Deserialization stops at the first bad key: note it, take the key out and try
+        // again, so that one run reports every key that is unknown or of the wrong type.
+        for _ in 0..1000 {
+            match Config::deserialize(toml::Value::Table(table.clone())) {
+                Ok(mut config) if errors.is_empty() => {
+                    config.origin = origin;
+                    return Ok(config);
+                }
+                Ok(mut config) => {
+                    // The keys left are well-typed: check their values too, so that one
+                    // run reports everything.
+                    config.origin = origin.clone();
+                    if let Err(ConfigError(more)) = config.validate() {
+                        errors.extend(more);
+                    }
+                    break;
+                }
+                Err(e) => {
+                    let (key, message) = explain(&e.to_string());
+                    errors.push(origin.attribute(&message));
+                    let (section, name) = split_key(&key);
+                    let removed = match (table.get_mut(section), name) {
+                        (Some(toml::Value::Table(t)), n) if !n.is_empty() => t.remove(n),
+                        _ => table.remove(section),
+                    };
+                    if removed.is_none() {
+                        break;
+                    }
+                }
+            }
         }
-        Config::deserialize(toml::Value::Table(table))
-            .map_err(|e| ConfigError(vec![e.to_string().trim().to_owned()]))
+        Err(ConfigError(errors))
     }
 
     /// Checks every value and cross-field rule.
@@ -936,8 +1075,11 @@ impl Config {
                 a.news2
             ));
         }
+        let origin = &self.origin;
         let (Ok(listen), true) = (listen, errors.is_empty()) else {
-            return Err(ConfigError(errors));
+            return Err(ConfigError(
+                errors.iter().map(|e| origin.attribute(e)).collect(),
+            ));
         };
         let engine = EngineConfig {
             staleness: Staleness {
@@ -949,7 +1091,9 @@ impl Config {
             ..EngineConfig::default()
         };
         let Ok(mllp_listen) = mllp_listen else {
-            return Err(ConfigError(errors));
+            return Err(ConfigError(
+                errors.iter().map(|e| origin.attribute(e)).collect(),
+            ));
         };
         let k = self.kafka;
         let sv = self.service;
@@ -1152,11 +1296,41 @@ mod tests {
         let err = Config::parse("[kafka]\nbrokerz = \"x\"\n", [])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("unknown field `brokerz`"), "{err}");
+        assert!(
+            err.starts_with("kafka.brokerz: unknown key; expected one of `brokers`"),
+            "{err}"
+        );
         let err = Config::parse("[service]\nbatch_max_messages = \"many\"\n", [])
             .unwrap_err()
             .to_string();
         assert!(err.contains("batch_max_messages"), "{err}");
+        // Every error of a file at once, each with its line and column; a key an
+        // environment variable set is blamed on the variable, not on the file.
+        let text = "[kafka]\nbrokerz = \"x\"\nbrokers = \"localhost\"\n[service]\n  batch_max_messages = \"many\"\n[log]\nlevle = \"info\"\n";
+        let lines = Config::parse_from(
+            text,
+            env(&[
+                ("VIGIL_HTTP_LISTEN", "nowhere"),
+                ("VIGIL_SERVICE_SHUTDOWN_DEADLINE_MS", "soon"),
+            ]),
+            Some("vigil.toml"),
+        )
+        .unwrap_err()
+        .0;
+        for expected in [
+            "vigil.toml:2:1: kafka.brokerz: unknown key",
+            "vigil.toml:5:3: service.batch_max_messages: invalid type: string \"many\"",
+            "vigil.toml:7:1: log.levle: unknown key; expected `format` or `level`",
+            "VIGIL_SERVICE_SHUTDOWN_DEADLINE_MS (environment variable): service.shutdown_deadline_ms: invalid type",
+            "vigil.toml:3:1: kafka.brokers: \"localhost\" is not host:port",
+            "VIGIL_HTTP_LISTEN (environment variable): http.listen: \"nowhere\" is not an address",
+        ] {
+            assert!(
+                lines.iter().any(|l| l.starts_with(expected)),
+                "{expected}\n{lines:#?}"
+            );
+        }
+        assert_eq!(lines.len(), 6, "{lines:#?}");
         let c = Config::parse(
             "[http]\nlisten = \"nowhere\"\n[log]\nformat = \"xml\"\n[alerts]\nqsofa = \"loud\"\n[kafka]\nalerts_topic = \"bad topic\"\n[kafka.librdkafka]\n\"group.id\" = \"x\"\n",
             [],
