@@ -163,8 +163,14 @@ impl fmt::Display for DecodeError {
             DecodeError::Unscored { path, system, code } => write!(
                 f,
                 "{path}: {code:?} is a valid {} code that Vigil does not score: ignored \
-                 ([input] reject_unscored_codes = true dead-letters such readings)",
-                system.name()
+                 ({}[input] reject_unscored_codes = true dead-letters such readings)",
+                system.name(),
+                // A device code Vigil does not know may still measure a scored parameter.
+                if *system == CodeSystem::Mdc {
+                    "if it measures a scored parameter, map it in [input] hl7_mdc_codes; "
+                } else {
+                    ""
+                }
             ),
             DecodeError::TooLarge { size, limit } => {
                 write!(

@@ -136,6 +136,14 @@ fn a_lab_message_keeps_its_good_results_and_reports_the_bad_ones() {
         pvc[0].as_ref().unwrap_err().unscored(),
         Some(vigil_wire::CodeSystem::Mdc)
     );
+    assert!(
+        pvc[0]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("if it measures a scored parameter, map it in [input] hl7_mdc_codes"),
+        "an unknown device code points at the mapping"
+    );
 }
 
 #[test]
