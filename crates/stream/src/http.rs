@@ -168,13 +168,10 @@ mod tests {
         )
         .await
         .expect("serves");
-        let get = || {
-            let addr = addr;
-            async move {
-                tokio::task::spawn_blocking(move || vigil_testkit::http_get(addr.port(), "/readyz"))
-                    .await
-                    .expect("request runs")
-            }
+        let get = || async move {
+            tokio::task::spawn_blocking(move || vigil_testkit::http_get(addr.port(), "/readyz"))
+                .await
+                .expect("request runs")
         };
         let (code, body) = get().await;
         assert_eq!(code, 503);
