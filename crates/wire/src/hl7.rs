@@ -137,15 +137,47 @@ impl Default for Hl7Options {
 }
 
 /// IEEE 11073-10101 (MDC) codes Vigil maps to parameters: numeric code, reference id.
+///
+/// Source of every code but `150344` (Vigil's first map): the ValueSet "Dk Core IEEE Basic
+/// Observation" of HL7 Denmark's DK Core FHIR implementation guide
+/// (<http://hl7.dk/fhir/core/ValueSet/dk-core-IEEEBasicObservation>), which lists the
+/// MDC codes bedside monitors and gateways commonly send for basic observations, each
+/// with its reference id and fully specified name. Left out on purpose: arterial oxygen
+/// saturation without a method (`150324`, which may be a blood gas, not SpO2), skin and
+/// gastro-intestinal temperatures, instantaneous (beat-to-beat) heart rate and exercise
+/// equipment codes; a device that sends them can be mapped with `[input] hl7_mdc_codes`.
 pub const MDC_MAP: &[(&str, &str, Param)] = &[
+    // Oxygen saturation by pulse oximetry.
     ("150456", "MDC_PULS_OXIM_SAT_O2", Param::Spo2),
-    ("149530", "MDC_PULS_OXIM_PULS_RATE", Param::HeartRate),
+    // Heart and pulse rate, by method.
     ("147842", "MDC_ECG_HEART_RATE", Param::HeartRate),
+    ("149514", "MDC_PULS_RATE", Param::HeartRate),
+    ("149522", "MDC_BLD_PULS_RATE_INV", Param::HeartRate),
+    ("149530", "MDC_PULS_OXIM_PULS_RATE", Param::HeartRate),
+    ("149546", "MDC_PULS_RATE_NON_INV", Param::HeartRate),
+    ("149554", "MDC_TTHOR_HEART_RATE", Param::HeartRate),
+    ("149562", "MDC_PALPATION_HEART_RATE", Param::HeartRate),
+    // Respiratory rate, by method.
     ("151562", "MDC_RESP_RATE", Param::RespRate),
+    ("151570", "MDC_AWAY_RESP_RATE", Param::RespRate),
+    ("151578", "MDC_TTHOR_RESP_RATE", Param::RespRate),
+    ("151594", "MDC_CO2_RESP_RATE", Param::RespRate),
+    ("151602", "MDC_PRESS_RESP_RATE", Param::RespRate),
+    ("151650", "MDC_ACOUSTIC_RESP_RATE", Param::RespRate),
+    ("151658", "MDC_PULS_OXIM_PLETH_RESP_RATE", Param::RespRate),
+    // Non-invasive blood pressure.
     ("150021", "MDC_PRESS_BLD_NONINV_SYS", Param::Sbp),
     ("150022", "MDC_PRESS_BLD_NONINV_DIA", Param::Dbp),
     ("150023", "MDC_PRESS_BLD_NONINV_MEAN", Param::Map),
+    // Body temperature, by site.
     ("150344", "MDC_TEMP", Param::Temperature),
+    ("150364", "MDC_TEMP_BODY", Param::Temperature),
+    ("150368", "MDC_TEMP_CORE", Param::Temperature),
+    ("150392", "MDC_TEMP_TYMP", Param::Temperature),
+    ("188420", "MDC_TEMP_RECT", Param::Temperature),
+    ("188424", "MDC_TEMP_ORAL", Param::Temperature),
+    ("188428", "MDC_TEMP_EAR", Param::Temperature),
+    ("188452", "MDC_TEMP_AXILLA", Param::Temperature),
 ];
 
 /// MDC unit reference ids and their UCUM equivalents.

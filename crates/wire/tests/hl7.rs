@@ -515,3 +515,54 @@ fn a_unit_that_cannot_be_converted_is_reported_on_obx_6() {
     let err = one("OBX|1|NM|8867-4^HR^LN||400|/min|||||F|||20261123101500+0100").unwrap_err();
     assert!(err.starts_with("OBX[1]-5: "), "{err}");
 }
+
+/// A monitor gateway's ORU^R01 in the IHE PCD-01 style Philips IntelliVue and Mindray
+/// gateways send: MDC codes and MDC units, OBX-11 `R`. Every scored parameter in it is
+/// recognised by its cited MDC code (transthoracic respiratory rate, body temperature,
+/// non-invasive pulse rate); a code Vigil does not score (a PVC count) is ignored.
+#[test]
+fn a_monitor_gateway_feed_with_mdc_codes_is_recognised() {
+    let bytes = sample("monitor-mdc-preliminary.hl7");
+    let as_sent = decode_hl7(&bytes, &Hl7Options::default());
+    assert!(
+        as_sent[0]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("hl7_accept_preliminary = true"),
+        "R results name the setting that accepts them"
+    );
+    let results = decode_hl7(
+        &bytes,
+        &Hl7Options {
+            accept_preliminary: true,
+            ..Hl7Options::default()
+        },
+    );
+    let read: Vec<(vigil_score::Param, f64)> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|d| match d.observation.value() {
+            Value::Number(n) => (d.observation.param(), n),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    use vigil_score::Param::*;
+    assert_eq!(
+        read,
+        vec![
+            (Spo2, 93.0),
+            (HeartRate, 112.0),
+            (RespRate, 24.0),
+            (Temperature, 38.4),
+            (Sbp, 96.0)
+        ]
+    );
+    assert_eq!(
+        results[5].as_ref().unwrap_err().unscored(),
+        Some(vigil_wire::CodeSystem::Mdc)
+    );
+    let first = results[0].as_ref().unwrap();
+    assert_eq!(first.location.as_deref(), Some("ICU-7/12"));
+    assert_eq!(first.patient_id, "MRN-5150");
+}
