@@ -1382,18 +1382,21 @@ mod tests {
         );
     }
 
+    /// The validation errors of a TOML text (none if it is valid).
+    fn validation_errors(toml: &str) -> Vec<String> {
+        Config::parse(toml, [])
+            .unwrap()
+            .validate()
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default()
+    }
+
     /// Values a hospital's file could plausibly hold that Vigil would otherwise guess at
     /// or silently misread.
     #[test]
     fn brokers_log_levels_and_alert_thresholds_are_checked() {
-        let lines = |toml: &str| {
-            Config::parse(toml, [])
-                .unwrap()
-                .validate()
-                .err()
-                .map(|e| e.0)
-                .unwrap_or_default()
-        };
+        let lines = validation_errors;
         let l = lines("[kafka]\nbrokers = \"localhost\"\n");
         assert_eq!(l.len(), 1, "{l:?}");
         assert!(
@@ -1452,14 +1455,7 @@ mod tests {
 
     #[test]
     fn an_hl7_time_zone_is_an_iana_name_and_excludes_a_fixed_offset() {
-        let lines = |toml: &str| {
-            Config::parse(toml, [])
-                .unwrap()
-                .validate()
-                .err()
-                .map(|e| e.0)
-                .unwrap_or_default()
-        };
+        let lines = validation_errors;
         let l = lines("[input]\nhl7_time_zone = \"Europe/Londn\"\n");
         assert_eq!(l.len(), 1, "{l:?}");
         assert!(

@@ -192,13 +192,13 @@ pub(crate) fn process(
             Ok(d) => accepted.push(d),
             // A valid code Vigil does not score is not the feed's mistake: counted, not
             // dead-lettered (unless configured).
-            Err(e) if !settings.reject_unscored_codes && e.unscored().is_some() => {
-                if let Some(system) = e.unscored() {
+            Err(e) => match e.unscored() {
+                Some(system) if !settings.reject_unscored_codes => {
                     metrics.ignored.with_label_values(&[system.label()]).inc();
+                    work.tally.ignored += 1;
                 }
-                work.tally.ignored += 1;
-            }
-            Err(e) => rejections.push(e.into()),
+                _ => rejections.push(e.into()),
+            },
         }
     }
     for d in accepted {

@@ -724,29 +724,43 @@ async fn exchange(conn: &mut tokio::net::TcpStream, message: &[u8]) -> String {
     String::from_utf8_lossy(&reply[1..reply.len() - 2]).into_owned()
 }
 
+/// `vigil mllp` forwarding to the harness's observations topic.
+async fn mllp(
+    h: &Harness,
+    ack_timeout: Duration,
+    stop: &CancellationToken,
+) -> (std::net::SocketAddr, JoinHandle<()>) {
+    vigil_stream::mllp::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        &h.config.kafka.brokers,
+        h.config.kafka.observations_topic.clone(),
+        vigil_wire::Hl7Options::default(),
+        ack_timeout,
+        stop.clone(),
+    )
+    .await
+    .expect("MLLP listens")
+}
+
+/// The monitor gateway's ORU^R01 sample.
+fn monitor_sample() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../wire/tests/samples/hl7/monitor-vitals.hl7"
+    ))
+    .expect("sample")
+}
+
 /// With the broker down, a gateway hears AE (send again) within the ACK timeout instead
 /// of waiting minutes for librdkafka's own message timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mllp_answers_ae_within_its_timeout_when_kafka_cannot_take_a_message() {
     let h = Harness::new(1);
     let stop = CancellationToken::new();
-    let (addr, task) = vigil_stream::mllp::serve(
-        "127.0.0.1:0".parse().unwrap(),
-        &h.config.kafka.brokers,
-        h.config.kafka.observations_topic.clone(),
-        vigil_wire::Hl7Options::default(),
-        Duration::from_millis(1500),
-        stop.clone(),
-    )
-    .await
-    .expect("MLLP listens");
+    let (addr, task) = mllp(&h, Duration::from_millis(1500), &stop).await;
     h.broker.broker_down(1).expect("broker down");
     let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let monitor = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../wire/tests/samples/hl7/monitor-vitals.hl7"
-    ))
-    .unwrap();
+    let monitor = monitor_sample();
     let ack = tokio::time::timeout(Duration::from_secs(20), exchange(&mut conn, &monitor))
         .await
         .expect("an ACK within the timeout, not minutes later");
@@ -763,22 +777,9 @@ async fn mllp_answers_ae_within_its_timeout_when_kafka_cannot_take_a_message() {
 async fn mllp_acknowledges_only_what_kafka_has_and_rejects_with_reasons() {
     let h = Harness::new(2);
     let stop = CancellationToken::new();
-    let (addr, task) = vigil_stream::mllp::serve(
-        "127.0.0.1:0".parse().unwrap(),
-        &h.config.kafka.brokers,
-        h.config.kafka.observations_topic.clone(),
-        vigil_wire::Hl7Options::default(),
-        Duration::from_secs(10),
-        stop.clone(),
-    )
-    .await
-    .expect("MLLP listens");
+    let (addr, task) = mllp(&h, Duration::from_secs(10), &stop).await;
     let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let monitor = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../wire/tests/samples/hl7/monitor-vitals.hl7"
-    ))
-    .unwrap();
+    let monitor = monitor_sample();
     let ack = exchange(&mut conn, &monitor).await;
     assert!(ack.contains("\rMSA|AA|MSG00001|"), "{ack}");
     let ack = exchange(

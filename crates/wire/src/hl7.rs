@@ -593,34 +593,34 @@ fn hl7_time(
             }
         }
         Some(o) => return Err(format!("{} is not a UTC offset (+ZZZZ)", shown(o))),
-        None if zone.is_some() => {
-            let digits = |a: usize, b: usize| main.get(a..b).and_then(|d| d.parse::<i16>().ok());
-            let parts = [
-                digits(0, 4),
-                digits(4, 6),
-                digits(6, 8),
-                digits(8, 10),
-                digits(10, 12),
-                digits(12, 14).or(Some(0)),
-            ];
-            let Some(parts) = parts.into_iter().collect::<Option<Vec<i16>>>() else {
-                return Err(format!("{} is not a valid date-time", shown(text)));
-            };
-            let parts: [i16; 6] = parts
-                .try_into()
-                .map_err(|_| format!("{} is not a valid date-time", shown(text)))?;
-            let zone = zone.ok_or_else(|| "no time zone".to_owned())?;
-            zone.offset_minutes(parts)
-                .map_err(|why| format!("{} has no UTC offset and {why}", shown(text)))?
-        }
-        None => default_offset.ok_or_else(|| {
-            format!(
-                "{} has no UTC offset; local times are ambiguous (set [input] hl7_time_zone, \
-                 for example \"Europe/London\", to read them as local time there, or \
-                 hl7_default_utc_offset, for example \"+01:00\", for a fixed offset)",
-                shown(text)
-            )
-        })?,
+        None => match zone {
+            Some(zone) => {
+                // `main` is 12 or 14 ASCII digits (checked above).
+                let num = |a: usize, b: usize| {
+                    main.get(a..b)
+                        .and_then(|d| d.parse::<i16>().ok())
+                        .unwrap_or(0)
+                };
+                let parts = [
+                    num(0, 4),
+                    num(4, 6),
+                    num(6, 8),
+                    num(8, 10),
+                    num(10, 12),
+                    num(12, 14),
+                ];
+                zone.offset_minutes(parts)
+                    .map_err(|why| format!("{} has no UTC offset and {why}", shown(text)))?
+            }
+            None => default_offset.ok_or_else(|| {
+                format!(
+                    "{} has no UTC offset; local times are ambiguous (set [input] hl7_time_zone, \
+                     for example \"Europe/London\", to read them as local time there, or \
+                     hl7_default_utc_offset, for example \"+01:00\", for a fixed offset)",
+                    shown(text)
+                )
+            })?,
+        },
     };
     let sign = if offset_minutes < 0 { '-' } else { '+' };
     let abs = offset_minutes.unsigned_abs();
