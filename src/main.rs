@@ -426,18 +426,19 @@ fn main() -> ExitCode {
             };
             init_logs(settings.log_format, &settings.log_level);
             async_main(async move |stop| {
-                let topic = settings.mllp_topic.clone();
-                let (addr, task) = vigil_stream::mllp::serve(
-                    settings.mllp_listen,
-                    &settings.kafka.brokers,
-                    topic,
-                    settings.hl7.clone(),
-                    settings.mllp_ack_timeout,
-                    stop,
+                let metrics = vigil_stream::mllp::MllpMetrics::new();
+                let (http_addr, http_task) = vigil_stream::http::serve(
+                    settings.mllp_http_listen,
+                    vigil_stream::http::MLLP_HTTP_LISTEN,
+                    metrics.clone(),
+                    std::sync::Arc::new(vigil_stream::http::Readiness::not_consuming()),
+                    stop.clone(),
                 )
                 .await?;
-                tracing::info!(%addr, "Receiving HL7 v2 over MLLP");
+                let (addr, task) = vigil_stream::mllp::serve(&settings, metrics, stop).await?;
+                tracing::info!(%addr, %http_addr, "Receiving HL7 v2 over MLLP; serving /metrics, /healthz, /readyz");
                 task.await?;
+                let _ = http_task.await;
                 Ok(())
             })
         }

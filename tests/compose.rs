@@ -136,3 +136,149 @@ fn docker_compose_wiring_matches_the_code() {
         Some("http://prometheus:9090")
     );
 }
+
+/// Every series the service and `vigil mllp` export, with the labels each carries (the
+/// label vectors given one value each, so that they are rendered).
+fn exported_series() -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    let m = vigil_stream::Metrics::new();
+    m.alerts
+        .with_label_values(&["news2", "raised", "urgent"])
+        .inc();
+    m.dead_letters.with_label_values(&["unit"]).inc();
+    m.ignored.with_label_values(&["loinc"]).inc();
+    m.set_committed_offset(0, 1);
+    m.consumer_lag.with_label_values(&["0"]).set(0);
+    let text = m.render() + &vigil_stream::mllp::MllpMetrics::new().render();
+    let mut series: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let name_end = line.find(['{', ' ']).expect("a sample line");
+        let labels = series.entry(line[..name_end].to_owned()).or_default();
+        if let Some(rest) = line[name_end..].strip_prefix('{') {
+            for pair in rest.split('}').next().unwrap_or("").split(',') {
+                if let Some((label, _)) = pair.split_once('=') {
+                    labels.insert(label.to_owned());
+                }
+            }
+        }
+    }
+    series
+}
+
+/// The metric names and grouping labels a PromQL expression uses.
+#[derive(Default)]
+struct Uses {
+    metrics: Vec<String>,
+    grouped_by: Vec<String>,
+}
+
+impl promql_parser::util::ExprVisitor for Uses {
+    type Error = String;
+
+    fn pre_visit(&mut self, e: &promql_parser::parser::Expr) -> Result<bool, String> {
+        use promql_parser::parser::{Expr, LabelModifier};
+        match e {
+            Expr::VectorSelector(v) => self.metrics.extend(v.name.clone()),
+            Expr::MatrixSelector(m) => self.metrics.extend(m.vs.name.clone()),
+            Expr::Aggregate(a) => {
+                if let Some(LabelModifier::Include(labels)) = &a.modifier {
+                    self.grouped_by.extend(labels.labels.iter().cloned());
+                }
+            }
+            _ => {}
+        }
+        Ok(true)
+    }
+}
+
+/// The Grafana dashboard quality staff and operators open: provisioned by the compose
+/// file; every query valid PromQL over metrics Vigil exports, grouped only by labels those
+/// metrics carry; and every exported metric shown on some panel.
+#[test]
+fn the_grafana_dashboard_queries_what_vigil_exports() {
+    // Provisioned: the provider's path is where compose mounts the dashboards folder.
+    let compose = read_yaml("docker-compose.yml");
+    let mounts = strings(&compose["services"]["grafana"]["volumes"]);
+    let provider = read_yaml("config/grafana/dashboards.yml");
+    let path = provider["providers"][0]["options"]["path"]
+        .as_str()
+        .expect("a provider path");
+    assert!(
+        mounts.contains(&format!("./config/grafana/dashboards:{path}:ro")),
+        "{mounts:?}"
+    );
+    assert!(
+        mounts.contains(
+            &"./config/grafana/dashboards.yml:/etc/grafana/provisioning/dashboards/vigil.yml:ro"
+                .to_owned()
+        ),
+        "{mounts:?}"
+    );
+    let datasource = read_yaml("config/grafana/datasources.yml");
+    let uid = datasource["datasources"][0]["uid"]
+        .as_str()
+        .expect("a datasource uid");
+
+    let text = std::fs::read_to_string(repo_file("config/grafana/dashboards/vigil.json"))
+        .expect("the dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let exported = exported_series();
+    let mut shown = std::collections::BTreeSet::new();
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let mut queries = 0;
+    for panel in panels.iter().filter(|p| p["type"] != "row") {
+        let title = panel["title"].as_str().expect("a title");
+        assert!(
+            panel["description"].as_str().is_some_and(|d| d.len() > 20),
+            "{title}: say what it shows"
+        );
+        assert_eq!(panel["datasource"]["uid"], uid, "{title}");
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("an expression");
+            // Grafana substitutes its interval variable before Prometheus sees the query.
+            let query = expr.replace("$__rate_interval", "5m");
+            let ast = promql_parser::parser::parse(&query)
+                .unwrap_or_else(|e| panic!("{title}: {expr}: {e}"));
+            let mut uses = Uses::default();
+            promql_parser::util::walk_expr(&mut uses, &ast).expect("walks");
+            assert!(!uses.metrics.is_empty(), "{title}: {expr}");
+            for name in &uses.metrics {
+                let labels = exported
+                    .get(name)
+                    .unwrap_or_else(|| panic!("{title}: {name} is not exported"));
+                for label in &uses.grouped_by {
+                    assert!(
+                        labels.contains(label)
+                            || uses
+                                .metrics
+                                .iter()
+                                .any(|m| exported.get(m).is_some_and(|l| l.contains(label))),
+                        "{title}: grouped by {label}, which {name} does not carry"
+                    );
+                }
+                shown.insert(
+                    ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .find_map(|s| name.strip_suffix(s))
+                        .unwrap_or(name)
+                        .to_owned(),
+                );
+            }
+            queries += 1;
+        }
+    }
+    assert!(queries >= 15, "{queries} queries");
+    let missing: Vec<&String> = exported
+        .keys()
+        .filter(|name| {
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(name);
+            !shown.contains(base)
+        })
+        .collect();
+    assert!(missing.is_empty(), "not on the dashboard: {missing:?}");
+}

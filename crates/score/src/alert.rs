@@ -68,7 +68,8 @@ pub enum Level {
 }
 
 impl Level {
-    const ALL: [Level; 3] = [Level::Advisory, Level::Urgent, Level::Emergency];
+    /// Every level, lowest first.
+    pub const ALL: [Level; 3] = [Level::Advisory, Level::Urgent, Level::Emergency];
 
     /// The name as in the README's alert events.
     pub fn name(self) -> &'static str {
@@ -617,6 +618,16 @@ impl AlertState {
     pub fn first_raised_at(&self, rule: RuleId) -> Option<Timestamp> {
         let r = &self.rules()[index(rule)];
         r.active.and(r.first_raised_at.get())
+    }
+
+    /// Every rule's active alert, in [`RuleId::ALL`] order: its level, and whether
+    /// readings it rests on were reported overdue (until they are measured again or the
+    /// alert resolves). `None` where no alert is active.
+    pub fn active_alerts(&self) -> [Option<(Level, bool)>; 6] {
+        match &self.busy {
+            None => [None; 6],
+            Some(full) => full.map(|r| r.active.map(|l| (l, !r.overdue.is_empty()))),
+        }
     }
 
     /// Whether any rule's alert is active.

@@ -256,7 +256,11 @@ pub fn restore(
 /// The partition's end offset as the consumer's last fetch response reported it (no
 /// request; rdkafka exposes only the querying variant).
 #[allow(unsafe_code)]
-fn cached_high_watermark(reader: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
+pub(crate) fn cached_high_watermark<C: rdkafka::consumer::ConsumerContext>(
+    reader: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
     let topic = std::ffi::CString::new(topic).ok()?;
     let (mut low, mut high) = (-1i64, -1i64);
     // SAFETY: the client pointer is valid while `reader` lives, `topic` is a valid C

@@ -147,6 +147,9 @@ pub struct Mllp {
     pub topic: String,
     /// How long a message may wait for Kafka before it is answered `AE` (send again).
     pub ack_timeout_ms: u64,
+    /// Address `vigil mllp` serves `/metrics`, `/healthz` and `/readyz` on (apart from
+    /// `[http] listen`, so that it can run beside the service).
+    pub http_listen: String,
 }
 
 impl Default for Mllp {
@@ -155,6 +158,7 @@ impl Default for Mllp {
             listen: "127.0.0.1:2575".into(),
             topic: String::new(),
             ack_timeout_ms: 10_000,
+            http_listen: "127.0.0.1:9899".into(),
         }
     }
 }
@@ -496,6 +500,8 @@ pub struct Settings {
     pub fhir_out: Option<(crate::fhir_out::FhirResource, String)>,
     /// The MLLP listener's address.
     pub mllp_listen: SocketAddr,
+    /// Where `vigil mllp` serves its metrics and health endpoints.
+    pub mllp_http_listen: SocketAddr,
     /// How long `vigil mllp` waits for Kafka before answering `AE`.
     pub mllp_ack_timeout: Duration,
     /// The topic `vigil mllp` forwards to (the observations topic unless `[mllp] topic`
@@ -924,6 +930,14 @@ impl Config {
                 self.mllp.listen
             ),
         );
+        let mllp_http_listen = self.mllp.http_listen.parse::<SocketAddr>();
+        need(
+            mllp_http_listen.is_ok(),
+            format!(
+                "mllp.http_listen: {:?} is not an address; expected host:port such as 127.0.0.1:9899",
+                self.mllp.http_listen
+            ),
+        );
         need(
             listen.is_ok(),
             format!(
@@ -1090,7 +1104,7 @@ impl Config {
             },
             ..EngineConfig::default()
         };
-        let Ok(mllp_listen) = mllp_listen else {
+        let (Ok(mllp_listen), Ok(mllp_http_listen)) = (mllp_listen, mllp_http_listen) else {
             return Err(ConfigError(
                 errors.iter().map(|e| origin.attribute(e)).collect(),
             ));
@@ -1124,6 +1138,7 @@ impl Config {
             clock_tolerance: Span::seconds(input.clock_tolerance_seconds as i64),
             reject_unscored_codes: input.reject_unscored_codes,
             mllp_listen,
+            mllp_http_listen,
             mllp_ack_timeout: Duration::from_millis(self.mllp.ack_timeout_ms),
             hl7,
             fhir_out,
@@ -1263,6 +1278,7 @@ mod tests {
         listen: u8,
         topic: u8,
         ack_timeout_ms: u8,
+        http_listen: u8,
     }
 
     #[test]

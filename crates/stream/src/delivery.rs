@@ -129,6 +129,13 @@ impl<C: ConsumerContext + 'static> Committer<C> {
                     metrics
                         .batch_seconds
                         .observe(batch.started.elapsed().as_secs_f64());
+                    let committed_at = crate::event::now();
+                    for received in batch.outgoing.iter().filter_map(|o| o.received) {
+                        metrics.alert_latency_seconds.observe(
+                            (committed_at.as_millis() - received.as_millis()).max(0) as f64
+                                / 1000.0,
+                        );
+                    }
                 }
                 Err(_) if delivery.is_exactly_once() => metrics.aborts.inc(),
                 Err(_) => {}
@@ -266,6 +273,7 @@ impl Delivery {
                         key: CHECKPOINT,
                         value: Some("1"),
                     })),
+                    received: None,
                     what: "checkpoint",
                 });
             }

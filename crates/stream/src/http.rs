@@ -27,6 +27,14 @@ pub struct Readiness {
 }
 
 impl Readiness {
+    /// For a process that consumes nothing (`vigil mllp`): ready once it serves.
+    pub fn not_consuming() -> Readiness {
+        let r = Readiness::default();
+        r.set_consuming(true);
+        r.set_assigned(true);
+        r
+    }
+
     /// Records whether partitions are assigned.
     pub fn set_assigned(&self, assigned: bool) {
         self.assigned.store(assigned, Ordering::SeqCst);
@@ -86,9 +94,33 @@ impl Readiness {
     }
 }
 
+/// What `/metrics` serves: the service's metrics, or `vigil mllp`'s.
+pub trait Exposition: Clone + Send + Sync + 'static {
+    /// The Prometheus text exposition.
+    fn exposition(&self) -> String;
+}
+
+impl Exposition for Metrics {
+    fn exposition(&self) -> String {
+        self.render()
+    }
+}
+
+impl Exposition for crate::mllp::MllpMetrics {
+    fn exposition(&self) -> String {
+        self.render()
+    }
+}
+
+/// The setting of the service's HTTP address, as bind errors name it.
+pub const HTTP_LISTEN: &str = "[http] listen (VIGIL_HTTP_LISTEN)";
+
+/// The setting of `vigil mllp`'s HTTP address.
+pub const MLLP_HTTP_LISTEN: &str = "[mllp] http_listen (VIGIL_MLLP_HTTP_LISTEN)";
+
 #[derive(Clone)]
-struct AppState {
-    metrics: Metrics,
+struct AppState<M> {
+    metrics: M,
     readiness: Arc<Readiness>,
 }
 
@@ -102,26 +134,28 @@ pub fn bind_error(addr: SocketAddr, setting: &str, e: &std::io::Error) -> std::i
     )
 }
 
-/// Binds `addr` and serves until `shutdown` is cancelled. Returns the bound address
+/// Binds `addr` (chosen by `setting`, named if it cannot be bound) and serves until
+/// `shutdown` is cancelled. Returns the bound address
 /// (useful with port 0) once listening.
 ///
 /// # Errors
 ///
 /// When the address cannot be bound.
-pub async fn serve(
+pub async fn serve<M: Exposition>(
     addr: SocketAddr,
-    metrics: Metrics,
+    setting: &str,
+    metrics: M,
     readiness: Arc<Readiness>,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| bind_error(addr, "[http] listen (VIGIL_HTTP_LISTEN)", &e))?;
+        .map_err(|e| bind_error(addr, setting, &e))?;
     let bound = listener.local_addr()?;
     let app = Router::new()
-        .route("/metrics", get(metrics_handler))
+        .route("/metrics", get(metrics_handler::<M>))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready_handler))
+        .route("/readyz", get(ready_handler::<M>))
         .with_state(AppState { metrics, readiness });
     let handle = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -134,14 +168,16 @@ pub async fn serve(
     Ok((bound, handle))
 }
 
-async fn metrics_handler(State(s): State<AppState>) -> ([(&'static str, &'static str); 1], String) {
+async fn metrics_handler<M: Exposition>(
+    State(s): State<AppState<M>>,
+) -> ([(&'static str, &'static str); 1], String) {
     (
         [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-        s.metrics.render(),
+        s.metrics.exposition(),
     )
 }
 
-async fn ready_handler(State(s): State<AppState>) -> (StatusCode, String) {
+async fn ready_handler<M: Exposition>(State(s): State<AppState<M>>) -> (StatusCode, String) {
     match s.readiness.status() {
         Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
         Err(why) => (
@@ -162,6 +198,7 @@ mod tests {
         let stop = CancellationToken::new();
         let (addr, task) = serve(
             "127.0.0.1:0".parse().expect("an address"),
+            HTTP_LISTEN,
             Metrics::new(),
             readiness.clone(),
             stop.clone(),
@@ -209,6 +246,7 @@ mod tests {
         let addr = taken.local_addr().expect("its address");
         let err = serve(
             addr,
+            HTTP_LISTEN,
             Metrics::new(),
             Arc::new(Readiness::default()),
             CancellationToken::new(),

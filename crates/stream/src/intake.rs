@@ -160,6 +160,12 @@ impl ConsumerContext for IntakeContext {
                 a.remove(p);
             }
         });
+        for p in &partitions {
+            let _ = self
+                .metrics
+                .consumer_lag
+                .remove_label_values(&[&p.to_string()]);
+        }
         // Whatever was polled before the revocation goes first; then the revocation, and
         // the group waits until the processing task has committed and dropped them. (Not
         // when the processing task has stopped: its channel is closed.)
@@ -227,6 +233,32 @@ impl IntakeThread {
     }
 }
 
+/// How often the intake thread updates `vigil_consumer_lag_messages`.
+const LAG_EVERY: Duration = Duration::from_secs(2);
+
+/// Sets each assigned partition's lag: the broker's end offset as the latest fetch
+/// reported it, minus the next offset to consume (no request is made). A partition
+/// nothing was consumed from yet keeps no figure.
+fn record_lag(consumer: &BaseConsumer<IntakeContext>) {
+    let Ok(positions) = consumer.position() else {
+        return;
+    };
+    let metrics = &consumer.context().metrics;
+    for e in positions.elements() {
+        let rdkafka::Offset::Offset(position) = e.offset() else {
+            continue;
+        };
+        if let Some(high) =
+            crate::changelog::cached_high_watermark(consumer, e.topic(), e.partition())
+        {
+            metrics
+                .consumer_lag
+                .with_label_values(&[&e.partition().to_string()])
+                .set((high - position).max(0));
+        }
+    }
+}
+
 /// How long one idle poll waits; bounds how long stopping takes.
 const IDLE_POLL: Duration = Duration::from_millis(50);
 
@@ -238,7 +270,12 @@ fn poll_loop(
     let context = consumer.context();
     let mut held = 0usize;
     let mut probed = std::time::Instant::now();
+    let mut lag_recorded = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if lag_recorded.elapsed() >= LAG_EVERY {
+            lag_recorded = std::time::Instant::now();
+            record_lag(consumer);
+        }
         if context.watch.is_down() && probed.elapsed() >= PROBE_EVERY {
             probed = std::time::Instant::now();
             if consumer

@@ -62,6 +62,7 @@ pub async fn run(
     let http_stop = CancellationToken::new();
     let (addr, http_task) = http::serve(
         settings.listen,
+        http::HTTP_LISTEN,
         metrics.clone(),
         readiness.clone(),
         http_stop.clone(),

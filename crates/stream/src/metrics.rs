@@ -2,7 +2,10 @@
 //! low-cardinality (outcome, rule, kind, level, reason kind) and never carry a patient
 //! identifier.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+use vigil_score::{Level, RuleId, Timestamp};
 
 /// The service's metrics and their registry.
 #[derive(Clone)]
@@ -38,6 +41,46 @@ pub struct Metrics {
     /// State records skipped on restore because they were written after the committed
     /// input offset (an aborted or unfinished batch).
     pub state_records_skipped: IntCounter,
+    /// Seconds from the receipt of the reading that completed a decision to the commit of
+    /// its alert events.
+    pub alert_latency_seconds: Histogram,
+    /// How late readings arrive: seconds from a reading's event time to its receipt.
+    pub reading_delay_seconds: Histogram,
+    /// When this instance last accepted a reading (Unix seconds).
+    pub last_reading: IntGauge,
+    /// Active alerts, by rule and level (recounted by the overdue sweep and after every
+    /// rebalance).
+    pub active_alerts: IntGaugeVec,
+    /// Active alerts whose readings are overdue, by rule.
+    pub overdue_alerts: IntGaugeVec,
+    /// Messages in an assigned input partition after the last one this instance consumed.
+    pub consumer_lag: IntGaugeVec,
+}
+
+/// Active and overdue alerts of a set of patients, counted for the gauges.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AlertCount {
+    /// By rule (in [`RuleId::ALL`] order) and level (in [`Level::ALL`] order).
+    pub active: [[i64; 3]; 6],
+    /// Overdue, by rule.
+    pub overdue: [i64; 6],
+}
+
+impl AlertCount {
+    /// Adds one patient's alerts.
+    pub fn add(&mut self, alerts: &vigil_score::AlertState) {
+        for (i, active) in alerts.active_alerts().iter().enumerate() {
+            let Some((level, overdue)) = active else {
+                continue;
+            };
+            if let Some(l) = Level::ALL.iter().position(|x| x == level) {
+                self.active[i][l] += 1;
+            }
+            if *overdue {
+                self.overdue[i] += 1;
+            }
+        }
+    }
 }
 
 impl Metrics {
@@ -141,7 +184,45 @@ impl Metrics {
             "vigil_state_bytes_restored_total",
             "Bytes of patient state read back from the changelog.",
         );
-        for outcome in ["accepted", "duplicate", "stale", "rejected"] {
+        let alert_latency_seconds = histogram(
+            "vigil_alert_latency_seconds",
+            "Seconds from the receipt of the reading that completed a decision to the commit of its alert events.",
+            vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ],
+        );
+        let reading_delay_seconds = histogram(
+            "vigil_reading_delay_seconds",
+            "Seconds from an accepted reading's event time to its receipt: how late the feed delivers.",
+            vec![
+                1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14_400.0, 86_400.0,
+            ],
+        );
+        let last_reading = gauge(
+            "vigil_last_reading_timestamp_seconds",
+            "When this instance last accepted a reading, in Unix seconds (0: none since it started).",
+        );
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            register(Box::new(g.clone()));
+            g
+        };
+        let active_alerts = gauge_vec(
+            "vigil_active_alerts",
+            "Active alerts of this instance's patients, by rule and level.",
+            &["rule", "level"],
+        );
+        let overdue_alerts = gauge_vec(
+            "vigil_overdue_alerts",
+            "Active alerts whose readings are overdue (re-measure), by rule.",
+            &["rule"],
+        );
+        let consumer_lag = gauge_vec(
+            "vigil_consumer_lag_messages",
+            "Messages in an assigned input partition after the last one this instance consumed (from the broker's end offset in the latest fetch).",
+            &["partition"],
+        );
+        for outcome in ["accepted", "duplicate", "stale", "ignored", "rejected"] {
             observations.with_label_values(&[outcome]);
         }
         Metrics {
@@ -160,7 +241,39 @@ impl Metrics {
             aborts,
             state_records_skipped,
             committed_offsets,
+            alert_latency_seconds,
+            reading_delay_seconds,
+            last_reading,
+            active_alerts,
+            overdue_alerts,
+            consumer_lag,
         }
+        .with_alert_count(AlertCount::default())
+    }
+
+    /// Sets the active- and overdue-alert gauges to `count`.
+    pub fn with_alert_count(self, count: AlertCount) -> Metrics {
+        self.set_alert_count(&count);
+        self
+    }
+
+    /// Sets the active- and overdue-alert gauges to `count`.
+    pub fn set_alert_count(&self, count: &AlertCount) {
+        for (i, rule) in RuleId::ALL.iter().enumerate() {
+            for (l, level) in Level::ALL.iter().enumerate() {
+                self.active_alerts
+                    .with_label_values(&[rule.name(), level.name()])
+                    .set(count.active[i][l]);
+            }
+            self.overdue_alerts
+                .with_label_values(&[rule.name()])
+                .set(count.overdue[i]);
+        }
+    }
+
+    /// Records that readings were accepted at `at`.
+    pub fn set_last_reading(&self, at: Timestamp) {
+        self.last_reading.set(at.as_millis().div_euclid(1000));
     }
 
     /// Records a partition's committed input offset.
@@ -172,16 +285,18 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let encoder = prometheus::TextEncoder::new();
-        if encoder
-            .encode_utf8(&self.registry.gather(), &mut out)
-            .is_err()
-        {
-            out.clear();
-        }
-        out
+        render(&self.registry)
     }
+}
+
+/// The Prometheus text exposition of `registry` (empty if it cannot be encoded).
+pub(crate) fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    let encoder = prometheus::TextEncoder::new();
+    if encoder.encode_utf8(&registry.gather(), &mut out).is_err() {
+        out.clear();
+    }
+    out
 }
 
 impl Default for Metrics {

@@ -82,6 +82,15 @@ impl Owned {
         }
     }
 
+    /// The active and overdue alerts of the patients held.
+    pub(crate) fn alert_count(&self) -> crate::metrics::AlertCount {
+        let mut count = crate::metrics::AlertCount::default();
+        for state in self.partitions.values().flat_map(HashMap::values) {
+            count.add(state.tracker.alerts());
+        }
+        count
+    }
+
     /// How many patients are held.
     pub(crate) fn patient_count(&self) -> usize {
         self.partitions.values().map(HashMap::len).sum()

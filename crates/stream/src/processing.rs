@@ -134,6 +134,9 @@ impl Tally {
                 metrics.observations.with_label_values(&[label]).inc_by(n);
             }
         }
+        if self.accepted > 0 {
+            metrics.set_last_reading(now());
+        }
         *self = Tally::default();
     }
 }
@@ -255,6 +258,7 @@ pub(crate) fn process(
             payload: m.payload,
             headers: Some(headers),
             what: "dead-letter",
+            received: None,
         });
     }
 }
@@ -292,6 +296,8 @@ fn apply(
         &settings.engine,
         &settings.policy,
     );
+    // The decision this reading may trigger is of the set before it, received then.
+    let set_received = state.tracker.alerts().last_received();
     state.tracker.note_received(received);
     if state.batch != work.batch {
         state.batch = work.batch;
@@ -303,6 +309,7 @@ fn apply(
             state,
             &decided,
             now(),
+            set_received,
             settings,
             metrics,
             work.outgoing,
@@ -330,6 +337,9 @@ fn apply(
         }
     }
     work.tally.accepted += 1;
+    metrics.reading_delay_seconds.observe(
+        (received.as_millis() - d.observation.effective().as_millis()).max(0) as f64 / 1000.0,
+    );
     if settings.fhir_out.is_some()
         && let Some(id) = &d.id
     {
@@ -369,6 +379,7 @@ pub(crate) fn remind(
                 state,
                 &outcome,
                 now,
+                None,
                 settings,
                 metrics,
                 work.outgoing,
@@ -382,11 +393,15 @@ pub(crate) fn remind(
 }
 
 /// Turns one decision's outcome into alert events (and FHIR alerts) for `patient_id`.
+/// `received`: when the readings decided on were received (for the alert-latency
+/// histogram; `None` for the overdue sweep, which no reading triggered).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn publish(
     patient_id: &str,
     state: &PatientState,
     outcome: &vigil_score::Outcome,
     emitted: Timestamp,
+    received: Option<Timestamp>,
     settings: &Settings,
     metrics: &Metrics,
     outgoing: &mut Vec<Outgoing>,
@@ -424,6 +439,7 @@ pub(crate) fn publish(
                 payload: fhir.to_string().into_bytes(),
                 headers: None,
                 what: "FHIR alert",
+                received: None,
             });
         }
         match serde_json::to_vec(&event) {
@@ -434,6 +450,7 @@ pub(crate) fn publish(
                 payload,
                 headers: None,
                 what: "alert",
+                received,
             }),
             Err(e) => tracing::error!(error = %e, "Alert event could not be serialised"),
         }

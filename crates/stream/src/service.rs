@@ -34,6 +34,7 @@ use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use vigil_score::Timestamp;
 
 use crate::changelog::{ENCOUNTER, INPUT_OFFSET, LOCATION, restore_partitions};
 use crate::config::Settings;
@@ -92,6 +93,9 @@ pub(crate) struct Outgoing {
     pub(crate) headers: Option<OwnedHeaders>,
     /// What it is, for delivery errors.
     pub(crate) what: &'static str,
+    /// An alert event's: when the readings decided on were received (for
+    /// `vigil_alert_latency_seconds`, observed once the event is committed).
+    pub(crate) received: Option<Timestamp>,
 }
 
 /// Client settings: `defaults` first, then the raw `[kafka.librdkafka]` settings, which
@@ -276,6 +280,7 @@ async fn pipeline(
                     core.deliver(committer, true).await?;
                     committer.finished().await?;
                     core.owned.release(&partitions);
+                    core.count_alerts();
                     let _ = done.send(());
                 }
                 Some(Intake::Stopped(why)) => {
@@ -446,6 +451,7 @@ impl Core<'_> {
         for (partition, state) in restored {
             self.owned.install(partition, state);
         }
+        self.count_alerts();
         self.readiness.set_restoring(0);
         Ok(())
     }
@@ -464,6 +470,13 @@ impl Core<'_> {
         if self.batch.outgoing.len() > before {
             self.batch.start();
         }
+        self.count_alerts();
+    }
+
+    /// Recounts the active- and overdue-alert gauges (a pass over every patient held:
+    /// done by the overdue sweep and after partitions move, not per batch).
+    fn count_alerts(&self) {
+        self.metrics.set_alert_count(&self.owned.alert_count());
     }
 
     /// Closes the batch in progress and hands it to delivery (after the batch before it
@@ -500,11 +513,13 @@ impl Core<'_> {
             if std::mem::take(&mut state.undecided)
                 && let Some(outcome) = state.tracker.flush(&settings.engine, &settings.policy)
             {
+                let received = state.tracker.alerts().last_received();
                 publish(
                     patient_id,
                     state,
                     &outcome,
                     emitted,
+                    received,
                     settings,
                     metrics,
                     &mut batch.outgoing,
@@ -546,6 +561,7 @@ impl Core<'_> {
                 payload: bytes,
                 headers: Some(headers),
                 what: "state",
+                received: None,
             });
         }
         let offsets: Vec<(i32, i64)> = batch.next_offsets.drain().collect();

@@ -728,18 +728,16 @@ async fn exchange(conn: &mut tokio::net::TcpStream, message: &[u8]) -> String {
 async fn mllp(
     h: &Harness,
     ack_timeout: Duration,
+    metrics: &vigil_stream::mllp::MllpMetrics,
     stop: &CancellationToken,
 ) -> (std::net::SocketAddr, JoinHandle<()>) {
-    vigil_stream::mllp::serve(
-        "127.0.0.1:0".parse().unwrap(),
-        &h.config.kafka.brokers,
-        h.config.kafka.observations_topic.clone(),
-        vigil_wire::Hl7Options::default(),
-        ack_timeout,
-        stop.clone(),
-    )
-    .await
-    .expect("MLLP listens")
+    let mut config = h.config.clone();
+    config.mllp.listen = "127.0.0.1:0".into();
+    config.mllp.ack_timeout_ms = ack_timeout.as_millis() as u64;
+    let settings = config.validate().expect("valid");
+    vigil_stream::mllp::serve(&settings, metrics.clone(), stop.clone())
+        .await
+        .expect("MLLP listens")
 }
 
 /// The monitor gateway's ORU^R01 sample.
@@ -757,7 +755,8 @@ fn monitor_sample() -> Vec<u8> {
 async fn mllp_answers_ae_within_its_timeout_when_kafka_cannot_take_a_message() {
     let h = Harness::new(1);
     let stop = CancellationToken::new();
-    let (addr, task) = mllp(&h, Duration::from_millis(1500), &stop).await;
+    let metrics = vigil_stream::mllp::MllpMetrics::new();
+    let (addr, task) = mllp(&h, Duration::from_millis(1500), &metrics, &stop).await;
     h.broker.broker_down(1).expect("broker down");
     let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let monitor = monitor_sample();
@@ -768,6 +767,11 @@ async fn mllp_answers_ae_within_its_timeout_when_kafka_cannot_take_a_message() {
         ack.contains("\rMSA|AE|MSG00001|not stored, send again: "),
         "{ack}"
     );
+    let text = metrics.render();
+    assert!(
+        text.contains("vigil_mllp_messages_total{ack=\"AE\",reason=\"kafka\"} 1"),
+        "{text}"
+    );
     h.broker.broker_up(1).expect("broker up");
     stop.cancel();
     task.await.expect("MLLP stops");
@@ -777,7 +781,8 @@ async fn mllp_answers_ae_within_its_timeout_when_kafka_cannot_take_a_message() {
 async fn mllp_acknowledges_only_what_kafka_has_and_rejects_with_reasons() {
     let h = Harness::new(2);
     let stop = CancellationToken::new();
-    let (addr, task) = mllp(&h, Duration::from_secs(10), &stop).await;
+    let metrics = vigil_stream::mllp::MllpMetrics::new();
+    let (addr, task) = mllp(&h, Duration::from_secs(10), &metrics, &stop).await;
     let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let monitor = monitor_sample();
     let ack = exchange(&mut conn, &monitor).await;
@@ -801,6 +806,19 @@ async fn mllp_acknowledges_only_what_kafka_has_and_rejects_with_reasons() {
     let reader = h.reader(&h.config.kafka.observations_topic);
     let got = read_until(&reader, Duration::from_secs(30), |s| !s.is_empty()).await;
     assert_eq!(got.len(), 1);
+    // Each answer is counted by its code and reason kind, the open connection too.
+    let text = metrics.render();
+    for line in [
+        "vigil_mllp_messages_total{ack=\"AA\",reason=\"stored\"} 1",
+        "vigil_mllp_messages_total{ack=\"AR\",reason=\"unreadable\"} 1",
+        "vigil_mllp_messages_total{ack=\"AE\",reason=\"rejected\"} 1",
+        "vigil_mllp_messages_total{ack=\"AE\",reason=\"kafka\"} 0",
+        "vigil_mllp_connections 1",
+        "vigil_mllp_ack_seconds_count 3",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    drop(conn);
     stop.cancel();
     task.await.expect("MLLP stops");
 }
@@ -1031,4 +1049,76 @@ async fn restore_after_forged_tombstone(sealed: bool) -> Vec<Value> {
         .skip(1)
         .map(|a| a["kind"].clone())
         .collect()
+}
+
+/// The value of the first series of `metrics` whose line starts with `series`, as a float.
+fn value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+}
+
+/// What quality staff and operators watch: the latency from a reading to its alert, how
+/// late readings arrive, when the last one did, the alerts active now, and consumer lag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_alert_latency_reading_delay_active_alerts_and_lag() {
+    let mut h = Harness::new(1);
+    let port = free_port();
+    h.config.http.listen = format!("127.0.0.1:{port}");
+    h.config.service.overdue_check_ms = 100;
+    let (stop, task) = h.start();
+    // RR 26 raises NEWS2 at advisory (a single 3) with every rule alerting.
+    send_all(&h, vec![reading("Q1", "resp_rate", json!(26), 0)]).await;
+    let alerts = h.reader(&h.config.kafka.alerts_topic);
+    let seen = read_until(&alerts, Duration::from_secs(60), |s| {
+        !alerts_of(s, "Q1", "news2").is_empty()
+    })
+    .await;
+    let level = alerts_of(&seen, "Q1", "news2")[0]["level"]
+        .as_str()
+        .expect("a level")
+        .to_owned();
+    let active = format!("vigil_active_alerts{{level=\"{level}\",rule=\"news2\"}} ");
+    let shown = eventually(Duration::from_secs(30), || {
+        let m = http_get(port, "/metrics").1;
+        value(&m, &active) == Some(1.0)
+            && value(&m, "vigil_consumer_lag_messages{partition=\"0\"} ") == Some(0.0)
+    })
+    .await;
+    let m = http_get(port, "/metrics").1;
+    assert!(shown, "{m}");
+    // Nothing else is active.
+    let others: f64 = m
+        .lines()
+        .filter(|l| l.starts_with("vigil_active_alerts{"))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum();
+    assert_eq!(others, 1.0, "{m}");
+    assert_eq!(
+        value(&m, "vigil_overdue_alerts{rule=\"news2\"} "),
+        Some(0.0),
+        "{m}"
+    );
+    assert!(
+        value(&m, "vigil_alert_latency_seconds_count ") >= Some(1.0),
+        "{m}"
+    );
+    // The reading is dated 2026-11-23, so it arrived days late.
+    assert_eq!(
+        value(&m, "vigil_reading_delay_seconds_count "),
+        Some(1.0),
+        "{m}"
+    );
+    assert!(
+        value(&m, "vigil_reading_delay_seconds_sum ") > Some(86_400.0),
+        "{m}"
+    );
+    let last = value(&m, "vigil_last_reading_timestamp_seconds ").expect("a gauge");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64();
+    assert!((now - 120.0..=now + 1.0).contains(&last), "{last} vs {now}");
+    stop.cancel();
+    task.await.expect("service stops");
 }
