@@ -16,6 +16,9 @@ pub struct Counts {
     pub observations: usize,
     /// Readings of valid codes Vigil does not score, reported as ignored.
     pub ignored: usize,
+    /// Readings sent without a value and with the reason why (FHIR
+    /// `dataAbsentReason`), reported as absent.
+    pub absent: usize,
     /// Rejections reported.
     pub rejected: usize,
 }
@@ -45,6 +48,8 @@ pub fn run(
                 Err(e) => {
                     if e.unscored().is_some() {
                         counts.ignored += 1;
+                    } else if e.absent().is_some() {
+                        counts.absent += 1;
                     } else {
                         counts.rejected += 1;
                     }
@@ -82,6 +87,7 @@ mod tests {
                 messages: 2,
                 observations: 1,
                 ignored: 0,
+                absent: 0,
                 rejected: 2
             }
         );

@@ -940,8 +940,8 @@ fn score(
         Ok(s) => {
             if print_summary {
                 eprintln!(
-                    "summary: {} lines, {} accepted, {} duplicate, {} stale, {} ignored, {} rejected",
-                    s.lines, s.accepted, s.duplicate, s.stale, s.ignored, s.rejected
+                    "summary: {} lines, {} accepted, {} duplicate, {} stale, {} ignored, {} absent, {} rejected",
+                    s.lines, s.accepted, s.duplicate, s.stale, s.ignored, s.absent, s.rejected
                 );
             }
             ExitCode::from(u8::from(s.rejected > 0))

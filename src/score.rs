@@ -37,6 +37,9 @@ pub struct Summary {
     /// Readings of valid LOINC or MDC codes Vigil does not score (reported on the error
     /// stream, not rejections).
     pub ignored: usize,
+    /// Readings sent without a value and with the reason why (FHIR `dataAbsentReason`):
+    /// never scored, reported on the error stream, not rejections.
+    pub absent: usize,
     /// Readings rejected (reported on the error stream): invalid, conflicting with a
     /// reading held under the same id, or dated after `--now`.
     pub rejected: usize,
@@ -86,6 +89,11 @@ pub fn run(
                 Ok(d) => d,
                 Err(e) if e.unscored().is_some() => {
                     summary.ignored += 1;
+                    writeln!(errors, "line {line}: {e}")?;
+                    continue;
+                }
+                Err(e) if e.absent().is_some() => {
+                    summary.absent += 1;
                     writeln!(errors, "line {line}: {e}")?;
                     continue;
                 }
@@ -219,6 +227,7 @@ mod tests {
                 duplicate: 1,
                 stale: 0,
                 ignored: 0,
+                absent: 0,
                 rejected: 1
             }
         );

@@ -146,6 +146,7 @@ fn exported_series() -> BTreeMap<String, std::collections::BTreeSet<String>> {
         .inc();
     m.dead_letters.with_label_values(&["unit"]).inc();
     m.ignored.with_label_values(&["loinc"]).inc();
+    m.absent.with_label_values(&["not-performed"]).inc();
     m.set_committed_offset(0, 1);
     m.consumer_lag.with_label_values(&["0"]).set(0);
     let text = m.render() + &vigil_stream::mllp::MllpMetrics::new().render();

@@ -92,3 +92,32 @@ fn rejections_are_line_reasons_with_exit_status_1() {
         "--format is required"
     );
 }
+
+/// The README's table of codes and units is the decoder's: every parameter with its
+/// canonical unit, the units converted from and every LOINC code read, in the order the
+/// code keeps them.
+#[test]
+fn the_readme_lists_every_code_and_unit_vigil_reads() {
+    let readme = std::fs::read_to_string(crate::util::repo_file("README.md")).expect("README");
+    let mut expected = String::from(
+        "| code | canonical unit | units accepted | LOINC codes |\n|---|---|---|---|\n",
+    );
+    for p in vigil_score::Param::ALL {
+        let loinc: Vec<&str> = p.loinc_codes().collect();
+        expected.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            p.code(),
+            p.unit(),
+            p.accepted_units().join(", "),
+            if loinc.is_empty() {
+                "none".to_owned()
+            } else {
+                loinc.join(", ")
+            }
+        ));
+    }
+    assert!(
+        readme.contains(&expected),
+        "README.md must hold this table:\n{expected}"
+    );
+}

@@ -198,36 +198,41 @@ impl Param {
         }
     }
 
-    /// Looks a code up: a canonical name, or a LOINC code listed in [`Param::from_code`]'s table.
+    /// Looks a code up: a canonical name, or a LOINC code Vigil reads (its sources below).
     /// LOINC codes that name a specific unit family (mass or molar creatinine, say) map to
     /// the same parameter; the unit decides the conversion.
+    ///
+    /// Besides each parameter's primary code, the variants hospitals' systems send for the
+    /// same quantity are read: the measurement site of a body temperature, the position or
+    /// method of a heart rate, non-invasive blood pressure, and blood counts and lactate
+    /// coded by specimen. Each is a LOINC term (LOINC 2.82, <https://loinc.org/>, looked up
+    /// by code) whose component, property and scale are those of the primary code:
+    ///
+    /// - temperature: 8331-1 oral, 8332-9 rectal, 8328-7 axillary, 8329-5 core, 76011-6
+    ///   ear (component "Body temperature", property Temp);
+    /// - heart rate: 40443-4 resting, 68999-2 supine, 69000-8 sitting, 69001-6 standing,
+    ///   60978-4 intra-arterial line, 67129-7 peripheral artery by palpation (the FHIR
+    ///   vital-signs heart-rate value set, `http://hl7.org/fhir/ValueSet/observation-vitalsign-heartrate`);
+    /// - 76534-7 systolic and 76535-4 diastolic blood pressure by non-invasive method;
+    /// - 26464-8 leukocytes and 26515-7 platelets in blood (count per volume, method
+    ///   unspecified);
+    /// - 2519-7 lactate in venous blood (moles per volume; 32693-4 is lactate in blood).
+    ///
+    /// Codes whose specimen could change the meaning (a blood gas not stated to be
+    /// arterial) are not read: a code is never guessed.
     pub fn from_code(code: &str) -> Option<Param> {
         if let Some(i) = INFO.iter().position(|i| i.code == code) {
             return Some(Param::ALL[i]);
         }
-        Some(match code {
-            "8867-4" => Param::HeartRate,
-            "9279-1" => Param::RespRate,
-            "8480-6" => Param::Sbp,
-            "8462-4" => Param::Dbp,
-            "8478-0" => Param::Map,
-            "8310-5" => Param::Temperature,
-            "59408-5" | "2708-6" => Param::Spo2,
-            "3151-8" => Param::O2Flow,
-            "3150-0" => Param::Fio2,
-            "9269-2" => Param::Gcs,
-            "6690-2" => Param::Wbc,
-            "764-1" | "26508-2" => Param::Bands,
-            "2524-7" | "32693-4" => Param::Lactate,
-            "2160-0" | "14682-9" => Param::Creatinine,
-            "1975-2" | "14631-6" => Param::Bilirubin,
-            "777-3" => Param::Platelets,
-            "2703-7" => Param::Pao2,
-            "2019-8" => Param::Paco2,
-            "9187-6" => Param::UrineOutput,
-            "6301-6" => Param::Inr,
-            _ => return None,
-        })
+        LOINC.iter().find_map(|(c, p)| (*c == code).then_some(*p))
+    }
+
+    /// The LOINC codes read as this parameter ([`Param::from_code`]), primary code first.
+    pub fn loinc_codes(self) -> impl Iterator<Item = &'static str> {
+        LOINC
+            .iter()
+            .filter(move |(_, p)| *p == self)
+            .map(|(c, _)| *c)
     }
 
     /// Converts `value` in `unit` (UCUM) to this parameter's canonical unit. `None` for the
@@ -293,6 +298,52 @@ impl Param {
         }
     }
 }
+
+/// The LOINC codes Vigil reads, each with its parameter; for each parameter the primary
+/// code comes first (sources in [`Param::from_code`]).
+const LOINC: &[(&str, Param)] = &[
+    ("8867-4", Param::HeartRate),
+    ("40443-4", Param::HeartRate),
+    ("68999-2", Param::HeartRate),
+    ("69000-8", Param::HeartRate),
+    ("69001-6", Param::HeartRate),
+    ("60978-4", Param::HeartRate),
+    ("67129-7", Param::HeartRate),
+    ("9279-1", Param::RespRate),
+    ("8480-6", Param::Sbp),
+    ("76534-7", Param::Sbp),
+    ("8462-4", Param::Dbp),
+    ("76535-4", Param::Dbp),
+    ("8478-0", Param::Map),
+    ("8310-5", Param::Temperature),
+    ("8331-1", Param::Temperature),
+    ("8332-9", Param::Temperature),
+    ("8328-7", Param::Temperature),
+    ("8329-5", Param::Temperature),
+    ("76011-6", Param::Temperature),
+    ("59408-5", Param::Spo2),
+    ("2708-6", Param::Spo2),
+    ("3151-8", Param::O2Flow),
+    ("3150-0", Param::Fio2),
+    ("9269-2", Param::Gcs),
+    ("6690-2", Param::Wbc),
+    ("26464-8", Param::Wbc),
+    ("764-1", Param::Bands),
+    ("26508-2", Param::Bands),
+    ("2524-7", Param::Lactate),
+    ("32693-4", Param::Lactate),
+    ("2519-7", Param::Lactate),
+    ("2160-0", Param::Creatinine),
+    ("14682-9", Param::Creatinine),
+    ("1975-2", Param::Bilirubin),
+    ("14631-6", Param::Bilirubin),
+    ("777-3", Param::Platelets),
+    ("26515-7", Param::Platelets),
+    ("2703-7", Param::Pao2),
+    ("2019-8", Param::Paco2),
+    ("9187-6", Param::UrineOutput),
+    ("6301-6", Param::Inr),
+];
 
 impl fmt::Display for Param {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -494,6 +545,23 @@ mod tests {
             ("2019-8", Param::Paco2),
             ("9187-6", Param::UrineOutput),
             ("6301-6", Param::Inr),
+            // Variants of the same quantity (site, position, method, specimen).
+            ("8331-1", Param::Temperature),
+            ("8332-9", Param::Temperature),
+            ("8328-7", Param::Temperature),
+            ("8329-5", Param::Temperature),
+            ("76011-6", Param::Temperature),
+            ("40443-4", Param::HeartRate),
+            ("68999-2", Param::HeartRate),
+            ("69000-8", Param::HeartRate),
+            ("69001-6", Param::HeartRate),
+            ("60978-4", Param::HeartRate),
+            ("67129-7", Param::HeartRate),
+            ("76534-7", Param::Sbp),
+            ("76535-4", Param::Dbp),
+            ("26464-8", Param::Wbc),
+            ("26515-7", Param::Platelets),
+            ("2519-7", Param::Lactate),
         ];
         for (code, p) in cases {
             assert_eq!(Param::from_code(code), Some(p), "{code}");

@@ -11,7 +11,7 @@ use vigil_score::{Level, RuleId, Timestamp};
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    /// Observations by outcome: accepted, duplicate, stale, ignored, rejected.
+    /// Observations by outcome: accepted, duplicate, stale, ignored, absent, rejected.
     pub observations: IntCounterVec,
     /// Alerts published, by rule, kind and level.
     pub alerts: IntCounterVec,
@@ -19,6 +19,9 @@ pub struct Metrics {
     pub dead_letters: IntCounterVec,
     /// Readings of valid codes Vigil does not score, ignored, by code system.
     pub ignored: IntCounterVec,
+    /// Readings sent without a value and with the reason why (FHIR `dataAbsentReason`),
+    /// by reason.
+    pub absent: IntCounterVec,
     /// Patients with a window in memory.
     pub patients: IntGauge,
     /// Partitions assigned to this instance.
@@ -118,7 +121,7 @@ impl Metrics {
         };
         let observations = counter_vec(
             "vigil_observations_total",
-            "Observations consumed, by outcome (accepted, duplicate, stale, rejected).",
+            "Readings consumed, by outcome (accepted, duplicate, stale, ignored, absent, rejected).",
             &["outcome"],
         );
         let alerts = counter_vec(
@@ -136,6 +139,11 @@ impl Metrics {
             "Readings of valid codes Vigil does not score (LOINC, MDC), ignored rather than \
              dead-lettered, by code system.",
             &["system"],
+        );
+        let absent = counter_vec(
+            "vigil_absent_total",
+            "Readings sent without a value and with the reason why (FHIR dataAbsentReason), never scored, by reason (its DataAbsentReason code, or other).",
+            &["reason"],
         );
         let patients = gauge("vigil_patients", "Patients with a window in memory.");
         let partitions = gauge(
@@ -222,7 +230,14 @@ impl Metrics {
             "Messages in an assigned input partition after the last one this instance consumed (from the broker's end offset in the latest fetch).",
             &["partition"],
         );
-        for outcome in ["accepted", "duplicate", "stale", "ignored", "rejected"] {
+        for outcome in [
+            "accepted",
+            "duplicate",
+            "stale",
+            "ignored",
+            "absent",
+            "rejected",
+        ] {
             observations.with_label_values(&[outcome]);
         }
         Metrics {
@@ -231,6 +246,7 @@ impl Metrics {
             alerts,
             dead_letters,
             ignored,
+            absent,
             patients,
             partitions,
             commits,

@@ -276,7 +276,7 @@ async fn handle(body: &[u8], link: &Link<'_>) -> (String, &'static str) {
     let reasons: Vec<String> = results
         .iter()
         .filter_map(|r| r.as_ref().err())
-        .filter(|e| e.unscored().is_none())
+        .filter(|e| !e.is_not_scored())
         .map(DecodeError::to_string)
         .collect();
     if good.is_empty() && reasons.is_empty() && !results.is_empty() {

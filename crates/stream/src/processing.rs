@@ -61,6 +61,7 @@ impl From<DecodeError> for Rejection {
             DecodeError::Field { .. } => "field",
             DecodeError::Observation(_) => "observation",
             DecodeError::Unscored { .. } => "unscored",
+            DecodeError::Absent { .. } => "absent",
             DecodeError::At { path, reason } => at_category(path, reason),
             DecodeError::TooLarge { .. } => "size",
             _ => "other",
@@ -117,6 +118,7 @@ pub(crate) struct Tally {
     duplicate: u64,
     stale: u64,
     ignored: u64,
+    absent: u64,
     rejected: u64,
 }
 
@@ -128,6 +130,7 @@ impl Tally {
             ("duplicate", self.duplicate),
             ("stale", self.stale),
             ("ignored", self.ignored),
+            ("absent", self.absent),
             ("rejected", self.rejected),
         ] {
             if n > 0 {
@@ -195,10 +198,16 @@ pub(crate) fn process(
             Ok(d) => accepted.push(d),
             // A valid code Vigil does not score is not the feed's mistake: counted, not
             // dead-lettered (unless configured).
-            Err(e) => match e.unscored() {
-                Some(system) if !settings.reject_unscored_codes => {
+            Err(e) => match (e.unscored(), e.absent()) {
+                (Some(system), _) if !settings.reject_unscored_codes => {
                     metrics.ignored.with_label_values(&[system.label()]).inc();
                     work.tally.ignored += 1;
+                }
+                // A reading that says why it has no value: nothing to score, nothing
+                // wrong; counted with its reason.
+                (_, Some(reason)) => {
+                    metrics.absent.with_label_values(&[reason]).inc();
+                    work.tally.absent += 1;
                 }
                 _ => rejections.push(e.into()),
             },

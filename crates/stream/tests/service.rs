@@ -1122,3 +1122,46 @@ async fn metrics_show_alert_latency_reading_delay_active_alerts_and_lag() {
     stop.cancel();
     task.await.expect("service stops");
 }
+
+/// A FHIR reading sent without a value and with the reason why is counted as absent, by
+/// reason, and neither scored nor dead-lettered; a bad reading beside it still is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fhir_data_absent_reason_is_counted_as_absent_and_not_dead_lettered() {
+    let mut h = Harness::new(1);
+    let port = free_port();
+    h.config.http.listen = format!("127.0.0.1:{port}");
+    h.config.kafka.format = "fhir".into();
+    let (stop, task) = h.start();
+    let observation = |code: &str, rest: &str| {
+        format!(
+            r#"{{"resource":{{"resourceType":"Observation","status":"final","code":{{"coding":[{{"system":"http://loinc.org","code":"{code}"}}]}},"subject":{{"reference":"Patient/F1"}},"effectiveDateTime":"2026-11-23T10:00:00Z",{rest}}}}}"#
+        )
+    };
+    let bundle = format!(
+        r#"{{"resourceType":"Bundle","type":"collection","entry":[{},{},{}]}}"#,
+        observation("8480-6", r#""valueQuantity":{"value":120,"code":"mm[Hg]"}"#),
+        observation(
+            "2524-7",
+            r#""dataAbsentReason":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/data-absent-reason","code":"not-performed"}]}"#
+        ),
+        observation("8867-4", r#""valueQuantity":{"value":80,"code":"mmHg"}"#),
+    );
+    send_all(&h, vec![(Some("F1".into()), bundle)]).await;
+    let dlq = h.reader(&h.config.kafka.dlq_topic);
+    let dead = read_until(&dlq, Duration::from_secs(60), |s| !s.is_empty()).await;
+    let reason = &dead[0].1["vigil-error"];
+    assert!(reason.contains("entry[2]"), "{reason}");
+    assert!(!reason.contains("entry[1]"), "{reason}");
+    assert!(!reason.contains("dataAbsentReason"), "{reason}");
+    let counted = eventually(Duration::from_secs(30), || {
+        let m = http_get(port, "/metrics").1;
+        value(&m, "vigil_absent_total{reason=\"not-performed\"} ") == Some(1.0)
+            && value(&m, "vigil_observations_total{outcome=\"absent\"} ") == Some(1.0)
+            && value(&m, "vigil_observations_total{outcome=\"accepted\"} ") == Some(1.0)
+            && value(&m, "vigil_observations_total{outcome=\"rejected\"} ") == Some(1.0)
+    })
+    .await;
+    assert!(counted, "{}", http_get(port, "/metrics").1);
+    stop.cancel();
+    task.await.expect("service stops");
+}

@@ -18,6 +18,9 @@
 //!   (its `display`, else the referenced id), else, in a Bundle, the `location` of the
 //!   Observation's Encounter sent with it (the `active` one, else the last; `display`,
 //!   else the Location id).
+//! - `dataAbsentReason` instead of a value (on the Observation or a component): counted
+//!   as absent with its reason (FHIR R4 DataAbsentReason), never scored, never
+//!   dead-lettered ([`DecodeError::Absent`]).
 //! - time: `effectiveDateTime`, else `effectivePeriod.start`.
 //! - `status`: `final` applies; `amended`/`corrected` replace the reading with the same
 //!   `id`; `entered-in-error` withdraws it; `preliminary` is accepted only when configured;
@@ -427,9 +430,21 @@ fn value(
             &format!("{path}.valueBoolean"),
         );
     }
+    if let Some(absent) = holder.get("dataAbsentReason") {
+        let reason = absent["coding"]
+            .as_array()
+            .and_then(|c| c.iter().find_map(|c| c["code"].as_str()))
+            .or_else(|| absent["text"].as_str())
+            .unwrap_or("unstated");
+        return Err(DecodeError::Absent {
+            path: format!("{path}.dataAbsentReason"),
+            code: loinc.to_owned(),
+            reason: reason.to_owned(),
+        });
+    }
     Err(at(
         &format!("{path}.value[x]"),
-        "missing; expected valueQuantity with a UCUM code (or valueBoolean, or an ACVPU valueCodeableConcept)",
+        "missing; expected valueQuantity with a UCUM code (or valueBoolean, or an ACVPU valueCodeableConcept, or dataAbsentReason)",
     ))
 }
 

@@ -137,6 +137,18 @@ pub enum DecodeError {
         /// The code as sent.
         code: String,
     },
+    /// A FHIR Observation (or component) that says why it has no value
+    /// (`dataAbsentReason`): nothing is wrong and nothing can be scored, so it is counted
+    /// as absent, with its reason, and never scored or dead-lettered.
+    Absent {
+        /// Where: `Observation.dataAbsentReason`, `Observation.component[1].dataAbsentReason`.
+        path: String,
+        /// The LOINC code of what was not measured.
+        code: String,
+        /// The reason's code (`http://terminology.hl7.org/CodeSystem/data-absent-reason`),
+        /// else its text, as sent.
+        reason: String,
+    },
     /// A structured format's element (JSON path, or HL7 segment and field) is wrong.
     At {
         /// Where: `Bundle.entry[2].resource.valueQuantity`, `OBX[3]-6`.
@@ -172,6 +184,10 @@ impl fmt::Display for DecodeError {
                     ""
                 }
             ),
+            DecodeError::Absent { path, code, reason } => write!(
+                f,
+                "{path}: {code} has no value ({reason:?}): counted as absent, not scored"
+            ),
             DecodeError::TooLarge { size, limit } => {
                 write!(
                     f,
@@ -193,7 +209,50 @@ impl DecodeError {
             _ => None,
         }
     }
+
+    /// For a reading sent without a value and with the reason why (FHIR
+    /// `dataAbsentReason`): the reason as a metric label, one of the FHIR R4
+    /// DataAbsentReason codes, or `other` for anything else (so the label stays bounded).
+    pub fn absent(&self) -> Option<&'static str> {
+        let DecodeError::Absent { reason, .. } = self else {
+            return None;
+        };
+        Some(
+            DATA_ABSENT_REASONS
+                .iter()
+                .find(|r| **r == reason.as_str())
+                .copied()
+                .unwrap_or("other"),
+        )
+    }
+
+    /// Whether this is no fault of the feed: a valid code Vigil does not score, or a
+    /// reading that says why it has no value. Counted, not dead-lettered.
+    pub fn is_not_scored(&self) -> bool {
+        self.unscored().is_some() || self.absent().is_some()
+    }
 }
+
+/// The codes of FHIR R4's DataAbsentReason code system
+/// (`http://terminology.hl7.org/CodeSystem/data-absent-reason`, v4.0.1: HL7 FHIR R4,
+/// section 4.3.14.136).
+pub const DATA_ABSENT_REASONS: [&str; 15] = [
+    "unknown",
+    "asked-unknown",
+    "temp-unknown",
+    "not-asked",
+    "asked-declined",
+    "masked",
+    "not-applicable",
+    "unsupported",
+    "as-text",
+    "error",
+    "not-a-number",
+    "negative-infinity",
+    "positive-infinity",
+    "not-performed",
+    "not-permitted",
+];
 
 /// A standard code system whose valid codes Vigil recognises even when it does not
 /// score them.

@@ -150,7 +150,7 @@ fn malformed_shapes_are_rejected_with_path_value_and_reason() {
     };
     assert_eq!(
         err(&base("")),
-        "Observation.value[x]: missing; expected valueQuantity with a UCUM code (or valueBoolean, or an ACVPU valueCodeableConcept)"
+        "Observation.value[x]: missing; expected valueQuantity with a UCUM code (or valueBoolean, or an ACVPU valueCodeableConcept, or dataAbsentReason)"
     );
     assert_eq!(
         err(&base(r#","valueQuantity":{"value":"80","code":"/min"}"#)),
@@ -336,6 +336,51 @@ fn spo2_as_a_fraction_is_a_percentage() {
     );
 }
 
+/// A reading that says why it has no value (`dataAbsentReason`, on the Observation or on
+/// one component of a panel) is absent with its reason: never scored, never a rejection,
+/// and the panel's other component is still read.
+#[test]
+fn data_absent_reason_is_counted_as_absent_with_its_reason() {
+    let lactate = |absent: &str| {
+        format!(
+            r#"{{"resourceType":"Observation","status":"final","code":{{"coding":[{{"system":"http://loinc.org","code":"2524-7"}}]}},"subject":{{"reference":"Patient/P1"}},"effectiveDateTime":"2026-11-23T10:00:00Z","dataAbsentReason":{absent}}}"#
+        )
+    };
+    let coded = lactate(
+        r#"{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/data-absent-reason","code":"not-performed"}]}"#,
+    );
+    let r = decode_fhir(coded.as_bytes(), FhirOptions::default());
+    assert_eq!(r.len(), 1);
+    let e = r[0].as_ref().expect_err("no reading");
+    assert_eq!(e.absent(), Some("not-performed"));
+    assert!(e.is_not_scored());
+    assert_eq!(e.unscored(), None);
+    assert_eq!(
+        e.to_string(),
+        "Observation.dataAbsentReason: 2524-7 has no value (\"not-performed\"): counted as absent, not scored"
+    );
+    // A reason given only as text keeps its text in the message; its label is bounded.
+    let text = lactate(r#"{"text":"sample haemolysed"}"#);
+    let r = decode_fhir(text.as_bytes(), FhirOptions::default());
+    let e = r[0].as_ref().expect_err("no reading");
+    assert_eq!(e.absent(), Some("other"));
+    assert!(e.to_string().contains("\"sample haemolysed\""), "{e}");
+    // Blood pressure with the diastolic not obtained: the systolic is read.
+    let bp = r#"{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},"subject":{"reference":"Patient/P1"},"effectiveDateTime":"2026-11-23T10:00:00Z","component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":88,"code":"mm[Hg]"}},{"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"dataAbsentReason":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/data-absent-reason","code":"error"}]}}]}"#;
+    let r = decode_fhir(bp.as_bytes(), FhirOptions::default());
+    assert_eq!(r.len(), 2, "{r:?}");
+    let sbp = r[0].as_ref().expect("systolic");
+    assert_eq!(sbp.observation.param(), Param::Sbp);
+    assert_eq!(num(sbp), 88.0);
+    let e = r[1].as_ref().expect_err("no diastolic");
+    assert_eq!(e.absent(), Some("error"));
+    assert!(
+        e.to_string()
+            .starts_with("Observation.component[1].dataAbsentReason: 8462-4 has no value"),
+        "{e}"
+    );
+}
+
 /// A valid LOINC code Vigil does not score (serum sodium) is ignored with its system;
 /// a LOINC coding with a wrong check digit is still an error.
 #[test]
@@ -379,4 +424,24 @@ fn a_bundled_encounter_gives_the_location() {
         vec![Some("WARD7/712/B"), Some("WARD7/712/B"), None],
         "an unknown encounter gives no location, never a guess"
     );
+}
+
+/// LOINC variants of a scored quantity (an oral temperature, a sitting heart rate) are
+/// read as that quantity, with the unit conversion of the primary code.
+#[test]
+fn loinc_variants_of_a_scored_quantity_are_read() {
+    let obs = |code: &str, value: &str| {
+        format!(
+            r#"{{"resourceType":"Observation","status":"final","code":{{"coding":[{{"system":"http://loinc.org","code":"{code}"}}]}},"subject":{{"reference":"Patient/P1"}},"effectiveDateTime":"2026-11-23T10:00:00Z","valueQuantity":{value}}}"#
+        )
+    };
+    let oral = ok(obs("8331-1", r#"{"value":101.3,"code":"[degF]"}"#).as_bytes());
+    assert_eq!(oral[0].observation.param(), Param::Temperature);
+    assert!((num(&oral[0]) - 38.5).abs() < 1e-9, "{}", num(&oral[0]));
+    let sitting = ok(obs("69000-8", r#"{"value":112,"code":"/min"}"#).as_bytes());
+    assert_eq!(sitting[0].observation.param(), Param::HeartRate);
+    let nibp = ok(obs("76534-7", r#"{"value":12,"code":"kPa"}"#).as_bytes());
+    assert_eq!(nibp[0].observation.param(), Param::Sbp);
+    let venous = ok(obs("2519-7", r#"{"value":4.1,"code":"mmol/L"}"#).as_bytes());
+    assert_eq!(venous[0].observation.param(), Param::Lactate);
 }
