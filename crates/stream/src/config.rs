@@ -304,6 +304,10 @@ pub struct Service {
     /// How often (wall clock, milliseconds) patients with active alerts are checked for
     /// readings gone overdue while no message of theirs arrives.
     pub overdue_check_ms: u64,
+    /// Milliseconds after which a batch whose delivery (exactly-once: its transaction)
+    /// has not finished is reported as stalled: logged at once, shown by `/readyz` and
+    /// `vigil_delivery_stalled`, and logged again when it ends.
+    pub stall_warning_ms: u64,
     /// Fault injection only, set by the fault harness (`vigil faults`, RELIABILITY.md):
     /// milliseconds to pause after each phase of every transaction, so that kills land
     /// inside transactions. Deliberately not in `config/vigil.toml`; 0 (off) otherwise.
@@ -318,6 +322,7 @@ impl Default for Service {
             batch_max_wait_ms: 2,
             shutdown_deadline_ms: 10_000,
             overdue_check_ms: 30_000,
+            stall_warning_ms: 10_000,
             fault_injection_txn_pause_ms: 0,
         }
     }
@@ -555,6 +560,8 @@ pub struct ServiceSettings {
     pub shutdown_deadline: Duration,
     /// How often patients with active alerts are checked for overdue readings.
     pub overdue_check: Duration,
+    /// How long a batch's delivery may take before it is reported as stalled.
+    pub stall_warning: Duration,
     /// Fault injection only: a pause after each phase of every transaction.
     pub fault_injection_txn_pause: Option<Duration>,
 }
@@ -986,6 +993,14 @@ impl Config {
                 s.overdue_check_ms
             ),
         );
+        need(
+            (100..=600_000).contains(&s.stall_warning_ms),
+            format!(
+                "service.stall_warning_ms: {}; expected 100-600000 (a batch whose delivery takes \
+                 longer is reported as stalled)",
+                s.stall_warning_ms
+            ),
+        );
         let e = &self.engine;
         for (key, v) in [
             ("engine.stale_vital_minutes", e.stale_vital_minutes),
@@ -1132,6 +1147,7 @@ impl Config {
                 batch_max_wait: Duration::from_millis(sv.batch_max_wait_ms),
                 shutdown_deadline: Duration::from_millis(sv.shutdown_deadline_ms),
                 overdue_check: Duration::from_millis(sv.overdue_check_ms),
+                stall_warning: Duration::from_millis(sv.stall_warning_ms),
                 fault_injection_txn_pause: (sv.fault_injection_txn_pause_ms > 0)
                     .then(|| Duration::from_millis(sv.fault_injection_txn_pause_ms.min(10_000))),
             },
@@ -1239,6 +1255,7 @@ mod tests {
         batch_max_wait_ms: u8,
         shutdown_deadline_ms: u8,
         overdue_check_ms: u8,
+        stall_warning_ms: u8,
     }
     #[derive(Default, serde::Serialize)]
     struct EngineKeys {

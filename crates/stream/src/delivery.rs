@@ -15,7 +15,7 @@
 //! [`Committer`] is the pipeline's delivery stage: it delivers one closed batch at a time
 //! in a task of its own while the processing task builds the next.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 
 use crate::changelog::{CHECKPOINT, TXN};
 use crate::config::{DeliveryMode, Settings};
+use crate::http::Readiness;
 use crate::metrics::Metrics;
 use crate::service::{Outgoing, ServiceError};
 
@@ -48,6 +49,139 @@ pub(crate) struct Sealed {
     pub(crate) started: Instant,
 }
 
+/// What a batch's delivery is waiting for, as the stall report names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// The output (alerts, dead letters, state records) to be acknowledged.
+    Output,
+    /// The changelog seals to be acknowledged (exactly-once).
+    Seals,
+    /// The input offsets to be committed (added to the transaction under exactly-once).
+    Offsets,
+    /// The transaction to commit (exactly-once).
+    Commit,
+}
+
+impl Stage {
+    fn describe(self) -> &'static str {
+        match self {
+            Stage::Output => "the brokers to acknowledge the batch's output",
+            Stage::Seals => "the brokers to acknowledge the changelog seals",
+            Stage::Offsets => "the input offsets to be committed",
+            Stage::Commit => "the transaction coordinator to commit the transaction",
+        }
+    }
+}
+
+/// One batch's delivery as its stall watchdog sees it.
+pub(crate) struct Progress {
+    state: Mutex<ProgressState>,
+    started: Instant,
+}
+
+struct ProgressState {
+    stage: Stage,
+    /// The watchdog reported the delivery as stalled.
+    stalled: bool,
+    /// The delivery finished (the watchdog must not report it any more).
+    done: bool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            state: Mutex::new(ProgressState {
+                stage: Stage::Output,
+                stalled: false,
+                done: false,
+            }),
+            started: Instant::now(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn enter(&self, stage: Stage) {
+        self.lock().stage = stage;
+    }
+}
+
+/// How often a stalled delivery is reported again while it lasts.
+const STALL_REMINDER: Duration = Duration::from_secs(60);
+
+/// Who hears about a stalled delivery: the log, `/readyz` and the metrics.
+#[derive(Clone)]
+pub(crate) struct StallReport {
+    /// After how long a delivery counts as stalled.
+    pub(crate) after: Duration,
+    pub(crate) readiness: Arc<Readiness>,
+    pub(crate) metrics: Metrics,
+    /// The brokers, named in the log.
+    pub(crate) brokers: String,
+    /// `exactly-once` or `at-least-once`, named in the log.
+    pub(crate) mode: &'static str,
+}
+
+impl StallReport {
+    /// Watches `progress` until the delivery is done: reports it once it has taken
+    /// longer than `after`, then every [`STALL_REMINDER`] while it lasts.
+    async fn watch(self, progress: Arc<Progress>) {
+        let mut next = self.after;
+        loop {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(progress.started + next)).await;
+            let mut state = progress.lock();
+            if state.done {
+                return;
+            }
+            let seconds = progress.started.elapsed().as_secs();
+            let waiting_for = state.stage.describe();
+            if !state.stalled {
+                state.stalled = true;
+                self.metrics.delivery_stalled.set(1);
+                self.metrics.delivery_stalls.inc();
+                tracing::warn!(
+                    brokers = %self.brokers,
+                    delivery = self.mode,
+                    seconds,
+                    waiting_for,
+                    "Batch delivery stalled: nothing new is committed until it finishes \
+                     (logged again every minute while it lasts, and when it ends)"
+                );
+            } else {
+                tracing::warn!(
+                    brokers = %self.brokers,
+                    delivery = self.mode,
+                    seconds,
+                    waiting_for,
+                    "Batch delivery still stalled"
+                );
+            }
+            self.readiness
+                .set_stalled(Some(format!("{seconds} s waiting for {waiting_for}")));
+            drop(state);
+            next += STALL_REMINDER;
+        }
+    }
+
+    /// The delivery finished (`ok`: committed): if it had been reported stalled, says so
+    /// and clears the report.
+    fn finished(&self, progress: &Progress, ok: bool) {
+        let mut state = progress.lock();
+        state.done = true;
+        if state.stalled {
+            self.metrics.delivery_stalled.set(0);
+            self.readiness.set_stalled(None);
+            tracing::info!(
+                seconds = progress.started.elapsed().as_secs_f64(),
+                outcome = if ok { "committed" } else { "failed" },
+                "Stalled batch delivery ended"
+            );
+        }
+    }
+}
+
 /// The last stage of the pipeline: delivers one sealed batch at a time in a task of its
 /// own, so the processing task builds the next batch meanwhile. Batches are delivered in
 /// order, each only after the one before it was committed.
@@ -61,6 +195,8 @@ pub(crate) struct Committer<C: ConsumerContext + 'static> {
     metrics: Metrics,
     /// Told when a batch commits: the brokers answer.
     watch: Arc<BrokerWatch>,
+    /// Told when a batch's delivery stalls.
+    stall: StallReport,
     in_flight: Option<JoinHandle<(Delivery, Result<(), ServiceError>)>>,
 }
 
@@ -72,6 +208,7 @@ impl<C: ConsumerContext + 'static> Committer<C> {
         topic: String,
         metrics: Metrics,
         watch: Arc<BrokerWatch>,
+        stall: StallReport,
     ) -> Committer<C> {
         Committer {
             delivery: Some(delivery),
@@ -80,6 +217,7 @@ impl<C: ConsumerContext + 'static> Committer<C> {
             topic,
             metrics,
             watch,
+            stall,
             in_flight: None,
         }
     }
@@ -102,6 +240,9 @@ impl<C: ConsumerContext + 'static> Committer<C> {
         let topic = self.topic.clone();
         let metrics = self.metrics.clone();
         let watch = self.watch.clone();
+        let stall = self.stall.clone();
+        let progress = Arc::new(Progress::new());
+        let watchdog = tokio::spawn(stall.clone().watch(progress.clone()));
         self.in_flight = Some(tokio::spawn(async move {
             let mut offsets = TopicPartitionList::new();
             for (partition, next) in batch.offsets.iter().copied() {
@@ -110,15 +251,10 @@ impl<C: ConsumerContext + 'static> Committer<C> {
                     .ok();
             }
             let result = delivery
-                .commit(
-                    &producer,
-                    &consumer,
-                    &batch.outgoing,
-                    &batch.seals,
-                    offsets,
-                    batch.sync,
-                )
+                .commit(&producer, &consumer, &batch, offsets, &progress)
                 .await;
+            watchdog.abort();
+            stall.finished(&progress, result.is_ok());
             match &result {
                 Ok(()) => {
                     watch.reachable();
@@ -298,11 +434,11 @@ impl Delivery {
         &mut self,
         producer: &WatchedProducer,
         consumer: &BaseConsumer<C>,
-        outgoing: &[Outgoing],
-        seals: &[Outgoing],
+        batch: &Sealed,
         offsets: TopicPartitionList,
-        sync: bool,
+        progress: &Progress,
     ) -> Result<(), ServiceError> {
+        let (outgoing, seals, sync) = (&batch.outgoing, &batch.seals, batch.sync);
         match self {
             Delivery::ExactlyOnce { timeout, pause, .. } => {
                 commit_transaction(
@@ -310,13 +446,14 @@ impl Delivery {
                     consumer,
                     [outgoing, seals],
                     &offsets,
-                    *timeout,
-                    *pause,
+                    (*timeout, *pause),
+                    progress,
                 )
                 .await
             }
             Delivery::AtLeastOnce { last_committed } => {
                 deliver(producer, outgoing).await?;
+                progress.enter(Stage::Offsets);
                 if offsets.count() > 0 {
                     let mode = if sync {
                         CommitMode::Sync
@@ -359,14 +496,15 @@ async fn commit_transaction<C: ConsumerContext + 'static>(
     consumer: &BaseConsumer<C>,
     phases: [&[Outgoing]; 2],
     offsets: &TopicPartitionList,
-    timeout: Duration,
-    pause: Option<Duration>,
+    (timeout, pause): (Duration, Option<Duration>),
+    progress: &Progress,
 ) -> Result<(), ServiceError> {
     producer
         .begin_transaction()
         .map_err(ServiceError::Transaction)?;
     let mut produced = Ok(());
-    for phase in phases {
+    for (phase, stage) in phases.into_iter().zip([Stage::Output, Stage::Seals]) {
+        progress.enter(stage);
         produced = deliver(producer, phase).await;
         if produced.is_err() {
             break;
@@ -377,12 +515,14 @@ async fn commit_transaction<C: ConsumerContext + 'static>(
     }
     let committed = produced.and_then(|()| {
         tokio::task::block_in_place(|| {
+            progress.enter(Stage::Offsets);
             if offsets.count() > 0 {
                 let group = consumer.group_metadata().ok_or(ServiceError::NotInGroup)?;
                 producer
                     .send_offsets_to_transaction(offsets, &group, timeout)
                     .map_err(ServiceError::Transaction)?;
             }
+            progress.enter(Stage::Commit);
             producer
                 .commit_transaction(timeout)
                 .map_err(ServiceError::Transaction)

@@ -24,6 +24,8 @@ pub struct Readiness {
     started: AtomicBool,
     /// No broker can be reached ([`crate::watch::BrokerWatch`]).
     brokers_down: AtomicBool,
+    /// A batch's delivery has stalled: what it waits for, and since when.
+    stalled: std::sync::Mutex<Option<String>>,
 }
 
 impl Readiness {
@@ -53,6 +55,12 @@ impl Readiness {
         self.brokers_down.store(down, Ordering::SeqCst);
     }
 
+    /// Records that a batch's delivery has stalled (`Some`: what it waits for) or is no
+    /// longer stalled (`None`).
+    pub fn set_stalled(&self, why: Option<String>) {
+        *self.stalled.lock().unwrap_or_else(|p| p.into_inner()) = why;
+    }
+
     /// Records that `partitions` partitions are being restored (0: done).
     pub fn set_restoring(&self, partitions: usize) {
         self.restoring.store(partitions, Ordering::SeqCst);
@@ -67,6 +75,9 @@ impl Readiness {
     pub fn status(&self) -> Result<(), String> {
         if self.brokers_down.load(Ordering::SeqCst) {
             return Err("Kafka brokers unreachable (the log names them and since when)".to_owned());
+        }
+        if let Some(why) = &*self.stalled.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Err(format!("batch delivery stalled: {why}"));
         }
         let restoring = self.restoring.load(Ordering::SeqCst);
         if restoring > 0 {
@@ -233,6 +244,15 @@ mod tests {
             "not ready: restoring 3 partition(s) from the state changelog\n"
         );
         readiness.set_restoring(0);
+        readiness.set_stalled(Some("12 s waiting for the transaction coordinator".into()));
+        let (code, body) = get().await;
+        assert_eq!(code, 503);
+        assert_eq!(
+            body,
+            "not ready: batch delivery stalled: 12 s waiting for the transaction coordinator\n"
+        );
+        readiness.set_stalled(None);
+        assert_eq!(get().await.0, 200);
         readiness.set_consuming(false);
         let (_, body) = get().await;
         assert_eq!(body, "not ready: not consuming: stopping\n");

@@ -58,6 +58,11 @@ pub struct Metrics {
     pub overdue_alerts: IntGaugeVec,
     /// Messages in an assigned input partition after the last one this instance consumed.
     pub consumer_lag: IntGaugeVec,
+    /// 1 while the batch being delivered has taken longer than `[service]
+    /// stall_warning_ms`.
+    pub delivery_stalled: IntGauge,
+    /// Batches whose delivery stalled.
+    pub delivery_stalls: IntCounter,
 }
 
 /// Active and overdue alerts of a set of patients, counted for the gauges.
@@ -230,6 +235,14 @@ impl Metrics {
             "Messages in an assigned input partition after the last one this instance consumed (from the broker's end offset in the latest fetch).",
             &["partition"],
         );
+        let delivery_stalled = gauge(
+            "vigil_delivery_stalled",
+            "1 while the batch being delivered (exactly-once: its transaction) has taken longer than [service] stall_warning_ms.",
+        );
+        let delivery_stalls = counter(
+            "vigil_delivery_stalls_total",
+            "Batches whose delivery took longer than [service] stall_warning_ms.",
+        );
         for outcome in [
             "accepted",
             "duplicate",
@@ -263,6 +276,8 @@ impl Metrics {
             active_alerts,
             overdue_alerts,
             consumer_lag,
+            delivery_stalled,
+            delivery_stalls,
         }
         .with_alert_count(AlertCount::default())
     }

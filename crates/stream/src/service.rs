@@ -38,7 +38,7 @@ use vigil_score::Timestamp;
 
 use crate::changelog::{ENCOUNTER, INPUT_OFFSET, LOCATION, restore_partitions};
 use crate::config::Settings;
-use crate::delivery::{Committer, Delivery, Sealed};
+use crate::delivery::{Committer, Delivery, Sealed, StallReport};
 use crate::event::now;
 use crate::http::Readiness;
 use crate::intake::{Incoming, Intake, IntakeContext, IntakeThread, QUEUED_CHUNKS};
@@ -192,6 +192,17 @@ pub async fn run(
         k.observations_topic.clone(),
         metrics.clone(),
         watch.clone(),
+        StallReport {
+            after: settings.service.stall_warning,
+            readiness: readiness.clone(),
+            metrics: metrics.clone(),
+            brokers: k.brokers.clone(),
+            mode: if exactly_once {
+                "exactly-once"
+            } else {
+                "at-least-once"
+            },
+        },
     );
     let mut core = Core {
         settings: &settings,

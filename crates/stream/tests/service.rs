@@ -1165,3 +1165,37 @@ async fn a_fhir_data_absent_reason_is_counted_as_absent_and_not_dead_lettered() 
     stop.cancel();
     task.await.expect("service stops");
 }
+
+/// A transaction that does not finish is reported at once, with what it waits for:
+/// `/readyz` says so and `vigil_delivery_stalled` is 1 until it ends. (The fault-injection
+/// pause holds each transaction open for seconds; the warning threshold is 200 ms.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_transaction_is_reported_at_once_and_when_it_ends() {
+    let (mut h, port) = Harness::with_changelog(1, "exactly-once");
+    h.config.service.fault_injection_txn_pause_ms = 1500;
+    h.config.service.stall_warning_ms = 200;
+    let (stop, task) = h.start();
+    send_all(&h, vec![reading("T1", "resp_rate", json!(26), 0)]).await;
+    let reported = eventually(Duration::from_secs(30), || {
+        let (code, body) = http_get(port, "/readyz");
+        code == 503 && body.starts_with("not ready: batch delivery stalled: ")
+    })
+    .await;
+    let (_, body) = http_get(port, "/readyz");
+    assert!(reported, "{body}");
+    assert!(body.contains(" s waiting for the "), "{body}");
+    let m = http_get(port, "/metrics").1;
+    assert_eq!(gauge(&m, "vigil_delivery_stalled "), 1, "{m}");
+    // The transaction commits after its pauses: the report clears.
+    let ended = eventually(Duration::from_secs(30), || {
+        let m = http_get(port, "/metrics").1;
+        gauge(&m, "vigil_delivery_stalled ") == 0
+            && gauge(&m, "vigil_commits_total ") >= 1
+            && gauge(&m, "vigil_delivery_stalls_total ") >= 1
+            && http_get(port, "/readyz").0 == 200
+    })
+    .await;
+    assert!(ended, "{}", http_get(port, "/metrics").1);
+    stop.cancel();
+    task.await.expect("service stops");
+}
