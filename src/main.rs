@@ -426,6 +426,11 @@ fn main() -> ExitCode {
             };
             init_logs(settings.log_format, &settings.log_level);
             async_main(async move |stop| {
+                vigil_stream::watch::check_resolvable(
+                    &settings.kafka.brokers,
+                    vigil_stream::watch::BROKERS_SETTING,
+                )
+                .await?;
                 let metrics = vigil_stream::mllp::MllpMetrics::new();
                 let (http_addr, http_task) = vigil_stream::http::serve(
                     settings.mllp_http_listen,

@@ -232,3 +232,31 @@ fn text_logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
         "colour codes in a piped log line: {line:?}"
     );
 }
+
+/// A broker name that does not resolve stops `vigil run` and `vigil mllp` at once, naming
+/// the broker and the setting, instead of retrying in silence.
+#[test]
+fn an_unresolvable_broker_is_named_with_its_setting_at_start_up() {
+    let dir = std::env::temp_dir().join(format!("vigil-resolve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("vigil.toml");
+    std::fs::write(
+        &config,
+        "[kafka]\nbrokers = \"kafka-1.invalid:9092\"\n[http]\nlisten = \"127.0.0.1:0\"\n\
+         [mllp]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n",
+    )
+    .expect("config written");
+    let config = config.to_string_lossy().into_owned();
+    for command in ["run", "mllp"] {
+        let out = crate::util::vigil(&[command, "--config", &config], "");
+        assert_eq!(out.status, 1, "{command}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(
+                "no Kafka broker can be resolved (set by [kafka] brokers (VIGIL_KAFKA_BROKERS) = \"kafka-1.invalid:9092\"): kafka-1.invalid:9092: "
+            ),
+            "{command}: {}",
+            out.stderr
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -57,6 +57,7 @@ pub async fn run(
     settings: Settings,
     shutdown: CancellationToken,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    watch::check_resolvable(&settings.kafka.brokers, watch::BROKERS_SETTING).await?;
     let metrics = Metrics::new();
     let readiness = Arc::new(http::Readiness::default());
     let http_stop = CancellationToken::new();

@@ -4,7 +4,8 @@
 //! line per failed connection attempt (hundreds in 30 s). `/readyz` says so meanwhile.
 //!
 //! The librdkafka clients report failures through their context ([`WatchedContext`]);
-//! the service reports recovery when a message arrives or a batch commits.
+//! the service reports recovery when a message arrives or a batch commits. At start-up,
+//! [`check_resolvable`] names the brokers whose host names do not resolve.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -221,9 +222,75 @@ impl ClientContext for WatchedContext {
     }
 }
 
+/// The setting that names the brokers, as start-up errors quote it.
+pub const BROKERS_SETTING: &str = "[kafka] brokers (VIGIL_KAFKA_BROKERS)";
+
+/// Checks at start-up that the brokers of `brokers` (a `bootstrap.servers` list:
+/// `host:port`, optionally with a `PROTOCOL://` prefix) can be resolved. None resolving is
+/// an error naming each broker, why, and `setting`; some not resolving is logged (the
+/// others suffice to start, and the cluster names its brokers itself).
+///
+/// # Errors
+///
+/// When no broker's host name resolves.
+pub async fn check_resolvable(brokers: &str, setting: &str) -> Result<(), String> {
+    let mut failed = Vec::new();
+    let mut resolved = 0;
+    for broker in brokers.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+        let address = broker.rsplit_once("://").map_or(broker, |(_, a)| a);
+        match tokio::net::lookup_host(address).await.map(|mut a| a.next()) {
+            Ok(Some(_)) => resolved += 1,
+            Ok(None) => failed.push(format!("{broker}: no address")),
+            Err(e) => failed.push(format!("{broker}: {e}")),
+        }
+    }
+    if resolved == 0 {
+        return Err(format!(
+            "no Kafka broker can be resolved (set by {setting} = {brokers:?}): {}",
+            failed.join("; ")
+        ));
+    }
+    if !failed.is_empty() {
+        tracing::warn!(
+            unresolved = %failed.join("; "),
+            setting,
+            "Some Kafka brokers cannot be resolved; starting with the others"
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `.invalid` never resolves (RFC 6761).
+    #[tokio::test]
+    async fn unresolvable_brokers_are_named_with_the_setting() {
+        let err = check_resolvable(
+            "broker-1.invalid:9092,SSL://broker-2.invalid:9093",
+            BROKERS_SETTING,
+        )
+        .await
+        .expect_err("nothing resolves");
+        for part in [
+            "no Kafka broker can be resolved",
+            "[kafka] brokers (VIGIL_KAFKA_BROKERS)",
+            "broker-1.invalid:9092: ",
+            "SSL://broker-2.invalid:9093: ",
+        ] {
+            assert!(err.contains(part), "{part} in {err}");
+        }
+        // One resolving broker suffices.
+        assert_eq!(
+            check_resolvable("broker-1.invalid:9092,127.0.0.1:9092", BROKERS_SETTING).await,
+            Ok(())
+        );
+        assert_eq!(
+            check_resolvable("localhost:9092", BROKERS_SETTING).await,
+            Ok(())
+        );
+    }
 
     #[test]
     fn an_outage_is_said_once_when_it_begins_each_minute_while_it_lasts_and_once_when_it_ends() {
