@@ -266,11 +266,12 @@ impl<C: ConsumerContext + 'static> Committer<C> {
                         .batch_seconds
                         .observe(batch.started.elapsed().as_secs_f64());
                     let committed_at = crate::event::now();
-                    for received in batch.outgoing.iter().filter_map(|o| o.received) {
-                        metrics.alert_latency_seconds.observe(
-                            (committed_at.as_millis() - received.as_millis()).max(0) as f64
-                                / 1000.0,
-                        );
+                    let since = |t: vigil_score::Timestamp| {
+                        (committed_at.as_millis() - t.as_millis()).max(0) as f64 / 1000.0
+                    };
+                    for d in batch.outgoing.iter().filter_map(|o| o.decided) {
+                        metrics.alert_latency_seconds.observe(since(d.received));
+                        metrics.alert_event_age_seconds.observe(since(d.event));
                     }
                 }
                 Err(_) if delivery.is_exactly_once() => metrics.aborts.inc(),
@@ -409,7 +410,7 @@ impl Delivery {
                         key: CHECKPOINT,
                         value: Some("1"),
                     })),
-                    received: None,
+                    decided: None,
                     what: "checkpoint",
                 });
             }

@@ -47,6 +47,9 @@ pub struct Metrics {
     /// Seconds from the receipt of the reading that completed a decision to the commit of
     /// its alert events.
     pub alert_latency_seconds: Histogram,
+    /// Seconds from the event time of the readings a decision was made on to the commit
+    /// of its alert events (measurement to publication, feed delay included).
+    pub alert_event_age_seconds: Histogram,
     /// How late readings arrive: seconds from a reading's event time to its receipt.
     pub reading_delay_seconds: Histogram,
     /// When this instance last accepted a reading (Unix seconds).
@@ -56,6 +59,8 @@ pub struct Metrics {
     pub active_alerts: IntGaugeVec,
     /// Active alerts whose readings are overdue, by rule.
     pub overdue_alerts: IntGaugeVec,
+    /// Patients with an active alert whose readings are overdue.
+    pub overdue_patients: IntGauge,
     /// Messages in an assigned input partition after the last one this instance consumed.
     pub consumer_lag: IntGaugeVec,
     /// 1 while the batch being delivered has taken longer than `[service]
@@ -72,11 +77,14 @@ pub struct AlertCount {
     pub active: [[i64; 3]; 6],
     /// Overdue, by rule.
     pub overdue: [i64; 6],
+    /// Patients with at least one overdue alert.
+    pub overdue_patients: i64,
 }
 
 impl AlertCount {
     /// Adds one patient's alerts.
     pub fn add(&mut self, alerts: &vigil_score::AlertState) {
+        let mut any_overdue = false;
         for (i, active) in alerts.active_alerts().iter().enumerate() {
             let Some((level, overdue)) = active else {
                 continue;
@@ -86,8 +94,10 @@ impl AlertCount {
             }
             if *overdue {
                 self.overdue[i] += 1;
+                any_overdue = true;
             }
         }
+        self.overdue_patients += i64::from(any_overdue);
     }
 }
 
@@ -204,6 +214,13 @@ impl Metrics {
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
             ],
         );
+        let alert_event_age_seconds = histogram(
+            "vigil_alert_event_age_seconds",
+            "Seconds from the event time of the readings a decision was made on (the alert's observed_at) to the commit of its alert events.",
+            vec![
+                1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14_400.0, 86_400.0,
+            ],
+        );
         let reading_delay_seconds = histogram(
             "vigil_reading_delay_seconds",
             "Seconds from an accepted reading's event time to its receipt: how late the feed delivers.",
@@ -229,6 +246,10 @@ impl Metrics {
             "vigil_overdue_alerts",
             "Active alerts whose readings are overdue (re-measure), by rule.",
             &["rule"],
+        );
+        let overdue_patients = gauge(
+            "vigil_overdue_patients",
+            "Patients with an active alert whose readings are overdue (re-measure).",
         );
         let consumer_lag = gauge_vec(
             "vigil_consumer_lag_messages",
@@ -271,10 +292,12 @@ impl Metrics {
             state_records_skipped,
             committed_offsets,
             alert_latency_seconds,
+            alert_event_age_seconds,
             reading_delay_seconds,
             last_reading,
             active_alerts,
             overdue_alerts,
+            overdue_patients,
             consumer_lag,
             delivery_stalled,
             delivery_stalls,
@@ -300,6 +323,7 @@ impl Metrics {
                 .with_label_values(&[rule.name()])
                 .set(count.overdue[i]);
         }
+        self.overdue_patients.set(count.overdue_patients);
     }
 
     /// Records that readings were accepted at `at`.

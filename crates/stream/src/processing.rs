@@ -114,6 +114,9 @@ fn at_category(path: &str, reason: &str) -> &'static str {
 /// batch rather than once per reading.
 #[derive(Default)]
 pub(crate) struct Tally {
+    /// How late the accepted readings arrived, added to the shared histogram with the
+    /// counts (a shared histogram costs atomic operations per reading).
+    delays: Option<prometheus::local::LocalHistogram>,
     accepted: u64,
     duplicate: u64,
     stale: u64,
@@ -140,7 +143,14 @@ impl Tally {
         if self.accepted > 0 {
             metrics.set_last_reading(now());
         }
-        *self = Tally::default();
+        if let Some(delays) = &self.delays {
+            delays.flush();
+        }
+        let delays = self.delays.take();
+        *self = Tally {
+            delays,
+            ..Tally::default()
+        };
     }
 }
 
@@ -267,7 +277,7 @@ pub(crate) fn process(
             payload: m.payload,
             headers: Some(headers),
             what: "dead-letter",
-            received: None,
+            decided: None,
         });
     }
 }
@@ -346,9 +356,12 @@ fn apply(
         }
     }
     work.tally.accepted += 1;
-    metrics.reading_delay_seconds.observe(
-        (received.as_millis() - d.observation.effective().as_millis()).max(0) as f64 / 1000.0,
-    );
+    work.tally
+        .delays
+        .get_or_insert_with(|| metrics.reading_delay_seconds.local())
+        .observe(
+            (received.as_millis() - d.observation.effective().as_millis()).max(0) as f64 / 1000.0,
+        );
     if settings.fhir_out.is_some()
         && let Some(id) = &d.id
     {
@@ -448,7 +461,7 @@ pub(crate) fn publish(
                 payload: fhir.to_string().into_bytes(),
                 headers: None,
                 what: "FHIR alert",
-                received: None,
+                decided: None,
             });
         }
         match serde_json::to_vec(&event) {
@@ -459,7 +472,10 @@ pub(crate) fn publish(
                 payload,
                 headers: None,
                 what: "alert",
-                received,
+                decided: received.map(|received| crate::service::Decided {
+                    event: outcome.assessment.at,
+                    received,
+                }),
             }),
             Err(e) => tracing::error!(error = %e, "Alert event could not be serialised"),
         }

@@ -93,9 +93,18 @@ pub(crate) struct Outgoing {
     pub(crate) headers: Option<OwnedHeaders>,
     /// What it is, for delivery errors.
     pub(crate) what: &'static str,
-    /// An alert event's: when the readings decided on were received (for
-    /// `vigil_alert_latency_seconds`, observed once the event is committed).
-    pub(crate) received: Option<Timestamp>,
+    /// An alert event decided on readings: their event time and when they were received
+    /// (for the latency histograms, observed once the event is committed).
+    pub(crate) decided: Option<Decided>,
+}
+
+/// When the readings an alert event was decided on were measured and received.
+#[derive(Clone, Copy)]
+pub(crate) struct Decided {
+    /// The event time of the deciding assessment (the alert's `observed_at`).
+    pub(crate) event: Timestamp,
+    /// When the latest reading of the set was received.
+    pub(crate) received: Timestamp,
 }
 
 /// Client settings: `defaults` first, then the raw `[kafka.librdkafka]` settings, which
@@ -572,7 +581,7 @@ impl Core<'_> {
                 payload: bytes,
                 headers: Some(headers),
                 what: "state",
-                received: None,
+                decided: None,
             });
         }
         let offsets: Vec<(i32, i64)> = batch.next_offsets.drain().collect();

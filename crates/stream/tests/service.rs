@@ -1099,8 +1099,14 @@ async fn metrics_show_alert_latency_reading_delay_active_alerts_and_lag() {
         Some(0.0),
         "{m}"
     );
+    assert_eq!(value(&m, "vigil_overdue_patients "), Some(0.0), "{m}");
     assert!(
         value(&m, "vigil_alert_latency_seconds_count ") >= Some(1.0),
+        "{m}"
+    );
+    // The reading is dated days ago: the alert was published days after its event time.
+    assert!(
+        value(&m, "vigil_alert_event_age_seconds_sum ") > Some(86_400.0),
         "{m}"
     );
     // The reading is dated 2026-11-23, so it arrived days late.
@@ -1119,6 +1125,19 @@ async fn metrics_show_alert_latency_reading_delay_active_alerts_and_lag() {
         .expect("after 1970")
         .as_secs_f64();
     assert!((now - 120.0..=now + 1.0).contains(&last), "{last} vs {now}");
+    // Seven hours later only a heart rate arrives: the respiratory rate the alert rests
+    // on is stale, so the alert is overdue (and stays active).
+    let later = json!({"patient_id": "Q1", "code": "heart_rate", "value": 80,
+        "effective": "2026-11-23T17:00:00Z", "id": "Q1-hr-late"});
+    send_all(&h, vec![(Some("Q1".to_owned()), later.to_string())]).await;
+    let overdue = eventually(Duration::from_secs(30), || {
+        let m = http_get(port, "/metrics").1;
+        value(&m, "vigil_overdue_alerts{rule=\"news2\"} ") == Some(1.0)
+            && value(&m, "vigil_overdue_patients ") == Some(1.0)
+            && value(&m, &active) == Some(1.0)
+    })
+    .await;
+    assert!(overdue, "{}", http_get(port, "/metrics").1);
     stop.cancel();
     task.await.expect("service stops");
 }
