@@ -43,10 +43,11 @@ enum Command {
     /// Score observation messages (native JSON or FHIR R4, one per line; HL7 v2 ORU^R01,
     /// one per MSH segment: see --format): one JSON object per patient on standard
     /// output, `line N: reason` on standard error for each message that cannot be
-    /// accepted.
-    /// Exit status 0 if every line was accepted, 1 if any was rejected, 2 on usage errors.
+    /// accepted (readings of codes Vigil does not score, or sent without a value with the
+    /// reason why, are reported there too but are not rejections).
+    /// Exit status 0 if nothing was rejected, 1 if anything was, 2 on usage errors.
     Score {
-        /// Observation JSONL file; `-` or nothing for standard input.
+        /// Observation file in the --format; `-` or nothing for standard input.
         path: Option<PathBuf>,
         /// Evaluate every patient at this RFC 3339 instant (default: each patient's
         /// latest observation time).
@@ -57,8 +58,8 @@ enum Command {
         /// their receive time (default: no check, for replays of past data).
         #[arg(long, value_parser = parse_time)]
         now: Option<Timestamp>,
-        /// Also print a count of accepted, duplicate, stale and rejected lines on
-        /// standard error.
+        /// Also print a count of readings accepted, duplicate, stale, ignored, absent and
+        /// rejected on standard error.
         #[arg(long)]
         summary: bool,
         /// Input format: json (native events) or fhir (R4 Observation or Bundle), one
@@ -66,7 +67,7 @@ enum Command {
         #[arg(long, default_value = "json", value_parser = parse_format)]
         format: vigil_wire::Format,
     },
-    /// Print the native observation events (README, "The observation feed") each input message decodes to,
+    /// Print the native observation events (REFERENCE.md, "Observation events") each input message decodes to,
     /// one per line; `line N: reason` on standard error for each rejection. Exit status 0
     /// if nothing was rejected, 1 if anything was, 2 on usage errors.
     Decode {

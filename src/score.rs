@@ -1,5 +1,5 @@
 //! `vigil score [PATH|-] [--at RFC3339]`: observation JSONL in, one assessment per patient
-//! out (README, "Run it" and "The observation feed").
+//! out (README, "Run it"; REFERENCE.md, "Observation events" and "Command line").
 //!
 //! This is the tool an integration team runs on a sample of its feed before go-live, so
 //! every line that cannot be accepted is reported as `line N: reason` with the reason

@@ -283,3 +283,32 @@ fn the_grafana_dashboard_queries_what_vigil_exports() {
         .collect();
     assert!(missing.is_empty(), "not on the dashboard: {missing:?}");
 }
+
+/// REFERENCE.md lists every metric the service and `vigil mllp` export, and no other.
+#[test]
+fn the_reference_lists_every_exported_metric() {
+    let reference = std::fs::read_to_string(repo_file("REFERENCE.md")).expect("REFERENCE.md");
+    let section = reference
+        .split("\n## Metrics\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a Metrics section");
+    let listed: std::collections::BTreeSet<String> = section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|t| t.starts_with("vigil_") && t.len() > "vigil_".len())
+        .map(|t| t.split('{').next().unwrap_or(t).to_owned())
+        .collect();
+    let exported: std::collections::BTreeSet<String> = exported_series()
+        .keys()
+        .map(|name| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(name)
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(listed, exported);
+}

@@ -93,12 +93,13 @@ fn rejections_are_line_reasons_with_exit_status_1() {
     );
 }
 
-/// The README's table of codes and units is the decoder's: every parameter with its
+/// The reference's table of codes and units is the decoder's: every parameter with its
 /// canonical unit, the units converted from and every LOINC code read, in the order the
 /// code keeps them.
 #[test]
-fn the_readme_lists_every_code_and_unit_vigil_reads() {
-    let readme = std::fs::read_to_string(crate::util::repo_file("README.md")).expect("README");
+fn the_reference_lists_every_code_and_unit_vigil_reads() {
+    let readme =
+        std::fs::read_to_string(crate::util::repo_file("REFERENCE.md")).expect("REFERENCE.md");
     let mut expected = String::from(
         "| code | canonical unit | units accepted | LOINC codes |\n|---|---|---|---|\n",
     );
@@ -118,6 +119,6 @@ fn the_readme_lists_every_code_and_unit_vigil_reads() {
     }
     assert!(
         readme.contains(&expected),
-        "README.md must hold this table:\n{expected}"
+        "REFERENCE.md must hold this table:\n{expected}"
     );
 }

@@ -189,3 +189,30 @@ fn empty_input_prints_nothing() {
         (0, "", "")
     );
 }
+
+/// CLINICAL.md carries the same score tables as the rule modules' documentation (which
+/// the rules' boundary tests pin), and cites each rule's source.
+#[test]
+fn the_clinical_reference_matches_the_rule_modules() {
+    let clinical = std::fs::read_to_string(repo_file("CLINICAL.md")).expect("CLINICAL.md");
+    for (module, source) in [
+        ("news2", "Royal College of Physicians"),
+        ("sofa", "Vincent JL"),
+        ("qsofa", "Seymour CW"),
+        ("sirs", "Bone RC"),
+        ("septic_shock", "Singer M"),
+        ("mews", "Subbe CP"),
+    ] {
+        let path = repo_file(&format!("crates/score/src/rules/{module}.rs"));
+        let text = std::fs::read_to_string(&path).expect("rule module");
+        for row in text
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .filter_map(|l| l.strip_prefix("//! "))
+            .filter(|l| l.starts_with('|'))
+        {
+            assert!(clinical.contains(row), "{module}: {row}");
+        }
+        assert!(clinical.contains(source), "{module}: {source}");
+    }
+}

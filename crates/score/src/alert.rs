@@ -71,7 +71,7 @@ impl Level {
     /// Every level, lowest first.
     pub const ALL: [Level; 3] = [Level::Advisory, Level::Urgent, Level::Emergency];
 
-    /// The name as in the README's alert events.
+    /// The name as in the alert events (REFERENCE.md).
     pub fn name(self) -> &'static str {
         match self {
             Level::Advisory => "advisory",
@@ -97,7 +97,7 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
-    /// The name as in the README's alert events.
+    /// The name as in the alert events (REFERENCE.md).
     pub fn name(self) -> &'static str {
         match self {
             AlertKind::Raised => "raised",

@@ -1,6 +1,6 @@
 //! Engine settings: staleness limits and the configurable MEWS bands.
 //!
-//! Defaults: staleness as documented in the README ("The observation feed"); MEWS bands from Subbe et
+//! Defaults: staleness as documented in REFERENCE.md ("Observation events"); MEWS bands from Subbe et
 //! al., QJM 2001;94:521, with the edge closures tested in `rules/mews.rs`.
 
 use std::fmt;

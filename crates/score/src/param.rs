@@ -1,6 +1,6 @@
 //! The canonical parameters, their units, codes and plausible ranges.
 //!
-//! Sources: the canonical code and unit table of the README ("The observation feed") and
+//! Sources: the canonical code and unit table of REFERENCE.md ("Observation events") and
 //! the LOINC codes and UCUM units as published by LOINC and UCUM, with these conversion
 //! factors: creatinine umol/L = mg/dL x 88.4, bilirubin umol/L =
 //! mg/dL x 17.1, lactate mg/dL = mmol/L x 9.01, F = C x 9/5 + 32, kPa x 7.50 = mmHg,
@@ -50,7 +50,7 @@ pub(crate) enum Worse {
 
 macro_rules! params {
     ($( $var:ident = $code:literal, $unit:literal, $kind:ident, $worse:ident, $shape:expr; )*) => {
-        /// A canonical parameter (the `code` names of the README).
+        /// A canonical parameter (the `code` names of REFERENCE.md).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[repr(u8)]
         pub enum Param { $( #[doc = $code] $var, )* }
@@ -123,7 +123,7 @@ impl Param {
         self as usize
     }
 
-    /// The canonical code, as in the README's alert events.
+    /// The canonical code, as in the alert events (REFERENCE.md).
     pub fn code(self) -> &'static str {
         self.info().code
     }

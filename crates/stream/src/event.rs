@@ -1,4 +1,4 @@
-//! The alert event of the project's alert contract (README, "Alert events"), built from
+//! The alert event of the project's alert contract (REFERENCE.md, "Alert events"), built from
 //! the decisions one assessment made: every event of one decision shares a `decision_id`,
 //! says how many of them there are, and carries the patient's other active alerts, so a
 //! consumer pages once per decision, at its highest level.

@@ -1,4 +1,4 @@
-//! `GET /metrics`, `/healthz`, `/readyz` (README, "Run it").
+//! `GET /metrics`, `/healthz`, `/readyz` (REFERENCE.md, "HTTP").
 
 use std::net::SocketAddr;
 use std::sync::Arc;

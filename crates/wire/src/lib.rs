@@ -1,7 +1,8 @@
 //! `vigil-wire`: where external messages become domain observations.
 //!
-//! Only the native JSON event of the README exists so far; FHIR and HL7 v2 decoders
-//! will sit beside it with the same output, [`Decoded`]. The scoring core never sees
+//! Three formats, one output: the native JSON event (REFERENCE.md, "Observation
+//! events"), FHIR R4 ([`decode_fhir`]) and HL7 v2 ([`decode_hl7`]) all decode to
+//! [`Decoded`] readings or to [`DecodeError`]s that name what is wrong. The scoring core never sees
 //! JSON: a decoder extracts fields and hands them to
 //! [`vigil_score::Observation::new`], which validates them.
 
@@ -62,7 +63,7 @@ pub struct Decoded {
 }
 
 impl Decoded {
-    /// The native observation event (README, "The observation feed") for this reading: canonical code,
+    /// The native observation event (REFERENCE.md, "Observation events") for this reading: canonical code,
     /// value in the canonical unit, the unit (omitted for flags and ACVPU), RFC 3339 time.
     pub fn to_native_json(&self) -> String {
         use vigil_score::Value as V;
@@ -362,7 +363,7 @@ struct Wire<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Format {
-    /// The native observation event (README, "The observation feed"): one per message, or an array of them.
+    /// The native observation event (REFERENCE.md, "Observation events"): one per message, or an array of them.
     #[default]
     Json,
     /// A FHIR R4 Observation or Bundle of them.

@@ -147,7 +147,7 @@ impl RuleId {
         }
     }
 
-    /// The rule's name as in the README's alert events.
+    /// The rule's name as in the alert events (REFERENCE.md).
     pub fn name(self) -> &'static str {
         match self {
             RuleId::Qsofa => "qsofa",
