@@ -1513,7 +1513,7 @@ mod tests {
     #[test]
     fn input_options_reach_the_decoders() {
         let c = Config::parse(
-            "[kafka]\nformat = \"hl7v2\"\n[input]\nhl7_identifier_type = \"PI, MR\"\nhl7_default_utc_offset = \"-05:00\"\nhl7_mdc_codes = { \"150033\" = \"sbp\" }\n",
+            "[kafka]\nformat = \"hl7v2\"\n[input]\nhl7_identifier_type = \"PI, MR\"\nhl7_default_utc_offset = \"-05:00\"\nhl7_mdc_codes = { \"150037\" = \"sbp\" }\n",
             [],
         )
         .unwrap();
@@ -1525,7 +1525,7 @@ mod tests {
         assert_eq!(o.default_offset_minutes, Some(-300));
         assert_eq!(
             o.extra_mdc,
-            vec![("150033".to_owned(), vigil_score::Param::Sbp)]
+            vec![("150037".to_owned(), vigil_score::Param::Sbp)]
         );
         let bad = Config::parse(
             "[input]\nhl7_default_utc_offset = \"CET\"\nhl7_mdc_codes = { \"1\" = \"pressure\" }\n",

@@ -440,6 +440,7 @@ fn value(
             path: format!("{path}.dataAbsentReason"),
             code: loinc.to_owned(),
             reason: reason.to_owned(),
+            label: crate::absent_label(reason),
         });
     }
     Err(at(

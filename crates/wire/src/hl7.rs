@@ -138,7 +138,8 @@ impl Default for Hl7Options {
 
 /// IEEE 11073-10101 (MDC) codes Vigil maps to parameters: numeric code, reference id.
 ///
-/// Source of every code but `150344` (Vigil's first map): the ValueSet "Dk Core IEEE Basic
+/// Source of every code but `150344` (Vigil's first map) and the invasive arterial
+/// pressures (cited where they are listed): the ValueSet "Dk Core IEEE Basic
 /// Observation" of HL7 Denmark's DK Core FHIR implementation guide
 /// (<http://hl7.dk/fhir/core/ValueSet/dk-core-IEEEBasicObservation>), which lists the
 /// MDC codes bedside monitors and gateways commonly send for basic observations, each
@@ -169,6 +170,11 @@ pub const MDC_MAP: &[(&str, &str, Param)] = &[
     ("150021", "MDC_PRESS_BLD_NONINV_SYS", Param::Sbp),
     ("150022", "MDC_PRESS_BLD_NONINV_DIA", Param::Dbp),
     ("150023", "MDC_PRESS_BLD_NONINV_MEAN", Param::Map),
+    // Invasive arterial blood pressure (source: GE Healthcare, B40/B20 Patient Monitor
+    // HL7 Reference Manual, 2062665-001 G, 2014, PCD-01 examples).
+    ("150033", "MDC_PRESS_BLD_ART_SYS", Param::Sbp),
+    ("150034", "MDC_PRESS_BLD_ART_DIA", Param::Dbp),
+    ("150035", "MDC_PRESS_BLD_ART_MEAN", Param::Map),
     // Body temperature, by site.
     ("150344", "MDC_TEMP", Param::Temperature),
     ("150364", "MDC_TEMP_BODY", Param::Temperature),
@@ -656,6 +662,39 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
     let value_type = s.field(2);
     let raw_value = s.field(5).split(sep.repetition).next().unwrap_or("");
     let status = match s.field(11) {
+        // No value, and the sender says why (HL7 table 0085): X, results cannot be
+        // obtained (also IHE PCD-01's device, channel and monitor rows, which carry no
+        // value); N, not asked. Absent for a scored parameter, ignored for a valid code
+        // Vigil does not score; never a rejection.
+        status @ ("X" | "N") => {
+            let (reason, absent) = if status == "X" {
+                ("X: results cannot be obtained", "unknown")
+            } else {
+                ("N: not asked", "not-asked")
+            };
+            return Err(match parameter(s.field(3), sep, &ctx.options.extra_mdc) {
+                Some(code) => DecodeError::Absent {
+                    path: format!("{label}-11"),
+                    code: code.to_owned(),
+                    reason: reason.to_owned(),
+                    label: absent,
+                },
+                None => match unscored(s.field(3), sep) {
+                    Some((system, code)) => DecodeError::Unscored {
+                        path: format!("{label}-3"),
+                        system,
+                        code,
+                    },
+                    None => at(
+                        format!("{label}-3"),
+                        format!(
+                            "{} is not a LOINC or IEEE 11073 MDC code Vigil knows",
+                            shown(s.field(3))
+                        ),
+                    ),
+                },
+            });
+        }
         "F" | "" => Status::Final,
         "C" => Status::Amended,
         "W" | "D" => Status::EnteredInError,
@@ -675,7 +714,8 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
             return Err(at(
                 format!("{label}-11"),
                 format!(
-                    "result status {} is not accepted; expected F, C, W or D",
+                    "result status {} is not accepted; expected F, C, W or D (or X or N \
+                     for a result without a value)",
                     shown(other)
                 ),
             ));

@@ -138,17 +138,21 @@ pub enum DecodeError {
         /// The code as sent.
         code: String,
     },
-    /// A FHIR Observation (or component) that says why it has no value
-    /// (`dataAbsentReason`): nothing is wrong and nothing can be scored, so it is counted
-    /// as absent, with its reason, and never scored or dead-lettered.
+    /// A reading that says why it has no value (FHIR `dataAbsentReason`; HL7 v2 OBX-11
+    /// `X` or `N`): nothing is wrong and nothing can be scored, so it is counted as absent,
+    /// with its reason, and never scored or dead-lettered.
     Absent {
-        /// Where: `Observation.dataAbsentReason`, `Observation.component[1].dataAbsentReason`.
+        /// Where: `Observation.dataAbsentReason`, `Observation.component[1].dataAbsentReason`,
+        /// `OBX[3]-11`.
         path: String,
         /// The LOINC code of what was not measured.
         code: String,
-        /// The reason's code (`http://terminology.hl7.org/CodeSystem/data-absent-reason`),
-        /// else its text, as sent.
+        /// The reason as sent: its code (`http://terminology.hl7.org/CodeSystem/data-absent-reason`)
+        /// or text, or the HL7 v2 status and its meaning.
         reason: String,
+        /// The reason as a metric label: a FHIR R4 DataAbsentReason code (the nearest one
+        /// for HL7 v2), or `other`.
+        label: &'static str,
     },
     /// A structured format's element (JSON path, or HL7 segment and field) is wrong.
     At {
@@ -185,7 +189,9 @@ impl fmt::Display for DecodeError {
                     ""
                 }
             ),
-            DecodeError::Absent { path, code, reason } => write!(
+            DecodeError::Absent {
+                path, code, reason, ..
+            } => write!(
                 f,
                 "{path}: {code} has no value ({reason:?}): counted as absent, not scored"
             ),
@@ -212,19 +218,13 @@ impl DecodeError {
     }
 
     /// For a reading sent without a value and with the reason why (FHIR
-    /// `dataAbsentReason`): the reason as a metric label, one of the FHIR R4
+    /// `dataAbsentReason`, HL7 v2 OBX-11 `X` or `N`): the reason as a metric label, one of the FHIR R4
     /// DataAbsentReason codes, or `other` for anything else (so the label stays bounded).
     pub fn absent(&self) -> Option<&'static str> {
-        let DecodeError::Absent { reason, .. } = self else {
-            return None;
-        };
-        Some(
-            DATA_ABSENT_REASONS
-                .iter()
-                .find(|r| **r == reason.as_str())
-                .copied()
-                .unwrap_or("other"),
-        )
+        match self {
+            DecodeError::Absent { label, .. } => Some(label),
+            _ => None,
+        }
     }
 
     /// Whether this is no fault of the feed: a valid code Vigil does not score, or a
@@ -232,6 +232,16 @@ impl DecodeError {
     pub fn is_not_scored(&self) -> bool {
         self.unscored().is_some() || self.absent().is_some()
     }
+}
+
+/// The metric label of a FHIR DataAbsentReason code as sent: the code if it is one of
+/// [`DATA_ABSENT_REASONS`], else `other` (so the label stays bounded).
+pub fn absent_label(code: &str) -> &'static str {
+    DATA_ABSENT_REASONS
+        .iter()
+        .find(|r| **r == code)
+        .copied()
+        .unwrap_or("other")
 }
 
 /// The codes of FHIR R4's DataAbsentReason code system

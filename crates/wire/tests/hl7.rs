@@ -190,9 +190,16 @@ fn separators_escapes_and_statuses() {
     }
     let withdrawn = one("OBX|1|NM|8867-4^HR^LN||80|/min|||||W|||20261123101500+0100").unwrap();
     assert_eq!(withdrawn.observation.status(), Status::EnteredInError);
+    // X: the sender says the result could not be obtained, whatever OBX-5 holds.
     assert_eq!(
         one("OBX|1|NM|8867-4^HR^LN||80|/min|||||X|||20261123101500+0100").unwrap_err(),
-        "OBX[1]-11: result status \"X\" is not accepted; expected F, C, W or D"
+        "OBX[1]-11: heart_rate has no value (\"X: results cannot be obtained\"): counted as \
+         absent, not scored"
+    );
+    assert_eq!(
+        one("OBX|1|NM|8867-4^HR^LN||80|/min|||||Q|||20261123101500+0100").unwrap_err(),
+        "OBX[1]-11: result status \"Q\" is not accepted; expected F, C, W or D (or X or N for \
+         a result without a value)"
     );
     // A preliminary result names the setting that would accept it.
     for status in ["P", "R", "S"] {
@@ -217,11 +224,11 @@ fn separators_escapes_and_statuses() {
     );
     assert!(pre[0].is_ok(), "preliminary accepted when configured");
     let extra = Hl7Options {
-        extra_mdc: vec![("150033".into(), vigil_score::Param::Sbp)],
+        extra_mdc: vec![("150037".into(), vigil_score::Param::Sbp)],
         ..Hl7Options::default()
     };
     let art = decode_hl7(
-        format!("{MSH}OBX|1|NM|150033^MDC_PRESS_BLD_ART_SYS^MDC||92|mm[Hg]|||||F|||20261123101500+0100\r").as_bytes(),
+        format!("{MSH}OBX|1|NM|150037^MDC_PRESS_BLD_ART_ABP_SYS^MDC||92|mm[Hg]|||||F|||20261123101500+0100\r").as_bytes(),
         &extra,
     );
     assert_eq!(
@@ -230,7 +237,7 @@ fn separators_escapes_and_statuses() {
         "MDC map extended by configuration"
     );
     assert!(
-        one("OBX|1|NM|150033^MDC_PRESS_BLD_ART_SYS^MDC||92|mm[Hg]|||||F|||20261123101500+0100")
+        one("OBX|1|NM|150037^MDC_PRESS_BLD_ART_ABP_SYS^MDC||92|mm[Hg]|||||F|||20261123101500+0100")
             .is_err()
     );
     let acvpu = one("OBX|1|CWE|ACVPU^Level of consciousness^L||450847001^Responds to pain^SCT||||||F|||20261123101500+0100").unwrap();
@@ -565,4 +572,80 @@ fn a_monitor_gateway_feed_with_mdc_codes_is_recognised() {
     let first = results[0].as_ref().unwrap();
     assert_eq!(first.location.as_deref(), Some("ICU-7/12"));
     assert_eq!(first.patient_id, "MRN-5150");
+}
+
+/// A GE patient monitor's IHE PCD-01 message, shaped as in GE's B40/B20 HL7 reference
+/// manual: the monitor, device and channel rows carry no value and result status X, so
+/// they are ignored, not rejected; the invasive arterial pressures (150033-150035) are
+/// read; the numerics come as R (preliminary), accepted only when configured.
+#[test]
+fn a_ge_pcd01_message_reads_its_numerics_and_ignores_its_device_rows() {
+    let bytes = sample("ge-monitor-pcd01.hl7");
+    let results = decode_hl7(
+        &bytes,
+        &Hl7Options {
+            accept_preliminary: true,
+            ..Hl7Options::default()
+        },
+    );
+    assert_eq!(results.len(), 10, "{results:?}");
+    for (i, r) in results.iter().take(3).enumerate() {
+        let e = r.as_ref().expect_err("a device row");
+        assert_eq!(
+            e.unscored(),
+            Some(vigil_wire::CodeSystem::Mdc),
+            "OBX[{i}]: {e}"
+        );
+    }
+    use vigil_score::Param::*;
+    let read: Vec<(vigil_score::Param, f64)> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|d| (d.observation.param(), num(d)))
+        .collect();
+    assert_eq!(
+        read,
+        vec![
+            (Sbp, 94.0),
+            (Dbp, 52.0),
+            (Map, 63.0),
+            (HeartRate, 118.0),
+            (RespRate, 27.0),
+            (Spo2, 91.0),
+            (Temperature, 38.9)
+        ]
+    );
+    let first = results[3].as_ref().expect("a reading");
+    assert_eq!(first.patient_id, "MRN-7781");
+    assert_eq!(first.location.as_deref(), Some("ICU-3/07"));
+}
+
+/// OBX-11 X (results cannot be obtained) or N (not asked) on a scored parameter is
+/// absent with its reason: never scored, never a rejection.
+#[test]
+fn a_result_that_cannot_be_obtained_is_absent() {
+    let message = |status: &str| {
+        format!(
+            "MSH|^~\\&|A|B|C|D|20261123101500+0100||ORU^R01|X1|P|2.6\rPID|||P1^^^H^MR\r\
+             OBX|1|NM|2524-7^Lactate^LN|||mmol/L|||||{status}|||20261123101500+0100\r"
+        )
+    };
+    for (status, label) in [("X", "unknown"), ("N", "not-asked")] {
+        let results = decode_hl7(message(status).as_bytes(), &Hl7Options::default());
+        let e = results[0].as_ref().expect_err("no value");
+        assert_eq!(e.absent(), Some(label), "{e}");
+        assert!(
+            e.to_string().starts_with("OBX[1]-11: lactate has no value"),
+            "{e}"
+        );
+    }
+    let results = decode_hl7(message("Q").as_bytes(), &Hl7Options::default());
+    assert!(
+        results[0]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("(or X or N for a result without a value)"),
+        "{results:?}"
+    );
 }
