@@ -13,7 +13,8 @@
 //! - `valueQuantity`: `value` with the UCUM `code` (falling back to `unit` when no code is
 //!   sent; a quantity with neither is rejected for every parameter that has a unit, never
 //!   read as the canonical one); `valueBoolean` for flags.
-//! - `subject`: `Patient/<id>` or an `identifier.value`; `encounter`: `Encounter/<id>`;
+//! - `subject`: `Patient/<id>` (also as an absolute or version-specific URL) or an
+//!   `identifier.value`; `encounter`: `Encounter/<id>` (likewise);
 //!   location: an extension whose URL ends in `location` with a `valueReference`
 //!   (its `display`, else the referenced id), else, in a Bundle, the `location` of the
 //!   Observation's Encounter sent with it (the `active` one, else the last; `display`,
@@ -312,9 +313,11 @@ fn context(
                 ),
             )
         })?;
+    // `Encounter/<id>` or a server's absolute URL for it gives the id; any other form
+    // (a bundle-internal `urn:uuid:`) is kept as sent.
     let encounter_id = r["encounter"]["reference"]
         .as_str()
-        .map(|e| e.strip_prefix("Encounter/").unwrap_or(e).to_owned());
+        .map(|e| resource_id(e, "Encounter").unwrap_or(e).to_owned());
     let location = r["extension"]
         .as_array()
         .and_then(|exts| {
@@ -510,17 +513,20 @@ fn reading(
 /// optionally version-specific (`.../_history/<version>`). Anything else (another resource
 /// type, a bundle-internal `urn:uuid:` reference) names no patient Vigil can use.
 fn patient_reference(reference: &str) -> Option<&str> {
+    resource_id(reference, "Patient")
+}
+
+/// The id a reference gives a resource of type `kind`: `<kind>/<id>`, or an absolute URL
+/// ending in `<kind>/<id>`, either optionally version-specific (`.../_history/<version>`).
+fn resource_id<'a>(reference: &'a str, kind: &str) -> Option<&'a str> {
     let unversioned = match reference.rsplit_once("/_history/") {
         Some((base, version)) if !version.is_empty() && !version.contains('/') => base,
         _ => reference,
     };
-    let relative = if unversioned.starts_with("http://") || unversioned.starts_with("https://") {
-        let (_, tail) = unversioned.rsplit_once("/Patient/")?;
-        return (!tail.is_empty() && !tail.contains('/')).then_some(tail);
+    let id = if unversioned.starts_with("http://") || unversioned.starts_with("https://") {
+        unversioned.rsplit_once(&format!("/{kind}/"))?.1
     } else {
-        unversioned
+        unversioned.strip_prefix(kind)?.strip_prefix('/')?
     };
-    relative
-        .strip_prefix("Patient/")
-        .filter(|id| !id.is_empty() && !id.contains('/'))
+    (!id.is_empty() && !id.contains('/')).then_some(id)
 }

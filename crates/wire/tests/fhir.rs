@@ -445,3 +445,39 @@ fn loinc_variants_of_a_scored_quantity_are_read() {
     let venous = ok(obs("2519-7", r#"{"value":4.1,"code":"mmol/L"}"#).as_bytes());
     assert_eq!(venous[0].observation.param(), Param::Lactate);
 }
+
+/// A search result as an EHR's FHIR API returns it: absolute references, the Encounter
+/// included for its location, vital signs and laboratory results in mixed units, a
+/// result Vigil does not score and one sent without a value.
+#[test]
+fn an_ehr_searchset_decodes_with_its_encounter_location() {
+    let results = decode_fhir(&sample("ehr-searchset.json"), FhirOptions::default());
+    let read: Vec<&Decoded> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let params: Vec<Param> = read.iter().map(|d| d.observation.param()).collect();
+    assert_eq!(
+        params,
+        [
+            Param::HeartRate,
+            Param::RespRate,
+            Param::Temperature,
+            Param::Sbp,
+            Param::Dbp,
+            Param::Lactate,
+            Param::Wbc,
+            Param::Creatinine
+        ]
+    );
+    for d in &read {
+        assert_eq!(d.patient_id, "MRN-4411");
+        assert_eq!(d.encounter_id.as_deref(), Some("ENC-88"));
+        assert_eq!(d.location.as_deref(), Some("ward-7/bed-12"));
+    }
+    // Oral 101.8 [degF] is 38.8 Cel; creatinine 168 umol/L is 1.90 mg/dL.
+    assert!((num(read[2]) - 38.777_777).abs() < 1e-3, "{}", num(read[2]));
+    assert!((num(read[7]) - 1.900_452).abs() < 1e-3, "{}", num(read[7]));
+    let others: Vec<&vigil_wire::DecodeError> =
+        results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(others.len(), 2, "{others:?}");
+    assert_eq!(others[0].unscored(), Some(vigil_wire::CodeSystem::Loinc));
+    assert_eq!(others[1].absent(), Some("error"));
+}
