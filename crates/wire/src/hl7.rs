@@ -138,8 +138,8 @@ impl Default for Hl7Options {
 
 /// IEEE 11073-10101 (MDC) codes Vigil maps to parameters: numeric code, reference id.
 ///
-/// Source of every code but `150344` (Vigil's first map) and the invasive arterial
-/// pressures (cited where they are listed): the ValueSet "Dk Core IEEE Basic
+/// Source of every code but `150344` (Vigil's first map), the cuff pressures and the
+/// invasive arterial pressures (cited where they are listed): the ValueSet "Dk Core IEEE Basic
 /// Observation" of HL7 Denmark's DK Core FHIR implementation guide
 /// (<http://hl7.dk/fhir/core/ValueSet/dk-core-IEEEBasicObservation>), which lists the
 /// MDC codes bedside monitors and gateways commonly send for basic observations, each
@@ -170,6 +170,15 @@ pub const MDC_MAP: &[(&str, &str, Param)] = &[
     ("150021", "MDC_PRESS_BLD_NONINV_SYS", Param::Sbp),
     ("150022", "MDC_PRESS_BLD_NONINV_DIA", Param::Dbp),
     ("150023", "MDC_PRESS_BLD_NONINV_MEAN", Param::Map),
+    // Non-invasive blood pressure as a cuff pressure. Source of the reference ids: the
+    // MD PnP program's OpenICE Philips IntelliVue adapter, which reports IntelliVue's
+    // non-invasive pressures as MDC_PRESS_CUFF_SYS, _DIA and _MEAN (github.com/mdpnp/mdpnp,
+    // interop-lab/demo-devices/.../philips/intellivue/AbstractDemoIntellivue.java); Mindray
+    // eGateway feeds use the same ids. The numeric codes are those gateways send with them
+    // (`150301^MDC_PRESS_CUFF_SYS^MDC`); either one is matched.
+    ("150301", "MDC_PRESS_CUFF_SYS", Param::Sbp),
+    ("150302", "MDC_PRESS_CUFF_DIA", Param::Dbp),
+    ("150303", "MDC_PRESS_CUFF_MEAN", Param::Map),
     // Invasive arterial blood pressure (source: GE Healthcare, B40/B20 Patient Monitor
     // HL7 Reference Manual, 2062665-001 G, 2014, PCD-01 examples).
     ("150033", "MDC_PRESS_BLD_ART_SYS", Param::Sbp),

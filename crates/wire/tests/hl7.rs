@@ -649,3 +649,21 @@ fn a_result_that_cannot_be_obtained_is_absent() {
         "{results:?}"
     );
 }
+
+/// Non-invasive blood pressure sent as a cuff pressure, by numeric code or by reference id.
+#[test]
+fn cuff_pressures_are_non_invasive_blood_pressure() {
+    let msg = "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|M1|P|2.6\rPID|||P1^^^H^MR\r\
+               OBX|1|NM|150301^MDC_PRESS_CUFF_SYS^MDC|1.1.9.150301|147|266016^MDC_DIM_MMHG^MDC|||||F|||20261123101500+0100\r\
+               OBX|2|NM|150303^MDC_PRESS_CUFF_MEAN^MDC|1.1.9.150303|109|266016^MDC_DIM_MMHG^MDC|||||F|||20261123101500+0100\r\
+               OBX|3|NM|^MDC_PRESS_CUFF_DIA^MDC|1.1.9.150302|90|266016^MDC_DIM_MMHG^MDC|||||F|||20261123101500+0100\r";
+    let read: Vec<(vigil_score::Param, f64)> = decode_hl7(msg.as_bytes(), &Hl7Options::default())
+        .iter()
+        .map(|r| {
+            let d = r.as_ref().expect("read");
+            (d.observation.param(), num(d))
+        })
+        .collect();
+    use vigil_score::Param::*;
+    assert_eq!(read, vec![(Sbp, 147.0), (Map, 109.0), (Dbp, 90.0)]);
+}
