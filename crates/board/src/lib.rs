@@ -1,0 +1,22 @@
+//! `vigil-board`: the state of the rapid-response board, as pure logic (no I/O, no clock:
+//! every instant is an argument).
+//!
+//! The board is rebuilt from two topics, so that every board instance that reads them
+//! agrees and a restart loses nothing: the alert topic ([`AlertEvent`], as the service
+//! publishes it) and the action topic ([`Action`]: what nurses did, with who, in which role,
+//! when and why). [`Board`] folds both into one case per patient and shows the active ones
+//! as [`Card`]s, ordered by level and then by how long they have waited. It checks who may
+//! do what ([`Role::may`]) and says when an alert nobody accepted is due to escalate
+//! ([`Board::escalations_due`]); the escalation itself is an action on the topic, so every
+//! instance sees the same tier. The web layer, the Kafka clients and the login live
+//! elsewhere.
+
+mod action;
+mod board;
+mod event;
+
+pub use action::{Action, ActionKind, NOTE_LIMIT, Refusal, Role};
+pub use board::{
+    ActiveAlert, Applied, Board, Card, Case, Entry, EscalationDue, HISTORY_LIMIT, Settings,
+};
+pub use event::{AlertEvent, EventKind, Level};

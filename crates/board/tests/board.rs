@@ -1,0 +1,549 @@
+//! The board's semantics: cards from alert events, actions and who may take them,
+//! dismissal, watch and stop, escalation of unaccepted alerts at both edges of its time,
+//! and that boards applying the same events agree.
+
+use proptest::prelude::*;
+use vigil_board::{
+    Action, ActionKind, AlertEvent, Applied, Board, EventKind, Level, Refusal, Role, Settings,
+};
+use vigil_score::{Span, Timestamp};
+
+const T0: i64 = 1_795_428_000_000;
+
+fn at(minute: i64) -> Timestamp {
+    Timestamp::from_millis(T0 + minute * 60_000)
+}
+
+fn settings() -> Settings {
+    Settings {
+        dismiss_reasons: vec!["not sepsis".into(), "artefact".into()],
+        max_watch_minutes: 240,
+        escalate_after: [
+            Some(Span::minutes(60)),
+            Some(Span::minutes(15)),
+            Some(Span::minutes(5)),
+        ],
+        max_tier: 2,
+    }
+}
+
+fn event(
+    id: &str,
+    patient: &str,
+    rule: &str,
+    kind: EventKind,
+    level: Level,
+    minute: i64,
+) -> AlertEvent {
+    AlertEvent {
+        alert_id: id.into(),
+        decision_id: format!("d-{id}"),
+        patient_id: patient.into(),
+        encounter_id: Some(format!("E-{patient}")),
+        location: Some("ward-7/bed-1".into()),
+        rule: rule.into(),
+        kind,
+        level,
+        score: Some(7.0),
+        previous_score: None,
+        previous_level: None,
+        criteria: vec![],
+        overdue: vec![],
+        message: format!("{rule} {level:?}"),
+        first_raised_at: at(minute),
+        emitted_at: at(minute),
+    }
+}
+
+fn action(
+    id: &str,
+    patient: &str,
+    kind: ActionKind,
+    user: &str,
+    role: Role,
+    minute: i64,
+) -> Action {
+    Action {
+        action_id: id.into(),
+        patient_id: patient.into(),
+        encounter_id: Some(format!("E-{patient}")),
+        kind,
+        user: user.into(),
+        role,
+        at: at(minute),
+    }
+}
+
+fn shown(b: &Board, minute: i64) -> Vec<(String, Level)> {
+    b.cards(at(minute), &settings())
+        .iter()
+        .map(|c| (c.case.patient_id.clone(), c.level))
+        .collect()
+}
+
+#[test]
+fn cards_are_ordered_by_level_then_by_how_long_they_waited() {
+    let mut b = Board::new();
+    b.apply_alert(event(
+        "1",
+        "P1",
+        "mews",
+        EventKind::Raised,
+        Level::Advisory,
+        0,
+    ));
+    b.apply_alert(event(
+        "2",
+        "P2",
+        "news2",
+        EventKind::Raised,
+        Level::Urgent,
+        5,
+    ));
+    b.apply_alert(event(
+        "3",
+        "P3",
+        "news2",
+        EventKind::Raised,
+        Level::Urgent,
+        3,
+    ));
+    b.apply_alert(event(
+        "4",
+        "P4",
+        "septic_shock",
+        EventKind::Raised,
+        Level::Emergency,
+        9,
+    ));
+    assert_eq!(
+        shown(&b, 10),
+        vec![
+            ("P4".into(), Level::Emergency),
+            ("P3".into(), Level::Urgent),
+            ("P2".into(), Level::Urgent),
+            ("P1".into(), Level::Advisory)
+        ]
+    );
+    // A redelivered event changes nothing; an escalation raises the card; resolution of
+    // every active alert takes it off.
+    assert_eq!(
+        b.apply_alert(event(
+            "1",
+            "P1",
+            "mews",
+            EventKind::Raised,
+            Level::Advisory,
+            0
+        )),
+        Applied::Duplicate
+    );
+    b.apply_alert(event(
+        "5",
+        "P1",
+        "mews",
+        EventKind::Escalated,
+        Level::Emergency,
+        11,
+    ));
+    assert_eq!(shown(&b, 12)[1], ("P1".into(), Level::Emergency));
+    b.apply_alert(event(
+        "6",
+        "P4",
+        "septic_shock",
+        EventKind::Resolved,
+        Level::Emergency,
+        12,
+    ));
+    assert!(!shown(&b, 13).iter().any(|(p, _)| p == "P4"));
+    assert!(b.case("P4").expect("kept").history.len() == 2);
+}
+
+#[test]
+fn a_case_stays_while_any_rule_is_active_at_the_highest_level() {
+    let mut b = Board::new();
+    b.apply_alert(event(
+        "1",
+        "P1",
+        "news2",
+        EventKind::Raised,
+        Level::Urgent,
+        0,
+    ));
+    b.apply_alert(event(
+        "2",
+        "P1",
+        "mews",
+        EventKind::Raised,
+        Level::Advisory,
+        1,
+    ));
+    b.apply_alert(event(
+        "3",
+        "P1",
+        "news2",
+        EventKind::Resolved,
+        Level::Urgent,
+        2,
+    ));
+    assert_eq!(shown(&b, 3), vec![("P1".into(), Level::Advisory)]);
+    let case = b.case("P1").expect("a case");
+    assert_eq!(
+        case.level_since,
+        Some(at(2)),
+        "the level changed at minute 2"
+    );
+}
+
+#[test]
+fn who_may_act_is_checked_by_the_board_not_only_by_the_page() {
+    let s = settings();
+    let mut b = Board::new();
+    b.apply_alert(event(
+        "1",
+        "P1",
+        "news2",
+        EventKind::Raised,
+        Level::Urgent,
+        0,
+    ));
+    let stop = |role, id: &str| action(id, "P1", ActionKind::Stop, "u", role, 1);
+    assert_eq!(
+        b.apply_action(stop(Role::Nurse, "a1"), &s),
+        Err(Refusal::NotAllowed {
+            role: Role::Nurse,
+            action: "stop"
+        })
+    );
+    assert!(!b.case("P1").expect("a case").stopped);
+    let watch = action(
+        "a2",
+        "P1",
+        ActionKind::Watch { minutes: 30 },
+        "q",
+        Role::Quality,
+        1,
+    );
+    assert!(matches!(
+        b.apply_action(watch, &s),
+        Err(Refusal::NotAllowed { .. })
+    ));
+    assert_eq!(
+        b.apply_action(stop(Role::ChargeNurse, "a3"), &s),
+        Ok(Applied::Applied)
+    );
+    assert!(b.case("P1").expect("a case").stopped);
+    // A refused action is not recorded, an applied one is, once.
+    assert_eq!(b.case("P1").expect("a case").history.len(), 2);
+    assert_eq!(
+        b.apply_action(stop(Role::ChargeNurse, "a3"), &s),
+        Ok(Applied::Duplicate)
+    );
+}
+
+#[test]
+fn one_owner_at_a_time_and_only_a_charge_nurse_takes_over() {
+    let s = settings();
+    let mut b = Board::new();
+    b.apply_alert(event(
+        "1",
+        "P1",
+        "news2",
+        EventKind::Raised,
+        Level::Urgent,
+        0,
+    ));
+    let accept = |id: &str, user: &str, role| action(id, "P1", ActionKind::Accept, user, role, 1);
+    assert_eq!(
+        b.apply_action(accept("a1", "alice", Role::Nurse), &s),
+        Ok(Applied::Applied)
+    );
+    assert_eq!(
+        b.apply_action(accept("a2", "bob", Role::Nurse), &s),
+        Err(Refusal::OwnedByAnother {
+            owner: "alice".into()
+        })
+    );
+    assert_eq!(
+        b.apply_action(accept("a3", "carol", Role::ChargeNurse), &s),
+        Ok(Applied::Applied)
+    );
+    assert_eq!(
+        b.case("P1").expect("a case").owner.as_deref(),
+        Some("carol")
+    );
+}
+
+#[test]
+fn values_outside_the_configured_ones_are_refused_with_what_is_allowed() {
+    let s = settings();
+    let mut b = Board::new();
+    b.apply_alert(event(
+        "1",
+        "P1",
+        "news2",
+        EventKind::Raised,
+        Level::Urgent,
+        0,
+    ));
+    let dismiss = action(
+        "a1",
+        "P1",
+        ActionKind::Dismiss {
+            reason: "bored".into(),
+        },
+        "alice",
+        Role::Nurse,
+        1,
+    );
+    let refused = b
+        .apply_action(dismiss, &s)
+        .expect_err("not a configured reason");
+    assert_eq!(
+        refused.to_string(),
+        "reason: \"bored\" is not allowed; expected one of not sepsis, artefact"
+    );
+    for minutes in [0, 241] {
+        let watch = action(
+            "a2",
+            "P1",
+            ActionKind::Watch { minutes },
+            "alice",
+            Role::Nurse,
+            1,
+        );
+        assert!(
+            matches!(
+                b.apply_action(watch, &s),
+                Err(Refusal::Invalid {
+                    field: "minutes",
+                    ..
+                })
+            ),
+            "{minutes}"
+        );
+    }
+    let watch = action(
+        "a3",
+        "P1",
+        ActionKind::Watch { minutes: 240 },
+        "alice",
+        Role::Nurse,
+        1,
+    );
+    assert_eq!(b.apply_action(watch, &s), Ok(Applied::Applied));
+    let note = action(
+        "a4",
+        "P9",
+        ActionKind::Note { text: "x".into() },
+        "alice",
+        Role::Nurse,
+        1,
+    );
+    assert_eq!(b.apply_action(note, &s), Err(Refusal::NoCase));
+}
+
+#[test]
+fn a_dismissed_case_returns_on_a_new_alert_unless_watched_or_stopped() {
+    let s = settings();
+    let mut b = Board::new();
+    b.apply_alert(event(
+        "1",
+        "P1",
+        "news2",
+        EventKind::Raised,
+        Level::Urgent,
+        0,
+    ));
+    let dismiss = |id: &str, minute| {
+        action(
+            id,
+            "P1",
+            ActionKind::Dismiss {
+                reason: "artefact".into(),
+            },
+            "alice",
+            Role::Nurse,
+            minute,
+        )
+    };
+    b.apply_action(dismiss("a1", 1), &s).expect("dismissed");
+    assert!(shown(&b, 2).is_empty());
+    // Escalated: back on the board.
+    b.apply_alert(event(
+        "2",
+        "P1",
+        "news2",
+        EventKind::Escalated,
+        Level::Emergency,
+        3,
+    ));
+    assert_eq!(shown(&b, 4), vec![("P1".into(), Level::Emergency)]);
+    // Dismissed and watched for 30 minutes: a new alert at minute 34 (inside) is
+    // suppressed; at minute 35 (the watch's end) it shows again.
+    b.apply_action(dismiss("a2", 5), &s).expect("dismissed");
+    b.apply_action(
+        action(
+            "a3",
+            "P1",
+            ActionKind::Watch { minutes: 30 },
+            "alice",
+            Role::Nurse,
+            5,
+        ),
+        &s,
+    )
+    .expect("watched");
+    assert_eq!(
+        b.apply_alert(event(
+            "3",
+            "P1",
+            "mews",
+            EventKind::Raised,
+            Level::Urgent,
+            34
+        )),
+        Applied::Suppressed
+    );
+    assert!(shown(&b, 34).is_empty());
+    assert_eq!(
+        b.apply_alert(event(
+            "4",
+            "P1",
+            "sofa",
+            EventKind::Raised,
+            Level::Urgent,
+            35
+        )),
+        Applied::Applied
+    );
+    assert_eq!(shown(&b, 35).len(), 1);
+    // Stopped for the encounter: suppressed however late; a new encounter starts over.
+    b.apply_action(dismiss("a4", 36), &s).expect("dismissed");
+    b.apply_action(
+        action("a5", "P1", ActionKind::Stop, "carol", Role::ChargeNurse, 36),
+        &s,
+    )
+    .expect("stopped");
+    assert_eq!(
+        b.apply_alert(event(
+            "5",
+            "P1",
+            "qsofa",
+            EventKind::Raised,
+            Level::Urgent,
+            600
+        )),
+        Applied::Suppressed
+    );
+    let mut next = event("6", "P1", "news2", EventKind::Raised, Level::Urgent, 700);
+    next.encounter_id = Some("E-next".into());
+    assert_eq!(b.apply_alert(next), Applied::Applied);
+    let case = b.case("P1").expect("a case");
+    assert!(!case.stopped && case.owner.is_none() && case.dismissed.is_none());
+    assert_eq!(shown(&b, 700), vec![("P1".into(), Level::Urgent)]);
+}
+
+#[test]
+fn an_unaccepted_alert_escalates_when_its_level_allows_no_more_waiting() {
+    let s = settings();
+    let mut b = Board::new();
+    // Urgent: 15 minutes. Due at minute 15, not a millisecond before.
+    b.apply_alert(event(
+        "1",
+        "P1",
+        "news2",
+        EventKind::Raised,
+        Level::Urgent,
+        0,
+    ));
+    let just_before = Timestamp::from_millis(at(15).as_millis() - 1);
+    assert!(b.escalations_due(just_before, &s).is_empty());
+    let due = b.escalations_due(at(15), &s);
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].tier, due[0].level, due[0].due_at),
+        (1, Level::Urgent, at(15))
+    );
+    assert!(b.cards(at(15), &s)[0].overdue_escalation);
+    // Every instance computes the same escalation; applying it twice changes nothing.
+    let again = b.escalations_due(at(16), &s);
+    assert_eq!(again[0].id, due[0].id);
+    assert_eq!(b.apply_action(due[0].action(), &s), Ok(Applied::Applied));
+    assert_eq!(
+        b.apply_action(again[0].action(), &s),
+        Ok(Applied::Duplicate)
+    );
+    // Tier 2 at twice the time; then no further tier.
+    assert!(b.escalations_due(at(29), &s).is_empty());
+    let second = b.escalations_due(at(30), &s);
+    assert_eq!(second[0].tier, 2);
+    b.apply_action(second[0].action(), &s).expect("applied");
+    assert!(b.escalations_due(at(600), &s).is_empty());
+    // Emergency: 5 minutes; accepted in time, never escalated.
+    b.apply_alert(event(
+        "2",
+        "P2",
+        "septic_shock",
+        EventKind::Raised,
+        Level::Emergency,
+        100,
+    ));
+    b.apply_action(
+        action("a1", "P2", ActionKind::Accept, "alice", Role::Nurse, 104),
+        &s,
+    )
+    .expect("accepted");
+    assert!(
+        b.escalations_due(at(200), &s)
+            .iter()
+            .all(|e| e.patient_id != "P2")
+    );
+    // A system action other than escalation is refused.
+    let forged = action("a2", "P2", ActionKind::Stop, "vigil", Role::System, 105);
+    assert!(matches!(
+        b.apply_action(forged, &s),
+        Err(Refusal::NotAllowed { .. })
+    ));
+}
+
+fn arb_event() -> impl Strategy<Value = (u8, u8, u8, u8, i64)> {
+    (0u8..4, 0u8..3, 0u8..4, 0u8..3, 0i64..120)
+}
+
+proptest! {
+    /// Boards that apply the same events show the same cards, whatever the order in which
+    /// different patients' events arrive (each topic keeps one patient's events in
+    /// order), and redelivering every event changes nothing.
+    #[test]
+    fn boards_applying_the_same_events_agree(events in prop::collection::vec(arb_event(), 1..60)) {
+        let kinds = [EventKind::Raised, EventKind::Escalated, EventKind::Overdue, EventKind::Resolved];
+        let rules = ["news2", "mews", "septic_shock"];
+        let made: Vec<AlertEvent> = events
+            .iter()
+            .enumerate()
+            .map(|(i, &(p, r, k, l, m))| {
+                event(&i.to_string(), &format!("P{p}"), rules[r as usize], kinds[k as usize], Level::ALL[l as usize], m + i as i64)
+            })
+            .collect();
+        let mut a = Board::new();
+        for e in &made {
+            a.apply_alert(e.clone());
+        }
+        // The same events grouped by patient (another interleaving), each twice.
+        let mut b = Board::new();
+        for p in 0..4 {
+            for e in made.iter().filter(|e| e.patient_id == format!("P{p}")) {
+                b.apply_alert(e.clone());
+                prop_assert_eq!(b.apply_alert(e.clone()), Applied::Duplicate);
+            }
+        }
+        let now = at(1000);
+        let s = settings();
+        let view = |board: &Board| -> Vec<(String, Level, Timestamp)> {
+            board.cards(now, &s).iter().map(|c| (c.case.patient_id.clone(), c.level, c.since)).collect()
+        };
+        prop_assert_eq!(view(&a), view(&b));
+        prop_assert_eq!(a.escalations_due(now, &s), b.escalations_due(now, &s));
+    }
+}
