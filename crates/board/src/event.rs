@@ -5,7 +5,9 @@ use serde::Deserialize;
 use vigil_score::Timestamp;
 
 /// How urgently the team should act, lowest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// Review at the next round.

@@ -8,15 +8,17 @@
 //! as [`Card`]s, ordered by level and then by how long they have waited. It checks who may
 //! do what ([`Role::may`]) and says when an alert nobody accepted is due to escalate
 //! ([`Board::escalations_due`]); the escalation itself is an action on the topic, so every
-//! instance sees the same tier. The web layer, the Kafka clients and the login live
-//! elsewhere.
+//! instance sees the same tier. [`CardView`] is what a page renders of a card. The web
+//! layer, the Kafka clients and the login live elsewhere.
 
 mod action;
 mod board;
 mod event;
+mod view;
 
 pub use action::{Action, ActionKind, NOTE_LIMIT, Refusal, Role};
 pub use board::{
     ActiveAlert, Applied, Board, Card, Case, Entry, EscalationDue, HISTORY_LIMIT, Settings,
 };
 pub use event::{AlertEvent, EventKind, Level};
+pub use view::{AlertView, CardView, TrendView, level_text};

@@ -547,3 +547,49 @@ proptest! {
         prop_assert_eq!(a.escalations_due(now, &s), b.escalations_due(now, &s));
     }
 }
+
+/// What a page shows of a card: the ward, the level in words and symbol (never colour
+/// alone), how long it waited, what changed since the previous decision, and the scores
+/// of the last 24 hours.
+#[test]
+fn a_card_view_shows_what_changed_and_the_days_scores() {
+    use vigil_board::CardView;
+    let mut b = Board::new();
+    let mut first = event("1", "P1", "news2", EventKind::Raised, Level::Urgent, 0);
+    first.score = Some(5.0);
+    first.previous_score = Some(3.0);
+    b.apply_alert(first);
+    let mut second = event(
+        "2",
+        "P1",
+        "news2",
+        EventKind::Escalated,
+        Level::Emergency,
+        30,
+    );
+    second.score = Some(8.0);
+    second.previous_score = Some(5.0);
+    second.previous_level = Some(Level::Urgent);
+    b.apply_alert(second);
+    let now = at(45);
+    let cards = b.cards(now, &settings());
+    let view = CardView::of(&cards[0], now);
+    assert_eq!(view.ward, "ward-7");
+    assert_eq!(view.level_text, "!!! emergency (high priority)");
+    assert_eq!(view.waiting_minutes, 15, "at emergency since minute 30");
+    assert_eq!(view.alerts.len(), 1);
+    assert_eq!(view.alerts[0].changed, "urgent → emergency, score 5 → 8");
+    assert_eq!(view.trend.len(), 1);
+    assert_eq!(view.trend[0].points, vec![(45, 5.0), (15, 8.0)]);
+    assert!(
+        view.escalation_due,
+        "emergency waits 5 minutes; nobody accepted it"
+    );
+    // Scores older than 24 hours leave the trend.
+    let later = at(24 * 60 + 10);
+    let cards = b.cards(later, &settings());
+    let view = CardView::of(&cards[0], later);
+    assert_eq!(view.trend[0].points, vec![(24 * 60 - 20, 8.0)]);
+    let json = serde_json::to_value(&view).expect("serialises");
+    assert_eq!(json["level"], "emergency");
+}
