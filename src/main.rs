@@ -152,6 +152,10 @@ enum Command {
         #[arg(long)]
         max: Option<u64>,
     },
+    /// Hash a board user's password for the configuration: reads the password from the
+    /// first line of standard input and prints its argon2id hash (PHC form, random salt).
+    /// The password itself is never stored.
+    HashPassword,
     /// Validate a configuration file and explain every error (exit 1 if any).
     CheckConfig {
         /// Configuration file.
@@ -384,6 +388,7 @@ fn main() -> ExitCode {
             seed,
         ),
         Command::CheckConfig { path } => check_config(&path),
+        Command::HashPassword => hash_password(),
         Command::Tail {
             topic,
             config,
@@ -771,6 +776,29 @@ fn load_settings(
     // Every error names the file, line and column of its key, or the environment
     // variable that set it.
     vigil_stream::Config::load(path, std::env::vars())?.validate()
+}
+
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if let Err(e) = io::stdin().read_line(&mut line) {
+        eprintln!("vigil hash-password: cannot read standard input: {e}");
+        return ExitCode::from(2);
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("vigil hash-password: expected the password on the first line of standard input");
+        return ExitCode::from(2);
+    }
+    match vigil_web::auth::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vigil hash-password: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn check_config(path: &std::path::Path) -> ExitCode {

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `vigil` binary, run as a separate process.
 
+mod board;
 mod compose;
 mod decode;
 mod evaluate;
