@@ -1,0 +1,121 @@
+//! The board's Kafka side: following the alert and action topics into the board (every
+//! partition from the beginning, `read_committed`, joining no group, so every instance
+//! rebuilds the same state), and publishing accepted actions to the action topic.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use vigil_board::{Action, AlertEvent};
+
+use crate::server::{ActionSink, Shared};
+
+/// Publishes accepted actions to the action topic, keyed by patient, acknowledged by
+/// every in-sync replica before the user is told it was accepted.
+pub struct KafkaSink {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl KafkaSink {
+    /// A sink writing to `topic` on `brokers`.
+    ///
+    /// # Errors
+    ///
+    /// When librdkafka refuses the settings.
+    pub fn new(brokers: &str, topic: &str) -> Result<KafkaSink, rdkafka::error::KafkaError> {
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", "10000")
+            .create()?;
+        Ok(KafkaSink {
+            producer,
+            topic: topic.to_owned(),
+        })
+    }
+}
+
+impl ActionSink for KafkaSink {
+    fn publish(&self, action: &Action) -> Result<(), String> {
+        let payload = action.to_json();
+        let record = FutureRecord::to(&self.topic)
+            .key(&action.patient_id)
+            .payload(&payload);
+        let send = self.producer.send(record, Duration::from_secs(10));
+        let handle = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
+        // The acknowledgement is awaited on the runtime; only its outcome comes back.
+        tokio::task::block_in_place(|| {
+            handle.block_on(async { send.await.map(|_| ()).map_err(|(e, _)| e.to_string()) })
+        })
+    }
+}
+
+/// Follows `alerts` and `actions` on `brokers` into `shared.board` until the task is
+/// dropped: every partition from the beginning, committed transactions only. An event
+/// that cannot be read, or an action the board refuses, is logged without its content
+/// and skipped.
+///
+/// # Errors
+///
+/// When the consumer cannot be created or the topics' partitions cannot be learnt.
+pub async fn follow(
+    brokers: &str,
+    alerts: &str,
+    actions: &str,
+    shared: Arc<Shared>,
+) -> Result<(), rdkafka::error::KafkaError> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "vigil-board")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for topic in [alerts, actions] {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
+            }
+        }
+    }
+    consumer.assign(&tpl)?;
+    loop {
+        let m = match consumer.recv().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "Board: consuming failed; retrying");
+                continue;
+            }
+        };
+        let payload = m.payload().unwrap_or_default();
+        let mut board = shared.board.lock().unwrap_or_else(|p| p.into_inner());
+        if m.topic() == alerts {
+            match AlertEvent::from_json(payload) {
+                Ok(event) => {
+                    board.apply_alert(event);
+                }
+                Err(e) => {
+                    tracing::warn!(partition = m.partition(), offset = m.offset(), reason = %e, "Board: not an alert event; skipped")
+                }
+            }
+        } else {
+            match Action::from_json(payload) {
+                Ok(action) => {
+                    if let Err(refusal) = board.apply_action(action, &shared.settings) {
+                        tracing::warn!(partition = m.partition(), offset = m.offset(), reason = %refusal, "Board: action refused; skipped");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(partition = m.partition(), offset = m.offset(), reason = %e, "Board: not an action event; skipped")
+                }
+            }
+        }
+    }
+}
