@@ -64,7 +64,7 @@ impl MllpMetrics {
         let ack_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "vigil_mllp_ack_seconds",
-                "Seconds from a message's last byte to its ACK (AA waits for Kafka).",
+                "Seconds from a message's last byte to its ACK being ready to send (AA waits for Kafka).",
             )
             .buckets(vec![
                 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
@@ -211,9 +211,7 @@ async fn connection(
                 None => body,
             };
             let (ack, reason) = handle(body, link).await;
-            stream.write_all(&[START]).await?;
-            stream.write_all(ack.as_bytes()).await?;
-            stream.write_all(&END).await?;
+            // Counted before it is sent: a sender holding its ACK sees it counted.
             link.metrics
                 .messages
                 .with_label_values(&[ack_code(&ack), reason])
@@ -221,6 +219,9 @@ async fn connection(
             link.metrics
                 .ack_seconds
                 .observe(arrived.elapsed().as_secs_f64());
+            stream.write_all(&[START]).await?;
+            stream.write_all(ack.as_bytes()).await?;
+            stream.write_all(&END).await?;
         }
         if buffer.len() > link.options.limits.max_bytes + 16 {
             let ack = ack_message(
@@ -231,13 +232,13 @@ async fn connection(
                     link.options.limits.max_bytes
                 ),
             );
-            stream.write_all(&[START]).await?;
-            stream.write_all(ack.as_bytes()).await?;
-            stream.write_all(&END).await?;
             link.metrics
                 .messages
                 .with_label_values(&["AR", "size"])
                 .inc();
+            stream.write_all(&[START]).await?;
+            stream.write_all(ack.as_bytes()).await?;
+            stream.write_all(&END).await?;
             return Ok(());
         }
     }
