@@ -99,7 +99,7 @@ pub struct Action {
     /// In which role.
     pub role: Role,
     /// When (RFC 3339 on the topic).
-    #[serde(with = "rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub at: Timestamp,
 }
 
@@ -169,22 +169,6 @@ impl std::fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
-
-mod rfc3339 {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use vigil_score::Timestamp;
-
-    pub(super) fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&t.to_string())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-        let text = String::deserialize(d)?;
-        Timestamp::parse_rfc3339(&text).map_err(|e| {
-            serde::de::Error::custom(format!("{text:?} is not an RFC 3339 date-time: {e}"))
-        })
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -21,7 +21,8 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use vigil_score::{Span, Timestamp};
 
 use crate::action::{Action, ActionKind, NOTE_LIMIT, Refusal, Role};
-use crate::event::{AlertEvent, EventKind, Level};
+use crate::event::AlertEvent;
+use vigil_score::{AlertKind as EventKind, Level};
 
 /// How many history entries a case keeps (the oldest are dropped first).
 pub const HISTORY_LIMIT: usize = 500;
@@ -233,12 +234,10 @@ impl Board {
         if level != case.level {
             case.level = level;
             case.level_since = level.map(|_| e.emitted_at);
+            case.tier = 0;
             if level.is_none() {
                 // Nothing active: the next alert starts over.
                 case.owner = None;
-                case.tier = 0;
-            } else {
-                case.tier = 0;
             }
         }
         case.push(Entry::Alert {
@@ -399,7 +398,7 @@ fn due(case: &Case, level: Level, since: Timestamp, settings: &Settings) -> Opti
     if case.owner.is_some() || case.tier >= settings.max_tier {
         return None;
     }
-    let after = settings.escalate_after[level.index()]?;
+    let after = settings.escalate_after[level as usize]?;
     Some(since.plus(Span::millis(after.as_millis() * i64::from(case.tier + 1))))
 }
 

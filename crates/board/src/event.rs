@@ -1,46 +1,9 @@
 //! The alert events the board reads: the part of the service's alert event (REFERENCE.md,
-//! "Alert events") a card shows. Unknown fields are ignored, so the service may add some.
+//! "Alert events") a card shows, with the scoring crate's own `Level` and `AlertKind`.
+//! Unknown fields are ignored, so the service may add some.
 
 use serde::Deserialize;
-use vigil_score::Timestamp;
-
-/// How urgently the team should act, lowest first.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    /// Review at the next round.
-    Advisory,
-    /// Urgent review.
-    Urgent,
-    /// Emergency assessment.
-    Emergency,
-}
-
-impl Level {
-    /// Every level, lowest first.
-    pub const ALL: [Level; 3] = [Level::Advisory, Level::Urgent, Level::Emergency];
-
-    /// Its position in [`Level::ALL`].
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// What an alert event does to its alert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// A new alert.
-    Raised,
-    /// A higher level.
-    Escalated,
-    /// Readings it rests on are overdue; still active.
-    Overdue,
-    /// Measured recovery: no longer active.
-    Resolved,
-}
+use vigil_score::{AlertKind as EventKind, Level, Timestamp};
 
 /// One alert event, as the board needs it.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -81,10 +44,10 @@ pub struct AlertEvent {
     /// One line a person reads.
     pub message: String,
     /// When the alert episode was raised.
-    #[serde(deserialize_with = "rfc3339")]
+    #[serde(deserialize_with = "crate::rfc3339::deserialize")]
     pub first_raised_at: Timestamp,
     /// When Vigil published it (its wall clock).
-    #[serde(deserialize_with = "rfc3339")]
+    #[serde(deserialize_with = "crate::rfc3339::deserialize")]
     pub emitted_at: Timestamp,
 }
 
@@ -97,13 +60,6 @@ impl AlertEvent {
     pub fn from_json(bytes: &[u8]) -> Result<AlertEvent, String> {
         serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
-}
-
-fn rfc3339<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-    let text = String::deserialize(d)?;
-    Timestamp::parse_rfc3339(&text).map_err(|e| {
-        serde::de::Error::custom(format!("{text:?} is not an RFC 3339 date-time: {e}"))
-    })
 }
 
 #[cfg(test)]

@@ -14,11 +14,15 @@
 mod action;
 mod board;
 mod event;
+mod rfc3339;
 mod view;
 
 pub use action::{Action, ActionKind, NOTE_LIMIT, Refusal, Role};
 pub use board::{
     ActiveAlert, Applied, Board, Card, Case, Entry, EscalationDue, HISTORY_LIMIT, Settings,
 };
-pub use event::{AlertEvent, EventKind, Level};
+pub use event::AlertEvent;
 pub use view::{AlertView, CardView, TrendView, level_text};
+/// What an alert event does to its alert (the scoring crate's `AlertKind`).
+pub use vigil_score::AlertKind as EventKind;
+pub use vigil_score::Level;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use vigil_score::{Span, Timestamp};
 
 use crate::board::{Card, Entry};
-use crate::event::{EventKind, Level};
+use vigil_score::{AlertKind as EventKind, Level};
 
 /// One card, ready to render.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -56,7 +56,9 @@ use crate::time::{MaybeTime, Span, Timestamp};
 use crate::window::Window;
 
 /// How urgently a rapid-response team should act.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// Review at the next round; inform the nurse in charge.
@@ -82,7 +84,7 @@ impl Level {
 }
 
 /// What a decision does to the alert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// A new alert.

@@ -274,7 +274,7 @@ impl Metrics {
         ] {
             observations.with_label_values(&[outcome]);
         }
-        Metrics {
+        let metrics = Metrics {
             registry,
             observations,
             alerts,
@@ -301,14 +301,10 @@ impl Metrics {
             consumer_lag,
             delivery_stalled,
             delivery_stalls,
-        }
-        .with_alert_count(AlertCount::default())
-    }
-
-    /// Sets the active- and overdue-alert gauges to `count`.
-    pub fn with_alert_count(self, count: AlertCount) -> Metrics {
-        self.set_alert_count(&count);
-        self
+        };
+        // Every rule and level shown at 0 from the start.
+        metrics.set_alert_count(&AlertCount::default());
+        metrics
     }
 
     /// Sets the active- and overdue-alert gauges to `count`.

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use vigil_stream::Config;
-use vigil_testkit::{MockBroker, http_get};
+use vigil_testkit::{MockBroker, eventually, http_get};
 
 #[path = "service/semantics.rs"]
 mod semantics;
@@ -432,18 +432,6 @@ fn gauge(metrics: &str, name: &str) -> i64 {
         .lines()
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
         .unwrap_or(-1)
-}
-
-/// Waits until `check` holds; `limit` only bounds a failing test.
-async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    check()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

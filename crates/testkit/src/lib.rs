@@ -3,6 +3,7 @@
 //!
 //! - [`MockBroker`]: an in-process Kafka-protocol broker (librdkafka's mock cluster);
 //! - [`free_port`] and [`http_get`]: a free local TCP port, and a plain `GET`;
+//! - [`eventually`]: waiting for a condition that another task or process makes true;
 //! - [`Rng`]: a small seeded generator (xorshift64*), so that a seed gives the same feed
 //!   and the same fault timing on every machine.
 
@@ -20,6 +21,19 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+/// Waits until `check` holds, looking every 50 ms; `limit` only bounds a failing test.
+/// Returns whether it held.
+pub async fn eventually(limit: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    check()
 }
 
 /// `GET path` on a local port: (status code, body); status 0 if nothing answers yet.

@@ -2,54 +2,27 @@
 //! the same topics show the same state, an action published by one reaches both, and a
 //! forged action on the topic changes nothing.
 
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::{now, settings};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use vigil_board::{Action, ActionKind, Board, Role, Settings};
-use vigil_score::{Span, Timestamp};
-use vigil_testkit::MockBroker;
-use vigil_web::auth::{LoginLimiter, Sessions, Users};
+use vigil_board::{Action, ActionKind, Board, Role};
+use vigil_testkit::{MockBroker, eventually};
+use vigil_web::auth::Users;
 use vigil_web::kafka::{KafkaSink, follow};
 use vigil_web::server::{ActionSink, Shared};
 
-fn settings() -> Settings {
-    Settings {
-        dismiss_reasons: vec!["not sepsis".into()],
-        max_watch_minutes: 240,
-        escalate_after: [None, Some(Span::minutes(15)), Some(Span::minutes(5))],
-        max_tier: 2,
-    }
-}
-
-fn now() -> Timestamp {
-    Timestamp::from_millis(1_795_428_600_000)
-}
-
 fn shared(sink: Arc<dyn ActionSink>) -> Arc<Shared> {
-    Arc::new(Shared {
-        board: Mutex::new(Board::new()),
-        settings: settings(),
-        users: Users::new(vec![]).expect("no users"),
-        sessions: Mutex::new(Sessions::new(Span::minutes(60))),
-        limiter: Mutex::new(LoginLimiter::new(5, Span::minutes(15))),
+    common::shared(
+        Board::new(),
+        Users::new(vec![]).expect("no users"),
         sink,
-        secure_cookie: false,
-        now,
-    })
-}
-
-/// Waits until `check` holds; `limit` only bounds a failing test.
-async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    check()
+        false,
+    )
 }
 
 fn action(id: &str, kind: ActionKind, user: &str, role: Role) -> Action {

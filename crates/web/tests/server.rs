@@ -2,19 +2,15 @@
 //! or a wrong CSRF token, a role without the right, guessing passwords. Each request goes
 //! over TCP to the real server.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
-use vigil_board::{Action, AlertEvent, Board, EventKind, Role, Settings};
-use vigil_score::{Span, Timestamp};
-use vigil_web::auth::{LoginLimiter, Sessions, User, Users, hash_password};
+use common::settings;
+use vigil_board::{Action, AlertEvent, Board, EventKind, Role};
+use vigil_web::auth::{User, Users, hash_password};
 use vigil_web::server::{ActionSink, Shared, router};
-
-const T0: i64 = 1_795_428_000_000;
-
-fn now() -> Timestamp {
-    Timestamp::from_millis(T0 + 10 * 60_000)
-}
 
 #[derive(Default)]
 struct Recorded(Mutex<Vec<Action>>);
@@ -61,15 +57,6 @@ fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: 
     }
 }
 
-fn settings() -> Settings {
-    Settings {
-        dismiss_reasons: vec!["not sepsis".into()],
-        max_watch_minutes: 240,
-        escalate_after: [None, Some(Span::minutes(15)), Some(Span::minutes(5))],
-        max_tier: 2,
-    }
-}
-
 async fn serve(secure_cookie: bool) -> (u16, Arc<Shared>, Arc<Recorded>) {
     let user = |name: &str, role| User {
         name: name.into(),
@@ -86,21 +73,13 @@ async fn serve(secure_cookie: bool) -> (u16, Arc<Shared>, Arc<Recorded>) {
     assert_eq!(event.kind, EventKind::Raised);
     board.apply_alert(event);
     let sink = Arc::new(Recorded::default());
-    let shared = Arc::new(Shared {
-        board: Mutex::new(board),
-        settings: settings(),
-        users: Users::new(vec![
-            user("alice", Role::Nurse),
-            user("carol", Role::ChargeNurse),
-            user("quinn", Role::Quality),
-        ])
-        .expect("users"),
-        sessions: Mutex::new(Sessions::new(Span::minutes(60))),
-        limiter: Mutex::new(LoginLimiter::new(5, Span::minutes(15))),
-        sink: sink.clone(),
-        secure_cookie,
-        now,
-    });
+    let users = Users::new(vec![
+        user("alice", Role::Nurse),
+        user("carol", Role::ChargeNurse),
+        user("quinn", Role::Quality),
+    ])
+    .expect("users");
+    let shared = common::shared(board, users, sink.clone(), secure_cookie);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a port");

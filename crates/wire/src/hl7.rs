@@ -665,6 +665,29 @@ fn acvpu(field: &str, sep: &Separators) -> Option<&'static str> {
     }
 }
 
+/// The parameter OBX-3 names; else the code ignored as valid but unscored, or rejected.
+fn scored_code(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<&'static str, DecodeError> {
+    let (sep, label) = (ctx.sep, &ctx.label);
+    parameter(s.field(3), sep, &ctx.options.extra_mdc).ok_or_else(|| {
+        if let Some((system, code)) = unscored(s.field(3), sep) {
+            return DecodeError::Unscored {
+                path: format!("{label}-3"),
+                system,
+                code,
+            };
+        }
+        at(
+            format!("{label}-3"),
+            format!(
+                "{} is not a LOINC or IEEE 11073 MDC code Vigil knows; a device's MDC \
+                 code can be mapped to a parameter in [input] hl7_mdc_codes \
+                 (for example \"150364\" = \"temperature\")",
+                shown(s.field(3))
+            ),
+        )
+    })
+}
+
 fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
     let sep = ctx.sep;
     let label = &ctx.label;
@@ -681,27 +704,14 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
             } else {
                 ("N: not asked", "not-asked")
             };
-            return Err(match parameter(s.field(3), sep, &ctx.options.extra_mdc) {
-                Some(code) => DecodeError::Absent {
+            return Err(match scored_code(s, ctx) {
+                Ok(code) => DecodeError::Absent {
                     path: format!("{label}-11"),
                     code: code.to_owned(),
                     reason: reason.to_owned(),
                     label: absent,
                 },
-                None => match unscored(s.field(3), sep) {
-                    Some((system, code)) => DecodeError::Unscored {
-                        path: format!("{label}-3"),
-                        system,
-                        code,
-                    },
-                    None => at(
-                        format!("{label}-3"),
-                        format!(
-                            "{} is not a LOINC or IEEE 11073 MDC code Vigil knows",
-                            shown(s.field(3))
-                        ),
-                    ),
-                },
+                Err(e) => e,
             });
         }
         "F" | "" => Status::Final,
@@ -756,24 +766,7 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
         if let Some(letter) = acvpu(raw_value, sep) {
             ("consciousness", RawValue::Text(letter), None)
         } else {
-            let code = parameter(s.field(3), sep, &ctx.options.extra_mdc).ok_or_else(|| {
-                if let Some((system, code)) = unscored(s.field(3), sep) {
-                    return DecodeError::Unscored {
-                        path: format!("{label}-3"),
-                        system,
-                        code,
-                    };
-                }
-                at(
-                    format!("{label}-3"),
-                    format!(
-                        "{} is not a LOINC or IEEE 11073 MDC code Vigil knows; a device's MDC \
-                         code can be mapped to a parameter in [input] hl7_mdc_codes \
-                         (for example \"150364\" = \"temperature\")",
-                        shown(s.field(3))
-                    ),
-                )
-            })?;
+            let code = scored_code(s, ctx)?;
             if !matches!(value_type, "NM" | "SN" | "") {
                 return Err(at(
                     format!("{label}-2"),

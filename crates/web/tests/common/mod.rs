@@ -1,0 +1,45 @@
+//! What the board's web tests share: the board settings, a fixed clock and the routes'
+//! shared state.
+
+use std::sync::{Arc, Mutex};
+
+use vigil_board::{Board, Settings};
+use vigil_score::{Span, Timestamp};
+use vigil_web::auth::{LoginLimiter, Sessions, Users};
+use vigil_web::server::{ActionSink, Shared};
+
+/// Dismissal for one reason, watches up to 4 h, urgent escalating after 15 minutes and
+/// emergency after 5, two tiers.
+pub fn settings() -> Settings {
+    Settings {
+        dismiss_reasons: vec!["not sepsis".into()],
+        max_watch_minutes: 240,
+        escalate_after: [None, Some(Span::minutes(15)), Some(Span::minutes(5))],
+        max_tier: 2,
+    }
+}
+
+/// The tests' clock: 2026-11-23 10:10 UTC.
+pub fn now() -> Timestamp {
+    Timestamp::from_millis(1_795_428_600_000)
+}
+
+/// The routes' state: `board` and `users`, sessions of an hour, five sign-in failures per
+/// quarter hour.
+pub fn shared(
+    board: Board,
+    users: Users,
+    sink: Arc<dyn ActionSink>,
+    secure_cookie: bool,
+) -> Arc<Shared> {
+    Arc::new(Shared {
+        board: Mutex::new(board),
+        settings: settings(),
+        users,
+        sessions: Mutex::new(Sessions::new(Span::minutes(60))),
+        limiter: Mutex::new(LoginLimiter::new(5, Span::minutes(15))),
+        sink,
+        secure_cookie,
+        now,
+    })
+}
