@@ -39,6 +39,8 @@ pub struct Config {
     pub input: Input,
     /// The MLLP receiver (`vigil mllp`).
     pub mllp: Mllp,
+    /// The rapid-response board (`vigil board`).
+    pub board: BoardSection,
     /// Where each value came from (the file's lines, environment variables), so that an
     /// error points at it.
     #[serde(skip)]
@@ -160,6 +162,323 @@ impl Default for Mllp {
             ack_timeout_ms: 10_000,
             http_listen: "127.0.0.1:9899".into(),
         }
+    }
+}
+
+/// `[board]`: the rapid-response board (`vigil board`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BoardSection {
+    /// Address the board's web server binds.
+    pub listen: String,
+    /// The topic actions (and escalations) are published to and the board is rebuilt from.
+    pub actions_topic: String,
+    /// PEM certificate chain: with `tls_key`, the board is served over HTTPS (rustls).
+    pub tls_cert: String,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: String,
+    /// How long a sign-in lasts, in minutes.
+    pub session_minutes: u64,
+    /// Failed sign-ins allowed per user name within `login_window_minutes`.
+    pub login_attempts: u32,
+    /// The window of `login_attempts`, in minutes.
+    pub login_window_minutes: u64,
+    /// The reasons a dismissal may give.
+    pub dismiss_reasons: Vec<String>,
+    /// The longest watch, in minutes.
+    pub max_watch_minutes: u32,
+    /// Minutes an alert may wait for someone to accept it before it escalates, by level
+    /// (advisory, urgent, emergency); 0 never escalates.
+    pub escalate_minutes: [u64; 3],
+    /// The highest escalation tier.
+    pub max_tier: u8,
+    /// Local users.
+    pub users: Vec<BoardUser>,
+    /// Addresses of reverse proxies whose identity headers are trusted.
+    pub trusted_proxies: Vec<String>,
+    /// The header a trusted proxy names the signed-in user in (empty: none trusted).
+    pub proxy_user_header: String,
+    /// The header a trusted proxy lists the user's groups in (comma-separated).
+    pub proxy_groups_header: String,
+    /// Which group gives which role (`group = "role"`).
+    pub proxy_roles: BTreeMap<String, String>,
+}
+
+/// One `[[board.users]]` entry.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BoardUser {
+    /// The sign-in name.
+    pub name: String,
+    /// `nurse`, `charge_nurse`, `quality` or `admin`.
+    pub role: String,
+    /// An argon2id PHC string from `vigil hash-password`.
+    pub password_hash: String,
+}
+
+impl Default for BoardSection {
+    fn default() -> Self {
+        BoardSection {
+            listen: "127.0.0.1:8080".into(),
+            actions_topic: "vigil.actions".into(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            session_minutes: 720,
+            login_attempts: 5,
+            login_window_minutes: 15,
+            dismiss_reasons: [
+                "not sepsis",
+                "known and being treated",
+                "artefact or measurement error",
+                "comfort care",
+                "other (see note)",
+            ]
+            .map(String::from)
+            .to_vec(),
+            max_watch_minutes: 240,
+            escalate_minutes: [60, 15, 5],
+            max_tier: 3,
+            users: Vec::new(),
+            trusted_proxies: Vec::new(),
+            proxy_user_header: String::new(),
+            proxy_groups_header: String::new(),
+            proxy_roles: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[board]`, validated.
+#[derive(Clone, Debug)]
+pub struct BoardSettings {
+    /// The web server's address.
+    pub listen: SocketAddr,
+    /// The action topic.
+    pub actions_topic: String,
+    /// Certificate chain and key files, when served over TLS.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// How long a sign-in lasts.
+    pub session: Span,
+    /// Failed sign-ins allowed per name within `login_window`.
+    pub login_attempts: usize,
+    /// The window of `login_attempts`.
+    pub login_window: Span,
+    /// The board's rules.
+    pub rules: vigil_board::Settings,
+    /// Local users: name, role, argon2id hash.
+    pub users: Vec<(String, vigil_board::Role, String)>,
+    /// Trusted proxies and their headers, if any.
+    pub proxy: Option<ProxySettings>,
+}
+
+/// Identity headers from a trusted reverse proxy (one that does OIDC).
+#[derive(Clone, Debug)]
+pub struct ProxySettings {
+    /// The proxies' addresses: headers from anyone else are ignored.
+    pub trusted: Vec<std::net::IpAddr>,
+    /// The user header (lower case).
+    pub user_header: String,
+    /// The groups header (lower case).
+    pub groups_header: String,
+    /// Group to role.
+    pub roles: BTreeMap<String, vigil_board::Role>,
+}
+
+/// A role named in the configuration (the `system` role is Vigil's own).
+pub fn parse_role(name: &str) -> Option<vigil_board::Role> {
+    use vigil_board::Role;
+    match name {
+        "nurse" => Some(Role::Nurse),
+        "charge_nurse" => Some(Role::ChargeNurse),
+        "quality" => Some(Role::Quality),
+        "admin" => Some(Role::Admin),
+        _ => None,
+    }
+}
+
+impl BoardSection {
+    /// Checks `[board]`, pushing one message per problem.
+    fn validate(&self, errors: &mut Vec<String>) -> Option<BoardSettings> {
+        let before = errors.len();
+        let listen = self.listen.parse::<SocketAddr>();
+        if listen.is_err() {
+            errors.push(format!(
+                "board.listen: {:?} is not an address; expected host:port such as 127.0.0.1:8080",
+                self.listen
+            ));
+        }
+        if self.actions_topic.trim().is_empty() {
+            errors.push("board.actions_topic: empty; expected a topic name such as vigil.actions".into());
+        }
+        let tls = match (self.tls_cert.is_empty(), self.tls_key.is_empty()) {
+            (true, true) => None,
+            (false, false) => Some((self.tls_cert.clone().into(), self.tls_key.clone().into())),
+            _ => {
+                errors.push(format!(
+                    "board.tls_cert, board.tls_key: {:?} and {:?}; expected both (HTTPS) or neither (HTTP)",
+                    self.tls_cert, self.tls_key
+                ));
+                None
+            }
+        };
+        if !(5..=1440).contains(&self.session_minutes) {
+            errors.push(format!(
+                "board.session_minutes: {}; expected 5-1440",
+                self.session_minutes
+            ));
+        }
+        if !(1..=100).contains(&self.login_attempts) {
+            errors.push(format!(
+                "board.login_attempts: {}; expected 1-100",
+                self.login_attempts
+            ));
+        }
+        if !(1..=1440).contains(&self.login_window_minutes) {
+            errors.push(format!(
+                "board.login_window_minutes: {}; expected 1-1440",
+                self.login_window_minutes
+            ));
+        }
+        let reasons: Vec<String> = self
+            .dismiss_reasons
+            .iter()
+            .map(|r| r.trim().to_owned())
+            .collect();
+        if reasons.is_empty() || reasons.iter().any(String::is_empty) {
+            errors.push(format!(
+                "board.dismiss_reasons: {:?}; expected at least one reason, none empty",
+                self.dismiss_reasons
+            ));
+        }
+        if !(1..=10_080).contains(&self.max_watch_minutes) {
+            errors.push(format!(
+                "board.max_watch_minutes: {}; expected 1-10080 (a week)",
+                self.max_watch_minutes
+            ));
+        }
+        if self.escalate_minutes.iter().any(|m| *m > 1440) {
+            errors.push(format!(
+                "board.escalate_minutes: {:?}; expected minutes for advisory, urgent and \
+                 emergency, each 0 (never) to 1440",
+                self.escalate_minutes
+            ));
+        }
+        if !(1..=9).contains(&self.max_tier) {
+            errors.push(format!("board.max_tier: {}; expected 1-9", self.max_tier));
+        }
+        let mut users = Vec::new();
+        for (i, u) in self.users.iter().enumerate() {
+            let role = parse_role(&u.role);
+            if role.is_none() {
+                errors.push(format!(
+                    "board.users[{i}].role: {:?}; expected nurse, charge_nurse, quality or admin",
+                    u.role
+                ));
+            }
+            if u.name.trim().is_empty() || u.name.len() > 64 {
+                errors.push(format!(
+                    "board.users[{i}].name: {:?}; expected 1-64 characters",
+                    u.name
+                ));
+            }
+            if !u.password_hash.starts_with("$argon2id$") {
+                errors.push(format!(
+                    "board.users[{i}].password_hash: not an argon2id hash; expected the \
+                     output of `vigil hash-password` ($argon2id$...)"
+                ));
+            }
+            if self.users[..i].iter().any(|o| o.name == u.name) {
+                errors.push(format!(
+                    "board.users[{i}].name: {:?} appears twice; expected unique names",
+                    u.name
+                ));
+            }
+            if let Some(role) = role {
+                users.push((u.name.clone(), role, u.password_hash.clone()));
+            }
+        }
+        let mut proxy = None;
+        if self.proxy_user_header.is_empty() {
+            if !self.trusted_proxies.is_empty() || !self.proxy_roles.is_empty() {
+                errors.push(
+                    "board.proxy_user_header: empty while board.trusted_proxies or \
+                     board.proxy_roles is set; expected the header the proxy names the user in \
+                     (for example X-Forwarded-User)"
+                        .into(),
+                );
+            }
+        } else {
+            let mut trusted = Vec::new();
+            for (i, p) in self.trusted_proxies.iter().enumerate() {
+                match p.parse::<std::net::IpAddr>() {
+                    Ok(ip) => trusted.push(ip),
+                    Err(_) => errors.push(format!(
+                        "board.trusted_proxies[{i}]: {p:?} is not an IP address; expected the \
+                         proxy's address such as 127.0.0.1"
+                    )),
+                }
+            }
+            if self.trusted_proxies.is_empty() {
+                errors.push(
+                    "board.trusted_proxies: empty while board.proxy_user_header is set; \
+                     expected the addresses of the proxies whose headers are trusted"
+                        .into(),
+                );
+            }
+            if self.proxy_groups_header.is_empty() {
+                errors.push(
+                    "board.proxy_groups_header: empty while board.proxy_user_header is set; \
+                     expected the header the proxy lists the user's groups in (for example \
+                     X-Forwarded-Groups)"
+                        .into(),
+                );
+            }
+            let mut roles = BTreeMap::new();
+            for (group, role) in &self.proxy_roles {
+                match parse_role(role) {
+                    Some(r) => {
+                        roles.insert(group.clone(), r);
+                    }
+                    None => errors.push(format!(
+                        "board.proxy_roles.{group}: {role:?}; expected nurse, charge_nurse, \
+                         quality or admin"
+                    )),
+                }
+            }
+            if self.proxy_roles.is_empty() {
+                errors.push(
+                    "board.proxy_roles: empty while board.proxy_user_header is set; expected \
+                     group = \"role\" pairs"
+                        .into(),
+                );
+            }
+            proxy = Some(ProxySettings {
+                trusted,
+                user_header: self.proxy_user_header.to_ascii_lowercase(),
+                groups_header: self.proxy_groups_header.to_ascii_lowercase(),
+                roles,
+            });
+        }
+        let listen = listen.ok()?;
+        if errors.len() > before {
+            return None;
+        }
+        let minutes = |m: u64| (m > 0).then(|| Span::minutes(m as i64));
+        Some(BoardSettings {
+            listen,
+            actions_topic: self.actions_topic.clone(),
+            tls,
+            session: Span::minutes(self.session_minutes as i64),
+            login_attempts: self.login_attempts as usize,
+            login_window: Span::minutes(self.login_window_minutes as i64),
+            rules: vigil_board::Settings {
+                dismiss_reasons: reasons,
+                max_watch_minutes: self.max_watch_minutes,
+                escalate_after: self.escalate_minutes.map(minutes),
+                max_tier: self.max_tier,
+            },
+            users,
+            proxy,
+        })
     }
 }
 
@@ -515,6 +834,8 @@ pub struct Settings {
     /// HL7 v2 decoder options from `[input]` (used by `vigil mllp` whatever the topic's
     /// format).
     pub hl7: vigil_wire::Hl7Options,
+    /// The rapid-response board (`vigil board`).
+    pub board: BoardSettings,
 }
 
 /// `[kafka]`, validated.
@@ -633,6 +954,7 @@ impl Config {
             let rest = rest.to_ascii_lowercase();
             let Some((section, key)) = [
                 "kafka", "http", "log", "service", "engine", "alerts", "input", "mllp",
+                "board",
             ]
             .iter()
             .find_map(|s| {
@@ -642,7 +964,7 @@ impl Config {
             }) else {
                 errors.push(format!(
                     "environment variable {name}: not a configuration key \
-                     (expected VIGIL_<SECTION>_<KEY>, sections kafka, http, log, service, engine, alerts, input, mllp)"
+                     (expected VIGIL_<SECTION>_<KEY>, sections kafka, http, log, service, engine, alerts, input, mllp, board)"
                 ));
                 continue;
             };
@@ -1104,8 +1426,9 @@ impl Config {
                 a.news2
             ));
         }
+        let board = self.board.validate(&mut errors);
         let origin = &self.origin;
-        let (Ok(listen), true) = (listen, errors.is_empty()) else {
+        let (Ok(listen), true, Some(board)) = (listen, errors.is_empty(), board) else {
             return Err(ConfigError(
                 errors.iter().map(|e| origin.attribute(e)).collect(),
             ));
@@ -1168,6 +1491,7 @@ impl Config {
             listen,
             engine,
             policy,
+            board,
         })
     }
 }

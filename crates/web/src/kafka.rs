@@ -2,6 +2,7 @@
 //! partition from the beginning, `read_committed`, joining no group, so every instance
 //! rebuilds the same state), and publishing accepted actions to the action topic.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,17 @@ use rdkafka::{Offset, TopicPartitionList};
 use vigil_board::{Action, AlertEvent};
 
 use crate::server::{ActionSink, Shared};
+
+/// A client configuration with the raw `[kafka.librdkafka]` settings (TLS, SASL) and the
+/// brokers.
+fn client(brokers: &str, librdkafka: &BTreeMap<String, String>) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    for (k, v) in librdkafka {
+        c.set(k, v);
+    }
+    c.set("bootstrap.servers", brokers);
+    c
+}
 
 /// Publishes accepted actions to the action topic, keyed by patient, acknowledged by
 /// every in-sync replica before the user is told it was accepted.
@@ -27,9 +39,12 @@ impl KafkaSink {
     /// # Errors
     ///
     /// When librdkafka refuses the settings.
-    pub fn new(brokers: &str, topic: &str) -> Result<KafkaSink, rdkafka::error::KafkaError> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+    pub fn new(
+        brokers: &str,
+        librdkafka: &BTreeMap<String, String>,
+        topic: &str,
+    ) -> Result<KafkaSink, rdkafka::error::KafkaError> {
+        let producer = client(brokers, librdkafka)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("message.timeout.ms", "10000")
@@ -56,6 +71,12 @@ impl ActionSink for KafkaSink {
     }
 }
 
+/// Where a skipped message is (logged instead of its content).
+struct Position {
+    partition: i32,
+    offset: i64,
+}
+
 /// Follows `alerts` and `actions` on `brokers` into `shared.board` until the task is
 /// dropped: every partition from the beginning, committed transactions only. An event
 /// that cannot be read, or an action the board refuses, is logged without its content
@@ -66,12 +87,12 @@ impl ActionSink for KafkaSink {
 /// When the consumer cannot be created or the topics' partitions cannot be learnt.
 pub async fn follow(
     brokers: &str,
+    librdkafka: &BTreeMap<String, String>,
     alerts: &str,
     actions: &str,
     shared: Arc<Shared>,
 ) -> Result<(), rdkafka::error::KafkaError> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let consumer: StreamConsumer = client(brokers, librdkafka)
         .set("group.id", "vigil-board")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
@@ -96,26 +117,46 @@ pub async fn follow(
         };
         let payload = m.payload().unwrap_or_default();
         let mut board = shared.board.lock().unwrap_or_else(|p| p.into_inner());
-        if m.topic() == alerts {
+        apply(
+            &mut board,
+            &shared,
+            m.topic() == alerts,
+            payload,
+            (m.partition(), m.offset()),
+        );
+        drop(board);
+        shared.changed();
+    }
+}
+
+/// Applies one message of the alert topic (`is_alert`) or the action topic.
+fn apply(
+    board: &mut vigil_board::Board,
+    shared: &Shared,
+    is_alert: bool,
+    payload: &[u8],
+    (partition, offset): (i32, i64),
+) {
+    let m = Position { partition, offset };
+    if is_alert {
             match AlertEvent::from_json(payload) {
                 Ok(event) => {
                     board.apply_alert(event);
                 }
                 Err(e) => {
-                    tracing::warn!(partition = m.partition(), offset = m.offset(), reason = %e, "Board: not an alert event; skipped")
+                    tracing::warn!(partition = m.partition, offset = m.offset, reason = %e, "Board: not an alert event; skipped")
                 }
             }
         } else {
             match Action::from_json(payload) {
                 Ok(action) => {
                     if let Err(refusal) = board.apply_action(action, &shared.settings) {
-                        tracing::warn!(partition = m.partition(), offset = m.offset(), reason = %refusal, "Board: action refused; skipped");
+                        tracing::warn!(partition = m.partition, offset = m.offset, reason = %refusal, "Board: action refused; skipped");
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(partition = m.partition(), offset = m.offset(), reason = %e, "Board: not an action event; skipped")
+                    tracing::warn!(partition = m.partition, offset = m.offset, reason = %e, "Board: not an action event; skipped")
                 }
             }
         }
-    }
 }

@@ -1,10 +1,14 @@
-//! `vigil-web`: the rapid-response board's web application. So far: who may sign in and
-//! how a signed-in browser is recognised ([`auth`]), the board's HTTP interface with
-//! every rule enforced by the server ([`server`]), and its Kafka side ([`kafka`]:
-//! following the alert and action topics, publishing actions); the command that serves
-//! them, the pages and the live updates come next (DESIGN.md, "The rapid-response
-//! board").
+//! `vigil-web`: the rapid-response board's web application (`vigil board`). Who may sign
+//! in and how a signed-in browser is recognised ([`auth`]); the pages ([`pages`]) and the
+//! HTTP interface, with every rule enforced by the server and the board live over
+//! server-sent events ([`server`]); the Kafka side ([`kafka`]: following the alert and
+//! action topics, publishing actions); HTTPS ([`tls`]); and the application that puts them
+//! together with the escalations ([`app`]). DESIGN.md, "The rapid-response board", says
+//! why it is built this way.
 
+pub mod app;
 pub mod auth;
 pub mod kafka;
+pub mod pages;
 pub mod server;
+pub mod tls;

@@ -1,30 +1,45 @@
-//! The board's HTTP interface, without its Kafka clients: sign-in and sign-out, the
-//! signed-in user's session, the board as JSON, and actions. Every rule is enforced by
-//! the server, whatever a page shows:
+//! The board's HTTP interface, without its Kafka clients: the pages, sign-in and
+//! sign-out, the signed-in user's session, the board as JSON and as a live stream
+//! (server-sent events), a patient's history, and actions. Every rule is enforced by the
+//! server, whatever a page shows:
 //!
-//! - every route but sign-in needs a session cookie (`vigil_session`: `HttpOnly`,
-//!   `SameSite=Strict`, `Path=/`, and `Secure` when the board is served over TLS);
-//! - every state-changing request needs the session's CSRF token in `x-csrf-token`;
+//! - every route but sign-in and the static files needs a session cookie
+//!   (`vigil_session`: `HttpOnly`, `SameSite=Strict`, `Path=/`, and `Secure` when the board
+//!   is served over TLS); a trusted reverse proxy's identity headers open one (only from
+//!   the configured proxy addresses);
+//! - every state-changing request needs the session's CSRF token in `x-csrf-token`, and a
+//!   request from another origin is refused;
 //! - an action the user's role may not take, or a value outside the configured ones, is
 //!   refused with 403 and the reason, and is never published;
 //! - sign-in is refused with 429 while a name has too many recent failures.
 //!
-//! Patient identifiers travel only in request and response bodies, never in a URL.
-//! Accepted actions go to an [`ActionSink`] (the action topic in the service); the board
-//! changes when the action comes back from it, so every instance shows the same state.
+//! Patient identifiers travel only in request and response bodies, never in a URL (the
+//! patient page is asked for by `POST /api/patient`). Accepted actions go to an
+//! [`ActionSink`] (the action topic in the service); the board changes when the action
+//! comes back from it, so every instance shows the same state. Whoever changes the board
+//! calls [`Shared::changed`]; every open stream then sends the new board, at most four
+//! times a second, rendered once for all of them.
 
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::{Form, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::IncomingStream;
 use axum::{Json, Router};
 use serde::Deserialize;
-use vigil_board::{Action, ActionKind, Board, CardView, Settings};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use vigil_board::{Action, ActionKind, Board, CardView, Entry, Role, Settings};
 use vigil_score::Timestamp;
 
-use crate::auth::{LoginLimiter, Session, Sessions, Users};
+use crate::auth::{LoginLimiter, Session, Sessions, User, Users};
 
 /// Where accepted actions go: the action topic in the service (tests apply them).
 pub trait ActionSink: Send + Sync {
@@ -34,6 +49,36 @@ pub trait ActionSink: Send + Sync {
     ///
     /// When it could not be published; the user is told to try again.
     fn publish(&self, action: &Action) -> Result<(), String>;
+}
+
+/// Identity headers from a reverse proxy that signs users in (OIDC), trusted only from
+/// the listed addresses.
+#[derive(Clone, Debug, Default)]
+pub struct Proxy {
+    /// The proxies' addresses.
+    pub trusted: Vec<IpAddr>,
+    /// The header naming the user (lower case).
+    pub user_header: String,
+    /// The header listing the user's groups, comma-separated (lower case).
+    pub groups_header: String,
+    /// Which group gives which role.
+    pub roles: BTreeMap<String, Role>,
+}
+
+/// The address a request came from (the TCP peer, whatever headers say).
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, crate::tls::TlsListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
 }
 
 /// What the routes share.
@@ -54,19 +99,119 @@ pub struct Shared {
     pub secure_cookie: bool,
     /// The clock (the wall clock in service; fixed in tests).
     pub now: fn() -> Timestamp,
+    /// A trusted reverse proxy's identity headers, if configured.
+    pub proxy: Option<Proxy>,
+    /// Cancelled at shutdown: open streams end.
+    pub closing: CancellationToken,
+    /// Bumped at every change of the board.
+    changes: watch::Sender<u64>,
+    /// The board's JSON, rendered once per change and minute for every stream.
+    rendered: Mutex<Option<((u64, i64), Arc<str>)>>,
+}
+
+impl Shared {
+    /// The routes' state, with no proxy and a board nobody has changed yet.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        board: Board,
+        settings: Settings,
+        users: Users,
+        sessions: Sessions,
+        limiter: LoginLimiter,
+        sink: Arc<dyn ActionSink>,
+        secure_cookie: bool,
+        now: fn() -> Timestamp,
+    ) -> Shared {
+        Shared {
+            board: Mutex::new(board),
+            settings,
+            users,
+            sessions: Mutex::new(sessions),
+            limiter: Mutex::new(limiter),
+            sink,
+            secure_cookie,
+            now,
+            proxy: None,
+            closing: CancellationToken::new(),
+            changes: watch::Sender::new(0),
+            rendered: Mutex::new(None),
+        }
+    }
+
+    /// Tells every open stream that the board changed.
+    pub fn changed(&self) {
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// The board at `now` as JSON (`{"cards": [...]}`), rendered at most once per change
+    /// and minute (waiting times are in minutes).
+    pub fn board_json(&self, now: Timestamp) -> Arc<str> {
+        let key = (*self.changes.borrow(), now.as_millis().div_euclid(60_000));
+        let mut cached = lock(&self.rendered);
+        if let Some((k, json)) = cached.as_ref()
+            && *k == key
+        {
+            return json.clone();
+        }
+        let board = lock(&self.board);
+        let cards: Vec<CardView> = board
+            .cards(now, &self.settings)
+            .iter()
+            .map(|c| CardView::of(c, now))
+            .collect();
+        drop(board);
+        let json: Arc<str> = serde_json::json!({ "cards": cards }).to_string().into();
+        *cached = Some((key, json.clone()));
+        json
+    }
 }
 
 const COOKIE: &str = "vigil_session";
 
+/// The shortest time between two updates of one stream.
+const STREAM_MIN_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How often a stream is refreshed with no change (waiting times move on).
+const STREAM_REFRESH: Duration = Duration::from_secs(30);
+
 /// The routes.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/login", post(login))
+        .route("/", get(page_board))
+        .route("/login", get(page_login).post(login))
+        .route("/assets/{file}", get(asset))
+        .route("/healthz", get(|| async { "ok" }))
         .route("/logout", post(logout))
         .route("/api/session", get(session))
         .route("/api/board", get(board))
+        .route("/api/stream", get(stream))
+        .route("/api/patient", post(patient))
         .route("/api/actions", post(act))
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(shared)
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -112,8 +257,29 @@ fn signed_in(s: &Shared, headers: &HeaderMap) -> Result<(String, Session), Denie
     Ok((token, session))
 }
 
+/// Refuses a request whose `Origin` is not this server (a page elsewhere posting here).
+fn same_origin(headers: &HeaderMap) -> Result<(), Denied> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest);
+    match (origin_host, host) {
+        (Some(o), Some(h)) if o == h => Ok(()),
+        _ => Err(Denied(
+            StatusCode::FORBIDDEN,
+            "request from another origin refused",
+        )),
+    }
+}
+
 /// The signed-in session whose CSRF token the request presents, or 401/403.
 fn with_csrf(s: &Shared, headers: &HeaderMap) -> Result<(String, Session), Denied> {
+    same_origin(headers)?;
     let (token, session) = signed_in(s, headers)?;
     let presented = headers
         .get("x-csrf-token")
@@ -129,13 +295,93 @@ fn with_csrf(s: &Shared, headers: &HeaderMap) -> Result<(String, Session), Denie
     }
 }
 
+/// The user a trusted proxy names, with the most capable role their groups give; `None`
+/// without a proxy, from an address that is not a trusted proxy, or with no group that
+/// gives a role.
+fn proxy_user(s: &Shared, headers: &HeaderMap, ext: &Extensions) -> Option<User> {
+    let proxy = s.proxy.as_ref()?;
+    let peer = ext.get::<ConnectInfo<Peer>>()?.0.0.ip();
+    if !proxy.trusted.contains(&peer) {
+        return None;
+    }
+    let name = headers.get(&proxy.user_header)?.to_str().ok()?.trim();
+    if name.is_empty() || name.len() > 128 {
+        return None;
+    }
+    let rank = |r: &Role| match r {
+        Role::Quality => 0,
+        Role::Nurse => 1,
+        Role::ChargeNurse => 2,
+        Role::Admin => 3,
+        Role::System => -1,
+    };
+    let role = headers
+        .get(&proxy.groups_header)
+        .and_then(|g| g.to_str().ok())
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|g| proxy.roles.get(g.trim()))
+        .filter(|r| **r != Role::System)
+        .max_by_key(|r| rank(r))?;
+    Some(User {
+        name: name.to_owned(),
+        role: *role,
+        password_hash: String::new(),
+    })
+}
+
+/// The session of the request, or one opened for the user a trusted proxy names (with
+/// its cookie to set), or 401.
+fn session_or_proxy(
+    s: &Shared,
+    headers: &HeaderMap,
+    ext: &Extensions,
+) -> Result<(Session, Option<HeaderValue>), Denied> {
+    let proxied = proxy_user(s, headers, ext);
+    if let Ok((token, session)) = signed_in(s, headers) {
+        match &proxied {
+            Some(u) if u.name != session.user || u.role != session.role => {
+                // The proxy now names someone else: their session, not this one.
+                lock(&s.sessions).close(&token);
+            }
+            _ => return Ok((session, None)),
+        }
+    }
+    let user = proxied.ok_or(Denied(StatusCode::UNAUTHORIZED, "sign in first"))?;
+    let now = (s.now)();
+    let mut sessions = lock(&s.sessions);
+    let token = sessions
+        .open(&user, now)
+        .map_err(|_| Denied(StatusCode::SERVICE_UNAVAILABLE, "cannot open a session"))?;
+    let session = sessions.get(&token, now).cloned().ok_or(Denied(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "cannot open a session",
+    ))?;
+    Ok((session, Some(cookie(s, &token))))
+}
+
+fn cookie(s: &Shared, token: &str) -> HeaderValue {
+    let secure = if s.secure_cookie { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}"
+    ))
+    .unwrap_or(HeaderValue::from_static("vigil_session=; Max-Age=0"))
+}
+
 #[derive(Deserialize)]
 struct Credentials {
     user: String,
     password: String,
 }
 
-async fn login(State(s): State<Arc<Shared>>, Form(c): Form<Credentials>) -> Response {
+async fn login(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Form(c): Form<Credentials>,
+) -> Response {
+    if let Err(d) = same_origin(&headers) {
+        return d.into_response();
+    }
     let now = (s.now)();
     if !lock(&s.limiter).allowed(&c.user, now) {
         return refuse(
@@ -152,12 +398,10 @@ async fn login(State(s): State<Arc<Shared>>, Form(c): Form<Credentials>) -> Resp
     let Ok(token) = opened else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "cannot open a session");
     };
-    let secure = if s.secure_cookie { "; Secure" } else { "" };
-    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}");
     let mut response = (StatusCode::SEE_OTHER, "signed in").into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
-    }
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie(&s, &token));
     response
         .headers_mut()
         .insert(header::LOCATION, HeaderValue::from_static("/"));
@@ -181,15 +425,50 @@ async fn logout(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn session(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    match signed_in(&s, &headers) {
-        Ok((_, session)) => Json(serde_json::json!({
-            "user": session.user,
-            "role": session.role,
-            "csrf": session.csrf,
-        }))
-        .into_response(),
+fn with_cookie(mut response: Response, set: Option<HeaderValue>) -> Response {
+    if let Some(v) = set {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+async fn session(State(s): State<Arc<Shared>>, headers: HeaderMap, ext: Extensions) -> Response {
+    match session_or_proxy(&s, &headers, &ext) {
+        Ok((session, set)) => {
+            let may: Vec<&str> = ["accept", "dismiss", "watch", "stop", "escalate", "note"]
+                .into_iter()
+                .filter(|k| session.role.may(&kind_named(k)))
+                .collect();
+            with_cookie(
+            Json(serde_json::json!({
+                "user": session.user,
+                "role": session.role,
+                "csrf": session.csrf,
+                "dismiss_reasons": s.settings.dismiss_reasons,
+                "max_watch_minutes": s.settings.max_watch_minutes,
+                "may": may,
+            }))
+            .into_response(),
+            set,
+        )
+        }
         Err(d) => d.into_response(),
+    }
+}
+
+/// An action of the kind `name`, to ask what a role may do.
+fn kind_named(name: &str) -> ActionKind {
+    match name {
+        "accept" => ActionKind::Accept,
+        "dismiss" => ActionKind::Dismiss {
+            reason: String::new(),
+        },
+        "watch" => ActionKind::Watch { minutes: 1 },
+        "stop" => ActionKind::Stop,
+        "escalate" => ActionKind::Escalate,
+        _ => ActionKind::Note {
+            text: String::new(),
+        },
     }
 }
 
@@ -197,14 +476,106 @@ async fn board(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if let Err(d) = signed_in(&s, &headers) {
         return d.into_response();
     }
-    let now = (s.now)();
+    let json = s.board_json((s.now)());
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        json.to_string(),
+    )
+        .into_response()
+}
+
+/// The live board: a `board` event with the whole board at once, then after every change
+/// (at most four a second) and every 30 s, until the session ends or the server stops.
+async fn stream(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let (token, _) = match signed_in(&s, &headers) {
+        Ok(t) => t,
+        Err(d) => return d.into_response(),
+    };
+    let changes = s.changes.subscribe();
+    let state = (s, token, changes, true);
+    let events = futures_util::stream::unfold(state, |(s, token, mut changes, first)| async move {
+        if !first {
+            tokio::select! {
+                () = s.closing.cancelled() => return None,
+                r = changes.changed() => r.ok()?,
+                () = tokio::time::sleep(STREAM_REFRESH) => {}
+            }
+        }
+        if lock(&s.sessions).get(&token, (s.now)()).is_none() {
+            return None;
+        }
+        changes.borrow_and_update();
+        let json = s.board_json((s.now)());
+        if !first {
+            // Later changes wait for the next turn; the latest board is what it sends.
+            tokio::time::sleep(STREAM_MIN_INTERVAL).await;
+        }
+        let event = Event::default().event("board").data(json.as_ref());
+        Some((
+            Ok::<_, std::convert::Infallible>(event),
+            (s, token, changes, false),
+        ))
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct PatientAsked {
+    patient_id: String,
+}
+
+/// A patient's page: where they are, their case, and every alert event and action of the
+/// history the board keeps (newest last).
+async fn patient(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(asked): Json<PatientAsked>,
+) -> Response {
+    if let Err(d) = signed_in(&s, &headers) {
+        return d.into_response();
+    }
     let board = lock(&s.board);
-    let cards: Vec<CardView> = board
-        .cards(now, &s.settings)
+    let Some(case) = board.case(&asked.patient_id) else {
+        return refuse(StatusCode::NOT_FOUND, "no such patient on the board");
+    };
+    let history: Vec<serde_json::Value> = case
+        .history
         .iter()
-        .map(|c| CardView::of(c, now))
+        .map(|entry| match entry {
+            Entry::Alert { event, suppressed } => serde_json::json!({
+                "type": "alert",
+                "at": event.emitted_at.to_string(),
+                "rule": event.rule,
+                "kind": event.kind,
+                "level": event.level,
+                "score": event.score,
+                "message": event.message,
+                "criteria": event.criteria,
+                "overdue": event.overdue,
+                "suppressed": suppressed,
+            }),
+            Entry::Action(a) => {
+                let mut v = serde_json::to_value(a).unwrap_or_default();
+                v["type"] = "action".into();
+                v["at"] = a.at.to_string().into();
+                v
+            }
+        })
         .collect();
-    Json(serde_json::json!({ "cards": cards })).into_response()
+    Json(serde_json::json!({
+        "patient_id": case.patient_id,
+        "encounter_id": case.encounter_id,
+        "location": case.location,
+        "level": case.level,
+        "owner": case.owner,
+        "dismissed": case.dismissed,
+        "stopped": case.stopped,
+        "tier": case.tier,
+        "history": history,
+    }))
+    .into_response()
 }
 
 /// An action as a page sends it: the patient and what to do; who, in which role and when
@@ -249,5 +620,32 @@ async fn act(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("not recorded, try again: {e}"),
         ),
+    }
+}
+
+async fn page_board(State(s): State<Arc<Shared>>, headers: HeaderMap, ext: Extensions) -> Response {
+    match session_or_proxy(&s, &headers, &ext) {
+        Ok((_, set)) => with_cookie(html(crate::pages::BOARD_HTML), set),
+        Err(_) => {
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            r.headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("/login"));
+            r
+        }
+    }
+}
+
+async fn page_login() -> Response {
+    html(crate::pages::LOGIN_HTML)
+}
+
+fn html(text: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], text).into_response()
+}
+
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    match crate::pages::asset(&file) {
+        Some((kind, body)) => ([(header::CONTENT_TYPE, kind)], body).into_response(),
+        None => refuse(StatusCode::NOT_FOUND, "no such file"),
     }
 }

@@ -1,7 +1,7 @@
 //! What the board's web tests share: the board settings, a fixed clock and the routes'
 //! shared state.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use vigil_board::{Board, Settings};
 use vigil_score::{Span, Timestamp};
@@ -32,14 +32,14 @@ pub fn shared(
     sink: Arc<dyn ActionSink>,
     secure_cookie: bool,
 ) -> Arc<Shared> {
-    Arc::new(Shared {
-        board: Mutex::new(board),
-        settings: settings(),
+    Arc::new(Shared::new(
+        board,
+        settings(),
         users,
-        sessions: Mutex::new(Sessions::new(Span::minutes(60))),
-        limiter: Mutex::new(LoginLimiter::new(5, Span::minutes(15))),
+        Sessions::new(Span::minutes(60)),
+        LoginLimiter::new(5, Span::minutes(15)),
         sink,
         secure_cookie,
         now,
-    })
+    ))
 }
