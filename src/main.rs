@@ -152,6 +152,15 @@ enum Command {
         #[arg(long)]
         max: Option<u64>,
     },
+    /// Serve the rapid-response board: a web page where nurses see the active alerts live,
+    /// accept, dismiss, watch, stop and escalate them, with every action recorded on the
+    /// action topic ([board] in the configuration; users from `vigil hash-password`).
+    Board {
+        /// Configuration file (see config/vigil.toml); VIGIL_<SECTION>_<KEY> environment
+        /// variables override its keys.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Hash a board user's password for the configuration: reads the password from the
     /// first line of standard input and prints its argon2id hash (PHC form, random salt).
     /// The password itself is never stored.
@@ -245,7 +254,8 @@ enum Command {
         mode: LoadMode,
     },
     /// Run everything on this machine with nothing installed: an in-process Kafka broker,
-    /// the simulator and the service; prints each alert as one line.
+    /// the simulator, the service and the rapid-response board (127.0.0.1:8080); prints
+    /// each alert as one line.
     Demo {
         /// Number of simulated patients.
         #[arg(long, default_value_t = 24)]
@@ -264,6 +274,9 @@ enum Command {
         /// Address of /metrics, /healthz, /readyz.
         #[arg(long, default_value = "127.0.0.1:9898")]
         listen: String,
+        /// Address of the rapid-response board.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        board_listen: String,
     },
 }
 
@@ -422,6 +435,30 @@ fn main() -> ExitCode {
             }
         }
         Command::Run { config } => run_service(&config),
+        Command::Board { config } => {
+            let settings = match load_settings(&config) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logs(settings.log_format, &settings.log_level);
+            async_main(async move |stop| {
+                vigil_stream::watch::check_resolvable(
+                    &settings.kafka.brokers,
+                    vigil_stream::watch::BROKERS_SETTING,
+                )
+                .await?;
+                if settings.board.users.is_empty() && settings.board.proxy.is_none() {
+                    tracing::warn!("Board: no [[board.users]] and no trusted proxy: nobody can sign in");
+                }
+                let running = vigil_web::app::start(&settings.kafka, &settings.board, stop).await?;
+                let scheme = if settings.board.tls.is_some() { "https" } else { "http" };
+                tracing::info!(address = %running.addr, "Serving the board on {scheme}://{}", running.addr);
+                running.task.await?
+            })
+        }
         Command::Mllp { config } => {
             let settings = match load_settings(&config) {
                 Ok(s) => s,
@@ -679,6 +716,7 @@ fn main() -> ExitCode {
             round_ms,
             rounds,
             listen,
+            board_listen,
         } => {
             init_logs(vigil_stream::config::LogFormat::Text, "warn");
             let demo = DemoConfig {
@@ -687,6 +725,7 @@ fn main() -> ExitCode {
                 round_every: Duration::from_millis(round_ms),
                 rounds,
                 listen,
+                board_listen,
             };
             async_main(async move |stop| {
                 let mut out = io::stdout();

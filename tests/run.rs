@@ -145,6 +145,8 @@ fn vigil_demo_shows_alerts_with_nothing_installed() {
             "150",
             "--listen",
             "127.0.0.1:0",
+            "--board-listen",
+            "127.0.0.1:0",
         ])
         .output()
         .expect("vigil demo runs");
@@ -156,7 +158,12 @@ fn vigil_demo_shows_alerts_with_nothing_installed() {
     );
     assert!(stdout.starts_with("Vigil demo:"), "{stdout}");
     assert!(stdout.contains("not a medical device"), "{stdout}");
-    let alerts: Vec<&str> = stdout.lines().skip(1).collect();
+    let board = stdout.lines().nth(1).unwrap_or("");
+    assert!(
+        board.starts_with("  Rapid-response board: http://127.0.0.1:"),
+        "{stdout}"
+    );
+    let alerts: Vec<&str> = stdout.lines().skip(2).collect();
     assert!(
         alerts
             .iter()

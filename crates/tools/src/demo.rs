@@ -1,7 +1,8 @@
 //! `vigil demo`: the whole pipeline on one machine with nothing installed.
 //!
 //! Starts an in-process Kafka-protocol broker ([`MockBroker`]), the simulator feeding a
-//! synthetic ward into it, the service, and a printer that reads the alerts topic like any
+//! synthetic ward into it, the service, the rapid-response board (with three demo users,
+//! and escalation after 3, 2 and 1 minutes so that it shows), and a printer that reads the alerts topic like any
 //! downstream consumer and prints one readable line per decision (the events that share a
 //! `decision_id`), led by its highest level: what a pager would show. Repeated alert ids,
 //! which at-least-once delivery can produce, are dropped.
@@ -32,6 +33,8 @@ pub struct DemoConfig {
     pub rounds: Option<u64>,
     /// HTTP address for the endpoints.
     pub listen: String,
+    /// Address of the rapid-response board.
+    pub board_listen: String,
 }
 
 impl Default for DemoConfig {
@@ -42,6 +45,7 @@ impl Default for DemoConfig {
             round_every: Duration::from_millis(1500),
             rounds: None,
             listen: "127.0.0.1:9898".into(),
+            board_listen: "127.0.0.1:8080".into(),
         }
     }
 }
@@ -70,7 +74,19 @@ pub async fn run(
     broker.create_topic(&raw.kafka.alerts_topic, 1)?;
     broker.create_topic(&raw.kafka.dlq_topic, 1)?;
     broker.create_topic(&raw.kafka.state_topic, 4)?;
+    broker.create_topic(&raw.board.actions_topic, 1)?;
+    raw.board.listen = demo.board_listen.clone();
+    raw.board.escalate_minutes = [3, 2, 1];
+    for (name, role) in DEMO_USERS {
+        raw.board.users.push(vigil_stream::config::BoardUser {
+            name: name.into(),
+            role: role.into(),
+            password_hash: vigil_web::auth::hash_password(name)?,
+        });
+    }
     let settings: Settings = raw.clone().validate()?;
+    let stop = shutdown.child_token();
+    let board = vigil_web::app::start(&settings.kafka, &settings.board, stop.clone()).await?;
     writeln!(
         out,
         "Vigil demo: {} simulated patients, {:.0} % deteriorating, broker {brokers}, \
@@ -79,8 +95,12 @@ pub async fn run(
         demo.deteriorating * 100.0,
         settings.listen
     )?;
-
-    let stop = shutdown.child_token();
+    writeln!(
+        out,
+        "  Rapid-response board: http://{}/ (sign in as nurse, charge or quality; the password \
+         is the name; unaccepted alerts escalate after 3, 2 and 1 minutes in the demo)",
+        board.addr
+    )?;
     let service = tokio::spawn(vigil_stream::run(settings, stop.clone()));
 
     let printer_stop = stop.clone();
@@ -174,9 +194,18 @@ pub async fn run(
         Err(e) => return Err(e.into()),
         Ok(Ok(())) => {}
     }
+    let _ = board.task.await;
     drop(broker);
     Ok(shown)
 }
+
+/// The demo's board users: a nurse, a charge nurse and quality staff, each signing in
+/// with their name as the password.
+pub const DEMO_USERS: [(&str, &str); 3] = [
+    ("nurse", "nurse"),
+    ("charge", "charge_nurse"),
+    ("quality", "quality"),
+];
 
 /// What the demo printed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -66,9 +66,17 @@ function trend(points) {
     const line = document.createElementNS(svgNs, "polyline");
     line.setAttribute("class", `s${i % 6}`);
     line.setAttribute("points", t.points
-      .map(([ago, score]) => `${(160 * (1440 - ago) / 1440).toFixed(1)},${(34 - 32 * score / max).toFixed(1)}`)
+      .map(([ago, score]) => `${(4 + 152 * (1440 - ago) / 1440).toFixed(1)},${(34 - 32 * score / max).toFixed(1)}`)
       .join(" "));
     svg.append(line);
+    for (const [ago, score] of t.points) {
+      const dot = document.createElementNS(svgNs, "circle");
+      dot.setAttribute("class", `s${i % 6}`);
+      dot.setAttribute("cx", (4 + 152 * (1440 - ago) / 1440).toFixed(1));
+      dot.setAttribute("cy", (34 - 32 * score / max).toFixed(1));
+      dot.setAttribute("r", "2");
+      svg.append(dot);
+    }
     labels.push(`${t.rule} ${t.points.map((p) => p[1]).join(" → ")}`);
   });
   svg.setAttribute("aria-label", `Scores over 24 hours: ${labels.join("; ")}`);
@@ -113,8 +121,10 @@ function card(c) {
   const open = el("button", { type: "button", class: "open" }, "Patient page");
   open.addEventListener("click", () => loadPatient(c.patient_id));
   actions.append(open);
+  const chart = el("div", { class: "trend-box" }, trend(c.trend),
+    el("span", { class: "criteria" }, " scores, last 24 h"));
   return el("article", { class: `card level-${c.level}`, "data-patient": c.patient_id },
-    head, alerts, trend(c.trend), actions);
+    head, alerts, chart, actions);
 }
 
 function render(b) {

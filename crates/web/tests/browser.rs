@@ -1,0 +1,311 @@
+//! The board in a real browser: headless Chromium driven through chromedriver (Debian's
+//! `chromium` and `chromium-driver`, which `.ci/run` installs), against two board
+//! instances following one Kafka-protocol broker. A nurse signs in, watches alerts arrive
+//! live, accepts one, dismisses another with a reason, sees an unaccepted one escalate,
+//! and is refused when she tries to stop alerts for an encounter; a charge nurse on the
+//! second instance sees the same state and may stop them. Screenshots of the board and of
+//! a patient page are written to `target/tmp/screenshots/` (the documentation shows them).
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio_util::sync::CancellationToken;
+use vigil_score::Span;
+use vigil_stream::config::{BoardUser, Config, Settings};
+use vigil_testkit::{MockBroker, free_port};
+use vigil_web::auth::hash_password;
+
+/// chromedriver, stopped when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Driver {
+    let port = free_port().expect("a port");
+    let program = std::env::var("VIGIL_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let child = Command::new(&program)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start {program}: {e}. The browser tests need Debian's chromium and \
+                 chromium-driver (.ci/run installs them; or set VIGIL_CHROMEDRIVER)"
+            )
+        });
+    Driver { child, port }
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+            "--disable-dev-shm-usage", "--window-size=1400,1000"]}),
+    );
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    // chromedriver takes a moment to listen.
+    for _ in 0..100 {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(c) => return c,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("chromedriver did not answer on {url}");
+}
+
+fn settings(brokers: &str) -> Settings {
+    let mut raw = Config::default();
+    raw.kafka.brokers = brokers.into();
+    raw.kafka.alerts_topic = "alerts".into();
+    raw.board.actions_topic = "actions".into();
+    raw.board.listen = "127.0.0.1:0".into();
+    for (name, role) in [("nina", "nurse"), ("carl", "charge_nurse")] {
+        raw.board.users.push(BoardUser {
+            name: name.into(),
+            role: role.into(),
+            password_hash: hash_password(&format!("{name}-pw")).expect("a hash"),
+        });
+    }
+    let mut s = raw.validate().expect("valid settings");
+    // Emergency alerts nobody accepts escalate after 3 s here.
+    s.board.rules.escalate_after = [None, None, Some(Span::seconds(3))];
+    s
+}
+
+fn alert(id: &str, patient: &str, bed: &str, level: &str, rule: &str, score: u32) -> String {
+    let now = vigil_web::app::wall_clock().to_string();
+    serde_json::json!({
+        "alert_id": id, "decision_id": format!("d-{id}"), "decision_events": 1,
+        "patient_id": patient, "encounter_id": format!("E-{patient}"),
+        "location": format!("ward-3/{bed}"), "rule": rule, "kind": "raised", "level": level,
+        "score": score, "previous_level": null, "previous_score": null,
+        "criteria": [{"code": "resp_rate", "criterion": "resp_rate >= 25", "value": 28,
+                      "unit": "/min", "effective": now, "points": 3}],
+        "overdue": [], "message": format!("{rule} {score}: RR 28/min"),
+        "first_raised_at": now, "observed_at": now, "emitted_at": now,
+    })
+    .to_string()
+}
+
+async fn publish(producer: &FutureProducer, json: &str) {
+    producer
+        .send(
+            FutureRecord::to("alerts").key("k").payload(json),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("published");
+}
+
+async fn sign_in(c: &Client, base: &str, user: &str) {
+    c.goto(base).await.expect("opens the board");
+    // Signed out: the board sends the browser to the sign-in page.
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("login"))
+        .await
+        .expect("the sign-in page");
+    c.find(Locator::Id("user"))
+        .await
+        .expect("a name field")
+        .send_keys(user)
+        .await
+        .expect("typed");
+    c.find(Locator::Id("password"))
+        .await
+        .expect("a password field")
+        .send_keys(&format!("{user}-pw"))
+        .await
+        .expect("typed");
+    c.find(Locator::Id("sign-in"))
+        .await
+        .expect("a button")
+        .click()
+        .await
+        .expect("clicked");
+    wait_text(c, "#live", "live").await;
+}
+
+/// Waits (up to 15 s) until the element `css` exists and its text contains `text`.
+async fn wait_text(c: &Client, css: &str, text: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..150 {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && let Ok(t) = e.text().await
+        {
+            if t.contains(text) {
+                return t;
+            }
+            last = t;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never showed {text:?}; last: {last:?}");
+}
+
+/// Waits (up to 15 s) until no element matches `css`.
+async fn wait_gone(c: &Client, css: &str) {
+    for _ in 0..150 {
+        if c.find(Locator::Css(css)).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} is still shown");
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+}
+
+fn screenshot(name: &str, png: &[u8]) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).expect("a directory");
+    std::fs::write(dir.join(name), png).expect("written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nurses_see_own_dismiss_and_escalate_alerts_in_a_real_browser() {
+    let broker = MockBroker::start(1).expect("a broker");
+    broker.create_topic("alerts", 1).expect("topic");
+    broker.create_topic("actions", 1).expect("topic");
+    let brokers = broker.bootstrap_servers();
+    let s = settings(&brokers);
+    let stop = CancellationToken::new();
+    let a = vigil_web::app::start(&s.kafka, &s.board, stop.clone())
+        .await
+        .expect("board A");
+    let b = vigil_web::app::start(&s.kafka, &s.board, stop.clone())
+        .await
+        .expect("board B");
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("a producer");
+
+    let driver = chromedriver();
+    let c = browser(&driver).await;
+    // Board A at 127.0.0.1, board B at localhost: the browser keeps their cookies apart.
+    let base_a = format!("http://127.0.0.1:{}/", a.addr.port());
+    let base_b = format!("http://localhost:{}/", b.addr.port());
+    sign_in(&c, &base_a, "nina").await;
+    wait_text(&c, "#who", "nina (nurse)").await;
+
+    // An alert arrives live, without reloading the page.
+    publish(&producer, &alert("a1", "P-ACC", "bed-1", "advisory", "mews", 5)).await;
+    let card = wait_text(&c, r#"article[data-patient="P-ACC"]"#, "not accepted").await;
+    assert!(card.contains("! advisory (low priority)"), "{card}");
+    assert!(card.contains("resp_rate 28 /min"), "{card}");
+    // Accept it: everyone sees the owner.
+    click(&c, r#"article[data-patient="P-ACC"] button.accept"#).await;
+    wait_text(&c, r#"article[data-patient="P-ACC"]"#, "owned by nina").await;
+
+    // Dismiss another with a reason from the list, on its patient page.
+    publish(&producer, &alert("a2", "P-DIS", "bed-2", "urgent", "news2", 6)).await;
+    wait_text(&c, r#"article[data-patient="P-DIS"]"#, "!! urgent").await;
+    click(&c, r#"article[data-patient="P-DIS"] button.open"#).await;
+    wait_text(&c, "#patient-title", "P-DIS").await;
+    c.find(Locator::Css(
+        r#"#dismiss-reason option[value="artefact or measurement error"]"#,
+    ))
+    .await
+    .expect("the reason")
+    .click()
+    .await
+    .expect("chosen");
+    click(&c, "#act-dismiss button").await;
+    wait_gone(&c, r#"article[data-patient="P-DIS"]"#).await;
+    let state = wait_text(&c, "#patient-state", "dismissed").await;
+    assert!(state.contains("artefact or measurement error"), "{state}");
+    wait_text(&c, "#history", "dismiss by nina (nurse)").await;
+    click(&c, "#patient-close").await;
+
+    // An emergency nobody accepts escalates (after 3 s here). It was urgent before: the
+    // card says what changed, and the trend has both scores.
+    publish(&producer, &alert("a3u", "P-ESC", "bed-3", "urgent", "news2", 6)).await;
+    wait_text(&c, r#"article[data-patient="P-ESC"]"#, "!! urgent").await;
+    let mut escalated: serde_json::Value =
+        serde_json::from_str(&alert("a3", "P-ESC", "bed-3", "emergency", "news2", 9))
+            .expect("JSON");
+    escalated["kind"] = "escalated".into();
+    escalated["previous_level"] = "urgent".into();
+    escalated["previous_score"] = 6.into();
+    publish(&producer, &escalated.to_string()).await;
+    wait_text(&c, r#"article[data-patient="P-ESC"]"#, "!!! emergency").await;
+    let card = wait_text(&c, r#"article[data-patient="P-ESC"]"#, "escalated to tier 1").await;
+    assert!(card.contains("urgent → emergency, score 6 → 9"), "{card}");
+    screenshot("board.png", &c.screenshot().await.expect("a screenshot"));
+
+    // A nurse is not offered "stop", and the server refuses it when she asks anyway.
+    click(&c, r#"article[data-patient="P-ESC"] button.open"#).await;
+    wait_text(&c, "#history", "escalate by vigil (system)").await;
+    let stop_shown = c
+        .execute(
+            "return !document.getElementById('act-stop').hidden",
+            vec![],
+        )
+        .await
+        .expect("runs");
+    assert_eq!(stop_shown, serde_json::json!(false));
+    let refused = c
+        .execute_async(
+            r#"const done = arguments[0];
+               fetch("/api/actions", {method: "POST", credentials: "same-origin",
+                 headers: {"Content-Type": "application/json", "x-csrf-token": session.csrf},
+                 body: JSON.stringify({patient_id: "P-ESC", kind: "stop"})})
+               .then(async (r) => done([r.status, await r.text()]));"#,
+            vec![],
+        )
+        .await
+        .expect("runs");
+    assert_eq!(
+        refused,
+        serde_json::json!([403, "a user in the role Nurse may not stop"])
+    );
+    screenshot("patient.png", &c.screenshot().await.expect("a screenshot"));
+
+    // The second instance shows the same state to a charge nurse, who may stop alerts.
+    sign_in(&c, &base_b, "carl").await;
+    wait_text(&c, r#"article[data-patient="P-ACC"]"#, "owned by nina").await;
+    wait_text(&c, r#"article[data-patient="P-ESC"]"#, "escalated to tier 1").await;
+    wait_gone(&c, r#"article[data-patient="P-DIS"]"#).await;
+    click(&c, r#"article[data-patient="P-ESC"] button.open"#).await;
+    wait_text(&c, "#patient-title", "P-ESC").await;
+    click(&c, "#act-stop").await;
+    wait_text(&c, "#patient-state", "alerts stopped for this encounter").await;
+    wait_text(&c, "#history", "stop by carl (charge_nurse)").await;
+
+    // Back on the first instance, the nurse sees the stop too.
+    c.goto(&base_a).await.expect("board A");
+    wait_text(&c, "#live", "live").await;
+    click(&c, r#"article[data-patient="P-ESC"] button.open"#).await;
+    wait_text(&c, "#patient-state", "alerts stopped for this encounter").await;
+
+    c.close().await.expect("closed");
+    stop.cancel();
+    a.task.await.expect("A stopped").expect("A served");
+    b.task.await.expect("B stopped").expect("B served");
+}
