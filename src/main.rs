@@ -282,6 +282,19 @@ enum Command {
 
 #[derive(Subcommand)]
 enum LoadMode {
+    /// The rapid-response board: alerts published to many open boards (publish-to-screen
+    /// latency), then the whole board with every alert active.
+    Board {
+        /// Open boards (live streams).
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+        /// Alerts published, each a new patient: all active at the end.
+        #[arg(long, default_value_t = 1000)]
+        alerts: usize,
+        /// Alerts per second.
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+    },
     /// Preload observations, then time the service draining them.
     Throughput {
         /// Observations to preload.
@@ -531,6 +544,34 @@ fn main() -> ExitCode {
             init_logs(vigil_stream::config::LogFormat::Text, "warn");
             async_main(async move |_stop| {
                 let report = match mode {
+                    LoadMode::Board {
+                        clients,
+                        alerts,
+                        rate,
+                    } => {
+                        let r = vigil_tools::boardload::run(clients, alerts, rate).await?;
+                        let (p50, p99, max) = r.latency_ms;
+                        println!(
+                            "{} alerts at {rate}/s to {} boards: seen {} of {} (board, alert) pairs; \
+                             publish to screen p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms",
+                            r.alerts,
+                            r.clients,
+                            r.seen,
+                            r.alerts * r.clients
+                        );
+                        let (p50, p99, max) = r.latency_full_ms;
+                        println!(
+                            "  with {} to {} alerts active: p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms",
+                            r.alerts / 2,
+                            r.alerts
+                        );
+                        let (p50, p99, max) = r.board_get_ms;
+                        println!(
+                            "GET /api/board with {} alerts active ({} bytes): p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms",
+                            r.alerts, r.board_bytes
+                        );
+                        return Ok(());
+                    }
                     LoadMode::Scale {
                         instances,
                         messages,

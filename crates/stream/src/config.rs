@@ -1551,6 +1551,26 @@ mod tests {
         alerts: AlertsKeys,
         input: InputKeys,
         mllp: MllpKeys,
+        board: BoardKeys,
+    }
+    /// `users` and `proxy_roles` are tables, documented as `[[board.users]]` and
+    /// `[board.proxy_roles]`.
+    #[derive(Default, serde::Serialize)]
+    struct BoardKeys {
+        listen: u8,
+        actions_topic: u8,
+        tls_cert: u8,
+        tls_key: u8,
+        session_minutes: u8,
+        login_attempts: u8,
+        login_window_minutes: u8,
+        dismiss_reasons: u8,
+        max_watch_minutes: u8,
+        escalate_minutes: u8,
+        max_tier: u8,
+        trusted_proxies: u8,
+        proxy_user_header: u8,
+        proxy_groups_header: u8,
     }
     #[derive(Default, serde::Serialize)]
     struct KafkaKeys {
@@ -1620,6 +1640,63 @@ mod tests {
         topic: u8,
         ack_timeout_ms: u8,
         http_listen: u8,
+    }
+
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA";
+
+    #[test]
+    fn the_board_section_reads_users_proxy_roles_and_escalation_times() {
+        let text = format!(
+            "[board]\nescalate_minutes = [0, 15, 5]\ntrusted_proxies = [\"10.0.0.5\"]\n\
+             proxy_user_header = \"X-Forwarded-User\"\nproxy_groups_header = \"X-Forwarded-Groups\"\n\
+             [board.proxy_roles]\nrrt = \"nurse\"\n\
+             [[board.users]]\nname = \"alice\"\nrole = \"charge_nurse\"\npassword_hash = \"{HASH}\"\n"
+        );
+        let s = Config::parse(&text, []).expect("parses").validate().expect("valid");
+        let b = &s.board;
+        assert_eq!(
+            b.rules.escalate_after,
+            [None, Some(Span::minutes(15)), Some(Span::minutes(5))]
+        );
+        assert_eq!(b.users[0].0, "alice");
+        assert_eq!(b.users[0].1, vigil_board::Role::ChargeNurse);
+        let proxy = b.proxy.as_ref().expect("a proxy");
+        assert_eq!(proxy.user_header, "x-forwarded-user");
+        assert_eq!(proxy.roles["rrt"], vigil_board::Role::Nurse);
+        assert_eq!(b.tls, None);
+        assert_eq!(b.rules.dismiss_reasons.len(), 5);
+    }
+
+    #[test]
+    fn board_mistakes_are_each_named_with_what_was_expected() {
+        let text = "[board]\ntls_cert = \"cert.pem\"\nescalate_minutes = [60, 15, 2000]\n\
+                    max_tier = 0\ndismiss_reasons = []\nproxy_user_header = \"X-User\"\n\
+                    [[board.users]]\nname = \"bob\"\nrole = \"system\"\npassword_hash = \"secret\"\n";
+        let e = Config::parse(text, [])
+            .expect("parses")
+            .validate()
+            .expect_err("invalid")
+            .to_string();
+        for expected in [
+            "board.tls_cert, board.tls_key: \"cert.pem\" and \"\"; expected both (HTTPS) or neither",
+            "board.escalate_minutes: [60, 15, 2000]; expected minutes for advisory, urgent and emergency, each 0 (never) to 1440",
+            "board.max_tier: 0; expected 1-9",
+            "board.dismiss_reasons: []; expected at least one reason",
+            "board.users[0].role: \"system\"; expected nurse, charge_nurse, quality or admin",
+            "board.users[0].password_hash: not an argon2id hash; expected the output of `vigil hash-password`",
+            "board.trusted_proxies: empty while board.proxy_user_header is set",
+            "board.proxy_groups_header: empty while board.proxy_user_header is set",
+            "board.proxy_roles: empty while board.proxy_user_header is set",
+        ] {
+            assert!(e.contains(expected), "{expected:?} not in:\n{e}");
+        }
+        assert!(!e.contains("secret"), "a password hash is never quoted: {e}");
+        // Each edge of the escalation time.
+        for (minutes, ok) in [(0, true), (1440, true), (1441, false)] {
+            let t = format!("[board]\nescalate_minutes = [{minutes}, 15, 5]\n");
+            let r = Config::parse(&t, []).expect("parses").validate();
+            assert_eq!(r.is_ok(), ok, "{minutes}");
+        }
     }
 
     #[test]

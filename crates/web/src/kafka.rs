@@ -96,6 +96,10 @@ pub async fn follow(
         .set("group.id", "vigil-board")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
+        // An alert should reach the screen at once: ask again soon when nothing is new
+        // (brokers that answer a fetch only when it times out otherwise hold each alert
+        // for up to librdkafka's default half second).
+        .set("fetch.wait.max.ms", "10")
         .create()?;
     let mut tpl = TopicPartitionList::new();
     for topic in [alerts, actions] {

@@ -492,9 +492,15 @@ async fn stream(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
         Err(d) => return d.into_response(),
     };
     let changes = s.changes.subscribe();
-    let state = (s, token, changes, true);
-    let events = futures_util::stream::unfold(state, |(s, token, mut changes, first)| async move {
-        if !first {
+    let state = (s, token, changes, None::<tokio::time::Instant>);
+    let events = futures_util::stream::unfold(state, |(s, token, mut changes, sent)| async move {
+        if let Some(sent) = sent {
+            // At most one update per interval: changes meanwhile are sent together, as
+            // the board after the last of them.
+            tokio::select! {
+                () = s.closing.cancelled() => return None,
+                () = tokio::time::sleep_until(sent + STREAM_MIN_INTERVAL) => {}
+            }
             tokio::select! {
                 () = s.closing.cancelled() => return None,
                 r = changes.changed() => r.ok()?,
@@ -506,15 +512,9 @@ async fn stream(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
         }
         changes.borrow_and_update();
         let json = s.board_json((s.now)());
-        if !first {
-            // Later changes wait for the next turn; the latest board is what it sends.
-            tokio::time::sleep(STREAM_MIN_INTERVAL).await;
-        }
         let event = Event::default().event("board").data(json.as_ref());
-        Some((
-            Ok::<_, std::convert::Infallible>(event),
-            (s, token, changes, false),
-        ))
+        let sent = Some(tokio::time::Instant::now());
+        Some((Ok::<_, std::convert::Infallible>(event), (s, token, changes, sent)))
     });
     Sse::new(events)
         .keep_alive(KeepAlive::default())

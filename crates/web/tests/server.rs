@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use common::settings;
 use vigil_board::{Action, AlertEvent, Board, EventKind, Role};
 use vigil_web::auth::{User, Users, hash_password};
-use vigil_web::server::{ActionSink, Shared, router};
+use vigil_web::server::{ActionSink, Peer, Proxy, Shared, router};
 
 #[derive(Default)]
 struct Recorded(Mutex<Vec<Action>>);
@@ -58,6 +58,13 @@ fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: 
 }
 
 async fn serve(secure_cookie: bool) -> (u16, Arc<Shared>, Arc<Recorded>) {
+    serve_with(secure_cookie, None).await
+}
+
+async fn serve_with(
+    secure_cookie: bool,
+    proxy: Option<Proxy>,
+) -> (u16, Arc<Shared>, Arc<Recorded>) {
     let user = |name: &str, role| User {
         name: name.into(),
         role,
@@ -79,12 +86,15 @@ async fn serve(secure_cookie: bool) -> (u16, Arc<Shared>, Arc<Recorded>) {
         user("quinn", Role::Quality),
     ])
     .expect("users");
-    let shared = common::shared(board, users, sink.clone(), secure_cookie);
+    let mut shared = common::shared(board, users, sink.clone(), secure_cookie);
+    if let Some(p) = proxy {
+        Arc::get_mut(&mut shared).expect("not shared yet").proxy = Some(p);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a port");
     let port = listener.local_addr().expect("bound").port();
-    let app = router(shared.clone());
+    let app = router(shared.clone()).into_make_service_with_connect_info::<Peer>();
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -303,6 +313,187 @@ async fn actions_need_the_csrf_token_and_a_role_that_may_take_them() {
             request(port, "GET", "/api/board", &[("Cookie", &nurse)], "").status,
             401
         );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_need_a_session_and_carry_a_strict_content_security_policy() {
+    let (port, _, _) = serve(false).await;
+    blocking(move || {
+        let r = request(port, "GET", "/", &[], "");
+        assert_eq!(r.status, 303);
+        assert!(r.headers.contains("location: /login"), "{}", r.headers);
+        let login = request(port, "GET", "/login", &[], "");
+        assert_eq!(login.status, 200);
+        assert!(login.body.contains(r#"<form id="login""#));
+        for h in [
+            "content-security-policy: default-src 'self'; script-src 'self'",
+            "x-frame-options: DENY",
+            "x-content-type-options: nosniff",
+            "cache-control: no-store",
+        ] {
+            assert!(login.headers.contains(h), "{h} in {}", login.headers);
+        }
+        let (cookie, _) = sign_in(port, "alice");
+        let page = request(port, "GET", "/", &[("Cookie", &cookie)], "");
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("/assets/board.js"));
+        let js = request(port, "GET", "/assets/board.js", &[], "");
+        assert_eq!(js.status, 200);
+        assert!(js.headers.contains("content-type: text/javascript"));
+        assert!(!js.body.contains("innerHTML"), "feed text is set as text only");
+        assert_eq!(request(port, "GET", "/assets/../Cargo.toml", &[], "").status, 404);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_from_another_origin_is_refused() {
+    let (port, _, sink) = serve(false).await;
+    blocking(move || {
+        let (cookie, csrf) = sign_in(port, "alice");
+        let accept = r#"{"patient_id": "P1", "kind": "accept"}"#;
+        let headers = |origin: &'static str| {
+            [
+                ("Content-Type", "application/json"),
+                ("Cookie", cookie.clone().leak()),
+                ("x-csrf-token", csrf.clone().leak()),
+                ("Origin", origin),
+            ]
+        };
+        let r = request(port, "POST", "/api/actions", &headers("http://evil.example"), accept);
+        assert_eq!(r.status, 403);
+        assert_eq!(r.body, "request from another origin refused");
+        let r = request(port, "POST", "/api/actions", &headers("http://localhost"), accept);
+        assert_eq!(r.status, 202, "{}", r.body);
+        assert_eq!(sink.0.lock().expect("recorded").len(), 1);
+        let form = [
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Origin", "http://evil.example"),
+        ];
+        assert_eq!(
+            request(port, "POST", "/login", &form, "user=alice&password=alice-pw").status,
+            403
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_page_is_asked_for_in_the_body_and_needs_a_session() {
+    let (port, _, _) = serve(false).await;
+    blocking(move || {
+        let json = ("Content-Type", "application/json");
+        let ask = r#"{"patient_id": "P1"}"#;
+        assert_eq!(request(port, "POST", "/api/patient", &[json], ask).status, 401);
+        let (cookie, _) = sign_in(port, "quinn");
+        let r = request(port, "POST", "/api/patient", &[json, ("Cookie", &cookie)], ask);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+        assert_eq!(v["location"], "ward-7/bed-1");
+        assert_eq!(v["history"][0]["type"], "alert");
+        assert_eq!(v["history"][0]["message"], "NEWS2 6 (medium)");
+        assert_eq!(v["history"][0]["suppressed"], false);
+        let other = r#"{"patient_id": "P2"}"#;
+        assert_eq!(
+            request(port, "POST", "/api/patient", &[json, ("Cookie", &cookie)], other).status,
+            404
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_sends_the_board_at_once_and_again_after_a_change() {
+    use std::io::BufRead;
+    let (port, shared, _) = serve(false).await;
+    let (cookie, _) = blocking(move || sign_in(port, "alice")).await;
+    assert_eq!(
+        blocking(move || request(port, "GET", "/api/stream", &[], "").status).await,
+        401
+    );
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+        write!(
+            s,
+            "GET /api/stream HTTP/1.1\r\nHost: localhost\r\nCookie: {cookie}\r\n\r\n"
+        )
+        .expect("sent");
+        let mut lines = std::io::BufReader::new(s).lines();
+        let mut next_board = || loop {
+            let line = lines.next().expect("a line").expect("text");
+            if let Some(data) = line.strip_prefix("data: ") {
+                return data.to_owned();
+            }
+        };
+        let _ = first_tx.send(next_board());
+        next_board()
+    });
+    // The board as it is, at once.
+    let first = first_rx.await.expect("the first board");
+    assert!(first.contains(r#""patient_id":"P1""#), "{first}");
+    // The alert resolves: the stream sends the board without it.
+    let event: AlertEvent = serde_json::from_value(serde_json::json!({
+        "alert_id": "a2", "decision_id": "d2", "patient_id": "P1", "encounter_id": "E1",
+        "location": "ward-7/bed-1", "rule": "news2", "kind": "resolved", "level": "urgent",
+        "message": "NEWS2 2", "first_raised_at": "2026-11-23T10:00:00Z",
+        "emitted_at": "2026-11-23T10:05:00Z"}))
+    .expect("an event");
+    shared.board.lock().expect("board").apply_alert(event);
+    shared.changed();
+    let second = tokio::time::timeout(std::time::Duration::from_secs(10), reader)
+        .await
+        .expect("the change is sent")
+        .expect("read");
+    assert_eq!(second, r#"{"cards":[]}"#);
+}
+
+fn proxy() -> Proxy {
+    Proxy {
+        trusted: vec!["127.0.0.1".parse().expect("an address")],
+        user_header: "x-forwarded-user".into(),
+        groups_header: "x-forwarded-groups".into(),
+        roles: [
+            ("rrt".to_owned(), Role::Nurse),
+            ("charge".to_owned(), Role::ChargeNurse),
+        ]
+        .into_iter()
+        .collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxy_signs_users_in_with_the_most_capable_role_of_their_groups() {
+    let (port, _, _) = serve_with(false, Some(proxy())).await;
+    blocking(move || {
+        let headers = [
+            ("X-Forwarded-User", "dana"),
+            ("X-Forwarded-Groups", "staff, rrt,charge"),
+        ];
+        let r = request(port, "GET", "/api/session", &headers, "");
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+        assert_eq!((v["user"].as_str(), v["role"].as_str()), (Some("dana"), Some("charge_nurse")));
+        assert!(r.headers.contains("set-cookie: vigil_session="), "{}", r.headers);
+        // A group that gives no role: no session.
+        let none = [("X-Forwarded-User", "eve"), ("X-Forwarded-Groups", "visitors")];
+        assert_eq!(request(port, "GET", "/api/session", &none, "").status, 401);
+        assert_eq!(request(port, "GET", "/", &none, "").status, 303);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_headers_from_an_address_that_is_not_a_trusted_proxy_are_ignored() {
+    let mut p = proxy();
+    p.trusted = vec!["10.1.2.3".parse().expect("an address")];
+    let (port, _, _) = serve_with(false, Some(p)).await;
+    blocking(move || {
+        let forged = [("X-Forwarded-User", "mallory"), ("X-Forwarded-Groups", "charge")];
+        assert_eq!(request(port, "GET", "/api/session", &forged, "").status, 401);
+        assert_eq!(request(port, "GET", "/", &forged, "").status, 303);
     })
     .await;
 }
