@@ -464,10 +464,16 @@ fn main() -> ExitCode {
                 )
                 .await?;
                 if settings.board.users.is_empty() && settings.board.proxy.is_none() {
-                    tracing::warn!("Board: no [[board.users]] and no trusted proxy: nobody can sign in");
+                    tracing::warn!(
+                        "Board: no [[board.users]] and no trusted proxy: nobody can sign in"
+                    );
                 }
                 let running = vigil_web::app::start(&settings.kafka, &settings.board, stop).await?;
-                let scheme = if settings.board.tls.is_some() { "https" } else { "http" };
+                let scheme = if settings.board.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
                 tracing::info!(address = %running.addr, "Serving the board on {scheme}://{}", running.addr);
                 running.task.await?
             })

@@ -307,7 +307,9 @@ impl BoardSection {
             ));
         }
         if self.actions_topic.trim().is_empty() {
-            errors.push("board.actions_topic: empty; expected a topic name such as vigil.actions".into());
+            errors.push(
+                "board.actions_topic: empty; expected a topic name such as vigil.actions".into(),
+            );
         }
         let tls = match (self.tls_cert.is_empty(), self.tls_key.is_empty()) {
             (true, true) => None,
@@ -953,8 +955,7 @@ impl Config {
             };
             let rest = rest.to_ascii_lowercase();
             let Some((section, key)) = [
-                "kafka", "http", "log", "service", "engine", "alerts", "input", "mllp",
-                "board",
+                "kafka", "http", "log", "service", "engine", "alerts", "input", "mllp", "board",
             ]
             .iter()
             .find_map(|s| {
@@ -1642,7 +1643,8 @@ mod tests {
         http_listen: u8,
     }
 
-    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA";
+    const HASH: &str =
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA";
 
     #[test]
     fn the_board_section_reads_users_proxy_roles_and_escalation_times() {
@@ -1652,7 +1654,10 @@ mod tests {
              [board.proxy_roles]\nrrt = \"nurse\"\n\
              [[board.users]]\nname = \"alice\"\nrole = \"charge_nurse\"\npassword_hash = \"{HASH}\"\n"
         );
-        let s = Config::parse(&text, []).expect("parses").validate().expect("valid");
+        let s = Config::parse(&text, [])
+            .expect("parses")
+            .validate()
+            .expect("valid");
         let b = &s.board;
         assert_eq!(
             b.rules.escalate_after,
@@ -1690,7 +1695,10 @@ mod tests {
         ] {
             assert!(e.contains(expected), "{expected:?} not in:\n{e}");
         }
-        assert!(!e.contains("secret"), "a password hash is never quoted: {e}");
+        assert!(
+            !e.contains("secret"),
+            "a password hash is never quoted: {e}"
+        );
         // Each edge of the escalation time.
         for (minutes, ok) in [(0, true), (1440, true), (1441, false)] {
             let t = format!("[board]\nescalate_minutes = [{minutes}, 15, 5]\n");

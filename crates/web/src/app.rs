@@ -172,7 +172,9 @@ async fn escalate(shared: Arc<Shared>, shutdown: CancellationToken) {
                     tracing::info!(level = ?d.level, tier = d.tier, "Board: an alert nobody accepted escalated");
                     published.insert(d.id);
                 }
-                Err(e) => tracing::warn!(error = %e, "Board: cannot publish an escalation; retrying"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Board: cannot publish an escalation; retrying")
+                }
             }
         }
     }

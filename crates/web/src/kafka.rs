@@ -143,24 +143,24 @@ fn apply(
 ) {
     let m = Position { partition, offset };
     if is_alert {
-            match AlertEvent::from_json(payload) {
-                Ok(event) => {
-                    board.apply_alert(event);
-                }
-                Err(e) => {
-                    tracing::warn!(partition = m.partition, offset = m.offset, reason = %e, "Board: not an alert event; skipped")
-                }
+        match AlertEvent::from_json(payload) {
+            Ok(event) => {
+                board.apply_alert(event);
             }
-        } else {
-            match Action::from_json(payload) {
-                Ok(action) => {
-                    if let Err(refusal) = board.apply_action(action, &shared.settings) {
-                        tracing::warn!(partition = m.partition, offset = m.offset, reason = %refusal, "Board: action refused; skipped");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(partition = m.partition, offset = m.offset, reason = %e, "Board: not an action event; skipped")
-                }
+            Err(e) => {
+                tracing::warn!(partition = m.partition, offset = m.offset, reason = %e, "Board: not an alert event; skipped")
             }
         }
+    } else {
+        match Action::from_json(payload) {
+            Ok(action) => {
+                if let Err(refusal) = board.apply_action(action, &shared.settings) {
+                    tracing::warn!(partition = m.partition, offset = m.offset, reason = %refusal, "Board: action refused; skipped");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(partition = m.partition, offset = m.offset, reason = %e, "Board: not an action event; skipped")
+            }
+        }
+    }
 }

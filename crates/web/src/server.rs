@@ -106,7 +106,7 @@ pub struct Shared {
     /// Bumped at every change of the board.
     changes: watch::Sender<u64>,
     /// The board's JSON, rendered once per change and minute for every stream.
-    rendered: Mutex<Option<((u64, i64), Arc<str>)>>,
+    rendered: Mutex<Option<Rendered>>,
 }
 
 impl Shared {
@@ -165,6 +165,9 @@ impl Shared {
         json
     }
 }
+
+/// The board's JSON and what it was rendered for: the change count and the minute.
+type Rendered = ((u64, i64), Arc<str>);
 
 const COOKIE: &str = "vigil_session";
 
@@ -440,17 +443,17 @@ async fn session(State(s): State<Arc<Shared>>, headers: HeaderMap, ext: Extensio
                 .filter(|k| session.role.may(&kind_named(k)))
                 .collect();
             with_cookie(
-            Json(serde_json::json!({
-                "user": session.user,
-                "role": session.role,
-                "csrf": session.csrf,
-                "dismiss_reasons": s.settings.dismiss_reasons,
-                "max_watch_minutes": s.settings.max_watch_minutes,
-                "may": may,
-            }))
-            .into_response(),
-            set,
-        )
+                Json(serde_json::json!({
+                    "user": session.user,
+                    "role": session.role,
+                    "csrf": session.csrf,
+                    "dismiss_reasons": s.settings.dismiss_reasons,
+                    "max_watch_minutes": s.settings.max_watch_minutes,
+                    "may": may,
+                }))
+                .into_response(),
+                set,
+            )
         }
         Err(d) => d.into_response(),
     }
@@ -507,14 +510,16 @@ async fn stream(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
                 () = tokio::time::sleep(STREAM_REFRESH) => {}
             }
         }
-        if lock(&s.sessions).get(&token, (s.now)()).is_none() {
-            return None;
-        }
+        // A session that ended (signed out, expired) ends its stream.
+        lock(&s.sessions).get(&token, (s.now)())?;
         changes.borrow_and_update();
         let json = s.board_json((s.now)());
         let event = Event::default().event("board").data(json.as_ref());
         let sent = Some(tokio::time::Instant::now());
-        Some((Ok::<_, std::convert::Infallible>(event), (s, token, changes, sent)))
+        Some((
+            Ok::<_, std::convert::Infallible>(event),
+            (s, token, changes, sent),
+        ))
     });
     Sse::new(events)
         .keep_alive(KeepAlive::default())

@@ -32,8 +32,12 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Strin
             cert.display()
         ));
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("board.tls_key: {}: {e}; expected a PEM private key", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        format!(
+            "board.tls_key: {}: {e}; expected a PEM private key",
+            key.display()
+        )
+    })?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -74,8 +78,7 @@ impl axum::serve::Listener for TlsListener {
                     continue;
                 }
             };
-            match tokio::time::timeout(Duration::from_secs(10), self.acceptor.accept(stream))
-                .await
+            match tokio::time::timeout(Duration::from_secs(10), self.acceptor.accept(stream)).await
             {
                 Ok(Ok(tls)) => return (tls, peer),
                 Ok(Err(e)) => tracing::debug!(error = %e, "Board: TLS handshake failed"),

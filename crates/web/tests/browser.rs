@@ -6,70 +6,20 @@
 //! second instance sees the same state and may stop them. Screenshots of the board and of
 //! a patient page are written to `target/tmp/screenshots/` (the documentation shows them).
 
-use std::process::{Child, Command, Stdio};
+#[path = "common/browser.rs"]
+mod browser;
+
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use browser::{browser, chromedriver, click, sign_in, wait_gone, wait_text};
+use fantoccini::Locator;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 use vigil_score::Span;
 use vigil_stream::config::{BoardUser, Config, Settings};
-use vigil_testkit::{MockBroker, free_port};
+use vigil_testkit::MockBroker;
 use vigil_web::auth::hash_password;
-
-/// chromedriver, stopped when dropped.
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chromedriver() -> Driver {
-    let port = free_port().expect("a port");
-    let program = std::env::var("VIGIL_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-    let child = Command::new(&program)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start {program}: {e}. The browser tests need Debian's chromium and \
-                 chromium-driver (.ci/run installs them; or set VIGIL_CHROMEDRIVER)"
-            )
-        });
-    Driver { child, port }
-}
-
-async fn browser(driver: &Driver) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-            "--disable-dev-shm-usage", "--window-size=1400,1000"]}),
-    );
-    let url = format!("http://127.0.0.1:{}", driver.port);
-    // chromedriver takes a moment to listen.
-    for _ in 0..100 {
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        match ClientBuilder::new(connector)
-            .capabilities(caps.clone())
-            .connect(&url)
-            .await
-        {
-            Ok(c) => return c,
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    panic!("chromedriver did not answer on {url}");
-}
 
 fn settings(brokers: &str) -> Settings {
     let mut raw = Config::default();
@@ -115,72 +65,6 @@ async fn publish(producer: &FutureProducer, json: &str) {
         .expect("published");
 }
 
-async fn sign_in(c: &Client, base: &str, user: &str) {
-    c.goto(base).await.expect("opens the board");
-    // Signed out: the board sends the browser to the sign-in page.
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("login"))
-        .await
-        .expect("the sign-in page");
-    c.find(Locator::Id("user"))
-        .await
-        .expect("a name field")
-        .send_keys(user)
-        .await
-        .expect("typed");
-    c.find(Locator::Id("password"))
-        .await
-        .expect("a password field")
-        .send_keys(&format!("{user}-pw"))
-        .await
-        .expect("typed");
-    c.find(Locator::Id("sign-in"))
-        .await
-        .expect("a button")
-        .click()
-        .await
-        .expect("clicked");
-    wait_text(c, "#live", "live").await;
-}
-
-/// Waits (up to 15 s) until the element `css` exists and its text contains `text`.
-async fn wait_text(c: &Client, css: &str, text: &str) -> String {
-    let mut last = String::new();
-    for _ in 0..150 {
-        if let Ok(e) = c.find(Locator::Css(css)).await
-            && let Ok(t) = e.text().await
-        {
-            if t.contains(text) {
-                return t;
-            }
-            last = t;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{css} never showed {text:?}; last: {last:?}");
-}
-
-/// Waits (up to 15 s) until no element matches `css`.
-async fn wait_gone(c: &Client, css: &str) {
-    for _ in 0..150 {
-        if c.find(Locator::Css(css)).await.is_err() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{css} is still shown");
-}
-
-async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-}
-
 fn screenshot(name: &str, png: &[u8]) {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&dir).expect("a directory");
@@ -215,7 +99,11 @@ async fn nurses_see_own_dismiss_and_escalate_alerts_in_a_real_browser() {
     wait_text(&c, "#who", "nina (nurse)").await;
 
     // An alert arrives live, without reloading the page.
-    publish(&producer, &alert("a1", "P-ACC", "bed-1", "advisory", "mews", 5)).await;
+    publish(
+        &producer,
+        &alert("a1", "P-ACC", "bed-1", "advisory", "mews", 5),
+    )
+    .await;
     let card = wait_text(&c, r#"article[data-patient="P-ACC"]"#, "not accepted").await;
     assert!(card.contains("! advisory (low priority)"), "{card}");
     assert!(card.contains("resp_rate 28 /min"), "{card}");
@@ -224,7 +112,11 @@ async fn nurses_see_own_dismiss_and_escalate_alerts_in_a_real_browser() {
     wait_text(&c, r#"article[data-patient="P-ACC"]"#, "owned by nina").await;
 
     // Dismiss another with a reason from the list, on its patient page.
-    publish(&producer, &alert("a2", "P-DIS", "bed-2", "urgent", "news2", 6)).await;
+    publish(
+        &producer,
+        &alert("a2", "P-DIS", "bed-2", "urgent", "news2", 6),
+    )
+    .await;
     wait_text(&c, r#"article[data-patient="P-DIS"]"#, "!! urgent").await;
     click(&c, r#"article[data-patient="P-DIS"] button.open"#).await;
     wait_text(&c, "#patient-title", "P-DIS").await;
@@ -245,7 +137,11 @@ async fn nurses_see_own_dismiss_and_escalate_alerts_in_a_real_browser() {
 
     // An emergency nobody accepts escalates (after 3 s here). It was urgent before: the
     // card says what changed, and the trend has both scores.
-    publish(&producer, &alert("a3u", "P-ESC", "bed-3", "urgent", "news2", 6)).await;
+    publish(
+        &producer,
+        &alert("a3u", "P-ESC", "bed-3", "urgent", "news2", 6),
+    )
+    .await;
     wait_text(&c, r#"article[data-patient="P-ESC"]"#, "!! urgent").await;
     let mut escalated: serde_json::Value =
         serde_json::from_str(&alert("a3", "P-ESC", "bed-3", "emergency", "news2", 9))
@@ -255,7 +151,12 @@ async fn nurses_see_own_dismiss_and_escalate_alerts_in_a_real_browser() {
     escalated["previous_score"] = 6.into();
     publish(&producer, &escalated.to_string()).await;
     wait_text(&c, r#"article[data-patient="P-ESC"]"#, "!!! emergency").await;
-    let card = wait_text(&c, r#"article[data-patient="P-ESC"]"#, "escalated to tier 1").await;
+    let card = wait_text(
+        &c,
+        r#"article[data-patient="P-ESC"]"#,
+        "escalated to tier 1",
+    )
+    .await;
     assert!(card.contains("urgent → emergency, score 6 → 9"), "{card}");
     screenshot("board.png", &c.screenshot().await.expect("a screenshot"));
 
@@ -263,10 +164,7 @@ async fn nurses_see_own_dismiss_and_escalate_alerts_in_a_real_browser() {
     click(&c, r#"article[data-patient="P-ESC"] button.open"#).await;
     wait_text(&c, "#history", "escalate by vigil (system)").await;
     let stop_shown = c
-        .execute(
-            "return !document.getElementById('act-stop').hidden",
-            vec![],
-        )
+        .execute("return !document.getElementById('act-stop').hidden", vec![])
         .await
         .expect("runs");
     assert_eq!(stop_shown, serde_json::json!(false));
@@ -290,7 +188,12 @@ async fn nurses_see_own_dismiss_and_escalate_alerts_in_a_real_browser() {
     // The second instance shows the same state to a charge nurse, who may stop alerts.
     sign_in(&c, &base_b, "carl").await;
     wait_text(&c, r#"article[data-patient="P-ACC"]"#, "owned by nina").await;
-    wait_text(&c, r#"article[data-patient="P-ESC"]"#, "escalated to tier 1").await;
+    wait_text(
+        &c,
+        r#"article[data-patient="P-ESC"]"#,
+        "escalated to tier 1",
+    )
+    .await;
     wait_gone(&c, r#"article[data-patient="P-DIS"]"#).await;
     click(&c, r#"article[data-patient="P-ESC"] button.open"#).await;
     wait_text(&c, "#patient-title", "P-ESC").await;

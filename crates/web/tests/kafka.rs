@@ -43,11 +43,14 @@ async fn two_boards_following_the_topics_agree_and_forged_actions_change_nothing
     broker.create_topic("alerts", 2).expect("topic");
     broker.create_topic("actions", 2).expect("topic");
     let brokers = broker.bootstrap_servers();
-    let sink = Arc::new(KafkaSink::new(&brokers, &Default::default(), "actions").expect("a producer"));
+    let sink =
+        Arc::new(KafkaSink::new(&brokers, &Default::default(), "actions").expect("a producer"));
     let boards = [shared(sink.clone()), shared(sink.clone())];
     for b in &boards {
         let (brokers, b) = (brokers.clone(), b.clone());
-        tokio::spawn(async move { follow(&brokers, &Default::default(), "alerts", "actions", b).await });
+        tokio::spawn(
+            async move { follow(&brokers, &Default::default(), "alerts", "actions", b).await },
+        );
     }
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)

@@ -342,8 +342,14 @@ async fn pages_need_a_session_and_carry_a_strict_content_security_policy() {
         let js = request(port, "GET", "/assets/board.js", &[], "");
         assert_eq!(js.status, 200);
         assert!(js.headers.contains("content-type: text/javascript"));
-        assert!(!js.body.contains("innerHTML"), "feed text is set as text only");
-        assert_eq!(request(port, "GET", "/assets/../Cargo.toml", &[], "").status, 404);
+        assert!(
+            !js.body.contains("innerHTML"),
+            "feed text is set as text only"
+        );
+        assert_eq!(
+            request(port, "GET", "/assets/../Cargo.toml", &[], "").status,
+            404
+        );
     })
     .await;
 }
@@ -362,10 +368,22 @@ async fn a_request_from_another_origin_is_refused() {
                 ("Origin", origin),
             ]
         };
-        let r = request(port, "POST", "/api/actions", &headers("http://evil.example"), accept);
+        let r = request(
+            port,
+            "POST",
+            "/api/actions",
+            &headers("http://evil.example"),
+            accept,
+        );
         assert_eq!(r.status, 403);
         assert_eq!(r.body, "request from another origin refused");
-        let r = request(port, "POST", "/api/actions", &headers("http://localhost"), accept);
+        let r = request(
+            port,
+            "POST",
+            "/api/actions",
+            &headers("http://localhost"),
+            accept,
+        );
         assert_eq!(r.status, 202, "{}", r.body);
         assert_eq!(sink.0.lock().expect("recorded").len(), 1);
         let form = [
@@ -373,7 +391,14 @@ async fn a_request_from_another_origin_is_refused() {
             ("Origin", "http://evil.example"),
         ];
         assert_eq!(
-            request(port, "POST", "/login", &form, "user=alice&password=alice-pw").status,
+            request(
+                port,
+                "POST",
+                "/login",
+                &form,
+                "user=alice&password=alice-pw"
+            )
+            .status,
             403
         );
     })
@@ -386,9 +411,18 @@ async fn a_patient_page_is_asked_for_in_the_body_and_needs_a_session() {
     blocking(move || {
         let json = ("Content-Type", "application/json");
         let ask = r#"{"patient_id": "P1"}"#;
-        assert_eq!(request(port, "POST", "/api/patient", &[json], ask).status, 401);
+        assert_eq!(
+            request(port, "POST", "/api/patient", &[json], ask).status,
+            401
+        );
         let (cookie, _) = sign_in(port, "quinn");
-        let r = request(port, "POST", "/api/patient", &[json, ("Cookie", &cookie)], ask);
+        let r = request(
+            port,
+            "POST",
+            "/api/patient",
+            &[json, ("Cookie", &cookie)],
+            ask,
+        );
         assert_eq!(r.status, 200, "{}", r.body);
         let v: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
         assert_eq!(v["location"], "ward-7/bed-1");
@@ -397,7 +431,14 @@ async fn a_patient_page_is_asked_for_in_the_body_and_needs_a_session() {
         assert_eq!(v["history"][0]["suppressed"], false);
         let other = r#"{"patient_id": "P2"}"#;
         assert_eq!(
-            request(port, "POST", "/api/patient", &[json, ("Cookie", &cookie)], other).status,
+            request(
+                port,
+                "POST",
+                "/api/patient",
+                &[json, ("Cookie", &cookie)],
+                other
+            )
+            .status,
             404
         );
     })
@@ -475,10 +516,20 @@ async fn a_trusted_proxy_signs_users_in_with_the_most_capable_role_of_their_grou
         let r = request(port, "GET", "/api/session", &headers, "");
         assert_eq!(r.status, 200, "{}", r.body);
         let v: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
-        assert_eq!((v["user"].as_str(), v["role"].as_str()), (Some("dana"), Some("charge_nurse")));
-        assert!(r.headers.contains("set-cookie: vigil_session="), "{}", r.headers);
+        assert_eq!(
+            (v["user"].as_str(), v["role"].as_str()),
+            (Some("dana"), Some("charge_nurse"))
+        );
+        assert!(
+            r.headers.contains("set-cookie: vigil_session="),
+            "{}",
+            r.headers
+        );
         // A group that gives no role: no session.
-        let none = [("X-Forwarded-User", "eve"), ("X-Forwarded-Groups", "visitors")];
+        let none = [
+            ("X-Forwarded-User", "eve"),
+            ("X-Forwarded-Groups", "visitors"),
+        ];
         assert_eq!(request(port, "GET", "/api/session", &none, "").status, 401);
         assert_eq!(request(port, "GET", "/", &none, "").status, 303);
     })
@@ -491,8 +542,14 @@ async fn identity_headers_from_an_address_that_is_not_a_trusted_proxy_are_ignore
     p.trusted = vec!["10.1.2.3".parse().expect("an address")];
     let (port, _, _) = serve_with(false, Some(p)).await;
     blocking(move || {
-        let forged = [("X-Forwarded-User", "mallory"), ("X-Forwarded-Groups", "charge")];
-        assert_eq!(request(port, "GET", "/api/session", &forged, "").status, 401);
+        let forged = [
+            ("X-Forwarded-User", "mallory"),
+            ("X-Forwarded-Groups", "charge"),
+        ];
+        assert_eq!(
+            request(port, "GET", "/api/session", &forged, "").status,
+            401
+        );
         assert_eq!(request(port, "GET", "/", &forged, "").status, 303);
     })
     .await;

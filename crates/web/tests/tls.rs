@@ -6,10 +6,10 @@ mod common;
 
 use std::sync::Arc;
 
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
-use rustls_pki_types::ServerName;
 use vigil_board::{Action, Board, Role};
 use vigil_web::auth::{User, Users, hash_password};
 use vigil_web::server::{ActionSink, Peer, router};
@@ -39,7 +39,9 @@ async fn the_board_is_served_over_https_with_a_secure_cookie() {
     }])
     .expect("users");
     let shared = common::shared(Board::new(), users, Arc::new(Nowhere), true);
-    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
     let port = tcp.local_addr().expect("bound").port();
     let config = server_config(&cert_pem, &key_pem).expect("TLS settings");
     let app = router(shared).into_make_service_with_connect_info::<Peer>();
@@ -56,7 +58,9 @@ async fn the_board_is_served_over_https_with_a_secure_cookie() {
     .with_no_client_auth();
     let connector = TlsConnector::from(Arc::new(client));
     // A plain-text request is not answered as HTTP.
-    let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects");
+    let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connects");
     plain
         .write_all(b"GET /login HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
@@ -65,7 +69,9 @@ async fn the_board_is_served_over_https_with_a_secure_cookie() {
     let _ = plain.read_to_end(&mut answer).await;
     assert!(!answer.starts_with(b"HTTP/1.1 200"), "served without TLS");
 
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects");
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connects");
     let mut tls = connector
         .connect(ServerName::try_from("localhost").expect("a name"), tcp)
         .await
