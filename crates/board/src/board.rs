@@ -217,7 +217,9 @@ impl Board {
             case.location.clone_from(&e.location);
         }
         let new_alert = matches!(e.kind, EventKind::Raised | EventKind::Escalated);
-        let suppressed = new_alert && case.suppressing(e.emitted_at);
+        // Suppressed by this board's own record of watches and stops, or by the service,
+        // which read them from the same topic.
+        let suppressed = new_alert && (case.suppressing(e.emitted_at) || e.suppressed.is_some());
         match e.kind {
             EventKind::Resolved => {
                 case.alerts.remove(&e.rule);

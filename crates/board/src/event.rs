@@ -49,6 +49,10 @@ pub struct AlertEvent {
     /// When Vigil published it (its wall clock).
     #[serde(deserialize_with = "crate::rfc3339::deserialize")]
     pub emitted_at: Timestamp,
+    /// What suppressed it in the service (a watch or a stop it had read from the action
+    /// topic), if anything.
+    #[serde(default)]
+    pub suppressed: Option<serde_json::Value>,
 }
 
 impl AlertEvent {

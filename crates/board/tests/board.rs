@@ -52,6 +52,7 @@ fn event(
         message: format!("{rule} {level:?}"),
         first_raised_at: at(minute),
         emitted_at: at(minute),
+        suppressed: None,
     }
 }
 
@@ -592,4 +593,54 @@ fn a_card_view_shows_what_changed_and_the_days_scores() {
     assert_eq!(view.trend[0].points, vec![(24 * 60 - 20, 8.0)]);
     let json = serde_json::to_value(&view).expect("serialises");
     assert_eq!(json["level"], "emergency");
+}
+
+#[test]
+fn an_alert_the_service_marked_suppressed_does_not_bring_back_a_dismissed_case() {
+    let mut b = Board::new();
+    let s = settings();
+    b.apply_alert(event(
+        "a1",
+        "P1",
+        "news2",
+        EventKind::Raised,
+        Level::Urgent,
+        0,
+    ));
+    let dismiss = action(
+        "x1",
+        "P1",
+        ActionKind::Dismiss {
+            reason: "not sepsis".into(),
+        },
+        "nina",
+        Role::Nurse,
+        1,
+    );
+    b.apply_action(dismiss, &s).expect("dismissed");
+    let mut marked = event(
+        "a2",
+        "P1",
+        "news2",
+        EventKind::Escalated,
+        Level::Emergency,
+        2,
+    );
+    marked.suppressed = Some(serde_json::json!({"by": "watch", "user": "nina"}));
+    assert_eq!(b.apply_alert(marked), Applied::Suppressed);
+    assert!(
+        shown(&b, 3).is_empty(),
+        "a suppressed alert re-showed the case"
+    );
+    // The same escalation unmarked would have brought it back.
+    let plain = event(
+        "a3",
+        "P1",
+        "news2",
+        EventKind::Escalated,
+        Level::Emergency,
+        4,
+    );
+    assert_eq!(b.apply_alert(plain), Applied::Applied);
+    assert_eq!(shown(&b, 5), vec![("P1".to_owned(), Level::Emergency)]);
 }

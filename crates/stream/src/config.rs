@@ -699,6 +699,9 @@ pub struct Alerts {
     /// Minutes of event time between repeats of an `overdue` alert while its readings
     /// stay overdue (0: only when a further parameter becomes overdue).
     pub overdue_reminder_minutes: u64,
+    /// Follow the board's action topic (`[board] actions_topic`) and mark the alerts of a
+    /// watched or stopped patient suppressed.
+    pub board_actions: bool,
 }
 
 impl Default for Alerts {
@@ -715,6 +718,7 @@ impl Default for Alerts {
             fhir_topic: String::new(),
             fhir_resource: "DetectedIssue".into(),
             overdue_reminder_minutes: 60,
+            board_actions: true,
         }
     }
 }
@@ -838,6 +842,9 @@ pub struct Settings {
     pub hl7: vigil_wire::Hl7Options,
     /// The rapid-response board (`vigil board`).
     pub board: BoardSettings,
+    /// The action topic whose watches and stops mark alerts suppressed (`[alerts]
+    /// board_actions`), if followed.
+    pub suppress_from: Option<String>,
 }
 
 /// `[kafka]`, validated.
@@ -1336,6 +1343,7 @@ impl Config {
             );
         }
         let a = &self.alerts;
+        let a_board_actions = a.board_actions;
         need(
             a.persistence_readings >= 1 || a.persistence_minutes >= 1,
             "alerts.persistence_readings and alerts.persistence_minutes are both 0; expected \
@@ -1492,6 +1500,7 @@ impl Config {
             listen,
             engine,
             policy,
+            suppress_from: a_board_actions.then(|| board.actions_topic.clone()),
             board,
         })
     }
@@ -1621,6 +1630,7 @@ mod tests {
         fhir_topic: u8,
         fhir_resource: u8,
         overdue_reminder_minutes: u8,
+        board_actions: u8,
     }
     #[derive(Default, serde::Serialize)]
     struct InputKeys {

@@ -58,6 +58,9 @@ pub struct AlertEvent<'a> {
     pub message: String,
     /// Always [`DISCLAIMER`].
     pub disclaimer: &'static str,
+    /// `null`, or what suppresses this alert on the board (a watch or a stop): it is
+    /// recorded, and pagers skip it.
+    pub suppressed: Option<crate::suppression::Suppressed>,
 }
 
 /// `coverage`: criteria measured of those the rule has, and the missing parameters.
@@ -154,6 +157,7 @@ pub fn events<'a>(
                 emitted_at,
                 message: message(d, a),
                 disclaimer: DISCLAIMER,
+                suppressed: None,
             }
         })
         .collect()

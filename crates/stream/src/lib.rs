@@ -38,6 +38,7 @@ pub mod mllp;
 mod ownership;
 pub mod processing;
 pub mod service;
+pub mod suppression;
 pub mod watch;
 
 use std::sync::Arc;

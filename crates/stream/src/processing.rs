@@ -166,6 +166,8 @@ pub(crate) struct Work<'a> {
     pub(crate) touched: &'a mut Vec<(i32, String)>,
     /// Counts of readings by outcome.
     pub(crate) tally: &'a mut Tally,
+    /// Watches and stops from the board.
+    pub(crate) suppressions: &'a crate::suppression::Suppressions,
 }
 
 /// Handles one observation message.
@@ -331,6 +333,7 @@ fn apply(
             set_received,
             settings,
             metrics,
+            work.suppressions,
             work.outgoing,
         );
     }
@@ -404,6 +407,7 @@ pub(crate) fn remind(
                 None,
                 settings,
                 metrics,
+                work.suppressions,
                 work.outgoing,
             );
             if state.batch != work.batch {
@@ -426,14 +430,19 @@ pub(crate) fn publish(
     received: Option<Timestamp>,
     settings: &Settings,
     metrics: &Metrics,
+    suppressions: &crate::suppression::Suppressions,
     outgoing: &mut Vec<Outgoing>,
 ) {
+    let suppressed = suppressions.lookup(patient_id, state.encounter_id.as_deref(), emitted);
     let subject = Subject {
         patient_id,
         encounter_id: state.encounter_id.as_deref(),
         location: state.location.as_deref(),
     };
-    for event in events(subject, outcome, state.tracker.alerts(), emitted) {
+    for mut event in events(subject, outcome, state.tracker.alerts(), emitted) {
+        if event.kind != "resolved" {
+            event.suppressed.clone_from(&suppressed);
+        }
         metrics
             .alerts
             .with_label_values(&[event.rule, event.kind, event.level])

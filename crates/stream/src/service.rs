@@ -184,6 +184,7 @@ pub async fn run(
     })?;
     delivery.start(&producer)?;
     let exactly_once = delivery.is_exactly_once();
+    let (suppressions, follower) = follow_board_actions(&settings).await;
     consumer.subscribe(&[k.observations_topic.as_str()])?;
     let thread = IntakeThread::spawn(consumer.clone(), settings.format.clone())
         .map_err(|e| ServiceError::Stage(format!("the intake thread could not start: {e}")))?;
@@ -225,6 +226,7 @@ pub async fn run(
         session: session_id(),
         seq: 0,
         batches: 1,
+        suppressions,
     };
     let mut result = pipeline(&mut core, &mut intake, &mut committer, &shutdown).await;
     if result.is_ok() {
@@ -245,7 +247,43 @@ pub async fn run(
         committer.finish();
     }
     consumer.unsubscribe();
+    if let Some(f) = follower {
+        f.abort();
+    }
     result
+}
+
+/// Starts following the board's action topic when `[alerts] board_actions` is on, and
+/// waits (up to 10 s) until what it held at start is applied, so that a restart honours
+/// every watch and stop before the first decision.
+async fn follow_board_actions(
+    settings: &Settings,
+) -> (
+    crate::suppression::Suppressions,
+    Option<tokio::task::JoinHandle<()>>,
+) {
+    let suppressions = crate::suppression::Suppressions::new();
+    let Some(topic) = settings.suppress_from.clone() else {
+        return (suppressions, None);
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let config = client_config(settings, &[]);
+    let following = suppressions.clone();
+    let task = tokio::spawn(async move {
+        if let Err(e) = crate::suppression::follow(config, topic, following, tx).await {
+            tracing::error!(error = %e, "Board actions: cannot follow the action topic; no alert is suppressed");
+        }
+    });
+    if tokio::time::timeout(std::time::Duration::from_secs(10), rx)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "Board actions: the action topic was not read to its end within 10 s; \
+             consuming starts, and watches and stops apply as they are read"
+        );
+    }
+    (suppressions, Some(task))
 }
 
 /// The processing stage's loop: takes what the intake sends, closes batches and hands
@@ -348,12 +386,17 @@ impl Batch {
     }
 
     /// What processing adds to, for batch number `number`.
-    fn work(&mut self, number: u64) -> Work<'_> {
+    fn work<'a>(
+        &'a mut self,
+        number: u64,
+        suppressions: &'a crate::suppression::Suppressions,
+    ) -> Work<'a> {
         Work {
             batch: number,
             outgoing: &mut self.outgoing,
             touched: &mut self.touched,
             tally: &mut self.tally,
+            suppressions,
         }
     }
 
@@ -382,6 +425,8 @@ struct Core<'a> {
     /// The number of the batch in progress (from 1): patients remember the last batch
     /// that changed them.
     batches: u64,
+    /// Watches and stops from the board (`[alerts] board_actions`).
+    suppressions: crate::suppression::Suppressions,
 }
 
 impl Core<'_> {
@@ -428,7 +473,7 @@ impl Core<'_> {
             if self.batch.messages >= max_messages {
                 self.batch.last_key = Some((m.partition, m.key.clone()));
             }
-            let mut work = self.batch.work(self.batches);
+            let mut work = self.batch.work(self.batches, &self.suppressions);
             process(
                 m,
                 self.settings,
@@ -479,7 +524,7 @@ impl Core<'_> {
     /// The overdue sweep: reminders join the batch in progress.
     fn remind(&mut self) {
         let before = self.batch.outgoing.len();
-        let mut work = self.batch.work(self.batches);
+        let mut work = self.batch.work(self.batches, &self.suppressions);
         remind(
             now(),
             self.settings,
@@ -542,6 +587,7 @@ impl Core<'_> {
                     received,
                     settings,
                     metrics,
+                    &self.suppressions,
                     &mut batch.outgoing,
                 );
             }

@@ -1206,3 +1206,103 @@ async fn a_stuck_transaction_is_reported_at_once_and_when_it_ends() {
     stop.cancel();
     task.await.expect("service stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_and_stops_from_the_board_mark_alerts_suppressed_and_forged_ones_do_not() {
+    let mut h = Harness::new(2);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    h.config.board.actions_topic = format!("actions-{n}");
+    h.broker
+        .create_topic(&h.config.board.actions_topic, 2)
+        .expect("topic");
+    let now = vigil_stream::event::now();
+    let ago = |minutes: i64| now.minus(vigil_score::Span::minutes(minutes)).to_string();
+    let actions = [
+        // Watched for an hour ten minutes ago: suppressed.
+        (
+            "WATCHED",
+            json!({"kind": "watch", "minutes": 60}),
+            "nina",
+            "nurse",
+            ago(10),
+        ),
+        // Watched for an hour two hours ago: over.
+        (
+            "EXPIRED",
+            json!({"kind": "watch", "minutes": 60}),
+            "nina",
+            "nurse",
+            ago(120),
+        ),
+        // Stopped by a charge nurse: suppressed for the encounter.
+        (
+            "STOPPED",
+            json!({"kind": "stop"}),
+            "carl",
+            "charge_nurse",
+            ago(5),
+        ),
+        // A nurse may not stop: a forged stop changes nothing.
+        (
+            "FORGED",
+            json!({"kind": "stop"}),
+            "mallory",
+            "nurse",
+            ago(5),
+        ),
+    ];
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &h.config.kafka.brokers)
+        .create()
+        .expect("producer");
+    for (i, (patient, kind, user, role, at)) in actions.iter().enumerate() {
+        let mut a = json!({"action_id": format!("x{i}"), "patient_id": patient,
+            "encounter_id": null, "user": user, "role": role, "at": at});
+        for (k, v) in kind.as_object().expect("an object") {
+            a[k] = v.clone();
+        }
+        producer
+            .send(
+                FutureRecord::to(&h.config.board.actions_topic)
+                    .key(*patient)
+                    .payload(&a.to_string()),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("delivered");
+    }
+    let (stop, task) = h.start();
+    let patients = ["WATCHED", "EXPIRED", "STOPPED", "FORGED"];
+    let mut feed = Vec::new();
+    for p in patients {
+        feed.extend(vitals(p, 0, 16, 130, 80));
+        feed.extend(vitals(p, 30, 26, 92, 135));
+    }
+    send_all(&h, feed).await;
+    let alerts = h.reader(&h.config.kafka.alerts_topic);
+    let seen = read_until(&alerts, Duration::from_secs(60), |seen| {
+        patients
+            .iter()
+            .all(|p| !alerts_of(seen, p, "news2").is_empty())
+    })
+    .await;
+    let suppressed = |p: &str| alerts_of(&seen, p, "news2")[0]["suppressed"].clone();
+    let watched = suppressed("WATCHED");
+    assert_eq!(watched["by"], "watch", "{watched}");
+    assert_eq!(watched["user"], "nina");
+    assert!(watched["until"].is_string(), "{watched}");
+    assert_eq!(
+        suppressed("STOPPED"),
+        json!({"by": "stop", "until": null, "user": "carl"})
+    );
+    assert_eq!(suppressed("EXPIRED"), Value::Null);
+    assert_eq!(suppressed("FORGED"), Value::Null);
+    // A suppressed decision is still published in full.
+    let w = &alerts_of(&seen, "WATCHED", "news2")[0];
+    assert_eq!(
+        (w["kind"].as_str(), w["level"].as_str()),
+        (Some("raised"), Some("emergency"))
+    );
+    stop.cancel();
+    task.await.expect("service stops");
+}

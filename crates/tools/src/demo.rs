@@ -303,6 +303,11 @@ fn decision_line(mut events: Vec<serde_json::Value>) -> Line {
         text.push_str(" | also: ");
         text.push_str(&others.join(", "));
     }
+    // Suppressed on the board (a watch or a stop): recorded, not a page.
+    if let Some(by) = lead["suppressed"]["by"].as_str() {
+        let user = lead["suppressed"]["user"].as_str().unwrap_or("?");
+        text.push_str(&format!(" | suppressed ({by} by {user}): not paged"));
+    }
     Line {
         text,
         alert_ids: events
@@ -322,6 +327,21 @@ mod tests {
             "level": level, "observed_at": "2026-11-23T10:00:00Z",
             "message": format!("{rule} message")})
         .to_string()
+    }
+
+    #[test]
+    fn a_suppressed_decision_says_so_and_by_whom() {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&event("a", "news2", "raised", "urgent")).expect("JSON");
+        v["decision_events"] = 1.into();
+        v["suppressed"] = serde_json::json!({"by": "watch", "until": "x", "user": "nina"});
+        let line = Printer::default().feed(&v.to_string()).expect("a line");
+        assert!(
+            line.text
+                .ends_with(" | suppressed (watch by nina): not paged"),
+            "{}",
+            line.text
+        );
     }
 
     #[test]

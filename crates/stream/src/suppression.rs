@@ -1,0 +1,289 @@
+//! Watches and stops taken on the rapid-response board, honoured by the alert policy: the
+//! service follows the board's action topic (every partition from the beginning,
+//! `read_committed`, joining no group) and marks the decisions of a watched or stopped
+//! patient suppressed. A suppressed decision is still published, with `suppressed`
+//! saying by what, who and until when, so that the record is complete and pagers skip
+//! it; a resolution is never suppressed.
+//!
+//! - A **watch** ("alert me again after N minutes") suppresses until `at + minutes` (wall
+//!   clock, as on the board); a later watch replaces it.
+//! - A **stop** ("no more alerts this encounter", charge nurses and administrators)
+//!   suppresses while the patient's encounter is the one it was taken in.
+//! - Either applies only within the encounter it was taken in: a new encounter ends it.
+//! - An action is honoured only if its role may take it ([`vigil_board::Role::may`]): a
+//!   nurse's stop forged onto the topic changes nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use serde::Serialize;
+use vigil_board::{Action, ActionKind};
+use vigil_score::{Span, Timestamp};
+
+/// What suppresses a patient's alerts, as the alert event's `suppressed` says it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Suppressed {
+    /// `watch` or `stop`.
+    pub by: &'static str,
+    /// Until when (a watch), or `null` (a stop: for the rest of the encounter).
+    pub until: Option<Timestamp>,
+    /// Who took the action.
+    pub user: String,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Patient {
+    /// Until when, by whom, in which encounter.
+    watch: Option<(Timestamp, String, Option<String>)>,
+    /// By whom, in which encounter.
+    stop: Option<(String, Option<String>)>,
+}
+
+/// The watches and stops in force, shared by the follower and the processing task.
+#[derive(Clone, Debug, Default)]
+pub struct Suppressions(Arc<RwLock<HashMap<String, Patient>>>);
+
+fn same_encounter(taken_in: &Option<String>, now: Option<&str>) -> bool {
+    taken_in.is_none() || taken_in.as_deref() == now
+}
+
+impl Suppressions {
+    /// No watch and no stop.
+    pub fn new() -> Suppressions {
+        Suppressions::default()
+    }
+
+    /// Applies one action of the board; returns whether it changed what is suppressed.
+    pub fn apply(&self, a: &Action) -> bool {
+        if !a.role.may(&a.kind) {
+            return false;
+        }
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        match &a.kind {
+            ActionKind::Watch { minutes } => {
+                let until = a.at.plus(Span::minutes(i64::from(*minutes)));
+                map.entry(a.patient_id.clone()).or_default().watch =
+                    Some((until, a.user.clone(), a.encounter_id.clone()));
+                true
+            }
+            ActionKind::Stop => {
+                map.entry(a.patient_id.clone()).or_default().stop =
+                    Some((a.user.clone(), a.encounter_id.clone()));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// What suppresses the alerts of `patient_id` in `encounter_id` at `now`, if anything
+    /// (a stop before a watch).
+    pub fn lookup(
+        &self,
+        patient_id: &str,
+        encounter_id: Option<&str>,
+        now: Timestamp,
+    ) -> Option<Suppressed> {
+        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let p = map.get(patient_id)?;
+        if let Some((user, taken_in)) = &p.stop
+            && same_encounter(taken_in, encounter_id)
+        {
+            return Some(Suppressed {
+                by: "stop",
+                until: None,
+                user: user.clone(),
+            });
+        }
+        match &p.watch {
+            Some((until, user, taken_in))
+                if now < *until && same_encounter(taken_in, encounter_id) =>
+            {
+                Some(Suppressed {
+                    by: "watch",
+                    until: Some(*until),
+                    user: user.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Follows `topic` into `suppressions` until the task is dropped. `caught_up` is sent
+/// once everything on the topic when it started has been applied (at once when the
+/// topic does not exist yet; its partitions are looked for again every 30 s). An event
+/// that cannot be read is logged without its content and skipped.
+///
+/// # Errors
+///
+/// When the consumer cannot be created.
+pub async fn follow(
+    config: rdkafka::ClientConfig,
+    topic: String,
+    suppressions: Suppressions,
+    caught_up: tokio::sync::oneshot::Sender<()>,
+) -> Result<(), rdkafka::error::KafkaError> {
+    let consumer: Arc<BaseConsumer> = Arc::new(
+        config
+            .clone()
+            .set("group.id", "vigil-suppressions")
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("fetch.wait.max.ms", "100")
+            .create()?,
+    );
+    let mut caught_up = Some(caught_up);
+    let mut assigned: BTreeMap<i32, i64> = BTreeMap::new(); // partition -> end at start
+    let mut next_lookup = std::time::Instant::now();
+    loop {
+        if std::time::Instant::now() >= next_lookup {
+            next_lookup = std::time::Instant::now() + Duration::from_secs(30);
+            let c = consumer.clone();
+            let t = topic.clone();
+            let known: Vec<i32> = assigned.keys().copied().collect();
+            // Metadata and watermarks are blocking calls.
+            let found = tokio::task::spawn_blocking(move || partitions(&c, &t, &known))
+                .await
+                .unwrap_or_default();
+            if !found.is_empty() {
+                assigned.extend(found);
+                let mut tpl = TopicPartitionList::new();
+                for p in assigned.keys() {
+                    tpl.add_partition_offset(&topic, *p, Offset::Beginning)?;
+                }
+                consumer.assign(&tpl)?;
+            }
+        }
+        let c = consumer.clone();
+        let polled = tokio::task::spawn_blocking(move || {
+            let mut got = Vec::new();
+            if let Some(r) = c.poll(Duration::from_millis(200)) {
+                match r {
+                    Ok(m) => got.push((m.partition(), m.offset(), m.payload().map(<[u8]>::to_vec))),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Board actions: consuming failed; retrying")
+                    }
+                }
+            }
+            got
+        })
+        .await
+        .unwrap_or_default();
+        for (partition, offset, payload) in polled {
+            match Action::from_json(payload.as_deref().unwrap_or_default()) {
+                Ok(a) => {
+                    suppressions.apply(&a);
+                }
+                Err(e) => {
+                    tracing::warn!(partition, offset, reason = %e, "Board actions: not an action event; skipped")
+                }
+            }
+            if let Some(end) = assigned.get_mut(&partition)
+                && offset + 1 >= *end
+            {
+                *end = 0;
+            }
+        }
+        if caught_up.is_some() && assigned.values().all(|end| *end == 0) {
+            if let Some(tx) = caught_up.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
+/// The partitions of `topic` not in `known`, each with its end offset now (0 when empty).
+fn partitions(consumer: &BaseConsumer, topic: &str, known: &[i32]) -> Vec<(i32, i64)> {
+    let Ok(metadata) = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for t in metadata.topics() {
+        if t.error().is_some() {
+            continue;
+        }
+        for p in t.partitions() {
+            if known.contains(&p.id()) {
+                continue;
+            }
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                .unwrap_or((0, 0));
+            found.push((p.id(), if high > low { high } else { 0 }));
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_board::Role;
+
+    fn at(s: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(s).expect("a time")
+    }
+
+    fn action(kind: ActionKind, role: Role, encounter: Option<&str>) -> Action {
+        Action {
+            action_id: "x".into(),
+            patient_id: "P1".into(),
+            encounter_id: encounter.map(str::to_owned),
+            kind,
+            user: "carol".into(),
+            role,
+            at: at("2026-11-23T10:00:00Z"),
+        }
+    }
+
+    #[test]
+    fn a_watch_suppresses_until_it_ends_and_only_in_its_encounter() {
+        let s = Suppressions::new();
+        assert!(s.apply(&action(
+            ActionKind::Watch { minutes: 30 },
+            Role::Nurse,
+            Some("E1")
+        )));
+        let watched = s.lookup("P1", Some("E1"), at("2026-11-23T10:29:59.999Z"));
+        assert_eq!(
+            watched,
+            Some(Suppressed {
+                by: "watch",
+                until: Some(at("2026-11-23T10:30:00Z")),
+                user: "carol".into()
+            })
+        );
+        // Both edges: suppressed up to the instant it ends, not at it.
+        assert_eq!(s.lookup("P1", Some("E1"), at("2026-11-23T10:30:00Z")), None);
+        assert_eq!(s.lookup("P1", Some("E2"), at("2026-11-23T10:10:00Z")), None);
+        assert_eq!(s.lookup("P2", Some("E1"), at("2026-11-23T10:10:00Z")), None);
+    }
+
+    #[test]
+    fn a_stop_lasts_the_encounter_and_is_honoured_only_from_a_role_that_may_stop() {
+        let s = Suppressions::new();
+        assert!(!s.apply(&action(ActionKind::Stop, Role::Nurse, Some("E1"))));
+        assert_eq!(s.lookup("P1", Some("E1"), at("2026-11-23T10:10:00Z")), None);
+        assert!(s.apply(&action(ActionKind::Stop, Role::ChargeNurse, Some("E1"))));
+        let stopped = s.lookup("P1", Some("E1"), at("2030-01-01T00:00:00Z"));
+        assert_eq!(stopped.map(|x| x.by), Some("stop"));
+        assert_eq!(s.lookup("P1", Some("E2"), at("2026-11-23T10:10:00Z")), None);
+        // Accepting, dismissing, noting suppress nothing.
+        let t = Suppressions::new();
+        for kind in [
+            ActionKind::Accept,
+            ActionKind::Dismiss {
+                reason: "not sepsis".into(),
+            },
+            ActionKind::Note { text: "x".into() },
+            ActionKind::Escalate,
+        ] {
+            assert!(!t.apply(&action(kind, Role::Admin, Some("E1"))));
+        }
+        assert_eq!(t.lookup("P1", Some("E1"), at("2026-11-23T10:10:00Z")), None);
+    }
+}
