@@ -188,10 +188,10 @@ pub async fn follow(
                 *end = 0;
             }
         }
-        if caught_up.is_some() && assigned.values().all(|end| *end == 0) {
-            if let Some(tx) = caught_up.take() {
-                let _ = tx.send(());
-            }
+        if assigned.values().all(|end| *end == 0)
+            && let Some(tx) = caught_up.take()
+        {
+            let _ = tx.send(());
         }
     }
 }
