@@ -148,6 +148,19 @@ pub enum Refusal {
     },
 }
 
+impl Refusal {
+    /// The kind of refusal, without the values it names (for logs, which carry no
+    /// clinical text).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::NotAllowed { .. } => "role may not",
+            Refusal::OwnedByAnother { .. } => "owned by another",
+            Refusal::NoCase => "no case",
+            Refusal::Invalid { field, .. } => field,
+        }
+    }
+}
+
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

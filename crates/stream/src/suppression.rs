@@ -178,8 +178,13 @@ pub async fn follow(
                 Ok(a) => {
                     suppressions.apply(&a);
                 }
-                Err(e) => {
-                    tracing::warn!(partition, offset, reason = %e, "Board actions: not an action event; skipped")
+                Err(_) => {
+                    // The JSON error may quote the event's text: not logged.
+                    tracing::warn!(
+                        partition,
+                        offset,
+                        "Board actions: not an action event (unreadable JSON or a missing field); skipped"
+                    )
                 }
             }
             if let Some(end) = assigned.get_mut(&partition)

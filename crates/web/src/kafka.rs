@@ -114,7 +114,7 @@ pub async fn follow(
     loop {
         let m = match consumer.recv().await {
             Ok(m) => m,
-            Err(e) => {
+            Err(_) => {
                 tracing::warn!(error = %e, "Board: consuming failed; retrying");
                 continue;
             }
@@ -147,19 +147,32 @@ fn apply(
             Ok(event) => {
                 board.apply_alert(event);
             }
-            Err(e) => {
-                tracing::warn!(partition = m.partition, offset = m.offset, reason = %e, "Board: not an alert event; skipped")
+            Err(_) => {
+                tracing::warn!(
+                    partition = m.partition,
+                    offset = m.offset,
+                    "Board: not an alert event (unreadable JSON or a missing field); skipped"
+                )
             }
         }
     } else {
         match Action::from_json(payload) {
             Ok(action) => {
                 if let Err(refusal) = board.apply_action(action, &shared.settings) {
-                    tracing::warn!(partition = m.partition, offset = m.offset, reason = %refusal, "Board: action refused; skipped");
+                    tracing::warn!(
+                        partition = m.partition,
+                        offset = m.offset,
+                        reason = refusal.kind(),
+                        "Board: action refused; skipped"
+                    );
                 }
             }
-            Err(e) => {
-                tracing::warn!(partition = m.partition, offset = m.offset, reason = %e, "Board: not an action event; skipped")
+            Err(_) => {
+                tracing::warn!(
+                    partition = m.partition,
+                    offset = m.offset,
+                    "Board: not an action event (unreadable JSON or a missing field); skipped"
+                )
             }
         }
     }
