@@ -114,7 +114,7 @@ pub async fn follow(
     loop {
         let m = match consumer.recv().await {
             Ok(m) => m,
-            Err(_) => {
+            Err(e) => {
                 tracing::warn!(error = %e, "Board: consuming failed; retrying");
                 continue;
             }
