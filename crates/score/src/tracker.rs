@@ -36,7 +36,7 @@ pub struct Tracker {
 
 /// What one decision produced: the assessment it was taken on and the policy's decisions
 /// (often none).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Outcome {
     /// The assessment.
     pub assessment: Assessment,
@@ -84,14 +84,30 @@ impl Tracker {
         config: &Config,
         policy: &PolicyConfig,
     ) -> (Ingested, Option<Outcome>) {
+        let mut out = Outcome::default();
+        let (ingested, decided) = self.ingest_into(obs, limit, config, policy, &mut out);
+        (ingested, decided.then_some(out))
+    }
+
+    /// [`Tracker::ingest`] writing the decision, if the reading caused one, into `out`
+    /// (returning whether it did) instead of returning it: the form for a hot loop that
+    /// keeps one [`Outcome`] for every patient, so no assessment is moved per reading.
+    pub fn ingest_into(
+        &mut self,
+        obs: &Observation,
+        limit: Option<Timestamp>,
+        config: &Config,
+        policy: &PolicyConfig,
+        out: &mut Outcome,
+    ) -> (Ingested, bool) {
         let newest = self
             .window()
             .newest()
             .map_or(obs.effective(), |n| n.max(obs.effective()));
         let next = cap(newest, limit);
         let decided = match self.pending.get() {
-            Some(p) if p != next => self.flush(config, policy),
-            _ => None,
+            Some(p) if p != next => self.flush_into(config, policy, out),
+            _ => false,
         };
         let outcome = self.window.ingest(obs, &config.staleness);
         if matches!(
@@ -137,8 +153,31 @@ impl Tracker {
 
     /// Decides the pending set, if any.
     pub fn flush(&mut self, config: &Config, policy: &PolicyConfig) -> Option<Outcome> {
-        let at = std::mem::take(&mut self.pending).get()?;
-        Some(self.assess_and(at, config, policy, AlertState::decide))
+        let mut out = Outcome::default();
+        self.flush_into(config, policy, &mut out).then_some(out)
+    }
+
+    /// [`Tracker::flush`] into `out` (see [`Tracker::ingest_into`]); whether a set was
+    /// pending and decided.
+    pub fn flush_into(
+        &mut self,
+        config: &Config,
+        policy: &PolicyConfig,
+        out: &mut Outcome,
+    ) -> bool {
+        let Some(at) = std::mem::take(&mut self.pending).get() else {
+            return false;
+        };
+        // `update` re-scores every rule: nothing of the outcome's previous patient stays.
+        out.assessment.update(&self.window, at, config);
+        out.decisions = AlertState::decide(
+            &mut self.alerts,
+            &out.assessment,
+            &self.window,
+            config,
+            policy,
+        );
+        true
     }
 
     /// Assesses the patient at `at` and lets the alert policy's `step` (a decision on
@@ -351,6 +390,36 @@ mod tests {
                     .collect();
                 let reference = run(&sets, &[], &[]);
                 prop_assert_eq!(run(&sets, &order, &flush_each), reference);
+            }
+
+            /// Decisions written into one outcome shared by two patients (as the service
+            /// keeps one) are the ones each patient's own fresh outcome gets: nothing of
+            /// the other patient's assessment stays in it.
+            #[test]
+            fn an_outcome_shared_by_patients_decides_as_a_fresh_one(
+                a in prop::collection::vec((0..CODES.len(), 0.0..1.0f64), 1..40),
+                b in prop::collection::vec((0..CODES.len(), 0.0..1.0f64), 1..40),
+            ) {
+                let (config, policy) = (Config::default(), PolicyConfig::every_rule());
+                let (mut fresh_a, mut fresh_b) = (Tracker::new(), Tracker::new());
+                let (mut shared_a, mut shared_b) = (Tracker::new(), Tracker::new());
+                let mut shared = Outcome::default();
+                for (i, ((ca, fa), (cb, fb))) in a.iter().zip(b.iter()).enumerate() {
+                    let minute = i as i64 * 10;
+                    for (code, f, fresh, tracker) in [
+                        (*ca, *fa, &mut fresh_a, &mut shared_a),
+                        (*cb, *fb, &mut fresh_b, &mut shared_b),
+                    ] {
+                        let (name, lo, hi) = CODES[code];
+                        let o = obs(name, lo + (hi - lo) * f, minute);
+                        let (_, expected) = fresh.ingest(&o, None, &config, &policy);
+                        let (_, decided) = tracker.ingest_into(&o, None, &config, &policy, &mut shared);
+                        prop_assert_eq!(decided, expected.is_some());
+                        if let Some(expected) = expected {
+                            prop_assert_eq!(&shared, &expected);
+                        }
+                    }
+                }
             }
         }
     }

@@ -168,6 +168,8 @@ pub(crate) struct Work<'a> {
     pub(crate) tally: &'a mut Tally,
     /// Watches and stops from the board.
     pub(crate) suppressions: &'a crate::suppression::Suppressions,
+    /// Where a reading's decision is written (one for every patient, filled in place).
+    pub(crate) outcome: &'a mut vigil_score::Outcome,
 }
 
 /// Handles one observation message.
@@ -311,11 +313,12 @@ fn apply(
     if d.location.is_some() && state.location != d.location {
         state.location = d.location.clone();
     }
-    let (outcome, decided) = state.tracker.ingest(
+    let (outcome, decided) = state.tracker.ingest_into(
         &d.observation,
         Some(limit),
         &settings.engine,
         &settings.policy,
+        work.outcome,
     );
     // The decision this reading may trigger is of the set before it, received then.
     let set_received = state.tracker.alerts().last_received();
@@ -324,11 +327,12 @@ fn apply(
         state.batch = work.batch;
         work.touched.push((partition, d.patient_id.clone()));
     }
-    if let Some(decided) = decided {
+    // Most decisions change no alert: they need no event, no clock and no lookup.
+    if decided && work.outcome.decisions.iter().next().is_some() {
         publish(
             &d.patient_id,
             state,
-            &decided,
+            work.outcome,
             now(),
             set_received,
             settings,

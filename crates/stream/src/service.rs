@@ -227,6 +227,7 @@ pub async fn run(
         seq: 0,
         batches: 1,
         suppressions,
+        outcome: Box::default(),
     };
     let mut result = pipeline(&mut core, &mut intake, &mut committer, &shutdown).await;
     if result.is_ok() {
@@ -390,6 +391,7 @@ impl Batch {
         &'a mut self,
         number: u64,
         suppressions: &'a crate::suppression::Suppressions,
+        outcome: &'a mut vigil_score::Outcome,
     ) -> Work<'a> {
         Work {
             batch: number,
@@ -397,6 +399,7 @@ impl Batch {
             touched: &mut self.touched,
             tally: &mut self.tally,
             suppressions,
+            outcome,
         }
     }
 
@@ -427,6 +430,8 @@ struct Core<'a> {
     batches: u64,
     /// Watches and stops from the board (`[alerts] board_actions`).
     suppressions: crate::suppression::Suppressions,
+    /// Where decisions are written, in place (no assessment moved per reading).
+    outcome: Box<vigil_score::Outcome>,
 }
 
 impl Core<'_> {
@@ -473,7 +478,9 @@ impl Core<'_> {
             if self.batch.messages >= max_messages {
                 self.batch.last_key = Some((m.partition, m.key.clone()));
             }
-            let mut work = self.batch.work(self.batches, &self.suppressions);
+            let mut work = self
+                .batch
+                .work(self.batches, &self.suppressions, &mut self.outcome);
             process(
                 m,
                 self.settings,
@@ -524,7 +531,9 @@ impl Core<'_> {
     /// The overdue sweep: reminders join the batch in progress.
     fn remind(&mut self) {
         let before = self.batch.outgoing.len();
-        let mut work = self.batch.work(self.batches, &self.suppressions);
+        let mut work = self
+            .batch
+            .work(self.batches, &self.suppressions, &mut self.outcome);
         remind(
             now(),
             self.settings,
@@ -576,13 +585,16 @@ impl Core<'_> {
                 continue;
             };
             if std::mem::take(&mut state.undecided)
-                && let Some(outcome) = state.tracker.flush(&settings.engine, &settings.policy)
+                && state
+                    .tracker
+                    .flush_into(&settings.engine, &settings.policy, &mut self.outcome)
+                && self.outcome.decisions.iter().next().is_some()
             {
                 let received = state.tracker.alerts().last_received();
                 publish(
                     patient_id,
                     state,
-                    &outcome,
+                    &self.outcome,
                     emitted,
                     received,
                     settings,
