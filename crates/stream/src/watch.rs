@@ -222,6 +222,9 @@ impl ClientContext for WatchedContext {
     }
 }
 
+/// A consumer may report to the watch too (the board's follower).
+impl rdkafka::consumer::ConsumerContext for WatchedContext {}
+
 /// The setting that names the brokers, as start-up errors quote it.
 pub const BROKERS_SETTING: &str = "[kafka] brokers (VIGIL_KAFKA_BROKERS)";
 

@@ -7,6 +7,7 @@
 let session = null;
 let openPatient = null;
 let lastBoard = { cards: [] };
+let feedDownSince = null;
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -217,9 +218,24 @@ async function start() {
   const live = document.getElementById("live");
   const events = new EventSource("/api/stream");
   events.addEventListener("board", (e) => {
-    live.textContent = "live";
-    live.className = "live on";
-    render(JSON.parse(e.data));
+    const b = JSON.parse(e.data);
+    // Never an "all clear" the board cannot vouch for: say when alerts are not arriving.
+    const feed = document.getElementById("feed");
+    if (b.feed === "live") {
+      live.textContent = "live";
+      live.className = "live on";
+      feed.hidden = true;
+      feedDownSince = null;
+    } else {
+      if (!feedDownSince) feedDownSince = new Date();
+      live.textContent = b.feed === "connecting" ? "connecting to Kafka" : "Kafka unreachable";
+      live.className = "live off";
+      feed.textContent = b.feed === "connecting"
+        ? "Still reading the alert topic: the board is not complete yet."
+        : `Not receiving alerts since ${feedDownSince.toLocaleTimeString()}: Kafka cannot be reached, and this board may be out of date. Do not take an empty board as all clear.`;
+      if (feed.hidden) feed.hidden = false;
+    }
+    render(b);
     if (openPatient) loadPatient(openPatient);
   });
   events.addEventListener("error", () => {

@@ -12,6 +12,10 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use vigil_board::{Action, AlertEvent};
+use vigil_stream::watch::WatchedContext;
+
+/// How often the board checks whether it can reach the brokers while it cannot.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
 
 use crate::server::{ActionSink, Shared};
 
@@ -92,7 +96,11 @@ pub async fn follow(
     actions: &str,
     shared: Arc<Shared>,
 ) -> Result<(), rdkafka::error::KafkaError> {
-    let consumer: StreamConsumer = client(brokers, librdkafka)
+    let context = WatchedContext {
+        watch: shared.feed.clone(),
+        operation: "following the alert and action topics for the board",
+    };
+    let consumer: StreamConsumer<WatchedContext> = client(brokers, librdkafka)
         .set("group.id", "vigil-board")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
@@ -100,7 +108,7 @@ pub async fn follow(
         // (brokers that answer a fetch only when it times out otherwise hold each alert
         // for up to librdkafka's default half second).
         .set("fetch.wait.max.ms", "10")
-        .create()?;
+        .create_with_context(context)?;
     let mut tpl = TopicPartitionList::new();
     for topic in [alerts, actions] {
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
@@ -111,14 +119,45 @@ pub async fn follow(
         }
     }
     consumer.assign(&tpl)?;
+    shared
+        .following
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    shared.changed();
+    let consumer = Arc::new(consumer);
+    let mut shown = shared.feed_state();
+    let mut probe = tokio::time::interval(PROBE_EVERY);
     loop {
-        let m = match consumer.recv().await {
+        let m = tokio::select! {
+            m = consumer.recv() => m,
+            _ = probe.tick() => {
+                // While the brokers are unreachable no message arrives to say they are
+                // back: ask them.
+                if shared.feed.is_down() {
+                    let c = consumer.clone();
+                    let answered = tokio::task::spawn_blocking(move || {
+                        c.fetch_metadata(None, Duration::from_secs(1)).is_ok()
+                    })
+                    .await
+                    .unwrap_or(false);
+                    if answered {
+                        shared.feed.reachable();
+                    }
+                }
+                if shared.feed_state() != shown {
+                    shown = shared.feed_state();
+                    shared.changed();
+                }
+                continue;
+            }
+        };
+        let m = match m {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "Board: consuming failed; retrying");
                 continue;
             }
         };
+        shared.feed.reachable();
         let payload = m.payload().unwrap_or_default();
         let mut board = shared.board.lock().unwrap_or_else(|p| p.into_inner());
         apply(

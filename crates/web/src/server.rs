@@ -103,6 +103,12 @@ pub struct Shared {
     pub proxy: Option<Proxy>,
     /// Cancelled at shutdown: open streams end.
     pub closing: CancellationToken,
+    /// Whether the alert and action topics can be reached (the board's consumer reports
+    /// to it).
+    pub feed: Arc<vigil_stream::watch::BrokerWatch>,
+    /// Whether the consumer has been assigned the topics' partitions (false: the board
+    /// is still connecting, and shows so).
+    pub following: std::sync::atomic::AtomicBool,
     /// Bumped at every change of the board.
     changes: watch::Sender<u64>,
     /// The board's JSON, rendered once per change and minute for every stream.
@@ -133,8 +139,23 @@ impl Shared {
             now,
             proxy: None,
             closing: CancellationToken::new(),
+            feed: Arc::new(vigil_stream::watch::BrokerWatch::new("", None)),
+            following: std::sync::atomic::AtomicBool::new(false),
             changes: watch::Sender::new(0),
             rendered: Mutex::new(None),
+        }
+    }
+
+    /// Whether the board is receiving the topics: `connecting` until the consumer has
+    /// the topics' partitions, `unreachable` while no broker can be reached (the board
+    /// may be out of date and says so), `live` otherwise.
+    pub fn feed_state(&self) -> &'static str {
+        if self.feed.is_down() {
+            "unreachable"
+        } else if self.following.load(std::sync::atomic::Ordering::Relaxed) {
+            "live"
+        } else {
+            "connecting"
         }
     }
 
@@ -146,7 +167,12 @@ impl Shared {
     /// The board at `now` as JSON (`{"cards": [...]}`), rendered at most once per change
     /// and minute (waiting times are in minutes).
     pub fn board_json(&self, now: Timestamp) -> Arc<str> {
-        let key = (*self.changes.borrow(), now.as_millis().div_euclid(60_000));
+        let feed = self.feed_state();
+        let key = (
+            *self.changes.borrow(),
+            now.as_millis().div_euclid(60_000),
+            feed,
+        );
         let mut cached = lock(&self.rendered);
         if let Some((k, json)) = cached.as_ref()
             && *k == key
@@ -160,14 +186,17 @@ impl Shared {
             .map(|c| CardView::of(c, now))
             .collect();
         drop(board);
-        let json: Arc<str> = serde_json::json!({ "cards": cards }).to_string().into();
+        let json: Arc<str> = serde_json::json!({ "feed": feed, "cards": cards })
+            .to_string()
+            .into();
         *cached = Some((key, json.clone()));
         json
     }
 }
 
-/// The board's JSON and what it was rendered for: the change count and the minute.
-type Rendered = ((u64, i64), Arc<str>);
+/// The board's JSON and what it was rendered for: the change count, the minute and the
+/// feed's state.
+type Rendered = ((u64, i64, &'static str), Arc<str>);
 
 const COOKIE: &str = "vigil_session";
 

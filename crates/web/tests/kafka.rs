@@ -125,3 +125,39 @@ async fn two_boards_following_the_topics_agree_and_forged_actions_change_nothing
         "the alert and the accepted action; the forged one is not recorded"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_that_cannot_reach_kafka_says_so_instead_of_showing_all_clear() {
+    let broker = MockBroker::start(1).expect("a broker");
+    broker.create_topic("alerts", 1).expect("topic");
+    broker.create_topic("actions", 1).expect("topic");
+    let brokers = broker.bootstrap_servers();
+    let sink =
+        Arc::new(KafkaSink::new(&brokers, &Default::default(), "actions").expect("a producer"));
+    let board = shared(sink);
+    let json = |b: &Shared| -> serde_json::Value {
+        serde_json::from_str(&b.board_json(now())).expect("JSON")
+    };
+    assert_eq!(json(&board)["feed"], "connecting");
+    let (b, servers) = (board.clone(), brokers.clone());
+    tokio::spawn(
+        async move { follow(&servers, &Default::default(), "alerts", "actions", b).await },
+    );
+    assert!(eventually(Duration::from_secs(30), || board.feed_state() == "live").await);
+    assert_eq!(json(&board)["feed"], "live");
+    broker.broker_down(1).expect("down");
+    assert!(
+        eventually(Duration::from_secs(60), || board.feed_state()
+            == "unreachable")
+        .await,
+        "the board never noticed the broker was gone"
+    );
+    let v = json(&board);
+    assert_eq!(v["feed"], "unreachable");
+    assert_eq!(v["cards"], serde_json::json!([]));
+    broker.broker_up(1).expect("up");
+    assert!(
+        eventually(Duration::from_secs(60), || board.feed_state() == "live").await,
+        "the board never noticed the broker was back"
+    );
+}
