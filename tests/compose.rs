@@ -40,6 +40,7 @@ fn docker_compose_wiring_matches_the_code() {
         "kafka",
         "topics",
         "vigil",
+        "board",
         "simulate",
         "prometheus",
         "grafana",
@@ -83,6 +84,62 @@ fn docker_compose_wiring_matches_the_code() {
             "topic {topic} not created: {create}"
         );
     }
+
+    assert!(
+        create.contains(&format!("{}:", defaults.board.actions_topic)),
+        "the board's action topic not created: {create}"
+    );
+
+    // The board: the same broker and config file, its users from the environment (the
+    // config with them parses, validates, and they can sign in), its port published.
+    let board = &services["board"];
+    let board_env = env(board);
+    assert_eq!(board_env["VIGIL_KAFKA_BROKERS"], advertised);
+    let board_command = strings(&board["command"]);
+    assert_eq!(board_command[..2], ["board", "--config"]);
+    assert_eq!(
+        strings(&board["volumes"]),
+        strings(&services["vigil"]["volumes"])
+    );
+    // Compose turns "$$" into "$".
+    let board_env: BTreeMap<String, String> = board_env
+        .into_iter()
+        .map(|(k, v)| (k, v.replace("$$", "$")))
+        .collect();
+    let board_settings = Config::parse(
+        &std::fs::read_to_string(repo_file("config/vigil.toml")).unwrap(),
+        board_env.clone(),
+    )
+    .expect("the board's overrides parse")
+    .validate()
+    .expect("and validate");
+    let users = vigil_web::auth::Users::new(
+        board_settings
+            .board
+            .users
+            .iter()
+            .map(|(name, role, hash)| vigil_web::auth::User {
+                name: name.clone(),
+                role: *role,
+                password_hash: hash.clone(),
+            })
+            .collect(),
+    )
+    .expect("users");
+    assert!(
+        users.verify("nurse", "nurse").is_some(),
+        "the documented sign-in"
+    );
+    assert!(
+        users.verify("charge", "charge").is_some(),
+        "the documented sign-in"
+    );
+    let board_port = defaults.board.listen.rsplit(':').next().unwrap().to_owned();
+    assert_eq!(
+        board_env["VIGIL_BOARD_LISTEN"],
+        format!("0.0.0.0:{board_port}")
+    );
+    assert!(strings(&board["ports"]).contains(&format!("{board_port}:{board_port}")));
 
     // The state changelog Vigil is pointed at is created compacted and co-partitioned
     // with the observations topic.

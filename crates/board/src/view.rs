@@ -2,8 +2,8 @@
 //! belongs to, its level and how long it has waited, who owns it, each active alert with
 //! what fired and what changed since the previous decision, and the scores of the last
 //! 24 hours for a small trend chart. The view carries no patient identifier of its own
-//! beyond what the card shows on screen; pages address a case by an opaque key the web
-//! layer chooses.
+//! beyond what the card shows on screen; pages ask for a patient in request bodies, never
+//! in a URL.
 
 use serde::Serialize;
 use vigil_score::{Span, Timestamp};
