@@ -448,67 +448,37 @@ fn main() -> ExitCode {
             }
         }
         Command::Run { config } => run_service(&config),
-        Command::Board { config } => {
-            let settings = match load_settings(&config) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
+        Command::Board { config } => with_kafka(&config, async move |settings, stop| {
+            if settings.board.users.is_empty() && settings.board.proxy.is_none() {
+                tracing::warn!(
+                    "Board: no [[board.users]] and no trusted proxy: nobody can sign in"
+                );
+            }
+            let running = vigil_web::app::start(&settings.kafka, &settings.board, stop).await?;
+            let scheme = if settings.board.tls.is_some() {
+                "https"
+            } else {
+                "http"
             };
-            init_logs(settings.log_format, &settings.log_level);
-            async_main(async move |stop| {
-                vigil_stream::watch::check_resolvable(
-                    &settings.kafka.brokers,
-                    vigil_stream::watch::BROKERS_SETTING,
-                )
-                .await?;
-                if settings.board.users.is_empty() && settings.board.proxy.is_none() {
-                    tracing::warn!(
-                        "Board: no [[board.users]] and no trusted proxy: nobody can sign in"
-                    );
-                }
-                let running = vigil_web::app::start(&settings.kafka, &settings.board, stop).await?;
-                let scheme = if settings.board.tls.is_some() {
-                    "https"
-                } else {
-                    "http"
-                };
-                tracing::info!(address = %running.addr, "Serving the board on {scheme}://{}", running.addr);
-                running.task.await?
-            })
-        }
-        Command::Mllp { config } => {
-            let settings = match load_settings(&config) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
-            init_logs(settings.log_format, &settings.log_level);
-            async_main(async move |stop| {
-                vigil_stream::watch::check_resolvable(
-                    &settings.kafka.brokers,
-                    vigil_stream::watch::BROKERS_SETTING,
-                )
-                .await?;
-                let metrics = vigil_stream::mllp::MllpMetrics::new();
-                let (http_addr, http_task) = vigil_stream::http::serve(
-                    settings.mllp_http_listen,
-                    vigil_stream::http::MLLP_HTTP_LISTEN,
-                    metrics.clone(),
-                    std::sync::Arc::new(vigil_stream::http::Readiness::not_consuming()),
-                    stop.clone(),
-                )
-                .await?;
-                let (addr, task) = vigil_stream::mllp::serve(&settings, metrics, stop).await?;
-                tracing::info!(%addr, %http_addr, "Receiving HL7 v2 over MLLP; serving /metrics, /healthz, /readyz");
-                task.await?;
-                let _ = http_task.await;
-                Ok(())
-            })
-        }
+            tracing::info!(address = %running.addr, "Serving the board on {scheme}://{}", running.addr);
+            running.task.await?
+        }),
+        Command::Mllp { config } => with_kafka(&config, async move |settings, stop| {
+            let metrics = vigil_stream::mllp::MllpMetrics::new();
+            let (http_addr, http_task) = vigil_stream::http::serve(
+                settings.mllp_http_listen,
+                vigil_stream::http::MLLP_HTTP_LISTEN,
+                metrics.clone(),
+                std::sync::Arc::new(vigil_stream::http::Readiness::not_consuming()),
+                stop.clone(),
+            )
+            .await?;
+            let (addr, task) = vigil_stream::mllp::serve(&settings, metrics, stop).await?;
+            tracing::info!(%addr, %http_addr, "Receiving HL7 v2 over MLLP; serving /metrics, /healthz, /readyz");
+            task.await?;
+            let _ = http_task.await;
+            Ok(())
+        }),
         Command::Simulate {
             brokers,
             topic,
@@ -898,6 +868,34 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A command that talks to Kafka: loads the configuration (exit 2 on an error), starts
+/// logging, checks that the brokers' host names resolve, then runs `f` until a signal
+/// stops it.
+fn with_kafka<F>(path: &std::path::Path, f: F) -> ExitCode
+where
+    F: AsyncFnOnce(
+        vigil_stream::config::Settings,
+        CancellationToken,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+{
+    let settings = match load_settings(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logs(settings.log_format, &settings.log_level);
+    async_main(async move |stop| {
+        vigil_stream::watch::check_resolvable(
+            &settings.kafka.brokers,
+            vigil_stream::watch::BROKERS_SETTING,
+        )
+        .await?;
+        f(settings, stop).await
+    })
 }
 
 fn run_service(path: &std::path::Path) -> ExitCode {

@@ -75,12 +75,6 @@ impl ActionSink for KafkaSink {
     }
 }
 
-/// Where a skipped message is (logged instead of its content).
-struct Position {
-    partition: i32,
-    offset: i64,
-}
-
 /// Follows `alerts` and `actions` on `brokers` into `shared.board` until the task is
 /// dropped: every partition from the beginning, committed transactions only. An event
 /// that cannot be read, or an action the board refuses, is logged without its content
@@ -180,7 +174,6 @@ fn apply(
     payload: &[u8],
     (partition, offset): (i32, i64),
 ) {
-    let m = Position { partition, offset };
     if is_alert {
         match AlertEvent::from_json(payload) {
             Ok(event) => {
@@ -188,8 +181,8 @@ fn apply(
             }
             Err(_) => {
                 tracing::warn!(
-                    partition = m.partition,
-                    offset = m.offset,
+                    partition,
+                    offset,
                     "Board: not an alert event (unreadable JSON or a missing field); skipped"
                 )
             }
@@ -199,8 +192,8 @@ fn apply(
             Ok(action) => {
                 if let Err(refusal) = board.apply_action(action, &shared.settings) {
                     tracing::warn!(
-                        partition = m.partition,
-                        offset = m.offset,
+                        partition,
+                        offset,
                         reason = refusal.kind(),
                         "Board: action refused; skipped"
                     );
@@ -208,8 +201,8 @@ fn apply(
             }
             Err(_) => {
                 tracing::warn!(
-                    partition = m.partition,
-                    offset = m.offset,
+                    partition,
+                    offset,
                     "Board: not an action event (unreadable JSON or a missing field); skipped"
                 )
             }

@@ -591,9 +591,9 @@ async fn patient(
                 "suppressed": suppressed,
             }),
             Entry::Action(a) => {
+                // The action event as on the topic (its `at` already RFC 3339).
                 let mut v = serde_json::to_value(a).unwrap_or_default();
                 v["type"] = "action".into();
-                v["at"] = a.at.to_string().into();
                 v
             }
         })
