@@ -33,24 +33,84 @@ const CHUNK: usize = 512;
 /// queue behind them).
 pub(crate) const QUEUED_CHUNKS: usize = 16;
 
-/// One consumed message, decoded and owned.
+/// One consumed message, decoded and owned. Its bytes take one allocation and its
+/// readings none when it carries one (a native event): the intake makes a million of
+/// these a second, and the processing task frees them on the other core.
 pub(crate) struct Incoming {
     /// Input partition.
     pub(crate) partition: i32,
     /// Its offset.
     pub(crate) offset: i64,
-    /// The message key (the patient id).
-    pub(crate) key: Option<Vec<u8>>,
     /// When it was received: the earlier of its Kafka timestamp (the producer's or
     /// broker's stamp) and the wall clock when it was polled (read at most
     /// [`WALL_EVERY`] messages before, and afresh after the queue ran empty). The earlier one is the same
     /// when the message is redelivered after a crash, so a replay decides as the first
     /// run did; the wall clock bounds a producer whose clock runs ahead.
     pub(crate) received: Timestamp,
-    /// The raw payload, for the dead-letter topic.
-    pub(crate) payload: Vec<u8>,
-    /// What the wire format's decoder made of it: one result per reading.
-    pub(crate) decoded: Vec<Result<Decoded, DecodeError>>,
+    /// The raw payload (for the dead-letter topic) followed by the key.
+    raw: Vec<u8>,
+    /// Where the key starts in `raw`, if the message has one.
+    key_at: Option<usize>,
+    /// What the wire format's decoder made of it: one result per reading, the first here.
+    first: Option<Result<Decoded, DecodeError>>,
+    /// The results after the first (a message that carries several readings).
+    rest: Vec<Result<Decoded, DecodeError>>,
+}
+
+impl Incoming {
+    /// The message as consumed from `partition` at `offset`, decoded with `format`.
+    pub(crate) fn new(
+        partition: i32,
+        offset: i64,
+        received: Timestamp,
+        payload: &[u8],
+        key: Option<&[u8]>,
+        format: &vigil_wire::Format,
+    ) -> Incoming {
+        let mut raw = Vec::with_capacity(payload.len() + key.map_or(0, <[u8]>::len));
+        raw.extend_from_slice(payload);
+        let key_at = key.map(|k| {
+            raw.extend_from_slice(k);
+            payload.len()
+        });
+        let mut first = None;
+        let mut rest = Vec::new();
+        format.decode_each(payload, |r| match first {
+            None => first = Some(r),
+            Some(_) => rest.push(r),
+        });
+        Incoming {
+            partition,
+            offset,
+            received,
+            raw,
+            key_at,
+            first,
+            rest,
+        }
+    }
+
+    /// The message key (the patient id).
+    pub(crate) fn key(&self) -> Option<&[u8]> {
+        self.key_at.map(|at| &self.raw[at..])
+    }
+
+    /// Takes the decoder's results, in order.
+    pub(crate) fn take_decoded(
+        &mut self,
+    ) -> impl Iterator<Item = Result<Decoded, DecodeError>> + use<> {
+        self.first
+            .take()
+            .into_iter()
+            .chain(std::mem::take(&mut self.rest))
+    }
+
+    /// The key and the payload, owned (for the dead-letter topic).
+    pub(crate) fn into_key_and_payload(self) -> (Option<Vec<u8>>, Vec<u8>) {
+        let mut payload = self.raw;
+        let key = self.key_at.map(|at| payload.split_off(at));
+        (key, payload)
+    }
 }
 
 /// What the intake hands the processing task, in stream order.
@@ -300,7 +360,6 @@ fn poll_loop(
         match consumer.poll(timeout) {
             Some(Ok(m)) => {
                 context.watch.reachable();
-                let payload = m.payload().unwrap_or_default().to_vec();
                 if since_wall == 0 {
                     wall = now();
                 }
@@ -309,14 +368,14 @@ fn poll_loop(
                     .timestamp()
                     .to_millis()
                     .map_or(wall, |ms| wall.min(Timestamp::from_millis(ms)));
-                let incoming = Incoming {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
+                let incoming = Incoming::new(
+                    m.partition(),
+                    m.offset(),
                     received,
-                    decoded: format.decode(&payload),
-                    payload,
-                };
+                    m.payload().unwrap_or_default(),
+                    m.key(),
+                    format,
+                );
                 let mut pending = context.pending.lock().unwrap_or_else(|p| p.into_inner());
                 pending.push(incoming);
                 held = pending.len();

@@ -149,14 +149,14 @@ mod tests {
     use vigil_score::Timestamp;
 
     fn message(partition: i32, offset: i64) -> Incoming {
-        Incoming {
+        Incoming::new(
             partition,
             offset,
-            key: None,
-            received: Timestamp::from_millis(0),
-            payload: Vec::new(),
-            decoded: Vec::new(),
-        }
+            Timestamp::from_millis(0),
+            b"",
+            None,
+            &vigil_wire::Format::Json,
+        )
     }
 
     fn restored(checkpoint: Option<i64>, unsealed: bool) -> Restored {

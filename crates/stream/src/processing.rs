@@ -184,13 +184,13 @@ pub(crate) fn process(
     let limit = received.plus(settings.clock_tolerance);
     let mut rejections: Vec<Rejection> = Vec::new();
     let mut accepted = Vec::new();
-    for decoded in std::mem::take(&mut m.decoded) {
+    for decoded in m.take_decoded() {
         let checked = match decoded {
-            Ok(d) => match &m.key {
-                Some(key) if key.as_slice() == d.patient_id.as_bytes() => Ok(d),
+            Ok(d) => match m.key() {
+                Some(key) if key == d.patient_id.as_bytes() => Ok(d),
                 key => Err(DecodeError::Field {
                     field: "key",
-                    value: key.as_ref().map_or_else(
+                    value: key.map_or_else(
                         || "none".to_owned(),
                         |k| format!("{:?}", String::from_utf8_lossy(k)),
                     ),
@@ -274,11 +274,12 @@ pub(crate) fn process(
                 key: "vigil-source-offset",
                 value: Some(&m.offset.to_string()),
             });
+        let (key, payload) = m.into_key_and_payload();
         work.outgoing.push(Outgoing {
             partition: None,
             topic: settings.kafka.dlq_topic.clone(),
-            key: m.key,
-            payload: m.payload,
+            key,
+            payload,
             headers: Some(headers),
             what: "dead-letter",
             decided: None,

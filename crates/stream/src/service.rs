@@ -442,7 +442,7 @@ impl Core<'_> {
         while let Some(m) = chunk.next() {
             let batch = &mut self.batch;
             if batch.messages >= max_messages {
-                let key = (m.partition, m.key.clone());
+                let key = (m.partition, m.key().map(<[u8]>::to_vec));
                 let continues = batch.last_key.as_ref() == Some(&key);
                 if !continues || batch.messages >= max_messages + MAX_SET_MESSAGES {
                     self.carried.push(m);
@@ -476,7 +476,7 @@ impl Core<'_> {
                 continue;
             }
             if self.batch.messages >= max_messages {
-                self.batch.last_key = Some((m.partition, m.key.clone()));
+                self.batch.last_key = Some((m.partition, m.key().map(<[u8]>::to_vec)));
             }
             let mut work = self
                 .batch

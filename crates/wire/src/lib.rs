@@ -12,6 +12,7 @@ use serde::Deserialize;
 use vigil_score::{Observation, ObservationError, RawValue, Status, Timestamp};
 
 pub mod fhir;
+mod flat;
 pub mod hl7;
 
 pub use fhir::{FhirOptions, decode_fhir};
@@ -347,6 +348,7 @@ impl From<ObservationError> for DecodeError {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[serde(deny_unknown_fields)]
 struct Wire<'a> {
     #[serde(borrow)]
@@ -406,6 +408,16 @@ impl Format {
             Format::Hl7v2(options) => decode_hl7(bytes, options),
         }
     }
+
+    /// Decodes one message as [`Format::decode`] does, handing each result to `each` in
+    /// order; a native event that is not an array is decoded without building a list
+    /// (the service's intake decodes every message this way).
+    pub fn decode_each(&self, bytes: &[u8], mut each: impl FnMut(Result<Decoded, DecodeError>)) {
+        match self {
+            Format::Json if !starts_array(bytes) => each(decode_json(bytes)),
+            _ => self.decode(bytes).into_iter().for_each(each),
+        }
+    }
 }
 
 impl Format {
@@ -435,7 +447,7 @@ impl Format {
 /// Each element is decoded as [`decode_json`] decodes an event; a bad element is reported
 /// with its index (`[2]: ...`) and the others are kept.
 pub fn decode_json_message(bytes: &[u8]) -> Vec<Result<Decoded, DecodeError>> {
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[') {
+    if !starts_array(bytes) {
         return vec![decode_json(bytes)];
     }
     if bytes.len() > MAX_MESSAGE_BYTES {
@@ -467,6 +479,11 @@ pub fn decode_json_message(bytes: &[u8]) -> Vec<Result<Decoded, DecodeError>> {
         .collect()
 }
 
+/// Whether a native message is an array of events (its first non-blank byte is `[`).
+fn starts_array(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+}
+
 /// Decodes one native JSON observation event.
 ///
 /// # Errors
@@ -479,8 +496,10 @@ pub fn decode_json(bytes: &[u8]) -> Result<Decoded, DecodeError> {
             limit: MAX_MESSAGE_BYTES,
         });
     }
-    let wire: Wire<'_> =
-        serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(json_reason(&e)))?;
+    let wire: Wire<'_> = match flat::read(bytes) {
+        Some(wire) => wire,
+        None => serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(json_reason(&e)))?,
+    };
     let patient_id = valid_id("patient_id", &wire.patient_id)?;
     let encounter_id = wire
         .encounter_id
@@ -828,6 +847,72 @@ mod tests {
             ]
         }
 
+        const KEYS: [&str; 10] = [
+            "patient_id",
+            "encounter_id",
+            "location",
+            "code",
+            "value",
+            "unit",
+            "effective",
+            "id",
+            "status",
+            "other",
+        ];
+
+        /// A value as a feed might write it, including what the fast reader leaves to
+        /// serde: escapes, `null`, nesting, numbers in every notation.
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => "[A-Za-z0-9 _:/.\\-]{0,12}".prop_map(|v| format!("\"{v}\"")),
+                1 => "\\PC{0,6}".prop_map(|v| format!("{v:?}")),
+                2 => any::<f64>().prop_map(|v| format!("{v}")),
+                2 => any::<f64>().prop_map(|v| format!("{v:e}")),
+                1 => any::<i64>().prop_map(|v| v.to_string()),
+                1 => any::<u64>().prop_map(|v| v.to_string()),
+                3 => "-?[0-9]{1,20}(\\.[0-9]{0,20})?([eE][+-]?[0-9]{1,3})?",
+                1 => Just("true".to_owned()),
+                1 => Just("false".to_owned()),
+                1 => Just("null".to_owned()),
+                1 => Just("[1]".to_owned()),
+                1 => Just("\"a\\\"b\"".to_owned()),
+            ]
+        }
+
+        /// An object: distinct keys in any order (sometimes one repeated), odd spacing.
+        fn object() -> impl Strategy<Value = String> {
+            (
+                prop::sample::subsequence(KEYS.to_vec(), 0..=KEYS.len()).prop_shuffle(),
+                prop::collection::vec((value(), "[ \t\n]{0,2}"), KEYS.len() + 1),
+                prop::option::weighted(0.1, prop::sample::select(KEYS.to_vec())),
+            )
+                .prop_map(|(keys, values, repeated)| {
+                    let members: Vec<String> = keys
+                        .into_iter()
+                        .chain(repeated)
+                        .zip(values)
+                        .map(|(k, (v, ws))| format!("{ws}\"{k}\"{ws}:{ws}{v}{ws}"))
+                        .collect();
+                    format!("{{{}}}", members.join(","))
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #[test]
+            fn the_fast_reader_reads_what_serde_reads(msg in object()) {
+                let slow: Result<Wire<'_>, _> = serde_json::from_slice(msg.as_bytes());
+                match flat::read(msg.as_bytes()) {
+                    Some(fast) => prop_assert_eq!(Some(fast), slow.ok(), "{}", msg),
+                    // Only what the fast reader does not take: never a plain event.
+                    None => prop_assert!(
+                        slow.is_err() || msg.contains('\\') || msg.contains("null") || msg.contains('['),
+                        "{}", msg
+                    ),
+                }
+            }
+        }
+
         proptest! {
             #[test]
             fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
@@ -848,6 +933,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_plain_event_takes_the_fast_reader_and_anything_unusual_goes_to_serde() {
+        let plain = br#"{"patient_id":"P000123","code":"heart_rate","value":88.5,"unit":"/min","effective":"2026-11-23T10:00:00.020000Z"}"#;
+        assert!(flat::read(plain).is_some());
+        for unusual in [
+            &br#"{"patient_id":"P1","code":"heart_rate","value":88,"effective":"2026-11-23T10:00:00Z","unit":null}"#[..],
+            br#"{"patient_id":"P\u0031","code":"heart_rate","value":88,"effective":"2026-11-23T10:00:00Z"}"#,
+            br#"{"patient_id":"P1","code":"heart_rate","value":88,"effective":"2026-11-23T10:00:00Z","code":"sbp"}"#,
+            br#"{"patient_id":"P1","code":"heart_rate","value":88,"effective":"2026-11-23T10:00:00Z"} x"#,
+            br#"{"patient_id":"P1","code":"heart_rate","value":088,"effective":"2026-11-23T10:00:00Z"}"#,
+            br#"{"patient_id":"P1","code":"heart_rate","effective":"2026-11-23T10:00:00Z"}"#,
+        ] {
+            assert!(flat::read(unusual).is_none(), "{}", String::from_utf8_lossy(unusual));
+        }
+        // The escaped patient id still decodes, through serde.
+        let escaped = decode_json(br#"{"patient_id":"P\u0031","code":"heart_rate","value":88,"effective":"2026-11-23T10:00:00Z"}"#);
+        assert_eq!(escaped.map(|d| d.patient_id).ok().as_deref(), Some("P1"));
     }
 
     #[test]
