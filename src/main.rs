@@ -115,6 +115,38 @@ enum Command {
         #[arg(long, default_value_t = 2019)]
         seed: u64,
     },
+    /// Train Vigil Risk, the learned score (see EVALUATION.md, "Vigil Risk"), on labelled
+    /// stays with grouped cross-validation, and write the model file. Deterministic: the
+    /// same data and seed give the same file, bit for bit. Exit status 0 on success (with
+    /// --check: the file is reproduced), 1 if training failed or --check found a
+    /// difference, 2 on usage errors.
+    Train {
+        /// Input format: psv (PhysioNet/CinC Challenge 2019 stay files: PATH a directory
+        /// of .psv files or a .tar.gz of them).
+        #[arg(long, value_parser = ["psv"])]
+        format: String,
+        /// The data.
+        path: PathBuf,
+        /// Write the model file here.
+        #[arg(long, conflicts_with = "check", required_unless_present = "check")]
+        out: Option<PathBuf>,
+        /// Train, and compare the result with this model file byte for byte instead of
+        /// writing one (exit status 1 on any difference).
+        #[arg(long)]
+        check: Option<PathBuf>,
+        /// Seed of the fold assignment.
+        #[arg(long, default_value_t = 2019)]
+        seed: u64,
+        /// Also offer the model the hours since each parameter was last measured (a
+        /// charting habit, not physiology), to show what it changes; the shipped model
+        /// is trained without.
+        #[arg(long, conflicts_with = "physiological_only")]
+        measurement_times: bool,
+        /// Offer the model physiological features only, without the hours the patient
+        /// has been observed, to show what that feature adds.
+        #[arg(long)]
+        physiological_only: bool,
+    },
     /// Run the streaming service against a Kafka cluster.
     Run {
         /// Configuration file (see config/vigil.toml); VIGIL_<SECTION>_<KEY> environment
@@ -414,6 +446,22 @@ fn main() -> ExitCode {
             seed,
         ),
         Command::CheckConfig { path } => check_config(&path),
+        Command::Train {
+            format: _,
+            path,
+            out,
+            check,
+            seed,
+            measurement_times,
+            physiological_only,
+        } => train(
+            &path,
+            out.as_deref(),
+            check.as_deref(),
+            seed,
+            measurement_times,
+            physiological_only,
+        ),
         Command::HashPassword => hash_password(),
         Command::Tail {
             topic,
@@ -908,6 +956,101 @@ fn run_service(path: &std::path::Path) -> ExitCode {
     };
     init_logs(settings.log_format, &settings.log_level);
     async_main(async move |stop| vigil_stream::run(settings, stop).await)
+}
+
+fn train(
+    path: &std::path::Path,
+    out: Option<&std::path::Path>,
+    check: Option<&std::path::Path>,
+    seed: u64,
+    measurement_times: bool,
+    physiological_only: bool,
+) -> ExitCode {
+    use vigil_evaluate::train;
+    let mut options = train::Options {
+        seed,
+        ..train::Options::default()
+    };
+    let features = if measurement_times {
+        options.features = train::with_measurement_times();
+        "current, highest and lowest in 24 h of 14 parameters; hours observed; hours since each parameter was measured"
+    } else if physiological_only {
+        options.features = train::physiological();
+        "current, highest and lowest in 24 h of 14 parameters"
+    } else {
+        "current, highest and lowest in 24 h of 14 parameters; hours observed"
+    };
+    eprintln!("vigil train: reading {} ...", path.display());
+    let table = match train::Table::read_psv(path, &options.features, &options.config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("vigil train: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "vigil train: {} stays, {} hours, {} features; cross-validating {} penalties x {} folds ...",
+        table.names.len(),
+        table.labels.len(),
+        options.features.len(),
+        options.lambdas.len(),
+        options.folds
+    );
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let source = vec![
+        format!("Trained on {name} by `vigil train --format psv`."),
+        format!("Features offered: {features}."),
+    ];
+    let features = options.features.clone();
+    let trained = train::train(&table, &options, &features, &source);
+    println!(
+        "held out ({}-fold by stay)   threshold  utility  AUROC  episodes/100 pt-days  septic stays alerted",
+        options.folds
+    );
+    for (i, h) in trained.heldout.iter().enumerate() {
+        println!(
+            "penalty {:<8} {}      {:>3} %     {:.3}   {:.3}  {:>8.1}              {:.1} %",
+            h.lambda,
+            if i == 0 { "(chosen)" } else { "        " },
+            h.threshold,
+            h.utility,
+            h.auroc,
+            h.episodes,
+            100.0 * h.sensitivity
+        );
+    }
+    let text = trained.model.to_text();
+    if let Some(check) = check {
+        return match std::fs::read_to_string(check) {
+            Ok(shipped) if shipped == text => {
+                println!("{}: reproduced bit for bit", check.display());
+                ExitCode::SUCCESS
+            }
+            Ok(_) => {
+                eprintln!(
+                    "vigil train: {} differs from the model trained now",
+                    check.display()
+                );
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("vigil train: cannot read {}: {e}", check.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let Some(out) = out else {
+        return ExitCode::from(2);
+    };
+    if let Err(e) = std::fs::write(out, text) {
+        eprintln!("vigil train: cannot write {}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+    println!("wrote {}", out.display());
+    ExitCode::SUCCESS
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod psv;
 pub mod replay;
 pub mod report;
+pub mod train;
 pub mod utility;
 
 use std::collections::BTreeMap;

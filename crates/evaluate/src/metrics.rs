@@ -23,15 +23,16 @@
 //! are resampled with replacement and every figure recomputed.
 
 use serde::Serialize;
+use vigil_score::alert::RULES;
 use vigil_score::{Param, RuleId};
 
 use crate::replay::Trace;
 use crate::utility::{StayUtility, hour_utility, t_sepsis};
 
 /// The six rules and the configured policy.
-pub const PREDICTORS: usize = 7;
+pub const PREDICTORS: usize = RULES + 1;
 /// The index of the configured policy among the predictors.
-pub const POLICY: usize = 6;
+pub const POLICY: usize = RULES;
 /// Score bins: every rule's score lies in 0..=24 (SOFA's maximum).
 pub const BINS: usize = 25;
 const LEADS: usize = 16; // -3..=12 hours
@@ -109,7 +110,7 @@ impl StaySummary {
                 s.lead[k] = Some((o - first as i64) as i8);
             }
         }
-        let mut hist = [[[0u32; 2]; BINS]; 6];
+        let mut hist = [[[0u32; 2]; BINS]; RULES];
         for (r, scores) in trace.scores.iter().enumerate() {
             for (&score, &label) in scores.iter().zip(labels) {
                 hist[r][usize::from(score).min(BINS - 1)][usize::from(label)] += 1;
@@ -141,7 +142,7 @@ struct Sums {
     true_episodes: [f64; PREDICTORS],
     positive_hours: [f64; PREDICTORS],
     leads: [[f64; LEADS]; PREDICTORS],
-    hist: [[[f64; 2]; BINS]; 6],
+    hist: [[[f64; 2]; BINS]; RULES],
 }
 
 impl Sums {
@@ -159,7 +160,7 @@ impl Sums {
             true_episodes: [0.0; PREDICTORS],
             positive_hours: [0.0; PREDICTORS],
             leads: [[0.0; LEADS]; PREDICTORS],
-            hist: [[[0.0; 2]; BINS]; 6],
+            hist: [[[0.0; 2]; BINS]; RULES],
         }
     }
 
@@ -201,7 +202,7 @@ impl Sums {
             inaction: self.inaction,
         }
         .normalised();
-        let (auroc, auprc) = if k < 6 {
+        let (auroc, auprc) = if k < RULES {
             (auroc(&self.hist[k]), auprc(&self.hist[k]))
         } else {
             (None, None)
@@ -486,20 +487,20 @@ pub struct Curves {
     septic: f64,
     non_septic: f64,
     /// [rule][threshold]: septic stays reaching it in their onset window.
-    detected: [[f64; BINS]; 6],
+    detected: [[f64; BINS]; RULES],
     /// [rule][threshold]: non-septic stays ever reaching it.
-    alerted: [[f64; BINS]; 6],
+    alerted: [[f64; BINS]; RULES],
     /// [rule][threshold]: runs of hours at or above it.
-    episodes: [[f64; BINS]; 6],
+    episodes: [[f64; BINS]; RULES],
     /// [rule][threshold]: utility of predicting at or above it.
-    observed: [[f64; BINS]; 6],
+    observed: [[f64; BINS]; RULES],
     best: f64,
     inaction: f64,
     current: Vec<f64>,
     /// [predictor][lead + 3]: detected septic stays by lead time.
     leads: [[f64; LEADS]; PREDICTORS],
     /// [rule][score]: hours labelled [0, 1].
-    hist: [[[f64; 2]; BINS]; 6],
+    hist: [[[f64; 2]; BINS]; RULES],
 }
 
 impl Default for Curves {
@@ -508,15 +509,15 @@ impl Default for Curves {
             hours: 0.0,
             septic: 0.0,
             non_septic: 0.0,
-            detected: [[0.0; BINS]; 6],
-            alerted: [[0.0; BINS]; 6],
-            episodes: [[0.0; BINS]; 6],
-            observed: [[0.0; BINS]; 6],
+            detected: [[0.0; BINS]; RULES],
+            alerted: [[0.0; BINS]; RULES],
+            episodes: [[0.0; BINS]; RULES],
+            observed: [[0.0; BINS]; RULES],
             best: 0.0,
             inaction: 0.0,
             current: vec![0.0; Param::ALL.len()],
             leads: [[0.0; LEADS]; PREDICTORS],
-            hist: [[[0.0; 2]; BINS]; 6],
+            hist: [[[0.0; 2]; BINS]; RULES],
         }
     }
 }
@@ -679,5 +680,6 @@ pub fn max_score(rule: RuleId) -> u8 {
         RuleId::Sofa => 24,
         RuleId::SepticShock => 1,
         RuleId::Mews => 14,
+        RuleId::Risk => 100,
     }
 }

@@ -10,7 +10,7 @@
 //! every hour the trace records whether an alert is active, each rule's score and which
 //! mapped parameters were current.
 
-use vigil_score::alert::PolicyConfig;
+use vigil_score::alert::{PolicyConfig, RULES};
 use vigil_score::{Assessment, Config, Param, RuleId, Tracker, assess};
 
 use crate::Stay;
@@ -18,10 +18,16 @@ use crate::Stay;
 /// The policy for the per-rule figures: [`PolicyConfig::every_rule`] (every rule alerting
 /// at its published threshold, at once, with Vigil's alert semantics) with MEWS added at
 /// 5 or more (Subbe et al., QJM 2001;94:521: a score of 5 or more was associated with
-/// death and ICU admission), and the configured overdue reminder.
+/// death and ICU admission), Vigil Risk at its model's cross-validated threshold, and the
+/// configured overdue reminder.
 pub fn reference_policy(base: &PolicyConfig) -> PolicyConfig {
     let mut reference = PolicyConfig::every_rule();
     reference.thresholds.mews = [Some(5), None, None];
+    reference.thresholds.risk = [
+        Some(vigil_score::risk::RiskModel::shipped().threshold_percent),
+        None,
+        None,
+    ];
     reference.reminder = base.reminder;
     reference
 }
@@ -35,9 +41,9 @@ pub struct Trace {
     /// 1 advisory, 2 urgent, 3 emergency).
     pub level: Vec<u8>,
     /// Per rule (in [`RuleId::ALL`] order): whether the rule alone has an active alert.
-    pub rules: [Vec<bool>; 6],
+    pub rules: [Vec<bool>; RULES],
     /// Per rule: its score at the end of each hour.
-    pub scores: [Vec<u8>; 6],
+    pub scores: [Vec<u8>; RULES],
     /// Per parameter ([`Param::index`]): hours in which it had a current reading.
     pub current: Vec<u32>,
 }

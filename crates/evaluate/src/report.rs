@@ -13,14 +13,18 @@ use crate::Evaluation;
 use crate::metrics::{Estimate, Figures, POLICY, max_score};
 
 /// Each rule's published threshold, as the per-rule rows use it.
-pub fn rule_threshold(rule: RuleId) -> &'static str {
+pub fn rule_threshold(rule: RuleId) -> String {
     match rule {
-        RuleId::Qsofa => "score >= 2",
-        RuleId::Sirs => "score >= 2",
-        RuleId::News2 => "single 3 or total >= 5",
-        RuleId::Sofa => "rise >= 2",
-        RuleId::SepticShock => "present",
-        RuleId::Mews => "score >= 5",
+        RuleId::Qsofa => "score >= 2".into(),
+        RuleId::Sirs => "score >= 2".into(),
+        RuleId::News2 => "single 3 or total >= 5".into(),
+        RuleId::Sofa => "rise >= 2".into(),
+        RuleId::SepticShock => "present".into(),
+        RuleId::Mews => "score >= 5".into(),
+        RuleId::Risk => format!(
+            "estimate >= {} %",
+            vigil_score::risk::RiskModel::shipped().threshold_percent
+        ),
     }
 }
 
@@ -55,6 +59,15 @@ pub fn describe(policy: &PolicyConfig) -> String {
         .collect();
     if !mews.is_empty() {
         parts.push(format!("MEWS {}", mews.join(", ")));
+    }
+    let risk: Vec<String> = t
+        .risk
+        .iter()
+        .zip(["advisory", "urgent", "emergency"])
+        .filter_map(|(m, l)| m.map(|m| format!(">= {m} % {l}")))
+        .collect();
+    if !risk.is_empty() {
+        parts.push(format!("Vigil Risk {}", risk.join(", ")));
     }
     if parts.is_empty() {
         parts.push("no rule alerts".into());

@@ -125,6 +125,8 @@ pub struct Thresholds {
     pub septic_shock: Option<Level>,
     /// Minimum MEWS total for each level (all off by default).
     pub mews: [Option<u8>; 3],
+    /// Minimum Vigil Risk estimate, in percent, for each level (all off by default).
+    pub risk: [Option<u8>; 3],
 }
 
 impl Default for Thresholds {
@@ -145,6 +147,7 @@ impl Default for Thresholds {
             sofa: None,
             septic_shock: Some(Level::Emergency),
             mews: [Some(3), Some(5), None],
+            risk: [None, None, None],
         }
     }
 }
@@ -162,6 +165,7 @@ impl Thresholds {
             sofa: Some(Level::Urgent),
             septic_shock: Some(Level::Emergency),
             mews: [None, None, None],
+            risk: [None, None, None],
         }
     }
 }
@@ -251,6 +255,7 @@ impl PolicyConfig {
             RuleId::Sofa => t.sofa.filter(|_| a.sofa.organ_dysfunction),
             RuleId::SepticShock => t.septic_shock.filter(|_| a.septic_shock.present),
             RuleId::Mews => highest(t.mews.map(|m| m.is_some_and(|m| a.mews.score >= m))),
+            RuleId::Risk => highest(t.risk.map(|m| m.is_some_and(|m| a.risk.score >= m))),
         }
     }
 }
@@ -484,9 +489,9 @@ impl QuietRule {
 /// active, all six rules' full state is kept on the heap until they are all quiet again.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AlertState {
-    quiet: [QuietRule; 6],
+    quiet: [QuietRule; RULES],
     /// Every rule's full state, while any rule is not quiet (then `quiet` is unused).
-    busy: Option<Box<[RuleState; 6]>>,
+    busy: Option<Box<[RuleState; RULES]>>,
     /// When the patient's latest reading was received (the service's receive time), for
     /// reminders between readings ([`crate::Tracker::remind`]).
     last_received: MaybeTime,
@@ -495,7 +500,7 @@ pub struct AlertState {
 /// The decisions one assessment caused (at most one per rule).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Decisions {
-    items: [Option<Decision>; 6],
+    items: [Option<Decision>; RULES],
 }
 
 impl Decisions {
@@ -512,7 +517,7 @@ impl Decisions {
 
 impl AlertState {
     /// Every rule's state, in [`RuleId::ALL`] order.
-    fn rules(&self) -> [RuleState; 6] {
+    fn rules(&self) -> [RuleState; RULES] {
         match &self.busy {
             Some(full) => **full,
             None => self.quiet.map(QuietRule::expand),
@@ -520,8 +525,8 @@ impl AlertState {
     }
 
     /// Stores every rule's state, compactly when every rule is quiet.
-    fn set_rules(&mut self, rules: [RuleState; 6]) {
-        let mut quiet = [QuietRule::default(); 6];
+    fn set_rules(&mut self, rules: [RuleState; RULES]) {
+        let mut quiet = [QuietRule::default(); RULES];
         let all_quiet = rules
             .iter()
             .zip(&mut quiet)
@@ -531,7 +536,7 @@ impl AlertState {
             self.busy = None;
         } else {
             // One representation per state, so that equal states compare equal.
-            self.quiet = [QuietRule::default(); 6];
+            self.quiet = [QuietRule::default(); RULES];
             match &mut self.busy {
                 Some(full) => **full = rules,
                 None => self.busy = Some(Box::new(rules)),
@@ -541,24 +546,14 @@ impl AlertState {
 
     pub(crate) fn write_state(&self, w: &mut crate::state::Writer<'_>) {
         let rules = self.rules();
-        for rule in &rules {
-            w.u8(rule.active.map_or(0, |l| l as u8 + 1));
-            w.u32(rule.episode);
-            for held in rule.at_least.iter().chain(std::iter::once(&rule.clear)) {
-                w.opt_i64(held.since.get().map(Timestamp::as_millis));
-                w.opt_i64(held.last.get().map(Timestamp::as_millis));
-                w.u32(held.count);
-            }
-        }
+        let (before, risk) = rules.split_at(RULES_BEFORE_RISK);
+        write_levels(w, before);
         // Version 2: what the episode rests on, its overdue reports and the last score.
-        for rule in &rules {
-            w.opt_i64(rule.first_raised_at.get().map(Timestamp::as_millis));
-            w.u32(rule.rests_on.bits());
-            w.u32(rule.overdue.bits());
-            w.opt_i64(rule.overdue_reported.get().map(Timestamp::as_millis));
-            w.opt_i64(rule.last_score.map(i64::from));
-        }
+        write_episodes(w, before);
         w.opt_i64(self.last_received.get().map(Timestamp::as_millis));
+        // Version 4: Vigil Risk's state, in the same two parts.
+        write_levels(w, risk);
+        write_episodes(w, risk);
     }
 
     pub(crate) fn read_state(
@@ -566,41 +561,16 @@ impl AlertState {
         version: u8,
     ) -> Result<AlertState, crate::state::StateError> {
         let mut state = AlertState::default();
-        let mut rules = [RuleState::default(); 6];
-        for rule in &mut rules {
-            rule.active = match r.u8()? {
-                0 => None,
-                1 => Some(Level::Advisory),
-                2 => Some(Level::Urgent),
-                3 => Some(Level::Emergency),
-                _ => return Err(crate::state::StateError::Corrupt("unknown alert level")),
-            };
-            rule.episode = r.u32()?;
-            for held in rule
-                .at_least
-                .iter_mut()
-                .chain(std::iter::once(&mut rule.clear))
-            {
-                held.since = r.opt_i64()?.map(Timestamp::from_millis).into();
-                held.last = r.opt_i64()?.map(Timestamp::from_millis).into();
-                held.count = r.u32()?;
-            }
-        }
+        let mut rules = [RuleState::default(); RULES];
+        let (before, risk) = rules.split_at_mut(RULES_BEFORE_RISK);
+        read_levels(r, before)?;
         if version >= 2 {
-            for rule in &mut rules {
-                rule.first_raised_at = r.opt_i64()?.map(Timestamp::from_millis).into();
-                rule.rests_on = ParamSet::from_bits(r.u32()?);
-                rule.overdue = ParamSet::from_bits(r.u32()?);
-                rule.overdue_reported = r.opt_i64()?.map(Timestamp::from_millis).into();
-                rule.last_score = match r.opt_i64()? {
-                    None => None,
-                    Some(v) => Some(
-                        u8::try_from(v)
-                            .map_err(|_| crate::state::StateError::Corrupt("score out of range"))?,
-                    ),
-                };
-            }
+            read_episodes(r, before)?;
             state.last_received = r.opt_i64()?.map(Timestamp::from_millis).into();
+        }
+        if version >= 4 {
+            read_levels(r, risk)?;
+            read_episodes(r, risk)?;
         }
         state.set_rules(rules);
         Ok(state)
@@ -625,9 +595,9 @@ impl AlertState {
     /// Every rule's active alert, in [`RuleId::ALL`] order: its level, and whether
     /// readings it rests on were reported overdue (until they are measured again or the
     /// alert resolves). `None` where no alert is active.
-    pub fn active_alerts(&self) -> [Option<(Level, bool)>; 6] {
+    pub fn active_alerts(&self) -> [Option<(Level, bool)>; RULES] {
         match &self.busy {
-            None => [None; 6],
+            None => [None; RULES],
             Some(full) => full.map(|r| r.active.map(|l| (l, !r.overdue.is_empty()))),
         }
     }
@@ -825,6 +795,81 @@ impl Basis<'_> {
     }
 }
 
+fn write_levels(w: &mut crate::state::Writer<'_>, rules: &[RuleState]) {
+    for rule in rules {
+        w.u8(rule.active.map_or(0, |l| l as u8 + 1));
+        w.u32(rule.episode);
+        for held in rule.at_least.iter().chain(std::iter::once(&rule.clear)) {
+            w.opt_i64(held.since.get().map(Timestamp::as_millis));
+            w.opt_i64(held.last.get().map(Timestamp::as_millis));
+            w.u32(held.count);
+        }
+    }
+}
+
+fn write_episodes(w: &mut crate::state::Writer<'_>, rules: &[RuleState]) {
+    for rule in rules {
+        w.opt_i64(rule.first_raised_at.get().map(Timestamp::as_millis));
+        w.u32(rule.rests_on.bits());
+        w.u32(rule.overdue.bits());
+        w.opt_i64(rule.overdue_reported.get().map(Timestamp::as_millis));
+        w.opt_i64(rule.last_score.map(i64::from));
+    }
+}
+
+fn read_levels(
+    r: &mut crate::state::Reader<'_>,
+    rules: &mut [RuleState],
+) -> Result<(), crate::state::StateError> {
+    for rule in rules {
+        rule.active = match r.u8()? {
+            0 => None,
+            1 => Some(Level::Advisory),
+            2 => Some(Level::Urgent),
+            3 => Some(Level::Emergency),
+            _ => return Err(crate::state::StateError::Corrupt("unknown alert level")),
+        };
+        rule.episode = r.u32()?;
+        for held in rule
+            .at_least
+            .iter_mut()
+            .chain(std::iter::once(&mut rule.clear))
+        {
+            held.since = r.opt_i64()?.map(Timestamp::from_millis).into();
+            held.last = r.opt_i64()?.map(Timestamp::from_millis).into();
+            held.count = r.u32()?;
+        }
+    }
+    Ok(())
+}
+
+fn read_episodes(
+    r: &mut crate::state::Reader<'_>,
+    rules: &mut [RuleState],
+) -> Result<(), crate::state::StateError> {
+    for rule in rules {
+        rule.first_raised_at = r.opt_i64()?.map(Timestamp::from_millis).into();
+        rule.rests_on = ParamSet::from_bits(r.u32()?);
+        rule.overdue = ParamSet::from_bits(r.u32()?);
+        rule.overdue_reported = r.opt_i64()?.map(Timestamp::from_millis).into();
+        rule.last_score = match r.opt_i64()? {
+            None => None,
+            Some(v) => Some(
+                u8::try_from(v)
+                    .map_err(|_| crate::state::StateError::Corrupt("score out of range"))?,
+            ),
+        };
+    }
+    Ok(())
+}
+
+/// How many rules the policy keeps state for ([`RuleId::ALL`]).
+pub const RULES: usize = RuleId::ALL.len();
+
+/// The rules whose state versions 1-3 of the stored state hold (every rule before Vigil
+/// Risk); version 4 appends Vigil Risk's.
+const RULES_BEFORE_RISK: usize = 6;
+
 fn index(rule: RuleId) -> usize {
     RuleId::ALL.iter().position(|r| *r == rule).unwrap_or(0)
 }
@@ -846,6 +891,7 @@ pub fn message(d: &Decision, a: &Assessment) -> String {
         ),
         RuleId::SepticShock => "Septic shock".to_owned(),
         RuleId::Mews => format!("MEWS {}", a.mews.score),
+        RuleId::Risk => format!("Vigil Risk {} % (a statistical estimate)", a.risk.score),
     };
     for (i, e) in a
         .criteria(rule)
@@ -855,7 +901,25 @@ pub fn message(d: &Decision, a: &Assessment) -> String {
     {
         let r = e.reading();
         let sep = if i == 0 { ": " } else { ", " };
-        let _ = write!(text, "{sep}{} {}", r.param.label(), r.display());
+        if rule == RuleId::Risk {
+            let _ = write!(
+                text,
+                "{sep}{} {} ({}) +{:.1}",
+                r.param.label(),
+                r.display(),
+                e.criterion(),
+                f64::from(e.points()) / 10.0
+            );
+        } else {
+            let _ = write!(text, "{sep}{} {}", r.param.label(), r.display());
+        }
+    }
+    if rule == RuleId::Risk
+        && let Some((first, w)) = a.risk.observed
+        && w > 0.0
+    {
+        let hours = (a.at.as_millis() - first.as_millis()) / 3_600_000;
+        let _ = write!(text, ", observed {hours} h +{w:.1}");
     }
     let c = d.coverage;
     let _ = write!(text, "; {} of {} measured", c.measured, c.of);
@@ -1354,7 +1418,7 @@ mod tests {
                     ..PolicyConfig::every_rule()
                 };
                 let mut w = Ward::new(policy);
-                let mut active: [Option<Level>; 6] = [None; 6];
+                let mut active: [Option<Level>; RULES] = [None; RULES];
                 let mut minute = 0;
                 for (rr, sbp, hr, gap) in steps {
                     minute += i64::from(gap) * 5;

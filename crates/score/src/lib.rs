@@ -48,6 +48,7 @@ pub mod config;
 pub mod observation;
 pub mod param;
 pub mod patient;
+pub mod risk;
 pub mod rules;
 pub mod state;
 pub mod time;
@@ -64,7 +65,7 @@ pub use time::{Span, TimeError, Timestamp};
 pub use tracker::{Outcome, Tracker};
 pub use window::{Ingested, Reading, Window};
 
-use rules::{mews, news2, qsofa, septic_shock, sirs, sofa};
+use rules::{mews, news2, qsofa, risk as risk_rule, septic_shock, sirs, sofa};
 
 /// Every rule's result for one patient at one instant.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -83,6 +84,8 @@ pub struct Assessment {
     pub septic_shock: septic_shock::SepticShock,
     /// MEWS.
     pub mews: mews::Mews,
+    /// Vigil Risk.
+    pub risk: risk_rule::Risk,
 }
 
 /// Scores every rule for `window` at the instant `at`. Readings after `at` are ignored, so
@@ -103,6 +106,7 @@ impl Assessment {
             RuleId::Sofa => self.sofa.criteria.as_slice(),
             RuleId::SepticShock => self.septic_shock.criteria.as_slice(),
             RuleId::Mews => self.mews.criteria.as_slice(),
+            RuleId::Risk => self.risk.criteria.as_slice(),
         }
     }
 
@@ -115,6 +119,7 @@ impl Assessment {
             RuleId::Sofa => self.sofa.missing,
             RuleId::SepticShock => self.septic_shock.missing,
             RuleId::Mews => self.mews.missing,
+            RuleId::Risk => self.risk.missing,
         }
     }
 
@@ -127,6 +132,7 @@ impl Assessment {
             RuleId::Sofa => self.sofa.score,
             RuleId::SepticShock => u8::from(self.septic_shock.present),
             RuleId::Mews => self.mews.score,
+            RuleId::Risk => self.risk.score,
         }
     }
 
@@ -146,6 +152,7 @@ impl Assessment {
         sofa::score_into(&inputs, &mut self.sofa);
         septic_shock::score_into(&inputs, &mut self.septic_shock);
         mews::score_into(&inputs, &mut self.mews);
+        risk_rule::score_into(&inputs, &mut self.risk);
     }
 }
 

@@ -12,7 +12,7 @@
 use crate::Assessment;
 use crate::config::Config;
 use crate::observation::Observation;
-use crate::rules::{Inputs, RuleId, mews, news2, qsofa, septic_shock, sirs, sofa};
+use crate::rules::{Inputs, RuleId, mews, news2, qsofa, risk, septic_shock, sirs, sofa};
 use crate::time::Timestamp;
 use crate::window::{Ingested, Window};
 
@@ -23,7 +23,10 @@ pub struct Patient {
     current: Assessment,
     /// Per rule (in [`RuleId::ALL`] order), the first instant its result may change without a
     /// new reading; `None` before the first assessment.
-    valid_until: Option<[Timestamp; 6]>,
+    valid_until: Option<[Timestamp; 7]>,
+    /// The window's first reading when Vigil Risk was last scored (it reads the hours
+    /// since then, which a reading of any parameter can move back).
+    risk_first: Option<Timestamp>,
 }
 
 impl Patient {
@@ -54,12 +57,14 @@ impl Patient {
         let changed = self.window.take_changes();
         let inputs = Inputs::new(&self.window, at, config);
         let previous = self.valid_until.filter(|_| at >= self.current.at);
-        let mut valid_until = previous.unwrap_or([Timestamp::from_millis(i64::MIN); 6]);
+        let mut valid_until = previous.unwrap_or([Timestamp::from_millis(i64::MIN); 7]);
         let baseline_moved = self.current.sofa.baseline != self.window.sofa_baseline();
+        let first_moved = self.risk_first != self.window.first();
         for (rule, until) in RuleId::ALL.iter().zip(valid_until.iter_mut()) {
             let stale = at >= *until
                 || changed.intersects(rule_inputs(*rule))
-                || (*rule == RuleId::Sofa && baseline_moved);
+                || (*rule == RuleId::Sofa && baseline_moved)
+                || (*rule == RuleId::Risk && first_moved);
             if !stale {
                 continue;
             }
@@ -72,11 +77,13 @@ impl Patient {
                 RuleId::Sofa => sofa::score_into(&inputs, &mut c.sofa),
                 RuleId::SepticShock => septic_shock::score_into(&inputs, &mut c.septic_shock),
                 RuleId::Mews => mews::score_into(&inputs, &mut c.mews),
+                RuleId::Risk => risk::score_into(&inputs, &mut c.risk),
             }
             *until = inputs.take_horizon();
         }
         self.current.at = at;
         self.valid_until = Some(valid_until);
+        self.risk_first = self.window.first();
         &self.current
     }
 }
@@ -89,6 +96,10 @@ fn rule_inputs(rule: RuleId) -> crate::ParamSet {
         RuleId::Sofa => sofa::INPUTS,
         RuleId::SepticShock => septic_shock::INPUTS,
         RuleId::Mews => mews::INPUTS,
+        RuleId::Risk => {
+            static RISK: std::sync::OnceLock<crate::ParamSet> = std::sync::OnceLock::new();
+            *RISK.get_or_init(risk::inputs)
+        }
     }
 }
 

@@ -24,6 +24,12 @@
 //! for the entry's flags (two ids are the same reading when the 62 bits agree). Versions
 //! 1 and 2 read with those two bits ignored. An older Vigil refuses version 3 rather than
 //! compare full digests against shortened ones.
+//!
+//! Version 4 appends Vigil Risk's alert state (the seventh rule, in the version 1 and
+//! version 2 layouts of one rule) and then `opt i64` since when the patient has been
+//! observed (the earliest reading ever applied, [`Window::first`]; Vigil Risk reads it).
+//! Versions 1 to 3 read with Vigil Risk's alert state empty and the oldest reading still
+//! held as the first.
 
 use std::fmt;
 
@@ -32,7 +38,7 @@ use crate::config::Staleness;
 use crate::window::Window;
 
 /// The version this build writes.
-pub const VERSION: u8 = 3;
+pub const VERSION: u8 = 4;
 
 /// Why stored state could not be restored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +151,7 @@ pub fn encode(window: &Window, alerts: &AlertState) -> Vec<u8> {
     w.u8(VERSION);
     window.write_state(&mut w);
     alerts.write_state(&mut w);
+    w.opt_i64(window.first().map(crate::time::Timestamp::as_millis));
     out
 }
 
@@ -161,8 +168,14 @@ pub fn decode(bytes: &[u8], staleness: &Staleness) -> Result<(Window, AlertState
         v if v > VERSION => return Err(StateError::NewerVersion(v)),
         _ => return Err(StateError::Corrupt("unknown version")),
     };
-    let window = Window::read_state(&mut r, staleness)?;
+    let mut window = Window::read_state(&mut r, staleness)?;
     let alerts = AlertState::read_state(&mut r, version)?;
+    let first = if version >= 4 {
+        r.opt_i64()?.map(crate::time::Timestamp::from_millis)
+    } else {
+        window.oldest_held()
+    };
+    window.set_first(first);
     if !r.0.is_empty() {
         return Err(StateError::Corrupt("trailing bytes"));
     }
@@ -229,6 +242,7 @@ mod tests {
             let (restored, restored_alerts) = decode(&bytes, &config.staleness).expect("restores");
             prop_assert_eq!(restored_alerts, alerts);
             prop_assert_eq!(restored.newest(), window.newest());
+            prop_assert_eq!(restored.first(), window.first());
             for minute in [0i64, 300, 600, 1500, 3000] {
                 let at = Timestamp::from_millis(T0 + minute * 60_000);
                 prop_assert_eq!(assess(&restored, at, &config), assess(&window, at, &config));
@@ -281,7 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn version_3_layout_is_pinned_and_older_versions_still_read() {
+    fn version_4_layout_is_pinned_and_older_versions_still_read() {
         // One heart rate of 80 at T0 with id "o1"; no alert. Changing the layout breaks
         // stored changelogs: bump VERSION and keep reading the older ones instead.
         let config = Config::default();
@@ -302,12 +316,25 @@ mod tests {
         let v1_len = 1 + 9 + 1 + 56 + 25 + 6 * (5 + 4 * 6);
         // + 6 rules x (first raised 1 + rests on 4 + overdue 4 + reported 1 + score 1)
         // + last received 1
-        assert_eq!(bytes.len(), v1_len + 6 * 11 + 1);
+        let v3_len = v1_len + 6 * 11 + 1;
+        // Version 4: + Vigil Risk's state (5 + 4 x 6, then 11) + first reading (1 + 8).
+        assert_eq!(bytes.len(), v3_len + (5 + 4 * 6) + 11 + 9);
         assert_eq!(
             &bytes[..10],
-            &[3, 1, 0, 33, 217, 7, 162, 1, 0, 0][..],
+            &[4, 1, 0, 33, 217, 7, 162, 1, 0, 0][..],
             "version, newest = T0"
         );
+        assert_eq!(
+            &bytes[bytes.len() - 9..],
+            &[&[1u8][..], &T0.to_le_bytes()].concat()[..],
+            "first = T0"
+        );
+        // Version 3 (no Vigil Risk state, no first reading): the oldest reading is the first.
+        let mut v3 = bytes[..v3_len].to_vec();
+        v3[0] = 3;
+        let (window, alerts) = decode(&v3, &config.staleness).expect("version 3 reads");
+        assert_eq!(alerts, AlertState::new());
+        assert_eq!(window.first(), Some(Timestamp::from_millis(T0)));
         let entry = &bytes[11 + 2..11 + 2 + 25];
         assert_eq!(&entry[..8], &T0.to_le_bytes());
         assert_eq!(&entry[8..16], &80.0f64.to_le_bytes());
@@ -315,7 +342,7 @@ mod tests {
         assert_eq!(&entry[16..24], &(digest & !3).to_le_bytes());
         assert_eq!(entry[24], 1, "flags: has id");
         // Version 2 wrote the full digest: it reads, and the reading is still recognised.
-        let mut v2 = bytes.clone();
+        let mut v2 = bytes[..v3_len].to_vec();
         v2[0] = 2;
         v2[11 + 2 + 16..11 + 2 + 24].copy_from_slice(&(digest | 3).to_le_bytes());
         let (mut window, _) = decode(&v2, &config.staleness).expect("version 2 reads");

@@ -281,6 +281,9 @@ pub struct Window {
     ids: Option<Box<IdFilter>>,
     changed: ParamSet,
     newest: MaybeTime,
+    /// The earliest `effective` time of any reading applied, however long ago it left
+    /// the window: how long the patient has been under observation.
+    first: MaybeTime,
     sofa_baseline: u8,
 }
 
@@ -304,6 +307,23 @@ impl Window {
     /// The newest `effective` time seen for this patient.
     pub fn newest(&self) -> Option<Timestamp> {
         self.newest.get()
+    }
+
+    /// The earliest `effective` time of any reading applied to this window, kept after
+    /// the reading itself has left it: since when the patient has been observed.
+    pub fn first(&self) -> Option<Timestamp> {
+        self.first.get()
+    }
+
+    /// Sets when observation began (a restored window of an older state version, which
+    /// did not record it, uses its oldest reading).
+    pub(crate) fn set_first(&mut self, first: Option<Timestamp>) {
+        self.first = first.into();
+    }
+
+    /// The oldest reading held, of any parameter.
+    pub(crate) fn oldest_held(&self) -> Option<Timestamp> {
+        self.entries.iter().map(|e| e.effective).min()
     }
 
     /// Whether the window holds no reading.
@@ -421,6 +441,11 @@ impl Window {
             }
         };
         self.newest = newest.into();
+        self.first = self
+            .first
+            .get()
+            .map_or(effective, |f| f.min(effective))
+            .into();
         let span = self.span_of(param);
         let expired = self.entries[span.clone()]
             .iter()
@@ -552,7 +577,7 @@ impl Window {
 
     /// Whether `param` has a live reading measured after `at`.
     #[inline]
-    fn any_after(&self, param: Param, at: Timestamp) -> bool {
+    pub(crate) fn any_after(&self, param: Param, at: Timestamp) -> bool {
         self.newest_live(param).is_some_and(|r| r.effective > at)
     }
 

@@ -692,6 +692,9 @@ pub struct Alerts {
     pub septic_shock: String,
     /// Minimum MEWS total for advisory, urgent, emergency (0: off).
     pub mews: [u8; 3],
+    /// Minimum Vigil Risk estimate in percent for advisory, urgent, emergency (0: off;
+    /// all off by default: CLINICAL.md, "Vigil Risk").
+    pub risk: [u8; 3],
     /// Topic to also publish each alert to as a FHIR resource (empty: off).
     pub fhir_topic: String,
     /// The FHIR resource: `DetectedIssue`, `RiskAssessment` or `Communication`.
@@ -715,6 +718,7 @@ impl Default for Alerts {
             sofa: "off".into(),
             septic_shock: "emergency".into(),
             mews: [3, 5, 0],
+            risk: [0, 0, 0],
             fhir_topic: String::new(),
             fhir_resource: "DetectedIssue".into(),
             overdue_reminder_minutes: 60,
@@ -1415,6 +1419,14 @@ impl Config {
             let on: Vec<u8> = levels.iter().flatten().copied().collect();
             on.windows(2).all(|w| w[0] < w[1])
         };
+        policy.thresholds.risk = a.risk.map(|m| (m > 0).then_some(m));
+        if !rising(&policy.thresholds.risk) || a.risk.iter().any(|m| *m > 100) {
+            errors.push(format!(
+                "alerts.risk: {:?}; expected minimum estimates in percent (1-100) that rise from \
+                 advisory to urgent to emergency (0 turns a level off), for example [8, 0, 0]",
+                a.risk
+            ));
+        }
         if !rising(&policy.thresholds.mews) {
             errors.push(format!(
                 "alerts.mews: {:?}; expected minimum totals that rise from advisory to urgent \

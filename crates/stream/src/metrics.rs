@@ -74,9 +74,9 @@ pub struct Metrics {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct AlertCount {
     /// By rule (in [`RuleId::ALL`] order) and level (in [`Level::ALL`] order).
-    pub active: [[i64; 3]; 6],
+    pub active: [[i64; 3]; vigil_score::alert::RULES],
     /// Overdue, by rule.
-    pub overdue: [i64; 6],
+    pub overdue: [i64; vigil_score::alert::RULES],
     /// Patients with at least one overdue alert.
     pub overdue_patients: i64,
 }

@@ -17,6 +17,7 @@ use crate::window::{PfWorst, Reading, Window};
 pub mod mews;
 pub mod news2;
 pub mod qsofa;
+pub mod risk;
 pub mod septic_shock;
 pub mod sirs;
 pub mod sofa;
@@ -37,17 +38,20 @@ pub enum RuleId {
     SepticShock,
     /// Modified Early Warning Score.
     Mews,
+    /// Vigil Risk, the learned estimate (a statistical estimate, not a published score).
+    Risk,
 }
 
 impl RuleId {
     /// Every rule, in the order results and alert states are kept.
-    pub const ALL: [RuleId; 6] = [
+    pub const ALL: [RuleId; 7] = [
         RuleId::Qsofa,
         RuleId::Sirs,
         RuleId::News2,
         RuleId::Sofa,
         RuleId::SepticShock,
         RuleId::Mews,
+        RuleId::Risk,
     ];
 
     /// What the rule measures, one entry per criterion or organ system it scores: the
@@ -102,6 +106,17 @@ impl RuleId {
             RuleId::Sofa => &SOFA,
             RuleId::SepticShock => &SHOCK,
             RuleId::Mews => &MEWS,
+            RuleId::Risk => {
+                // One criterion per parameter the shipped model reads.
+                static RISK: std::sync::OnceLock<Vec<(ParamSet, bool)>> =
+                    std::sync::OnceLock::new();
+                RISK.get_or_init(|| {
+                    risk::inputs()
+                        .iter()
+                        .map(|p| (ParamSet::of(&[p]), false))
+                        .collect()
+                })
+            }
         }
     }
 
@@ -144,6 +159,7 @@ impl RuleId {
             RuleId::Sofa => "SOFA",
             RuleId::SepticShock => "Septic shock",
             RuleId::Mews => "MEWS",
+            RuleId::Risk => "Vigil Risk",
         }
     }
 
@@ -156,6 +172,7 @@ impl RuleId {
             RuleId::Sofa => "sofa",
             RuleId::SepticShock => "septic_shock",
             RuleId::Mews => "mews",
+            RuleId::Risk => "risk",
         }
     }
 }
@@ -199,7 +216,7 @@ impl<'a> Inputs<'a> {
     }
 
     #[inline]
-    fn lower_horizon(&self, until: Timestamp) {
+    pub(crate) fn lower_horizon(&self, until: Timestamp) {
         if until < self.horizon.get() {
             self.horizon.set(until);
         }

@@ -1,0 +1,631 @@
+//! Fitting Vigil Risk: the features of every stay-hour, grouped cross-validation, and a
+//! penalised logistic regression on binned features (DESIGN.md, "Vigil Risk").
+//!
+//! Everything is deterministic: stays are taken in name order, folds are drawn from the
+//! seed, every sum runs in one fixed order on one thread, so the same data and options
+//! give the same model file, bit for bit. The steps:
+//!
+//! 1. [`Table::extract`]: each stay is replayed hour by hour into a
+//!    [`vigil_score::Window`], and at the end of every hour each candidate feature is read
+//!    with [`vigil_score::risk::feature_value`], the function the `risk` rule uses.
+//! 2. For each penalty in the grid and each of the folds (stays split by the seed, so no
+//!    stay is in both halves), a model is fitted on the other folds and estimates the
+//!    held-out stays' hours.
+//! 3. The penalty and the alert threshold (a whole percentage) are the ones with the
+//!    highest held-out normalised utility, among thresholds that raise at most the
+//!    allowed alert episodes per 100 patient-days.
+//! 4. The final model is fitted on every stay with that penalty; its notes carry the data,
+//!    the attribution, the options and the held-out figures.
+//!
+//! The model: each feature's values are cut at quantiles of its training values into at
+//! most [`Options::bins`] bins; each bin but the reference one (the most common) gets a
+//! weight; a missing feature contributes nothing. The weights and the intercept maximise
+//! the log-likelihood minus `lambda / 2` times the sum of squared weights (the intercept
+//! is not penalised), by Newton's method.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use vigil_score::risk::{Feature, Input, RiskModel, Stat, percent, probability};
+use vigil_score::{Config, Param, Window};
+
+use crate::utility::StayUtility;
+use crate::{Counts, Stay, psv};
+
+/// The physiological candidates: for each parameter the challenge data chart (vital
+/// signs, blood gas and laboratory values), its current value and its highest and lowest
+/// of the last 24 hours. No feature says when or how often something was measured.
+pub fn physiological() -> Vec<Input> {
+    const PARAMS: [Param; 14] = [
+        Param::HeartRate,
+        Param::RespRate,
+        Param::Temperature,
+        Param::Sbp,
+        Param::Map,
+        Param::Dbp,
+        Param::Spo2,
+        Param::Fio2,
+        Param::Paco2,
+        Param::Lactate,
+        Param::Wbc,
+        Param::Creatinine,
+        Param::Platelets,
+        Param::Bilirubin,
+    ];
+    PARAMS
+        .iter()
+        .flat_map(|&p| [Stat::Now, Stat::Max24h, Stat::Min24h].map(|s| Input::Reading(p, s)))
+        .collect()
+}
+
+/// The shipped model's candidates: the physiological ones and the hours the patient has
+/// been observed (in the training data, hours since ICU admission).
+pub fn standard() -> Vec<Input> {
+    let mut out = physiological();
+    out.push(Input::Observed);
+    out
+}
+
+/// The standard candidates plus, for every parameter, the hours since it was last
+/// measured: the charting-habit features, for comparison only.
+pub fn with_measurement_times() -> Vec<Input> {
+    let mut out = standard();
+    let mut params: Vec<Param> = physiological()
+        .iter()
+        .filter_map(|i| match i {
+            Input::Reading(p, _) => Some(*p),
+            Input::Observed => None,
+        })
+        .collect();
+    params.dedup();
+    out.extend(params.into_iter().map(|p| Input::Reading(p, Stat::Age)));
+    out
+}
+
+/// How to train.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Engine settings (staleness limits) used to read the features.
+    pub config: Config,
+    /// The candidate features.
+    pub features: Vec<Input>,
+    /// Seed of the fold assignment.
+    pub seed: u64,
+    /// Number of folds (stays grouped).
+    pub folds: usize,
+    /// Most bins per feature.
+    pub bins: usize,
+    /// Penalties tried.
+    pub lambdas: Vec<f64>,
+    /// Most alert episodes per 100 patient-days a threshold may raise (held out).
+    pub max_episodes: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            config: Config::default(),
+            features: standard(),
+            seed: 2019,
+            folds: 5,
+            bins: 8,
+            lambdas: vec![100.0, 300.0, 1000.0, 3000.0],
+            max_episodes: 100.0,
+        }
+    }
+}
+
+/// Every stay-hour's features and label.
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    /// Stay names, in order.
+    pub names: Vec<String>,
+    /// Where each stay's rows start (one more entry than stays: the end).
+    pub starts: Vec<usize>,
+    /// Each row's label.
+    pub labels: Vec<bool>,
+    /// Features per row.
+    pub width: usize,
+    /// Row-major feature values; NaN where missing.
+    pub values: Vec<f64>,
+    /// What was read.
+    pub counts: Counts,
+}
+
+impl Table {
+    /// Reads the PSV stays of `path` (a directory or a `.tar.gz`) and extracts `features`.
+    ///
+    /// # Errors
+    ///
+    /// A message when the input cannot be read or holds no stay.
+    pub fn read_psv(path: &Path, features: &[Input], config: &Config) -> Result<Table, String> {
+        let mut counts = Counts::default();
+        let mut stays = Vec::new();
+        let source = psv::Source::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        source
+            .for_each(
+                |name, text, _| match text.and_then(|t| psv::parse(name, t, &mut counts)) {
+                    Ok(stay) => stays.push(stay),
+                    Err(reason) => counts.rejected_stays.push((name.to_owned(), reason)),
+                },
+            )
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if stays.is_empty() {
+            return Err(format!("{}: no stay to train on", path.display()));
+        }
+        stays.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut table = Table::extract(&stays, features, config);
+        counts.stays = stays.len() as u64;
+        counts.hours = table.labels.len() as u64;
+        table.counts = counts;
+        Ok(table)
+    }
+
+    /// Replays each stay and reads `features` at the end of every hour.
+    pub fn extract(stays: &[Stay], features: &[Input], config: &Config) -> Table {
+        let mut t = Table {
+            width: features.len(),
+            ..Table::default()
+        };
+        for stay in stays {
+            t.names.push(stay.name.clone());
+            t.starts.push(t.labels.len());
+            let mut window = Window::new();
+            for (h, readings) in stay.hours.iter().enumerate() {
+                for obs in readings {
+                    window.ingest(obs, &config.staleness);
+                }
+                let end = stay.hour_end(h);
+                for input in features {
+                    t.values.push(
+                        input
+                            .value(&window, end, &config.staleness)
+                            .unwrap_or(f64::NAN),
+                    );
+                }
+                t.labels.push(stay.labels.get(h).copied().unwrap_or(false));
+            }
+        }
+        t.starts.push(t.labels.len());
+        t
+    }
+
+    fn stays(&self) -> usize {
+        self.names.len()
+    }
+
+    fn row(&self, r: usize) -> &[f64] {
+        &self.values[r * self.width..(r + 1) * self.width]
+    }
+}
+
+/// Held-out figures of one penalty (or of the chosen model).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Heldout {
+    /// The penalty.
+    pub lambda: f64,
+    /// The chosen threshold, percent.
+    pub threshold: u8,
+    /// Normalised utility of the held-out hours at that threshold.
+    pub utility: f64,
+    /// Alert episodes per 100 patient-days at that threshold.
+    pub episodes: f64,
+    /// Septic stays with an alert from 12 h before to 3 h after onset, share.
+    pub sensitivity: f64,
+    /// Hour-level area under the ROC curve of the held-out estimates.
+    pub auroc: f64,
+}
+
+/// What training produced.
+#[derive(Clone, Debug)]
+pub struct Trained {
+    /// The final model.
+    pub model: RiskModel,
+    /// The held-out figures of every penalty tried; the chosen one first.
+    pub heldout: Vec<Heldout>,
+}
+
+/// Trains on `table`; `source` names the data in the model's notes.
+pub fn train(table: &Table, options: &Options, features: &[Input], source: &[String]) -> Trained {
+    let folds = assign_folds(table.stays(), options.folds, options.seed);
+    let mut heldout = Vec::new();
+    for &lambda in &options.lambdas {
+        let mut estimates = vec![0.0; table.labels.len()];
+        for fold in 0..options.folds {
+            let train_rows = rows_where(table, &folds, |f| f != fold);
+            let model = fit(table, &train_rows, features, options.bins, lambda);
+            for s in (0..table.stays()).filter(|&s| folds[s] == fold) {
+                let rows = table.starts[s]..table.starts[s + 1];
+                for (r, e) in rows.clone().zip(&mut estimates[rows]) {
+                    *e = probability(log_odds(&model, table.row(r)));
+                }
+            }
+        }
+        heldout.push(choose_threshold(
+            table,
+            &estimates,
+            lambda,
+            options.max_episodes,
+        ));
+    }
+    // The best held-out utility; on a tie, the stronger penalty.
+    let best = heldout
+        .iter()
+        .enumerate()
+        .max_by(|(_, a), (_, b)| {
+            a.utility
+                .total_cmp(&b.utility)
+                .then(a.lambda.total_cmp(&b.lambda))
+        })
+        .map_or(0, |(i, _)| i);
+    heldout.swap(0, best);
+    let chosen = heldout[0];
+    let all = rows_where(table, &folds, |_| true);
+    let mut model = fit(table, &all, features, options.bins, chosen.lambda);
+    model.threshold_percent = chosen.threshold.max(1);
+    model.notes = notes(table, options, &heldout, source);
+    Trained { model, heldout }
+}
+
+fn notes(table: &Table, options: &Options, heldout: &[Heldout], source: &[String]) -> Vec<String> {
+    let c = heldout[0];
+    let septic = (0..table.stays())
+        .filter(|&s| {
+            table.labels[table.starts[s]..table.starts[s + 1]]
+                .iter()
+                .any(|&l| l)
+        })
+        .count();
+    let mut n = vec![
+        "Vigil Risk: a penalised logistic regression on binned features of the patient's window."
+            .to_owned(),
+        "Decision support: a statistical estimate. Validate it on your own patients with"
+            .to_owned(),
+        "`vigil evaluate` before use (model card: CLINICAL.md, \"Vigil Risk\").".to_owned(),
+        String::new(),
+    ];
+    n.extend(source.iter().cloned());
+    n.extend([
+        format!(
+            "{} stays, {} hours, {} stays labelled septic; {} stays left out.",
+            table.stays(),
+            table.labels.len(),
+            septic,
+            table.counts.rejected_stays.len()
+        ),
+        String::new(),
+        "Data: PhysioNet/CinC Challenge 2019, training set A, used under CC BY 4.0".to_owned(),
+        "(https://physionet.org/content/challenge-2019/view-license/1.0.0/). Cite:".to_owned(),
+        "Reyna MA, Josef CS, Jeter R, et al. Early Prediction of Sepsis From Clinical Data:".to_owned(),
+        "the PhysioNet/Computing in Cardiology Challenge 2019. Crit Care Med 2020;48(2):210-217.".to_owned(),
+        "Reyna M, et al. PhysioNet (2019), version 1.0.0, https://doi.org/10.13026/v64v-d857.".to_owned(),
+        "Goldberger A, et al. PhysioBank, PhysioToolkit, and PhysioNet. Circulation 2000;101(23):e215-e220.".to_owned(),
+        String::new(),
+        format!(
+            "Trained by `vigil train`: seed {}, {} folds grouped by stay, at most {} bins per feature,",
+            options.seed, options.folds, options.bins
+        ),
+        format!(
+            "penalties tried {:?}, at most {} alert episodes per 100 patient-days.",
+            options.lambdas, options.max_episodes
+        ),
+        format!(
+            "Held out ({}-fold, by stay): penalty {}, threshold {} %, normalised utility {:.3},",
+            options.folds, c.lambda, c.threshold, c.utility
+        ),
+        format!(
+            "hour-level AUROC {:.3}, {:.1} alert episodes per 100 patient-days, {:.1} % of septic stays alerted.",
+            c.auroc,
+            c.episodes,
+            100.0 * c.sensitivity
+        ),
+    ]);
+    n
+}
+
+/// Fold of each stay: a seeded shuffle dealt round-robin.
+fn assign_folds(stays: usize, folds: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..stays).collect();
+    let mut state = seed;
+    for i in (1..stays).rev() {
+        let j = (splitmix(&mut state) % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    let mut fold = vec![0; stays];
+    for (k, &s) in order.iter().enumerate() {
+        fold[s] = k % folds.max(1);
+    }
+    fold
+}
+
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn rows_where(table: &Table, folds: &[usize], keep: impl Fn(usize) -> bool) -> Vec<usize> {
+    (0..table.stays())
+        .filter(|&s| keep(folds[s]))
+        .flat_map(|s| table.starts[s]..table.starts[s + 1])
+        .collect()
+}
+
+/// The model's log-odds for one row of feature values, summed as
+/// [`RiskModel::log_odds`] sums them (same order, same bits).
+fn log_odds(model: &RiskModel, row: &[f64]) -> f64 {
+    let mut sum = model.intercept;
+    for (f, &v) in model.features.iter().zip(row) {
+        if !v.is_nan() {
+            sum += f.weights[f.bin(v)];
+        }
+    }
+    sum
+}
+
+/// Quantile cuts of a feature's values over `rows`.
+fn cuts(table: &Table, rows: &[usize], column: usize, bins: usize) -> Vec<f64> {
+    let mut v: Vec<f64> = rows
+        .iter()
+        .map(|&r| table.values[r * table.width + column])
+        .filter(|v| !v.is_nan())
+        .collect();
+    if v.is_empty() {
+        return Vec::new();
+    }
+    v.sort_by(f64::total_cmp);
+    let mut out: Vec<f64> = (1..bins).map(|k| v[k * v.len() / bins]).collect();
+    out.dedup();
+    // A cut at the smallest value leaves its lower bin empty.
+    out.retain(|c| *c > v[0]);
+    out
+}
+
+/// Fits the model on `rows`.
+fn fit(table: &Table, rows: &[usize], features: &[Input], bins: usize, lambda: f64) -> RiskModel {
+    // Bins, reference bins and columns.
+    let mut model_features = Vec::with_capacity(features.len());
+    let mut columns: Vec<Vec<Option<usize>>> = Vec::with_capacity(features.len());
+    let mut dim = 1; // column 0: the intercept
+    for (j, &input) in features.iter().enumerate() {
+        let c = cuts(table, rows, j, bins);
+        let f = Feature {
+            input,
+            weights: vec![0.0; c.len() + 1],
+            cuts: c,
+        };
+        let mut count = vec![0usize; f.weights.len()];
+        for &r in rows {
+            let v = table.values[r * table.width + j];
+            if !v.is_nan() {
+                count[f.bin(v)] += 1;
+            }
+        }
+        let reference = (0..count.len())
+            .max_by(|&a, &b| count[a].cmp(&count[b]).then(b.cmp(&a)))
+            .unwrap_or(0);
+        let cols = (0..count.len())
+            .map(|b| {
+                (b != reference && count[b] > 0).then(|| {
+                    dim += 1;
+                    dim - 1
+                })
+            })
+            .collect();
+        columns.push(cols);
+        model_features.push(f);
+    }
+    // Each row's active columns.
+    let mut active: Vec<u32> = Vec::new();
+    let mut starts = Vec::with_capacity(rows.len() + 1);
+    let mut y = Vec::with_capacity(rows.len());
+    for &r in rows {
+        starts.push(active.len());
+        for (j, f) in model_features.iter().enumerate() {
+            let v = table.values[r * table.width + j];
+            if !v.is_nan()
+                && let Some(c) = columns[j][f.bin(v)]
+            {
+                active.push(c as u32);
+            }
+        }
+        y.push(if table.labels[r] { 1.0 } else { 0.0 });
+    }
+    starts.push(active.len());
+    let beta = newton(&active, &starts, &y, dim, lambda);
+    for (j, f) in model_features.iter_mut().enumerate() {
+        for (b, w) in f.weights.iter_mut().enumerate() {
+            *w = columns[j][b].map_or(0.0, |c| beta[c]);
+        }
+    }
+    RiskModel {
+        notes: Vec::new(),
+        intercept: beta[0],
+        threshold_percent: 1,
+        features: model_features,
+    }
+}
+
+/// Penalised logistic regression by Newton's method on sparse binary rows.
+fn newton(active: &[u32], starts: &[usize], y: &[f64], dim: usize, lambda: f64) -> Vec<f64> {
+    let n = y.len();
+    let mean = y.iter().sum::<f64>() / n.max(1) as f64;
+    let mut beta = vec![0.0; dim];
+    beta[0] = (mean.clamp(1e-6, 1.0 - 1e-6) / (1.0 - mean.clamp(1e-6, 1.0 - 1e-6))).ln();
+    let mut grad = vec![0.0; dim];
+    let mut hess = vec![0.0; dim * dim];
+    for _ in 0..50 {
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        hess.iter_mut().for_each(|h| *h = 0.0);
+        for i in 0..n {
+            let cols = &active[starts[i]..starts[i + 1]];
+            let mut z = beta[0];
+            for &c in cols {
+                z += beta[c as usize];
+            }
+            let p = probability(z);
+            let r = p - y[i];
+            let w = p * (1.0 - p);
+            grad[0] += r;
+            hess[0] += w;
+            for (k, &a) in cols.iter().enumerate() {
+                let a = a as usize;
+                grad[a] += r;
+                hess[a] += w; // row 0, column a (upper triangle)
+                for &b in &cols[k..] {
+                    let b = b as usize;
+                    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                    hess[lo * dim + hi] += w;
+                }
+            }
+        }
+        for c in 1..dim {
+            grad[c] += lambda * beta[c];
+            hess[c * dim + c] += lambda;
+        }
+        // Mirror the upper triangle.
+        for a in 0..dim {
+            for b in 0..a {
+                hess[a * dim + b] = hess[b * dim + a];
+            }
+        }
+        let Some(step) = solve_cholesky(&hess, &grad, dim) else {
+            break;
+        };
+        let mut largest: f64 = 0.0;
+        for c in 0..dim {
+            beta[c] -= step[c];
+            largest = largest.max(step[c].abs());
+        }
+        if largest < 1e-10 {
+            break;
+        }
+    }
+    beta
+}
+
+/// Solves `a x = b` for a symmetric positive definite `a`; `None` if it is not.
+fn solve_cholesky(a: &[f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
+    let mut l = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let mut s = a[i * n + j];
+            for k in 0..j {
+                s -= l[i * n + k] * l[j * n + k];
+            }
+            if i == j {
+                if s <= 0.0 {
+                    return None;
+                }
+                l[i * n + i] = s.sqrt();
+            } else {
+                l[i * n + j] = s / l[j * n + j];
+            }
+        }
+    }
+    let mut x = b.to_vec();
+    for i in 0..n {
+        let mut s = x[i];
+        for k in 0..i {
+            s -= l[i * n + k] * x[k];
+        }
+        x[i] = s / l[i * n + i];
+    }
+    for i in (0..n).rev() {
+        let mut s = x[i];
+        for k in i + 1..n {
+            s -= l[k * n + i] * x[k];
+        }
+        x[i] = s / l[i * n + i];
+    }
+    Some(x)
+}
+
+/// The threshold (whole percent) with the best held-out utility within the episode limit.
+fn choose_threshold(table: &Table, estimates: &[f64], lambda: f64, max_episodes: f64) -> Heldout {
+    let days = table.labels.len() as f64 / 24.0;
+    let mut best: Option<Heldout> = None;
+    for t in 1..=99u8 {
+        let mut u = StayUtility::default();
+        let mut episodes = 0usize;
+        let mut septic = 0usize;
+        let mut detected = 0usize;
+        let mut alerts = Vec::new();
+        for s in 0..table.stays() {
+            let range = table.starts[s]..table.starts[s + 1];
+            let labels = &table.labels[range.clone()];
+            alerts.clear();
+            alerts.extend(estimates[range].iter().map(|&p| percent(p) >= t));
+            u.add(StayUtility::of(labels, &alerts));
+            episodes += alerts
+                .iter()
+                .enumerate()
+                .filter(|&(h, &a)| a && (h == 0 || !alerts[h - 1]))
+                .count();
+            if let Some(onset) = crate::utility::t_sepsis(labels) {
+                septic += 1;
+                let from = (onset - 12).max(0) as usize;
+                let to = (onset + 3).max(0) as usize;
+                if alerts
+                    .iter()
+                    .enumerate()
+                    .any(|(h, &a)| a && h >= from && h <= to)
+                {
+                    detected += 1;
+                }
+            }
+        }
+        let rate = 100.0 * episodes as f64 / days.max(f64::MIN_POSITIVE);
+        if rate > max_episodes {
+            continue;
+        }
+        let candidate = Heldout {
+            lambda,
+            threshold: t,
+            utility: u.normalised(),
+            episodes: rate,
+            sensitivity: detected as f64 / septic.max(1) as f64,
+            auroc: 0.0,
+        };
+        if best.is_none_or(|b| candidate.utility > b.utility) {
+            best = Some(candidate);
+        }
+    }
+    let mut chosen = best.unwrap_or(Heldout {
+        lambda,
+        threshold: 100,
+        utility: 0.0,
+        episodes: 0.0,
+        sensitivity: 0.0,
+        auroc: 0.0,
+    });
+    chosen.auroc = auroc(&table.labels, estimates);
+    chosen
+}
+
+/// Area under the ROC curve of `scores` for `labels` (ties count half).
+pub fn auroc(labels: &[bool], scores: &[f64]) -> f64 {
+    let mut by: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for (&l, &s) in labels.iter().zip(scores) {
+        let e = by.entry(s.to_bits()).or_default();
+        if l {
+            e.1 += 1;
+        } else {
+            e.0 += 1;
+        }
+    }
+    // Probabilities are non-negative, so their bits sort as the values do.
+    let (neg, pos) = by.values().fold((0, 0), |(n, p), &(a, b)| (n + a, p + b));
+    if neg == 0 || pos == 0 {
+        return f64::NAN;
+    }
+    let mut below = 0u64;
+    let mut area = 0.0;
+    for &(n, p) in by.values() {
+        area += p as f64 * (below as f64 + n as f64 / 2.0);
+        below += n;
+    }
+    area / (neg as f64 * pos as f64)
+}
