@@ -981,13 +981,14 @@ fn train(
         "current, highest and lowest in 24 h of 14 parameters; hours observed"
     };
     eprintln!("vigil train: reading {} ...", path.display());
-    let table = match train::Table::read_psv(path, &options.features, &options.config) {
-        Ok(t) => t,
+    let (stays, counts) = match train::read_stays(path) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("vigil train: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let table = train::Table::of(&stays, counts, &options.features, &options.config);
     eprintln!(
         "vigil train: {} stays, {} hours, {} features; cross-validating {} penalties x {} folds ...",
         table.names.len(),
@@ -1022,6 +1023,46 @@ fn train(
             100.0 * h.sensitivity
         );
     }
+    // The same held-out models replayed through the engine and the alert semantics.
+    let mut policy = vigil_score::PolicyConfig::default();
+    policy.thresholds.risk = [Some(trained.model.threshold_percent), None, None];
+    let (cohort, figures) = train::replay_heldout(&stays, &trained, &options.config, &policy, 200, 2019);
+    println!(
+        "\nheld out, replayed through the alert semantics ({} stays, {:.0} patient-days; 95 % bootstrap intervals):",
+        cohort.stays, cohort.patient_days
+    );
+    let show = |name: &str, f: &vigil_evaluate::metrics::Figures| {
+        let e = |x: &Option<vigil_evaluate::metrics::Estimate>, scale: f64, places: usize| {
+            x.map_or_else(
+                || "-".to_owned(),
+                |x| match (x.low, x.high) {
+                    (Some(l), Some(h)) => format!(
+                        "{:.places$} ({:.places$}-{:.places$})",
+                        x.value * scale,
+                        l * scale,
+                        h * scale
+                    ),
+                    _ => format!("{:.places$}", x.value * scale),
+                },
+            )
+        };
+        let lead = |x: &Option<vigil_evaluate::metrics::Estimate>| x.map_or(f64::NAN, |x| x.value);
+        println!(
+            "  {name}: utility {}, AUROC {}, sensitivity % {}, non-septic alerted % {}, episodes/100 pt-days {}, episode PPV % {}, lead h {} ({}-{})",
+            e(&f.utility, 1.0, 3),
+            e(&f.auroc, 1.0, 3),
+            e(&f.sensitivity, 100.0, 1),
+            e(&f.non_septic_alerted, 100.0, 1),
+            e(&f.episodes_per_100_patient_days, 1.0, 0),
+            e(&f.episode_ppv, 100.0, 1),
+            lead(&f.lead_time_median),
+            lead(&f.lead_time_q1),
+            lead(&f.lead_time_q3),
+        );
+    };
+    let risk = vigil_score::RuleId::ALL.len() - 1;
+    show(&format!("Vigil Risk >= {} %", trained.model.threshold_percent), &figures[risk]);
+    show("default policy and Vigil Risk advisory", &figures[vigil_evaluate::metrics::POLICY]);
     let text = trained.model.to_text();
     if let Some(check) = check {
         return match std::fs::read_to_string(check) {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 
 use serde::Serialize;
-use vigil_score::rules::{mews, news2, qsofa, septic_shock, sirs, sofa};
+use vigil_score::rules::{mews, news2, qsofa, risk, septic_shock, sirs, sofa};
 use vigil_score::{Assessment, Config, Ingested, Timestamp, Window, assess};
 
 use vigil_wire::Format;
@@ -57,6 +57,7 @@ struct PatientScores<'a> {
     septic_shock: bool,
     septic_shock_detail: &'a septic_shock::SepticShock,
     mews: &'a mews::Mews,
+    risk: &'a risk::Risk,
 }
 
 /// Reads observation JSONL from `input`, writes one JSON object per patient (in
@@ -150,6 +151,7 @@ pub fn run(
             septic_shock: a.septic_shock.present,
             septic_shock_detail: &a.septic_shock,
             mews: &a.mews,
+            risk: &a.risk,
         };
         serde_json::to_writer(&mut *out, &row)?;
         out.write_all(b"\n")?;

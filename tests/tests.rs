@@ -8,4 +8,5 @@ mod faults;
 mod run;
 mod score;
 mod tail;
+mod train;
 mod util;

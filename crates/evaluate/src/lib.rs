@@ -212,7 +212,7 @@ pub fn run(input: &Input, options: &Options) -> Result<Evaluation, Error> {
     if let Some(dir) = &options.predictions {
         std::fs::create_dir_all(dir).map_err(|e| Error::Io(dir.clone(), e))?;
     }
-    let reference = replay::reference_policy(&options.policy);
+    let reference = replay::reference_policy(&options.policy, &options.config);
     let mut progress = Progress::new(options.progress);
     let (tx, rx) = mpsc::sync_channel::<(Stay, f64)>(256);
     let (counts, summaries, curves) = std::thread::scope(|scope| {

@@ -20,11 +20,11 @@ use crate::Stay;
 /// 5 or more (Subbe et al., QJM 2001;94:521: a score of 5 or more was associated with
 /// death and ICU admission), Vigil Risk at its model's cross-validated threshold, and the
 /// configured overdue reminder.
-pub fn reference_policy(base: &PolicyConfig) -> PolicyConfig {
+pub fn reference_policy(base: &PolicyConfig, config: &Config) -> PolicyConfig {
     let mut reference = PolicyConfig::every_rule();
     reference.thresholds.mews = [Some(5), None, None];
     reference.thresholds.risk = [
-        Some(vigil_score::risk::RiskModel::shipped().threshold_percent),
+        Some(config.risk.threshold_percent),
         None,
         None,
     ];

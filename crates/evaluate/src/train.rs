@@ -29,6 +29,12 @@ use std::path::Path;
 use vigil_score::risk::{Feature, Input, RiskModel, Stat, percent, probability};
 use vigil_score::{Config, Param, Window};
 
+use std::sync::Arc;
+
+use vigil_score::alert::PolicyConfig;
+
+use crate::metrics::{Cohort, Figures, StaySummary, figures};
+use crate::replay::{reference_policy, replay};
 use crate::utility::StayUtility;
 use crate::{Counts, Stay, psv};
 
@@ -133,32 +139,13 @@ pub struct Table {
 }
 
 impl Table {
-    /// Reads the PSV stays of `path` (a directory or a `.tar.gz`) and extracts `features`.
-    ///
-    /// # Errors
-    ///
-    /// A message when the input cannot be read or holds no stay.
-    pub fn read_psv(path: &Path, features: &[Input], config: &Config) -> Result<Table, String> {
-        let mut counts = Counts::default();
-        let mut stays = Vec::new();
-        let source = psv::Source::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        source
-            .for_each(
-                |name, text, _| match text.and_then(|t| psv::parse(name, t, &mut counts)) {
-                    Ok(stay) => stays.push(stay),
-                    Err(reason) => counts.rejected_stays.push((name.to_owned(), reason)),
-                },
-            )
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        if stays.is_empty() {
-            return Err(format!("{}: no stay to train on", path.display()));
-        }
-        stays.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut table = Table::extract(&stays, features, config);
-        counts.stays = stays.len() as u64;
-        counts.hours = table.labels.len() as u64;
+    /// Replays each stay of `stays` (see [`read_stays`]) and reads `features`.
+    pub fn of(stays: &[Stay], counts: Counts, features: &[Input], config: &Config) -> Table {
+        let mut table = Table::extract(stays, features, config);
         table.counts = counts;
-        Ok(table)
+        table.counts.stays = stays.len() as u64;
+        table.counts.hours = table.labels.len() as u64;
+        table
     }
 
     /// Replays each stay and reads `features` at the end of every hour.
@@ -199,6 +186,30 @@ impl Table {
     }
 }
 
+/// Reads the PSV stays of `path` (a directory or a `.tar.gz`), in name order.
+///
+/// # Errors
+///
+/// A message when the input cannot be read or holds no stay.
+pub fn read_stays(path: &Path) -> Result<(Vec<Stay>, Counts), String> {
+    let mut counts = Counts::default();
+    let mut stays = Vec::new();
+    let source = psv::Source::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    source
+        .for_each(
+            |name, text, _| match text.and_then(|t| psv::parse(name, t, &mut counts)) {
+                Ok(stay) => stays.push(stay),
+                Err(reason) => counts.rejected_stays.push((name.to_owned(), reason)),
+            },
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if stays.is_empty() {
+        return Err(format!("{}: no stay to train on", path.display()));
+    }
+    stays.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((stays, counts))
+}
+
 /// Held-out figures of one penalty (or of the chosen model).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Heldout {
@@ -223,14 +234,21 @@ pub struct Trained {
     pub model: RiskModel,
     /// The held-out figures of every penalty tried; the chosen one first.
     pub heldout: Vec<Heldout>,
+    /// The fold of each stay.
+    pub folds: Vec<usize>,
+    /// The chosen penalty's model of each fold (fitted on the other folds), with the
+    /// chosen threshold.
+    pub fold_models: Vec<RiskModel>,
 }
 
 /// Trains on `table`; `source` names the data in the model's notes.
 pub fn train(table: &Table, options: &Options, features: &[Input], source: &[String]) -> Trained {
     let folds = assign_folds(table.stays(), options.folds, options.seed);
     let mut heldout = Vec::new();
+    let mut models = Vec::new();
     for &lambda in &options.lambdas {
         let mut estimates = vec![0.0; table.labels.len()];
+        let mut fold_models = Vec::new();
         for fold in 0..options.folds {
             let train_rows = rows_where(table, &folds, |f| f != fold);
             let model = fit(table, &train_rows, features, options.bins, lambda);
@@ -240,13 +258,10 @@ pub fn train(table: &Table, options: &Options, features: &[Input], source: &[Str
                     *e = probability(log_odds(&model, table.row(r)));
                 }
             }
+            fold_models.push(model);
         }
-        heldout.push(choose_threshold(
-            table,
-            &estimates,
-            lambda,
-            options.max_episodes,
-        ));
+        heldout.push(choose_threshold(table, &estimates, lambda, options.max_episodes));
+        models.push(fold_models);
     }
     // The best held-out utility; on a tie, the stronger penalty.
     let best = heldout
@@ -259,12 +274,55 @@ pub fn train(table: &Table, options: &Options, features: &[Input], source: &[Str
         })
         .map_or(0, |(i, _)| i);
     heldout.swap(0, best);
+    let mut fold_models = models.swap_remove(best);
     let chosen = heldout[0];
+    let threshold = chosen.threshold.clamp(1, 100);
+    for m in &mut fold_models {
+        m.threshold_percent = threshold;
+    }
     let all = rows_where(table, &folds, |_| true);
     let mut model = fit(table, &all, features, options.bins, chosen.lambda);
-    model.threshold_percent = chosen.threshold.max(1);
+    model.threshold_percent = threshold;
     model.notes = notes(table, options, &heldout, source);
-    Trained { model, heldout }
+    Trained {
+        model,
+        heldout,
+        folds,
+        fold_models,
+    }
+}
+
+/// Every stay replayed through the service's engine and alert semantics with its fold's
+/// model (one that never saw it), under `policy` with Vigil Risk alerting at the chosen
+/// threshold: the held-out figures `vigil evaluate` would report. The rules' rows are as
+/// in `vigil evaluate`; Vigil Risk's row is the held-out one.
+pub fn replay_heldout(
+    stays: &[Stay],
+    trained: &Trained,
+    config: &Config,
+    policy: &PolicyConfig,
+    bootstrap: usize,
+    seed: u64,
+) -> (Cohort, Vec<Figures>) {
+    let configs: Vec<Config> = trained
+        .fold_models
+        .iter()
+        .map(|m| Config {
+            risk: Arc::new(m.clone()),
+            ..config.clone()
+        })
+        .collect();
+    let summaries: Vec<StaySummary> = stays
+        .iter()
+        .zip(&trained.folds)
+        .map(|(stay, &fold)| {
+            let c = &configs[fold];
+            let reference = reference_policy(policy, c);
+            let trace = replay(stay, c, policy, &reference);
+            StaySummary::of(&stay.labels, &trace)
+        })
+        .collect();
+    figures(&summaries, bootstrap, seed)
 }
 
 fn notes(table: &Table, options: &Options, heldout: &[Heldout], source: &[String]) -> Vec<String> {

@@ -126,12 +126,25 @@ impl Default for MewsBands {
 }
 
 /// Everything the engine can be told.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Staleness limits.
     pub staleness: Staleness,
     /// MEWS bands.
     pub mews: MewsBands,
+    /// The Vigil Risk model (default: the one shipped with Vigil; `vigil train` evaluates
+    /// its cross-validation models through this).
+    pub risk: std::sync::Arc<crate::risk::RiskModel>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            staleness: Staleness::default(),
+            mews: MewsBands::default(),
+            risk: crate::risk::RiskModel::shipped_shared(),
+        }
+    }
 }
 
 /// An invalid setting.

@@ -62,7 +62,7 @@ impl Patient {
         let first_moved = self.risk_first != self.window.first();
         for (rule, until) in RuleId::ALL.iter().zip(valid_until.iter_mut()) {
             let stale = at >= *until
-                || changed.intersects(rule_inputs(*rule))
+                || changed.intersects(rule_inputs(*rule, config))
                 || (*rule == RuleId::Sofa && baseline_moved)
                 || (*rule == RuleId::Risk && first_moved);
             if !stale {
@@ -88,7 +88,7 @@ impl Patient {
     }
 }
 
-fn rule_inputs(rule: RuleId) -> crate::ParamSet {
+fn rule_inputs(rule: RuleId, config: &Config) -> crate::ParamSet {
     match rule {
         RuleId::Qsofa => qsofa::INPUTS,
         RuleId::Sirs => sirs::INPUTS,
@@ -96,10 +96,7 @@ fn rule_inputs(rule: RuleId) -> crate::ParamSet {
         RuleId::Sofa => sofa::INPUTS,
         RuleId::SepticShock => septic_shock::INPUTS,
         RuleId::Mews => mews::INPUTS,
-        RuleId::Risk => {
-            static RISK: std::sync::OnceLock<crate::ParamSet> = std::sync::OnceLock::new();
-            *RISK.get_or_init(risk::inputs)
-        }
+        RuleId::Risk => config.risk.params(),
     }
 }
 

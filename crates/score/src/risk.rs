@@ -18,10 +18,10 @@
 //! to be validated locally before use (the model card in CLINICAL.md).
 
 use std::fmt::Write as _;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::config::Staleness;
-use crate::param::Param;
+use crate::param::{Param, ParamSet};
 use crate::time::{Span, Timestamp};
 use crate::window::Window;
 
@@ -274,18 +274,39 @@ pub struct Explained {
     pub missing: Vec<usize>,
 }
 
+static SHIPPED: OnceLock<Arc<RiskModel>> = OnceLock::new();
+
+fn read_shipped() -> Arc<RiskModel> {
+    Arc::new(
+        RiskModel::parse(include_str!("../../../models/vigil-risk.model"))
+            // The shipped file is checked by a unit test; a broken one fails the tests.
+            .unwrap_or_else(|e| panic!("the shipped model file is invalid: {e}")),
+    )
+}
+
 /// The version line every model file starts with.
 const MAGIC: &str = "vigil-risk 1";
 
 impl RiskModel {
     /// The model shipped with Vigil (`models/vigil-risk.model`), read once.
     pub fn shipped() -> &'static RiskModel {
-        static MODEL: OnceLock<RiskModel> = OnceLock::new();
-        MODEL.get_or_init(|| {
-            RiskModel::parse(include_str!("../../../models/vigil-risk.model"))
-                // The shipped file is checked by a unit test; a broken one fails the build's tests.
-                .unwrap_or_else(|e| panic!("the shipped model file is invalid: {e}"))
-        })
+        SHIPPED.get_or_init(read_shipped)
+    }
+
+    /// [`RiskModel::shipped`], shared (what [`crate::Config`] holds by default).
+    pub fn shipped_shared() -> Arc<RiskModel> {
+        SHIPPED.get_or_init(read_shipped).clone()
+    }
+
+    /// Every parameter the model reads.
+    pub fn params(&self) -> ParamSet {
+        let mut set = ParamSet::EMPTY;
+        for f in &self.features {
+            if let Input::Reading(p, _) = f.input {
+                set.insert(p);
+            }
+        }
+        set
     }
 
     /// The log-odds at `at`: the intercept plus each measured feature's bin weight. No

@@ -36,13 +36,7 @@ pub struct Risk {
 
 /// Every parameter the shipped model reads.
 pub fn inputs() -> ParamSet {
-    let mut set = ParamSet::EMPTY;
-    for f in &RiskModel::shipped().features {
-        if let Input::Reading(p, _) = f.input {
-            set.insert(p);
-        }
-    }
-    set
+    RiskModel::shipped().params()
 }
 
 /// The criterion text of a statistic.
@@ -58,9 +52,9 @@ fn criterion(stat: Stat) -> &'static &'static str {
     }
 }
 
-/// Scores the shipped model into `out`.
+/// Scores the configured model (`Config::risk`) into `out`.
 pub fn score_into(inputs: &Inputs<'_>, out: &mut Risk) {
-    score_model_into(RiskModel::shipped(), inputs, out);
+    score_model_into(&inputs.config().risk, inputs, out);
 }
 
 /// Scores `model` into `out`, reusing its storage.
