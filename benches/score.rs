@@ -123,6 +123,17 @@ fn score(c: &mut Criterion) {
             black_box(&a);
         })
     });
+    // Vigil Risk alone: 43 features of 14 parameters, evidence and horizon.
+    let mut risk = vigil_score::rules::risk::Risk::default();
+    g.bench_function("risk", |b| {
+        b.iter(|| {
+            let inputs =
+                vigil_score::rules::Inputs::new(black_box(&window), black_box(at), &config);
+            vigil_score::rules::risk::score_into(&inputs, &mut risk);
+            assert_eq!(risk.score, expected.risk.score);
+            black_box(&risk);
+        })
+    });
     g.finish();
 }
 

@@ -1026,7 +1026,8 @@ fn train(
     // The same held-out models replayed through the engine and the alert semantics.
     let mut policy = vigil_score::PolicyConfig::default();
     policy.thresholds.risk = [Some(trained.model.threshold_percent), None, None];
-    let (cohort, figures) = train::replay_heldout(&stays, &trained, &options.config, &policy, 200, 2019);
+    let (cohort, figures) =
+        train::replay_heldout(&stays, &trained, &options.config, &policy, 200, 2019);
     println!(
         "\nheld out, replayed through the alert semantics ({} stays, {:.0} patient-days; 95 % bootstrap intervals):",
         cohort.stays, cohort.patient_days
@@ -1061,8 +1062,14 @@ fn train(
         );
     };
     let risk = vigil_score::RuleId::ALL.len() - 1;
-    show(&format!("Vigil Risk >= {} %", trained.model.threshold_percent), &figures[risk]);
-    show("default policy and Vigil Risk advisory", &figures[vigil_evaluate::metrics::POLICY]);
+    show(
+        &format!("Vigil Risk >= {} %", trained.model.threshold_percent),
+        &figures[risk],
+    );
+    show(
+        "default policy and Vigil Risk advisory",
+        &figures[vigil_evaluate::metrics::POLICY],
+    );
     let text = trained.model.to_text();
     if let Some(check) = check {
         return match std::fs::read_to_string(check) {

@@ -23,11 +23,7 @@ use crate::Stay;
 pub fn reference_policy(base: &PolicyConfig, config: &Config) -> PolicyConfig {
     let mut reference = PolicyConfig::every_rule();
     reference.thresholds.mews = [Some(5), None, None];
-    reference.thresholds.risk = [
-        Some(config.risk.threshold_percent),
-        None,
-        None,
-    ];
+    reference.thresholds.risk = [Some(config.risk.threshold_percent), None, None];
     reference.reminder = base.reminder;
     reference
 }

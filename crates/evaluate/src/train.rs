@@ -260,7 +260,12 @@ pub fn train(table: &Table, options: &Options, features: &[Input], source: &[Str
             }
             fold_models.push(model);
         }
-        heldout.push(choose_threshold(table, &estimates, lambda, options.max_episodes));
+        heldout.push(choose_threshold(
+            table,
+            &estimates,
+            lambda,
+            options.max_episodes,
+        ));
         models.push(fold_models);
     }
     // The best held-out utility; on a tie, the stronger penalty.
@@ -498,12 +503,7 @@ fn fit(table: &Table, rows: &[usize], features: &[Input], bins: usize, lambda: f
             *w = columns[j][b].map_or(0.0, |c| beta[c]);
         }
     }
-    RiskModel {
-        notes: Vec::new(),
-        intercept: beta[0],
-        threshold_percent: 1,
-        features: model_features,
-    }
+    RiskModel::new(Vec::new(), beta[0], 1, model_features)
 }
 
 /// Penalised logistic regression by Newton's method on sparse binary rows.

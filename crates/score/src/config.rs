@@ -135,6 +135,10 @@ pub struct Config {
     /// The Vigil Risk model (default: the one shipped with Vigil; `vigil train` evaluates
     /// its cross-validation models through this).
     pub risk: std::sync::Arc<crate::risk::RiskModel>,
+    /// Whether Vigil Risk is computed (default: yes). The service turns it off when no
+    /// alert level of it is configured, since nothing else there shows it; a result not
+    /// computed scores 0 with every input missing.
+    pub score_risk: bool,
 }
 
 impl Default for Config {
@@ -143,6 +147,7 @@ impl Default for Config {
             staleness: Staleness::default(),
             mews: MewsBands::default(),
             risk: crate::risk::RiskModel::shipped_shared(),
+            score_risk: true,
         }
     }
 }

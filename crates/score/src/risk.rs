@@ -158,7 +158,7 @@ impl Input {
                     until = soon;
                 }
                 if let Some(oldest) = window.readings(p, at, span).next() {
-                    until = until.min(oldest.effective.plus(span).plus(Span::millis(1)));
+                    until = until.min(oldest.effective.plus(span));
                 }
                 if stat == Stat::Change6h {
                     until = soon;
@@ -226,9 +226,11 @@ pub struct Feature {
 }
 
 impl Feature {
-    /// The bin `value` falls in.
+    /// The bin `value` falls in: how many cuts are at or below it (a handful of
+    /// comparisons without branches).
+    #[inline]
     pub fn bin(&self, value: f64) -> usize {
-        self.cuts.partition_point(|c| *c <= value)
+        self.cuts.iter().map(|c| usize::from(*c <= value)).sum()
     }
 
     /// What it is called in evidence: `resp_rate`, `max6h resp_rate`.
@@ -237,8 +239,31 @@ impl Feature {
     }
 }
 
+/// The most cuts a feature may have for the fixed-width bin search of the hot path
+/// (more are allowed, and searched one by one).
+pub const LANES: usize = 8;
+
+/// One feature laid out for the hot path: its cuts padded with +infinity to [`LANES`],
+/// so that finding the bin is [`LANES`] comparisons without branches.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot {
+    /// Padded cuts.
+    pub(crate) cuts: [f64; LANES],
+    /// Weights, padded with 0.
+    pub(crate) weights: [f64; LANES + 1],
+}
+
+impl Slot {
+    /// The weight of `value`'s bin (as [`Feature::bin`] finds it).
+    #[inline]
+    pub(crate) fn weight(&self, value: f64) -> f64 {
+        let bin: usize = self.cuts.iter().map(|c| usize::from(*c <= value)).sum();
+        self.weights[bin]
+    }
+}
+
 /// A trained model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct RiskModel {
     /// Free-text header lines (`#` comments): what it was trained on, the attribution
     /// the data's license requires, and its cross-validated figures.
@@ -250,6 +275,18 @@ pub struct RiskModel {
     pub threshold_percent: u8,
     /// The features.
     pub features: Vec<Feature>,
+    /// The features laid out for the hot path, built on first use (a model is not
+    /// changed once it is scored).
+    slots: OnceLock<Vec<Option<Slot>>>,
+}
+
+impl PartialEq for RiskModel {
+    fn eq(&self, other: &Self) -> bool {
+        self.notes == other.notes
+            && self.intercept.to_bits() == other.intercept.to_bits()
+            && self.threshold_percent == other.threshold_percent
+            && self.features == other.features
+    }
 }
 
 /// One feature's part in an estimate.
@@ -288,6 +325,42 @@ fn read_shipped() -> Arc<RiskModel> {
 const MAGIC: &str = "vigil-risk 1";
 
 impl RiskModel {
+    /// A model of these parts.
+    pub fn new(
+        notes: Vec<String>,
+        intercept: f64,
+        threshold_percent: u8,
+        features: Vec<Feature>,
+    ) -> RiskModel {
+        RiskModel {
+            notes,
+            intercept,
+            threshold_percent,
+            features,
+            slots: OnceLock::new(),
+        }
+    }
+
+    /// Each feature's hot-path layout (`None` for one with more than [`LANES`] cuts).
+    pub(crate) fn slots(&self) -> &[Option<Slot>] {
+        self.slots.get_or_init(|| {
+            self.features
+                .iter()
+                .map(|f| {
+                    (f.cuts.len() <= LANES).then(|| {
+                        let mut slot = Slot {
+                            cuts: [f64::INFINITY; LANES],
+                            weights: [0.0; LANES + 1],
+                        };
+                        slot.cuts[..f.cuts.len()].copy_from_slice(&f.cuts);
+                        slot.weights[..f.weights.len()].copy_from_slice(&f.weights);
+                        slot
+                    })
+                })
+                .collect()
+        })
+    }
+
     /// The model shipped with Vigil (`models/vigil-risk.model`), read once.
     pub fn shipped() -> &'static RiskModel {
         SHIPPED.get_or_init(read_shipped)
@@ -361,12 +434,7 @@ impl RiskModel {
     pub fn parse(text: &str) -> Result<RiskModel, String> {
         let mut lines = text.lines().enumerate().map(|(n, l)| (n + 1, l.trim_end()));
         let mut notes = Vec::new();
-        let mut model = RiskModel {
-            notes: Vec::new(),
-            intercept: f64::NAN,
-            threshold_percent: 0,
-            features: Vec::new(),
-        };
+        let mut model = RiskModel::new(Vec::new(), f64::NAN, 0, Vec::new());
         let mut seen_magic = false;
         for (n, line) in lines.by_ref() {
             if let Some(note) = line.strip_prefix('#') {
@@ -522,11 +590,11 @@ mod tests {
     use crate::observation::{Observation, RawValue, Status};
 
     fn toy() -> RiskModel {
-        RiskModel {
-            notes: vec!["a toy".into(), String::new()],
-            intercept: -3.5,
-            threshold_percent: 5,
-            features: vec![
+        RiskModel::new(
+            vec!["a toy".into(), String::new()],
+            -3.5,
+            5,
+            vec![
                 Feature {
                     input: Input::Reading(Param::RespRate, Stat::Now),
                     cuts: vec![12.0, 21.0, 25.0],
@@ -538,7 +606,7 @@ mod tests {
                     weights: vec![0.0, 0.75],
                 },
             ],
-        }
+        )
     }
 
     fn at(h: i64) -> Timestamp {

@@ -115,6 +115,13 @@ pub struct Reading {
 }
 
 impl Reading {
+    /// A placeholder (heart rate 0 at the epoch) for fixed-size storage.
+    pub(crate) const EMPTY: Reading = Reading {
+        param: Param::HeartRate,
+        value: 0.0,
+        effective: Timestamp::from_millis(0),
+    };
+
     /// The typed value.
     pub fn value(&self) -> Value {
         Value::from_f64(self.param, self.value)
@@ -265,6 +272,25 @@ impl Default for Derived {
             pf_max_age: Span::millis(0),
         }
     }
+}
+
+/// What [`Window::extremes`] finds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Extremes {
+    /// The current reading (as [`Window::latest`] finds it).
+    pub(crate) latest: Option<Reading>,
+    /// The highest value in the span (meaningful when `oldest` is some).
+    pub(crate) max: f64,
+    /// The lowest value in the span.
+    pub(crate) min: f64,
+    /// When the most recent reading with the highest value was measured.
+    pub(crate) max_at: Timestamp,
+    /// When the most recent reading with the lowest value was measured.
+    pub(crate) min_at: Timestamp,
+    /// When the oldest reading in the span was measured (`None`: no reading in it).
+    pub(crate) oldest: Option<Timestamp>,
+    /// Whether a reading measured after the span's end is held.
+    pub(crate) later: bool,
 }
 
 /// One patient's readings.
@@ -753,6 +779,64 @@ impl Window {
             }
         }
         (pf, oldest)
+    }
+
+    /// In one pass over `param`'s history, newest first: its current reading (the newest
+    /// live one at or before `at`, if no older than `max_age`), the highest and lowest
+    /// live readings in `(at - span, at]`, the oldest one's time, and whether a live
+    /// reading measured after `at` is held. Vigil Risk reads these for every parameter.
+    pub(crate) fn extremes(
+        &self,
+        param: Param,
+        at: Timestamp,
+        max_age: Span,
+        span: Span,
+    ) -> Extremes {
+        let from = at.minus(span);
+        let limit = at.minus(max_age);
+        let (mut max, mut min) = (f64::NEG_INFINITY, f64::INFINITY);
+        let (mut max_at, mut min_at) = (at, at);
+        let mut oldest = None;
+        let mut latest = None;
+        let mut seen_newest = false;
+        let mut later = false;
+        for e in self.history(param).iter().rev() {
+            if !e.live() {
+                continue;
+            }
+            if e.effective > at {
+                later = true;
+                continue;
+            }
+            if !seen_newest {
+                seen_newest = true;
+                if e.effective >= limit {
+                    latest = Some(e.reading(param));
+                }
+            }
+            if e.effective <= from {
+                break;
+            }
+            // Newest first: on a tie the most recent reading is kept.
+            if e.value > max {
+                max = e.value;
+                max_at = e.effective;
+            }
+            if e.value < min {
+                min = e.value;
+                min_at = e.effective;
+            }
+            oldest = Some(e.effective);
+        }
+        Extremes {
+            latest,
+            max,
+            min,
+            max_at,
+            min_at,
+            oldest,
+            later,
+        }
     }
 
     /// Every live reading of `param` in `(at - span, at]`, oldest first.

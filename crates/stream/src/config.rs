@@ -1461,6 +1461,9 @@ impl Config {
                 infusion: Span::minutes(e.stale_infusion_minutes as i64),
                 ..Staleness::default()
             },
+            // Nothing in the service shows Vigil Risk but its own alerts: without an alert
+            // level it is not computed (it costs about twice the other rules together).
+            score_risk: policy.thresholds.risk.iter().any(Option::is_some),
             ..EngineConfig::default()
         };
         let (Ok(mllp_listen), Ok(mllp_http_listen)) = (mllp_listen, mllp_http_listen) else {

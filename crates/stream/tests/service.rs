@@ -1306,3 +1306,44 @@ async fn watches_and_stops_from_the_board_mark_alerts_suppressed_and_forged_ones
     stop.cancel();
     task.await.expect("service stops");
 }
+
+/// Vigil Risk runs in the service like the published rules: off by default, and with
+/// `[alerts] risk` set it raises an alert that says it is a statistical estimate and
+/// carries the readings that raised it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vigil_risk_alerts_through_the_service_when_configured() {
+    let mut h = Harness::new(2);
+    h.config.alerts.risk = [2, 0, 0];
+    let (stop, task) = h.start();
+    // A febrile, tachypnoeic, tachycardic set: well above the model's baseline of 1 %.
+    send_all(&h, vitals("RISK-1", 0, 30, 88, 140)).await;
+    let alerts = h.reader(&h.config.kafka.alerts_topic);
+    let seen = read_until(&alerts, Duration::from_secs(60), |seen| {
+        !alerts_of(seen, "RISK-1", "risk").is_empty()
+    })
+    .await;
+    let risk = alerts_of(&seen, "RISK-1", "risk");
+    let raised = risk.first().expect("a Vigil Risk alert");
+    assert_eq!(raised["kind"], "raised");
+    assert_eq!(raised["level"], "advisory");
+    assert!(
+        raised["score"].as_u64().expect("a percentage") >= 2,
+        "{raised}"
+    );
+    let message = raised["message"].as_str().expect("message");
+    assert!(
+        message.starts_with("Vigil Risk ") && message.contains("(a statistical estimate)"),
+        "{message}"
+    );
+    let criteria = raised["criteria"].as_array().expect("criteria");
+    assert!(!criteria.is_empty(), "{raised}");
+    assert!(
+        criteria.iter().all(|c| c["points"].as_u64() > Some(0)),
+        "{raised}"
+    );
+    // The laboratory values the model reads were never sent: listed as missing.
+    let missing = raised["coverage"]["missing"].as_array().expect("missing");
+    assert!(missing.iter().any(|m| m == "lactate"), "{raised}");
+    stop.cancel();
+    task.await.expect("service stops");
+}
