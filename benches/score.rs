@@ -123,6 +123,19 @@ fn score(c: &mut Criterion) {
             black_box(&a);
         })
     });
+    // The service's default: the six published rules, Vigil Risk not computed (no alert
+    // level of it configured).
+    let published = Config {
+        score_risk: false,
+        ..config.clone()
+    };
+    g.bench_function("published_rules", |b| {
+        b.iter(|| {
+            let a = assess(black_box(&window), black_box(at), &published);
+            assert_eq!(a.news2.score, expected.news2.score);
+            black_box(&a);
+        })
+    });
     // Vigil Risk alone: 43 features of 14 parameters, evidence and horizon.
     let mut risk = vigil_score::rules::risk::Risk::default();
     g.bench_function("risk", |b| {

@@ -1462,7 +1462,7 @@ impl Config {
                 ..Staleness::default()
             },
             // Nothing in the service shows Vigil Risk but its own alerts: without an alert
-            // level it is not computed (it costs about twice the other rules together).
+            // level it is not computed (it costs about three times the other rules together).
             score_risk: policy.thresholds.risk.iter().any(Option::is_some),
             ..EngineConfig::default()
         };
