@@ -278,6 +278,8 @@ pub struct RiskModel {
     /// The features laid out for the hot path, built on first use (a model is not
     /// changed once it is scored).
     slots: OnceLock<Vec<Option<Slot>>>,
+    /// [`RiskModel::params`], found on first use.
+    params: OnceLock<ParamSet>,
 }
 
 impl PartialEq for RiskModel {
@@ -338,6 +340,7 @@ impl RiskModel {
             threshold_percent,
             features,
             slots: OnceLock::new(),
+            params: OnceLock::new(),
         }
     }
 
@@ -373,13 +376,15 @@ impl RiskModel {
 
     /// Every parameter the model reads.
     pub fn params(&self) -> ParamSet {
-        let mut set = ParamSet::EMPTY;
-        for f in &self.features {
-            if let Input::Reading(p, _) = f.input {
-                set.insert(p);
+        *self.params.get_or_init(|| {
+            let mut set = ParamSet::EMPTY;
+            for f in &self.features {
+                if let Input::Reading(p, _) = f.input {
+                    set.insert(p);
+                }
             }
-        }
-        set
+            set
+        })
     }
 
     /// The log-odds at `at`: the intercept plus each measured feature's bin weight. No

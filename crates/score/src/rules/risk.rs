@@ -66,10 +66,19 @@ pub fn score_into(inputs: &Inputs<'_>, out: &mut Risk) {
     if config.score_risk {
         score_model_into(&config.risk, inputs, out);
     } else {
-        *out = Risk {
-            missing: config.risk.params(),
-            ..Risk::default()
-        };
+        let missing = config.risk.params();
+        // The same result every time: written only when the storage holds another.
+        if out.missing != missing
+            || out.score != 0
+            || out.log_odds != 0.0
+            || out.observed.is_some()
+            || !out.criteria.as_slice().is_empty()
+        {
+            *out = Risk {
+                missing,
+                ..Risk::default()
+            };
+        }
     }
 }
 
