@@ -7,31 +7,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::util::{repo_file, vigil};
+use crate::util::{first_stays, repo_file, tmp_dir, vigil};
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("vigil-eval-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("mkdir");
-    d
-}
-
-/// The first `n` stays of set A, copied out of the archive into a fresh directory.
-fn first_stays(n: usize) -> PathBuf {
-    let archive = repo_file("../shared/data/physionet2019/training_setA.tar.gz");
-    assert!(archive.exists(), "{} is missing", archive.display());
-    let dir = tmp("stays");
-    let mut left = n;
-    vigil_evaluate::psv::Source::open(&archive)
-        .expect("archive")
-        .for_each(|name, text, _| {
-            if left > 0 {
-                std::fs::write(dir.join(name), text.expect("text")).expect("write");
-                left -= 1;
-            }
-        })
-        .expect("read");
-    dir
+    tmp_dir(&format!("eval-{name}"))
 }
 
 fn json(out: &crate::util::Output) -> serde_json::Value {
@@ -41,7 +20,7 @@ fn json(out: &crate::util::Output) -> serde_json::Value {
 
 #[test]
 fn predictions_score_the_same_in_an_independent_implementation() {
-    let stays = first_stays(400);
+    let stays = first_stays(400, "eval-stays");
     let work = tmp("out");
     let (preds, report) = (work.join("predictions"), work.join("report.html"));
     let out = vigil(

@@ -4,13 +4,10 @@
 
 use std::path::PathBuf;
 
-use crate::util::{repo_file, vigil};
+use crate::util::{first_stays, repo_file, tmp_dir, vigil};
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("vigil-train-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("mkdir");
-    d
+    tmp_dir(&format!("train-{name}"))
 }
 
 fn set_a() -> PathBuf {
@@ -19,25 +16,9 @@ fn set_a() -> PathBuf {
     archive
 }
 
-/// The first `n` stays of set A, copied out of the archive into a fresh directory.
-fn first_stays(n: usize) -> PathBuf {
-    let dir = tmp("stays");
-    let mut left = n;
-    vigil_evaluate::psv::Source::open(&set_a())
-        .expect("archive")
-        .for_each(|name, text, _| {
-            if left > 0 {
-                std::fs::write(dir.join(name), text.expect("text")).expect("write");
-                left -= 1;
-            }
-        })
-        .expect("read");
-    dir
-}
-
 #[test]
 fn training_is_deterministic_and_check_fails_on_any_difference() {
-    let stays = first_stays(400);
+    let stays = first_stays(400, "train-stays");
     let work = tmp("out");
     let model = work.join("risk.model");
     let (stays, model_path) = (

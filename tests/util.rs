@@ -55,3 +55,31 @@ pub fn vigil(args: &[&str], stdin: &str) -> Output {
         stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
     }
 }
+
+/// A fresh, empty directory for one test's files: `name` must be unique among the tests
+/// (they run in one process, side by side).
+pub fn tmp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vigil-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("mkdir");
+    d
+}
+
+/// The first `n` stays of PhysioNet 2019 set A, read in place from `../shared/data` and
+/// copied out of the archive into the fresh directory `name`.
+pub fn first_stays(n: usize, name: &str) -> PathBuf {
+    let archive = repo_file("../shared/data/physionet2019/training_setA.tar.gz");
+    assert!(archive.exists(), "{} is missing", archive.display());
+    let dir = tmp_dir(name);
+    let mut left = n;
+    vigil_evaluate::psv::Source::open(&archive)
+        .expect("archive")
+        .for_each(|name, text, _| {
+            if left > 0 {
+                std::fs::write(dir.join(name), text.expect("text")).expect("write");
+                left -= 1;
+            }
+        })
+        .expect("read");
+    dir
+}

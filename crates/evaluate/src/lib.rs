@@ -288,15 +288,7 @@ fn read(input: &Input, tx: &mpsc::SyncSender<(Stay, f64)>) -> Result<Counts, Err
     };
     match input {
         Input::Psv(path) => {
-            let source = psv::Source::open(path).map_err(|e| Error::Io(path.clone(), e))?;
-            source
-                .for_each(|name, text, done| {
-                    match text.and_then(|t| psv::parse(name, t, &mut counts)) {
-                        Ok(stay) => send(stay, done, &mut counts),
-                        Err(reason) => counts.rejected_stays.push((name.to_string(), reason)),
-                    }
-                })
-                .map_err(|e| Error::Io(path.clone(), e))?;
+            psv::read_stays(path, &mut counts, send).map_err(|e| Error::Io(path.clone(), e))?;
         }
         Input::Jsonl { path, labels } => {
             let stays = jsonl::read(path, labels, &mut counts)?;

@@ -56,7 +56,7 @@ pub struct StaySummary {
 }
 
 /// The onset window of a septic stay of `n` hours: its first and last hour.
-fn onset_window(onset: i64, n: usize) -> (usize, usize) {
+pub(crate) fn onset_window(onset: i64, n: usize) -> (usize, usize) {
     let from = (onset - 12).max(0) as usize;
     let to = ((onset + 3).max(0) as usize).min(n.saturating_sub(1));
     (from, to)

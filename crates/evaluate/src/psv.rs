@@ -67,6 +67,26 @@ enum Use {
     Ignored(usize),
 }
 
+/// Reads every stay file of `path` (a directory or a `.tar.gz`), handing each parsed
+/// stay to `each` with the share of the input read so far; a stay that cannot be parsed is
+/// recorded in `counts.rejected_stays` with its reason.
+///
+/// # Errors
+///
+/// The input cannot be read.
+pub fn read_stays(
+    path: &Path,
+    counts: &mut Counts,
+    mut each: impl FnMut(Stay, f64, &mut Counts),
+) -> io::Result<()> {
+    Source::open(path)?.for_each(|name, text, done| {
+        match text.and_then(|t| parse(name, t, counts)) {
+            Ok(stay) => each(stay, done, counts),
+            Err(reason) => counts.rejected_stays.push((name.to_owned(), reason)),
+        }
+    })
+}
+
 /// Parses one stay file. `Err` gives the reason the whole file is rejected.
 pub fn parse(name: &str, text: &str, counts: &mut Counts) -> Result<Stay, String> {
     let mut lines = text.lines();

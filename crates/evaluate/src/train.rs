@@ -194,14 +194,7 @@ impl Table {
 pub fn read_stays(path: &Path) -> Result<(Vec<Stay>, Counts), String> {
     let mut counts = Counts::default();
     let mut stays = Vec::new();
-    let source = psv::Source::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    source
-        .for_each(
-            |name, text, _| match text.and_then(|t| psv::parse(name, t, &mut counts)) {
-                Ok(stay) => stays.push(stay),
-                Err(reason) => counts.rejected_stays.push((name.to_owned(), reason)),
-            },
-        )
+    psv::read_stays(path, &mut counts, |stay, _, _| stays.push(stay))
         .map_err(|e| format!("{}: {e}", path.display()))?;
     if stays.is_empty() {
         return Err(format!("{}: no stay to train on", path.display()));
@@ -624,8 +617,7 @@ fn choose_threshold(table: &Table, estimates: &[f64], lambda: f64, max_episodes:
                 .count();
             if let Some(onset) = crate::utility::t_sepsis(labels) {
                 septic += 1;
-                let from = (onset - 12).max(0) as usize;
-                let to = (onset + 3).max(0) as usize;
+                let (from, to) = crate::metrics::onset_window(onset, alerts.len());
                 if alerts
                     .iter()
                     .enumerate()
