@@ -639,7 +639,7 @@ pub struct Service {
 impl Default for Service {
     fn default() -> Self {
         Service {
-            batch_max_messages: 20_000,
+            batch_max_messages: 100_000,
             batch_max_wait_ms: 2,
             shutdown_deadline_ms: 10_000,
             overdue_check_ms: 30_000,
