@@ -154,31 +154,47 @@ fn ingest(c: &mut Criterion) {
     let config = Config::default();
     let mut g = c.benchmark_group("ingest");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("observation", |b| {
-        let (window, last) = populated_window(&config);
-        let mut patient = Patient::new();
-        *patient.window_mut() = window;
-        patient.assess(Timestamp::from_millis(last), &config);
-        let mut t = last;
-        let mut hr = 100.0;
-        // Feeds carry observation ids, and each is checked for redelivery. The id is a
-        // decimal counter incremented in place so the bench does not time formatting.
-        let mut id = *b"monitor-7/hr/0000000000";
-        b.iter(|| {
-            // 1 ms apart, so even 10^7 iterations stay within the hours over which the
-            // window's other readings are current: the window stays populated.
-            t += 1;
-            hr = if hr > 140.0 { 100.0 } else { hr + 1.0 };
-            increment_decimal(&mut id);
-            let id = std::str::from_utf8(&id).expect("ASCII id");
-            let o = obs("heart_rate", RawValue::Number(hr), t).with_id(id, Status::Final);
-            let outcome = patient.ingest(black_box(&o), &config);
-            assert_eq!(outcome, Ingested::Accepted);
-            let a = patient.assess(o.effective(), &config);
-            assert!(a.news2.components.heart_rate >= 1);
-            black_box(a);
-        })
-    });
+    // The hot path three ways: ingest with all seven rules re-scored (the default
+    // engine), with the six published ones only (the service without a Vigil Risk alert
+    // level), and ingest alone: the differences are what each part of scoring costs per
+    // observation.
+    let published = Config {
+        score_risk: false,
+        ..config.clone()
+    };
+    for (name, config, scored) in [
+        ("observation", &config, true),
+        ("observation_published_rules", &published, true),
+        ("observation_unscored", &config, false),
+    ] {
+        g.bench_function(name, |b| {
+            let (window, last) = populated_window(config);
+            let mut patient = Patient::new();
+            *patient.window_mut() = window;
+            patient.assess(Timestamp::from_millis(last), config);
+            let mut t = last;
+            let mut hr = 100.0;
+            // Feeds carry observation ids, and each is checked for redelivery. The id is a
+            // decimal counter incremented in place so the bench does not time formatting.
+            let mut id = *b"monitor-7/hr/0000000000";
+            b.iter(|| {
+                // 1 ms apart, so even 10^7 iterations stay within the hours over which the
+                // window's other readings are current: the window stays populated.
+                t += 1;
+                hr = if hr > 140.0 { 100.0 } else { hr + 1.0 };
+                increment_decimal(&mut id);
+                let id = std::str::from_utf8(&id).expect("ASCII id");
+                let o = obs("heart_rate", RawValue::Number(hr), t).with_id(id, Status::Final);
+                let outcome = patient.ingest(black_box(&o), config);
+                assert_eq!(outcome, Ingested::Accepted);
+                if scored {
+                    let a = patient.assess(o.effective(), config);
+                    assert!(a.news2.components.heart_rate >= 1);
+                    black_box(a);
+                }
+            })
+        });
+    }
 
     const PATIENTS: usize = 10_000;
     const BATCH: usize = 50_000;

@@ -432,6 +432,8 @@ fn cuts(table: &Table, rows: &[usize], column: usize, bins: usize) -> Vec<f64> {
         return Vec::new();
     }
     v.sort_by(f64::total_cmp);
+    // A model file holds at most MAX_CUTS cuts per feature.
+    let bins = bins.clamp(1, vigil_score::risk::MAX_CUTS + 1);
     let mut out: Vec<f64> = (1..bins).map(|k| v[k * v.len() / bins]).collect();
     out.dedup();
     // A cut at the smallest value leaves its lower bin empty.

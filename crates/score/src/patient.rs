@@ -24,9 +24,9 @@ pub struct Patient {
     /// Per rule (in [`RuleId::ALL`] order), the first instant its result may change without a
     /// new reading; `None` before the first assessment.
     valid_until: Option<[Timestamp; 7]>,
-    /// The window's first reading when Vigil Risk was last scored (it reads the hours
-    /// since then, which a reading of any parameter can move back).
-    risk_first: Option<Timestamp>,
+    /// What Vigil Risk remembers between two scorings (only while it is scored), so that
+    /// a reading re-scores only its own parameter's features.
+    risk: Option<Box<risk::Memo>>,
 }
 
 impl Patient {
@@ -59,7 +59,10 @@ impl Patient {
         let previous = self.valid_until.filter(|_| at >= self.current.at);
         let mut valid_until = previous.unwrap_or([Timestamp::from_millis(i64::MIN); 7]);
         let baseline_moved = self.current.sofa.baseline != self.window.sofa_baseline();
-        let first_moved = self.risk_first != self.window.first();
+        // Vigil Risk reads the hours since the first reading, which a reading of any
+        // parameter can move back.
+        let first_moved =
+            config.score_risk && self.risk.as_ref().map(|m| m.first()) != Some(self.window.first());
         for (rule, until) in RuleId::ALL.iter().zip(valid_until.iter_mut()) {
             let stale = at >= *until
                 || changed.intersects(rule_inputs(*rule, config))
@@ -77,13 +80,14 @@ impl Patient {
                 RuleId::Sofa => sofa::score_into(&inputs, &mut c.sofa),
                 RuleId::SepticShock => septic_shock::score_into(&inputs, &mut c.septic_shock),
                 RuleId::Mews => mews::score_into(&inputs, &mut c.mews),
-                RuleId::Risk => risk::score_into(&inputs, &mut c.risk),
+                RuleId::Risk => {
+                    risk::score_incremental(&inputs, changed, &mut self.risk, &mut c.risk)
+                }
             }
             *until = inputs.take_horizon();
         }
         self.current.at = at;
         self.valid_until = Some(valid_until);
-        self.risk_first = self.window.first();
         &self.current
     }
 }

@@ -239,6 +239,10 @@ impl Feature {
     }
 }
 
+/// The most cuts a feature may have (its bin is remembered in one byte between two
+/// scorings of a patient).
+pub const MAX_CUTS: usize = 254;
+
 /// The most cuts a feature may have for the fixed-width bin search of the hot path
 /// (more are allowed, and searched one by one).
 pub const LANES: usize = 8;
@@ -254,11 +258,10 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    /// The weight of `value`'s bin (as [`Feature::bin`] finds it).
+    /// The bin `value` falls in (as [`Feature::bin`] finds it).
     #[inline]
-    pub(crate) fn weight(&self, value: f64) -> f64 {
-        let bin: usize = self.cuts.iter().map(|c| usize::from(*c <= value)).sum();
-        self.weights[bin]
+    pub(crate) fn bin(&self, value: f64) -> usize {
+        self.cuts.iter().map(|c| usize::from(*c <= value)).sum()
     }
 }
 
@@ -280,6 +283,31 @@ pub struct RiskModel {
     slots: OnceLock<Vec<Option<Slot>>>,
     /// [`RiskModel::params`], found on first use.
     params: OnceLock<ParamSet>,
+    /// [`RiskModel::layout`], found on first use.
+    layout: OnceLock<Layout>,
+}
+
+/// A model laid out for incremental scoring (`crate::rules::risk`), found once.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Layout {
+    /// The features in groups of consecutive ones reading the same input.
+    pub(crate) groups: Vec<Group>,
+    /// Every feature's weights end to end: feature `i`'s bin `b` weighs
+    /// `weights[offsets[i] + b]`.
+    pub(crate) weights: Vec<f64>,
+    /// Where each feature's weights start in `weights`.
+    pub(crate) offsets: Vec<usize>,
+}
+
+/// Consecutive features of a model that read the same input (one parameter's statistics,
+/// or the hours observed): what an incremental scoring re-scores together when that input
+/// changes (`crate::rules::risk::Memo`).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Group {
+    /// The features, as indices into [`RiskModel::features`].
+    pub(crate) features: std::ops::Range<usize>,
+    /// The parameter they read (`None`: the hours observed).
+    pub(crate) param: Option<Param>,
 }
 
 impl PartialEq for RiskModel {
@@ -341,7 +369,37 @@ impl RiskModel {
             features,
             slots: OnceLock::new(),
             params: OnceLock::new(),
+            layout: OnceLock::new(),
         }
+    }
+
+    /// The features in groups of consecutive ones reading the same input, and their
+    /// weights end to end, found once.
+    pub(crate) fn layout(&self) -> &Layout {
+        self.layout.get_or_init(|| {
+            let mut groups: Vec<Group> = Vec::new();
+            let (mut weights, mut offsets) = (Vec::new(), Vec::new());
+            for (i, f) in self.features.iter().enumerate() {
+                let param = match f.input {
+                    Input::Reading(p, _) => Some(p),
+                    Input::Observed => None,
+                };
+                match groups.last_mut() {
+                    Some(g) if g.param == param => g.features.end = i + 1,
+                    _ => groups.push(Group {
+                        features: i..i + 1,
+                        param,
+                    }),
+                }
+                offsets.push(weights.len());
+                weights.extend_from_slice(&f.weights);
+            }
+            Layout {
+                groups,
+                weights,
+                offsets,
+            }
+        })
     }
 
     /// Each feature's hot-path layout (`None` for one with more than [`LANES`] cuts).
@@ -390,11 +448,16 @@ impl RiskModel {
     /// The log-odds at `at`: the intercept plus each measured feature's bin weight. No
     /// allocation (the service computes it for every decision).
     pub fn log_odds(&self, window: &Window, at: Timestamp, staleness: &Staleness) -> f64 {
+        // Summed group by group, as the rule sums them (the same bits).
         let mut sum = self.intercept;
-        for f in &self.features {
-            if let Some(v) = f.input.value(window, at, staleness) {
-                sum += f.weights[f.bin(v)];
+        for group in &self.layout().groups {
+            let mut subtotal = 0.0;
+            for f in &self.features[group.features.clone()] {
+                if let Some(v) = f.input.value(window, at, staleness) {
+                    subtotal += f.weights[f.bin(v)];
+                }
             }
+            sum += subtotal;
         }
         sum
     }
@@ -406,14 +469,12 @@ impl RiskModel {
 
     /// The estimate with every feature's contribution and the missing features.
     pub fn explain(&self, window: &Window, at: Timestamp, staleness: &Staleness) -> Explained {
-        let mut sum = self.intercept;
         let mut contributions = Vec::new();
         let mut missing = Vec::new();
         for (i, f) in self.features.iter().enumerate() {
             match f.input.value(window, at, staleness) {
                 Some(value) => {
                     let log_odds = f.weights[f.bin(value)];
-                    sum += log_odds;
                     contributions.push(Contribution {
                         feature: i,
                         value,
@@ -425,7 +486,7 @@ impl RiskModel {
         }
         contributions.sort_by(|a, b| b.log_odds.abs().total_cmp(&a.log_odds.abs()));
         Explained {
-            probability: probability(sum),
+            probability: probability(self.log_odds(window, at, staleness)),
             contributions,
             missing,
         }
@@ -488,6 +549,12 @@ impl RiskModel {
                     let cuts = numbers(cuts).ok_or_else(|| err("expected numbers as cuts"))?;
                     if cuts.windows(2).any(|w| w[0] >= w[1]) {
                         return Err(err("cuts must be strictly ascending"));
+                    }
+                    if cuts.len() > MAX_CUTS {
+                        return Err(err(&format!(
+                            "{} cuts; a feature has at most {MAX_CUTS}",
+                            cuts.len()
+                        )));
                     }
                     model.features.push(Feature {
                         input,
@@ -739,6 +806,16 @@ mod tests {
             (
                 good.replace("lactate max6h", "lactate max7h"),
                 "unknown statistic",
+            ),
+            (
+                good.replace(
+                    "12 21 25",
+                    &(0..255)
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                "255 cuts; a feature has at most 254",
             ),
         ] {
             let e = RiskModel::parse(&bad).map(|_| ()).unwrap_err();

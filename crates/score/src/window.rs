@@ -115,13 +115,6 @@ pub struct Reading {
 }
 
 impl Reading {
-    /// A placeholder (heart rate 0 at the epoch) for fixed-size storage.
-    pub(crate) const EMPTY: Reading = Reading {
-        param: Param::HeartRate,
-        value: 0.0,
-        effective: Timestamp::from_millis(0),
-    };
-
     /// The typed value.
     pub fn value(&self) -> Value {
         Value::from_f64(self.param, self.value)
@@ -1321,6 +1314,21 @@ mod tests {
                             worst = live.iter().rev().find(|r| r.effective > at.minus(SOFA_SPAN)).copied();
                         }
                         prop_assert_eq!(w.worst(param, at, SOFA_SPAN), worst);
+                        // Vigil Risk's one-pass extremes: the highest and lowest in 24 h,
+                        // the most recent on a tie, the oldest time, and later readings.
+                        let x = w.extremes(param, at, max_age, SOFA_SPAN);
+                        prop_assert_eq!(x.latest, latest);
+                        let day: Vec<&Reading> = live.iter().filter(|r| r.effective > at.minus(SOFA_SPAN)).collect();
+                        prop_assert_eq!(x.oldest, day.first().map(|r| r.effective));
+                        if let Some(high) = day.iter().map(|r| r.value).reduce(f64::max) {
+                            let low = day.iter().map(|r| r.value).fold(f64::INFINITY, f64::min);
+                            prop_assert_eq!((x.max, x.min), (high, low));
+                            let last_at = |v: f64| day.iter().rev().find(|r| r.value == v).map(|r| r.effective);
+                            prop_assert_eq!(Some(x.max_at), last_at(high));
+                            prop_assert_eq!(Some(x.min_at), last_at(low));
+                        }
+                        let later = w.readings(param, at.plus(Span::hours(10_000)), Span::hours(20_000)).any(|r| r.effective > at);
+                        prop_assert_eq!(x.later, later);
                     }
                     prop_assert_eq!(w.worst_pf(at, s.vital), w.scan_pf(at, s.vital).0);
                 }

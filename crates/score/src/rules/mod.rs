@@ -371,6 +371,26 @@ impl<const N: usize> Criteria<N> {
         }
     }
 
+    /// Replaces the criterion at `index` (one already recorded).
+    #[inline]
+    pub(crate) fn set(
+        &mut self,
+        index: usize,
+        criterion: &'static &'static str,
+        reading: Reading,
+        points: u8,
+    ) {
+        if let Some(slot) = self.items[..usize::from(self.len)].get_mut(index) {
+            *slot = Evidence {
+                criterion,
+                value: reading.value,
+                effective: reading.effective,
+                param: reading.param,
+                points,
+            };
+        }
+    }
+
     /// Forgets every criterion (keeps the storage).
     #[inline]
     pub fn clear(&mut self) {
