@@ -142,7 +142,7 @@ const EVIDENCE_FROM: f64 = 0.05;
 /// What Vigil Risk remembers of one patient between two scorings, so that a new reading
 /// re-scores only the features of its parameter ([`crate::Patient`] keeps one while
 /// Vigil Risk is scored): each feature's bin, and each group's horizon and sum. About
-/// 330 bytes for the shipped model.
+/// 470 bytes for the shipped model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Memo {
     /// When it was last scored.
