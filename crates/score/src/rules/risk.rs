@@ -527,22 +527,27 @@ mod tests {
         ("gcs", 3.0, 15.0),
     ];
 
+    /// A reading of `CODES[code]` at fraction `f` of its range, `minute` minutes after T0.
+    fn observation(code: usize, f: f64, minute: i64) -> Observation {
+        let (name, lo, hi) = CODES[code];
+        let v = lo + (hi - lo) * f;
+        let v = if name == "gcs" { v.round() } else { v };
+        Observation::new(
+            name,
+            RawValue::Number(v),
+            None,
+            Timestamp::from_millis(T0 + minute * 60_000),
+            None,
+            Status::Final,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     fn window(readings: &[(usize, f64, i64)]) -> Window {
         let config = Config::default();
         let mut w = Window::new();
         for &(code, f, minute) in readings {
-            let (name, lo, hi) = CODES[code];
-            let v = lo + (hi - lo) * f;
-            let v = if name == "gcs" { v.round() } else { v };
-            let obs = Observation::new(
-                name,
-                RawValue::Number(v),
-                None,
-                Timestamp::from_millis(T0 + minute * 60_000),
-                None,
-                Status::Final,
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
+            let obs = observation(code, f, minute);
             w.ingest(&obs, &config.staleness);
         }
         w
@@ -598,18 +603,7 @@ mod tests {
             for (code, f, dt, op, advance) in steps {
                 clock += advance;
                 if op > 0 {
-                    let (name, lo, hi) = CODES[code];
-                    let v = lo + (hi - lo) * f;
-                    let v = if name == "gcs" { v.round() } else { v };
-                    let obs = Observation::new(
-                        name,
-                        RawValue::Number(v),
-                        None,
-                        Timestamp::from_millis(T0 + (clock + dt) * 60_000),
-                        None,
-                        Status::Final,
-                    )
-                    .unwrap_or_else(|e| panic!("{e}"));
+                    let obs = observation(code, f, clock + dt);
                     w.ingest(&obs, &config.staleness);
                 }
                 let changed = w.take_changes();
