@@ -63,7 +63,7 @@ pub use patient::Patient;
 pub use rules::{Coverage, Criteria, Evidence, Inputs, RuleId};
 pub use time::{Span, TimeError, Timestamp};
 pub use tracker::{Outcome, Tracker};
-pub use window::{Ingested, Reading, Window};
+pub use window::{Changes, Ingested, Reading, Window};
 
 use rules::{mews, news2, qsofa, risk as risk_rule, septic_shock, sirs, sofa};
 

@@ -37,7 +37,13 @@ impl Patient {
 
     /// Applies one observation to the window.
     pub fn ingest(&mut self, obs: &Observation, config: &Config) -> Ingested {
-        self.window.ingest(obs, &config.staleness)
+        match &mut self.risk {
+            // Vigil Risk updates a parameter's extremes from what the window dropped.
+            Some(memo) => self
+                .window
+                .ingest_noting(obs, &config.staleness, memo.dropped()),
+            None => self.window.ingest(obs, &config.staleness),
+        }
     }
 
     /// The window.
@@ -54,7 +60,8 @@ impl Patient {
     /// passage of time since the previous assessment can have changed. `config` must be
     /// the same on every call.
     pub fn assess(&mut self, at: Timestamp, config: &Config) -> &Assessment {
-        let changed = self.window.take_changes();
+        let changes = self.window.take_changes();
+        let changed = changes.params;
         let inputs = Inputs::new(&self.window, at, config);
         let previous = self.valid_until.filter(|_| at >= self.current.at);
         let mut valid_until = previous.unwrap_or([Timestamp::from_millis(i64::MIN); 7]);
@@ -81,7 +88,7 @@ impl Patient {
                 RuleId::SepticShock => septic_shock::score_into(&inputs, &mut c.septic_shock),
                 RuleId::Mews => mews::score_into(&inputs, &mut c.mews),
                 RuleId::Risk => {
-                    risk::score_incremental(&inputs, changed, &mut self.risk, &mut c.risk)
+                    risk::score_incremental(&inputs, changes, &mut self.risk, &mut c.risk)
                 }
             }
             *until = inputs.take_horizon();

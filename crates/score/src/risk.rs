@@ -16,12 +16,16 @@
 //! at the repository's root ([`RiskModel::shipped`]); `vigil train` writes it. It is
 //! decision support: a statistical estimate, trained on one hospital system's ICU stays,
 //! to be validated locally before use (the model card in CLINICAL.md).
+//!
+//! The estimate is summed in fixed point ([`Fixed`]: 2^-48 of a log-odds unit), so that
+//! the sum is the same whatever order its terms are added in: an incremental scoring
+//! that replaces one parameter's terms gives the bits a full one gives.
 
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
 use crate::config::Staleness;
-use crate::param::{Param, ParamSet};
+use crate::param::{PARAM_COUNT, Param, ParamSet};
 use crate::time::{Span, Timestamp};
 use crate::window::Window;
 
@@ -297,6 +301,39 @@ pub(crate) struct Layout {
     pub(crate) weights: Vec<f64>,
     /// Where each feature's weights start in `weights`.
     pub(crate) offsets: Vec<usize>,
+    /// `weights` in fixed point.
+    pub(crate) fixed: Vec<Fixed>,
+    /// The intercept in fixed point.
+    pub(crate) intercept: Fixed,
+    /// Per parameter (by [`Param::index`]), the groups reading it, as bits (groups from
+    /// [`MASK_GROUPS`] on are left out).
+    pub(crate) by_param: [GroupMask; PARAM_COUNT],
+    /// The groups of the hours observed, as bits.
+    pub(crate) observed: GroupMask,
+}
+
+/// A set of groups, bit `g` for group `g`.
+pub(crate) type GroupMask = u64;
+
+/// The most groups a [`GroupMask`] holds: a model with more is scored in full every time.
+pub(crate) const MASK_GROUPS: usize = 64;
+
+/// A log-odds in fixed point: units of 2^-48. Integer sums are exact, so the estimate
+/// does not depend on the order its terms are added in; the quantum (3.6e-15) is below
+/// the rounding of a double's sum of the same terms.
+pub(crate) type Fixed = i64;
+
+/// Fixed-point units per log-odds unit.
+const FIXED_ONE: f64 = (1u64 << 48) as f64;
+
+/// `x` in fixed point (saturating far beyond any trained weight).
+pub(crate) fn to_fixed(x: f64) -> Fixed {
+    (x * FIXED_ONE).round() as Fixed
+}
+
+/// A fixed-point log-odds as a double.
+pub(crate) fn from_fixed(x: Fixed) -> f64 {
+    x as f64 / FIXED_ONE
 }
 
 /// Consecutive features of a model that read the same input (one parameter's statistics,
@@ -394,10 +431,22 @@ impl RiskModel {
                 offsets.push(weights.len());
                 weights.extend_from_slice(&f.weights);
             }
+            let mut by_param = [0; PARAM_COUNT];
+            let mut observed = 0;
+            for (g, group) in groups.iter().enumerate().take(MASK_GROUPS) {
+                match group.param {
+                    Some(p) => by_param[p.index()] |= 1 << g,
+                    None => observed |= 1 << g,
+                }
+            }
             Layout {
                 groups,
+                fixed: weights.iter().map(|&w| to_fixed(w)).collect(),
                 weights,
                 offsets,
+                intercept: to_fixed(self.intercept),
+                by_param,
+                observed,
             }
         })
     }
@@ -448,18 +497,15 @@ impl RiskModel {
     /// The log-odds at `at`: the intercept plus each measured feature's bin weight. No
     /// allocation (the service computes it for every decision).
     pub fn log_odds(&self, window: &Window, at: Timestamp, staleness: &Staleness) -> f64 {
-        // Summed group by group, as the rule sums them (the same bits).
-        let mut sum = self.intercept;
-        for group in &self.layout().groups {
-            let mut subtotal = 0.0;
-            for f in &self.features[group.features.clone()] {
-                if let Some(v) = f.input.value(window, at, staleness) {
-                    subtotal += f.weights[f.bin(v)];
-                }
+        // In fixed point, as the rule sums them (the same bits).
+        let layout = self.layout();
+        let mut sum = layout.intercept;
+        for (i, f) in self.features.iter().enumerate() {
+            if let Some(v) = f.input.value(window, at, staleness) {
+                sum += layout.fixed[layout.offsets[i] + f.bin(v)];
             }
-            sum += subtotal;
         }
-        sum
+        from_fixed(sum)
     }
 
     /// The estimate in whole percent (0-100), as the rule scores it.
@@ -739,9 +785,15 @@ mod tests {
         ]);
         let e = m.explain(&w, at(0), &s);
         // resp_rate 28 → +0.9; lactate max over 6 h 3.1 → +0.75.
+        // Summed in fixed point: within its quantum of the sum in doubles.
         let expected = probability(-3.5 + 0.9 + 0.75);
-        assert_eq!(e.probability, expected);
-        assert_eq!(m.log_odds(&w, at(0), &s), -3.5 + 0.9 + 0.75);
+        assert!(
+            (e.probability - expected).abs() < 1e-12,
+            "{}",
+            e.probability
+        );
+        let log_odds = m.log_odds(&w, at(0), &s);
+        assert!((log_odds - (-3.5 + 0.9 + 0.75)).abs() < 1e-12, "{log_odds}");
         assert_eq!(e.contributions[0].feature, 0);
         assert_eq!(e.contributions[0].log_odds, 0.9);
         assert!(e.missing.is_empty());

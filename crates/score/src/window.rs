@@ -267,6 +267,45 @@ impl Default for Derived {
     }
 }
 
+/// What changed in a window since the last [`Window::take_changes`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// The parameters whose readings changed.
+    pub params: ParamSet,
+    /// Set when the only change was one live reading of this parameter placed after all
+    /// its others (entries dropped to make room aside).
+    pub appended: Option<Param>,
+}
+
+/// The live readings a window dropped (to make room, or expired) while it was fed through
+/// [`Window::ingest_noting`]: what [`Window::extremes_after_append`] needs to know that a
+/// highest or lowest reading is still held without looking for it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Dropped {
+    /// The highest of their values (-infinity: none dropped).
+    max: f64,
+    /// The lowest of their values (+infinity: none dropped).
+    min: f64,
+}
+
+impl Default for Dropped {
+    fn default() -> Self {
+        Dropped {
+            max: f64::NEG_INFINITY,
+            min: f64::INFINITY,
+        }
+    }
+}
+
+impl Dropped {
+    fn note(&mut self, e: &Entry) {
+        if e.live() {
+            self.max = self.max.max(e.value);
+            self.min = self.min.min(e.value);
+        }
+    }
+}
+
 /// What [`Window::extremes`] finds.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Extremes {
@@ -299,6 +338,11 @@ pub struct Window {
     /// The ids held, once the window holds more than [`FILTER_FROM`] entries.
     ids: Option<Box<IdFilter>>,
     changed: ParamSet,
+    /// Set when the only change since the last [`Window::take_changes`] was one live
+    /// reading of this parameter placed after all its others (entries dropped to make
+    /// room aside): what lets Vigil Risk update a parameter's extremes without a pass
+    /// over its history ([`Window::extremes_after_append`]).
+    appended: Option<Param>,
     newest: MaybeTime,
     /// The earliest `effective` time of any reading applied, however long ago it left
     /// the window: how long the patient has been under observation.
@@ -400,6 +444,29 @@ impl Window {
 
     /// Applies one observation.
     pub fn ingest(&mut self, obs: &Observation, staleness: &Staleness) -> Ingested {
+        self.apply(obs, staleness, None)
+    }
+
+    /// Applies one observation as [`Window::ingest`] does, noting in `dropped` the live
+    /// readings it drops. Only a window fed this way marks a reading appended after its
+    /// parameter's others ([`Changes::appended`]): a caller who notes the drops can update
+    /// a parameter's extremes from that ([`Window::extremes_after_append`]).
+    pub(crate) fn ingest_noting(
+        &mut self,
+        obs: &Observation,
+        staleness: &Staleness,
+        dropped: &mut Dropped,
+    ) -> Ingested {
+        self.apply(obs, staleness, Some(dropped))
+    }
+
+    fn apply(
+        &mut self,
+        obs: &Observation,
+        staleness: &Staleness,
+        dropped: Option<&mut Dropped>,
+    ) -> Ingested {
+        let mut sink = Dropped::default();
         let param = obs.param();
         let horizon = retention(param, staleness);
         let effective = obs.effective();
@@ -413,6 +480,9 @@ impl Window {
         let newest = self.newest.get().map_or(effective, |n| n.max(effective));
         let cutoff = newest.minus(horizon);
         let found = obs.id().and_then(|id| self.find_id(param, id_key(id)));
+        let quiet = self.changed.is_empty();
+        // Whether this is one live reading placed after all of the parameter's others.
+        let mut appended = false;
         let outcome = match (obs.status(), found) {
             (Status::Final, Some(i)) => {
                 let e = self.entries[i];
@@ -426,7 +496,7 @@ impl Window {
                 };
             }
             (Status::Final, None) => {
-                self.insert(param, entry, cutoff);
+                appended = self.insert(param, entry, cutoff, &mut sink);
                 Ingested::Accepted
             }
             (Status::Amended, Some(i)) => {
@@ -435,11 +505,11 @@ impl Window {
                 if held != param {
                     self.refresh(held, staleness);
                 }
-                self.insert(param, entry, cutoff);
+                self.insert(param, entry, cutoff, &mut sink);
                 Ingested::Amended
             }
             (Status::Amended, None) => {
-                self.insert(param, entry, cutoff);
+                appended = self.insert(param, entry, cutoff, &mut sink);
                 Ingested::Accepted
             }
             (Status::EnteredInError, Some(i)) => {
@@ -455,10 +525,16 @@ impl Window {
                 Ingested::Withdrawn
             }
             (Status::EnteredInError, None) => {
-                self.insert(param, Entry::new(effective, value, obs.id(), true), cutoff);
+                self.insert(
+                    param,
+                    Entry::new(effective, value, obs.id(), true),
+                    cutoff,
+                    &mut sink,
+                );
                 Ingested::Withdrawn
             }
         };
+        self.appended = (quiet && appended && dropped.is_some()).then_some(param);
         self.newest = newest.into();
         self.first = self
             .first
@@ -471,9 +547,16 @@ impl Window {
             .take_while(|e| e.effective < cutoff)
             .count();
         if expired > 0 {
+            for e in &self.entries[span.start..span.start + expired] {
+                sink.note(e);
+            }
             self.remove_range(param, span.start..span.start + expired);
         }
         self.refresh(param, staleness);
+        if let Some(dropped) = dropped {
+            dropped.max = dropped.max.max(sink.max);
+            dropped.min = dropped.min.min(sink.min);
+        }
         outcome
     }
 
@@ -502,8 +585,15 @@ impl Window {
     /// in a full history, the one thinning picks makes room: the new entry then takes its
     /// place within the parameter's group, moving only the entries between the two, so
     /// the steady state of a feed (one reading in, the oldest out) never shifts the other
-    /// parameters' entries.
-    fn insert(&mut self, param: Param, entry: Entry, cutoff: Timestamp) {
+    /// parameters' entries. Returns whether the entry went after all the others; notes the
+    /// entry dropped in `dropped`.
+    fn insert(
+        &mut self,
+        param: Param,
+        entry: Entry,
+        cutoff: Timestamp,
+        dropped: &mut Dropped,
+    ) -> bool {
         self.note_id(entry);
         let span = self.span_of(param);
         let group = &mut self.entries[span.clone()];
@@ -521,9 +611,11 @@ impl Window {
         } else {
             group.partition_point(|e| e.order() <= key)
         };
+        let last = after == group.len();
         match drop {
             None => self.insert_at(param, span.start + after, entry),
             Some(d) => {
+                dropped.note(&group[d]);
                 // Where the entry goes once `d` is gone.
                 let at = if d < after { after - 1 } else { after };
                 if at >= d {
@@ -534,6 +626,7 @@ impl Window {
                 group[at] = entry;
             }
         }
+        last
     }
 
     /// Adds `entry`'s id to the id filter, creating or rebuilding the filter when due.
@@ -558,10 +651,13 @@ impl Window {
         }
     }
 
-    /// The parameters whose readings changed since the last call (ingest marks them),
-    /// for incremental re-scoring ([`crate::Patient`]).
-    pub fn take_changes(&mut self) -> ParamSet {
-        std::mem::take(&mut self.changed)
+    /// What changed since the last call (ingest marks it), for incremental re-scoring
+    /// ([`crate::Patient`]).
+    pub fn take_changes(&mut self) -> Changes {
+        Changes {
+            params: std::mem::take(&mut self.changed),
+            appended: self.appended.take(),
+        }
     }
 
     /// Marks `param` changed and recomputes what the window keeps derived from it.
@@ -830,6 +926,98 @@ impl Window {
             oldest,
             later,
         }
+    }
+
+    /// [`Window::extremes`] found from the extremes `before`, found at an earlier instant,
+    /// when the only change since is one live reading of `param` placed after all its
+    /// others (entries dropped to make room aside: [`Changes::appended`]) and nothing then
+    /// in the span has left it by `at` (no reading measured after that instant was held).
+    /// `dropped` holds what was dropped since (noted by [`Window::ingest_noting`]); a
+    /// highest or lowest reading dropped is found again by a pass over the span for it
+    /// alone. `None` when it cannot tell without the full pass: the new reading is outside
+    /// the span or a reading of `before` left it.
+    pub(crate) fn extremes_after_append(
+        &self,
+        param: Param,
+        at: Timestamp,
+        max_age: Span,
+        span: Span,
+        (before, dropped): (&Extremes, &Dropped),
+    ) -> Option<Extremes> {
+        let history = self.history(param);
+        let new = history.last()?;
+        let from = at.minus(span);
+        if before.later || !new.live() || new.effective > at || new.effective <= from {
+            return None;
+        }
+        let latest = (new.effective >= at.minus(max_age)).then(|| new.reading(param));
+        let Some(oldest) = before.oldest else {
+            // Nothing was in the span: the new reading is all of it.
+            return Some(Extremes {
+                latest,
+                max: new.value,
+                min: new.value,
+                max_at: new.effective,
+                min_at: new.effective,
+                oldest: Some(new.effective),
+                later: false,
+            });
+        };
+        if oldest <= from {
+            return None;
+        }
+        // Whether the live reading (`effective`, `value`) is still held: certainly if no
+        // reading of its value was dropped, or else if it is found.
+        let held = |effective: Timestamp, value: f64| {
+            let i = history.partition_point(|e| e.effective < effective);
+            history[i..]
+                .iter()
+                .take_while(|e| e.effective == effective)
+                .any(|e| e.live() && e.value == value)
+        };
+        // The live readings in the span (nothing is held after the new one), from the
+        // first (usually the first held).
+        let start = history
+            .iter()
+            .position(|e| e.live() && e.effective > from)?;
+        let in_span = &history[start..];
+        // The highest (or lowest, by `better`) of them, the most recent on a tie: a pass
+        // for the one extreme whose reading was dropped.
+        let extreme = |better: fn(f64, f64) -> bool| {
+            let mut best = (in_span[0].value, in_span[0].effective);
+            for e in &in_span[1..] {
+                if e.live() && better(e.value, best.0) {
+                    best = (e.value, e.effective);
+                }
+            }
+            best
+        };
+        // The new reading is the most recent: it wins a tie, and replaces a highest or
+        // lowest reading that was dropped.
+        let (max, max_at) = if new.value >= before.max {
+            (new.value, new.effective)
+        } else if dropped.max < before.max || held(before.max_at, before.max) {
+            (before.max, before.max_at)
+        } else {
+            extreme(|a, b| a >= b)
+        };
+        let (min, min_at) = if new.value <= before.min {
+            (new.value, new.effective)
+        } else if dropped.min > before.min || held(before.min_at, before.min) {
+            (before.min, before.min_at)
+        } else {
+            extreme(|a, b| a <= b)
+        };
+        let oldest = Some(in_span[0].effective);
+        Some(Extremes {
+            latest,
+            max,
+            min,
+            max_at,
+            min_at,
+            oldest,
+            later: false,
+        })
     }
 
     /// Every live reading of `param` in `(at - span, at]`, oldest first.
@@ -1244,6 +1432,107 @@ mod tests {
         assert_eq!(w.entries(Param::RespRate), 0);
     }
 
+    /// A monitor's feed at a full history (one reading in, one dropped): the extremes
+    /// are updated without a full pass on most readings, and equal one on every reading.
+    #[test]
+    fn extremes_follow_a_full_history_without_a_full_pass() {
+        let s = Staleness::default();
+        let max_age = s.of(Param::HeartRate.kind());
+        let mut w = Window::new();
+        let mut updated = 0;
+        for i in 0..2_000i64 {
+            let t = i * 60_000;
+            let before = w.extremes(Param::HeartRate, at(t - 60_000), max_age, SOFA_SPAN);
+            let _ = w.take_changes();
+            let mut dropped = Dropped::default();
+            // A sawtooth: rising, then back to its lowest every 41 readings.
+            let hr = 100.0 + (i % 41) as f64;
+            let o = obs("heart_rate", hr, t, Some(&format!("hr-{i}")), Status::Final);
+            w.ingest_noting(&o, &s, &mut dropped);
+            assert_eq!(w.take_changes().appended, Some(Param::HeartRate));
+            let full = w.extremes(Param::HeartRate, at(t), max_age, SOFA_SPAN);
+            if let Some(x) = w.extremes_after_append(
+                Param::HeartRate,
+                at(t),
+                max_age,
+                SOFA_SPAN,
+                (&before, &dropped),
+            ) {
+                assert_eq!(x, full, "reading {i}");
+                updated += 1;
+            }
+        }
+        assert!(updated > 1_900, "{updated} of 2000 updated");
+        // A plain ingest does not mark an append: its drops are not noted.
+        let _ = w.take_changes();
+        w.ingest(
+            &obs("heart_rate", 90.0, 2_000 * 60_000, None, Status::Final),
+            &s,
+        );
+        assert_eq!(w.take_changes().appended, None);
+    }
+
+    /// A withdrawn reading left in a full history is never taken for an extreme when the
+    /// lowest reading is dropped to make room and the lowest is found again.
+    #[test]
+    fn a_withdrawn_reading_is_not_an_extreme_after_an_append() {
+        let s = Staleness::default();
+        let max_age = s.of(Param::HeartRate.kind());
+        let mut w = Window::new();
+        for i in 0..31i64 {
+            let o = obs(
+                "heart_rate",
+                100.0 + i as f64,
+                i * 60_000,
+                Some(&format!("hr-{i}")),
+                Status::Final,
+            );
+            w.ingest(&o, &s);
+        }
+        // The newest, lowest, reading is withdrawn: its tombstone stays the newest entry.
+        w.ingest(
+            &obs("heart_rate", 50.0, 31 * 60_000, Some("low"), Status::Final),
+            &s,
+        );
+        w.ingest(
+            &obs(
+                "heart_rate",
+                50.0,
+                31 * 60_000,
+                Some("low"),
+                Status::EnteredInError,
+            ),
+            &s,
+        );
+        assert_eq!(w.entries(Param::HeartRate), HISTORY_CAP);
+        let before = w.extremes(Param::HeartRate, at(31 * 60_000), max_age, SOFA_SPAN);
+        assert_eq!(before.min, 100.0);
+        let _ = w.take_changes();
+        // One more reading: the lowest (the oldest) is dropped to make room.
+        let mut dropped = Dropped::default();
+        let o = obs(
+            "heart_rate",
+            140.0,
+            32 * 60_000,
+            Some("hr-32"),
+            Status::Final,
+        );
+        w.ingest_noting(&o, &s, &mut dropped);
+        assert_eq!(w.take_changes().appended, Some(Param::HeartRate));
+        let now = at(32 * 60_000);
+        let x = w
+            .extremes_after_append(
+                Param::HeartRate,
+                now,
+                max_age,
+                SOFA_SPAN,
+                (&before, &dropped),
+            )
+            .expect("updated");
+        assert_eq!(x.min, 101.0);
+        assert_eq!(x, w.extremes(Param::HeartRate, now, max_age, SOFA_SPAN));
+    }
+
     mod layout_props {
         use super::*;
         use proptest::prelude::*;
@@ -1272,6 +1561,49 @@ mod tests {
         }
 
         proptest! {
+            /// Vigil Risk's update of a parameter's extremes after one reading appended
+            /// after its others equals a full pass, whatever was dropped to make room,
+            /// expired, corrected or withdrawn, and however the evaluation instant moved.
+            #[test]
+            fn extremes_after_an_append_equal_a_full_pass(
+                steps in prop::collection::vec((0..9u8, 0..3i64, 0..8u8, 0..3i64), 1..160),
+                p in prop::sample::select(vec![2usize, 3, 6]),
+            ) {
+                let s = Staleness::default();
+                let param = Param::from_code(PARAMS[p].0).unwrap();
+                let max_age = s.of(param.kind());
+                let mut w = Window::new();
+                let mut t = 0;
+                let mut evaluated = at(0);
+                for (k, (f, gap, op, late)) in steps.into_iter().enumerate() {
+                    // Mostly a new reading 0-10 minutes after the last; now and then a day
+                    // later (the history expires), a correction, a withdrawal or a reading
+                    // measured earlier than the last.
+                    t += if op == 7 { 26 * H } else { gap * 5 * 60_000 };
+                    let (when, id, status) = match op {
+                        5 => (t, (k / 2) as u8, 1),
+                        6 if k % 2 == 0 => (t, (k / 3) as u8, 2),
+                        6 => (t, k.saturating_sub(1) as u8, 2),
+                        4 => (t - late * H, k as u8, 0),
+                        _ => (t, k as u8, 0),
+                    };
+                    let before = w.extremes(param, evaluated, max_age, SOFA_SPAN);
+                    let _ = w.take_changes();
+                    let mut dropped = Dropped::default();
+                    // Nine values, so that ties are common.
+                    let f = f64::from(f) / 8.0;
+                    w.ingest_noting(&observation(p, f, when, id, status), &s, &mut dropped);
+                    let changes = w.take_changes();
+                    evaluated = evaluated.max(at(t + late * 60_000));
+                    if changes.appended == Some(param)
+                        && let Some(x) = w.extremes_after_append(
+                            param, evaluated, max_age, SOFA_SPAN, (&before, &dropped))
+                    {
+                        prop_assert_eq!(x, w.extremes(param, evaluated, max_age, SOFA_SPAN));
+                    }
+                }
+            }
+
             /// Whatever the order of readings, amendments (which may move an id to another
             /// parameter) and withdrawals: every group stays sorted and inside its own
             /// range; the newest, worst-of-24 h and PaO2/FiO2 answers equal plain scans of
