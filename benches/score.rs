@@ -3,6 +3,8 @@
 //! - `score/all_rules`: a full assessment (all six rules) of a populated window;
 //! - `ingest/observation`: one observation (with an id, checked for redelivery) validated
 //!   and ingested into a populated window, then all rules re-scored;
+//! - `ingest/decision`: the service's path: one observation ingested by a [`Tracker`] and
+//!   its set decided (six rules afresh, Vigil Risk from the tracker's memo);
 //! - `ingest/10k_patients`: a stream of observations spread over 10,000 patients, each
 //!   looked up by patient id, ingested and re-scored.
 //!
@@ -14,7 +16,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use vigil_score::{
-    Config, Ingested, Observation, Patient, RawValue, Status, Timestamp, Window, assess,
+    AlertState, Config, Ingested, Observation, Outcome, Patient, PolicyConfig, RawValue, Status,
+    Timestamp, Tracker, Window, assess,
 };
 
 const T0: i64 = 1_795_428_000_000;
@@ -192,6 +195,37 @@ fn ingest(c: &mut Criterion) {
                     assert!(a.news2.components.heart_rate >= 1);
                     black_box(a);
                 }
+            })
+        });
+    }
+
+    // The service's path: a tracker decides once per set (here each reading is its own
+    // set), scoring the six published rules afresh and Vigil Risk, when it is scored,
+    // from the tracker's memo; with the service's default alert policy.
+    let policy = PolicyConfig::default();
+    for (name, config) in [
+        ("decision", &config),
+        ("decision_published_rules", &published),
+    ] {
+        g.bench_function(name, |b| {
+            let (window, last) = populated_window(config);
+            let mut tracker = Tracker::from_parts(window, AlertState::new());
+            let mut t = last;
+            let mut hr = 100.0;
+            let mut id = *b"monitor-7/hr/0000000000";
+            let mut outcome = Outcome::default();
+            b.iter(|| {
+                t += 1;
+                hr = if hr > 140.0 { 100.0 } else { hr + 1.0 };
+                increment_decimal(&mut id);
+                let id = std::str::from_utf8(&id).expect("ASCII id");
+                let o = obs("heart_rate", RawValue::Number(hr), t).with_id(id, Status::Final);
+                let (ingested, _) =
+                    tracker.ingest_into(black_box(&o), None, config, &policy, &mut outcome);
+                assert_eq!(ingested, Ingested::Accepted);
+                assert!(tracker.flush_into(config, &policy, &mut outcome));
+                assert!(outcome.assessment.news2.components.heart_rate >= 1);
+                black_box(&outcome);
             })
         });
     }

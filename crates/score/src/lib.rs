@@ -145,14 +145,19 @@ impl Assessment {
     /// whole new result: the form for a hot loop that keeps one assessment per patient.
     pub fn update(&mut self, window: &Window, at: Timestamp, config: &Config) {
         let inputs = Inputs::new(window, at, config);
-        self.at = at;
-        qsofa::score_into(&inputs, &mut self.qsofa);
-        sirs::score_into(&inputs, &mut self.sirs);
-        news2::score_into(&inputs, &mut self.news2);
-        sofa::score_into(&inputs, &mut self.sofa);
-        septic_shock::score_into(&inputs, &mut self.septic_shock);
-        mews::score_into(&inputs, &mut self.mews);
+        self.update_published(&inputs);
         risk_rule::score_into(&inputs, &mut self.risk);
+    }
+
+    /// Re-scores the six published rules (not Vigil Risk) from `inputs`.
+    pub(crate) fn update_published(&mut self, inputs: &Inputs<'_>) {
+        self.at = inputs.at();
+        qsofa::score_into(inputs, &mut self.qsofa);
+        sirs::score_into(inputs, &mut self.sirs);
+        news2::score_into(inputs, &mut self.news2);
+        sofa::score_into(inputs, &mut self.sofa);
+        septic_shock::score_into(inputs, &mut self.septic_shock);
+        mews::score_into(inputs, &mut self.mews);
     }
 }
 

@@ -14,24 +14,39 @@
 //! The evaluation instant is the patient's newest reading time, never later than the
 //! `limit` the caller passes (the service: receive time plus the clock tolerance), so no
 //! reading dated in the future can move a patient's evaluation ahead of real time.
+//!
+//! A decision scores the six published rules afresh. Vigil Risk, when it is scored at all
+//! (`Config::score_risk`), is scored incrementally from a memo the tracker keeps only
+//! then: it reads 43 features of 14 parameters, and afresh it would cost several times
+//! the six rules together (BENCHMARKS.md, "Vigil Risk on the hot path").
 
 use crate::Assessment;
 use crate::alert::{AlertState, Decisions, PolicyConfig};
 use crate::config::Config;
 use crate::observation::Observation;
+use crate::rules::{Inputs, risk};
 use crate::time::{MaybeTime, Span, Timestamp};
 use crate::window::{Ingested, Window};
 
 /// A patient's window and alert state, with the set awaiting a decision.
 #[derive(Clone, Debug, Default)]
 pub struct Tracker {
-    /// The readings. A decision scores every rule afresh ([`crate::assess`]): a
-    /// decision is taken once per set, not per reading, and a cached assessment would
-    /// be a kilobyte per patient held between sets.
+    /// The readings. A decision scores the six published rules afresh: a decision is
+    /// taken once per set, not per reading, and a cached assessment would be a kilobyte
+    /// per patient held between sets.
     window: Window,
     alerts: AlertState,
     /// The evaluation instant of the set applied but not yet decided.
     pending: MaybeTime,
+    /// Vigil Risk's memo and last result, kept only while it is scored.
+    risk: Option<Box<RiskState>>,
+}
+
+/// What a tracker keeps of Vigil Risk between decisions ([`risk::score_incremental`]).
+#[derive(Clone, Debug, Default)]
+struct RiskState {
+    memo: Option<Box<risk::Memo>>,
+    last: risk::Risk,
 }
 
 /// What one decision produced: the assessment it was taken on and the policy's decisions
@@ -56,6 +71,7 @@ impl Tracker {
             window,
             alerts,
             pending: MaybeTime::NONE,
+            risk: None,
         }
     }
 
@@ -109,7 +125,14 @@ impl Tracker {
             Some(p) if p != next => self.flush_into(config, policy, out),
             _ => false,
         };
-        let outcome = self.window.ingest(obs, &config.staleness);
+        let memo = self.risk.as_mut().and_then(|r| r.memo.as_mut());
+        let outcome = match memo {
+            // Vigil Risk updates a parameter's extremes from what the window dropped.
+            Some(memo) => self
+                .window
+                .ingest_noting(obs, &config.staleness, memo.dropped()),
+            None => self.window.ingest(obs, &config.staleness),
+        };
         if matches!(
             outcome,
             Ingested::Accepted | Ingested::Amended | Ingested::Withdrawn
@@ -168,8 +191,8 @@ impl Tracker {
         let Some(at) = std::mem::take(&mut self.pending).get() else {
             return false;
         };
-        // `update` re-scores every rule: nothing of the outcome's previous patient stays.
-        out.assessment.update(&self.window, at, config);
+        // Every rule is re-scored: nothing of the outcome's previous patient stays.
+        self.assess_into(at, config, &mut out.assessment);
         out.decisions = AlertState::decide(
             &mut self.alerts,
             &out.assessment,
@@ -189,12 +212,29 @@ impl Tracker {
         policy: &PolicyConfig,
         step: fn(&mut AlertState, &Assessment, &Window, &Config, &PolicyConfig) -> Decisions,
     ) -> Outcome {
-        let assessment = crate::assess(&self.window, at, config);
+        let mut assessment = Assessment::default();
+        self.assess_into(at, config, &mut assessment);
         let decisions = step(&mut self.alerts, &assessment, &self.window, config, policy);
         Outcome {
             assessment,
             decisions,
         }
+    }
+
+    /// Scores every rule at `at` into `a`: the six published ones afresh, Vigil Risk (if
+    /// scored) from its memo.
+    fn assess_into(&mut self, at: Timestamp, config: &Config, a: &mut Assessment) {
+        if !config.score_risk {
+            self.risk = None;
+            a.update(&self.window, at, config);
+            return;
+        }
+        let changes = self.window.take_changes();
+        let inputs = Inputs::new(&self.window, at, config);
+        a.update_published(&inputs);
+        let state = self.risk.get_or_insert_with(Box::default);
+        risk::score_incremental(&inputs, changes, &mut state.memo, &mut state.last);
+        a.risk = state.last;
     }
 }
 
@@ -229,10 +269,11 @@ mod tests {
     }
 
     /// What a service holds per patient besides the readings themselves: the window's
-    /// fixed part and the alert state (seven rules, with Vigil Risk), no cached assessment.
+    /// fixed part, the alert state (seven rules, with Vigil Risk) and a pointer to Vigil
+    /// Risk's memo (held only while Vigil Risk is scored), no cached assessment.
     #[test]
     fn a_tracker_is_small() {
-        assert!(size_of::<Tracker>() <= 352, "{}", size_of::<Tracker>());
+        assert!(size_of::<Tracker>() <= 360, "{}", size_of::<Tracker>());
     }
 
     #[test]
@@ -390,6 +431,42 @@ mod tests {
                     .collect();
                 let reference = run(&sets, &[], &[]);
                 prop_assert_eq!(run(&sets, &order, &flush_each), reference);
+            }
+
+            /// Every decision's assessment is a full assessment of the window at its instant,
+            /// Vigil Risk's (scored from the tracker's memo) included, over long feeds of
+            /// sets and readings out of order, and with time passing between them.
+            #[test]
+            fn a_decision_assesses_as_a_full_assessment(
+                sets in prop::collection::vec(
+                    (0..30i64, prop::collection::vec((0..CODES.len(), 0..9u8), 1..4), 0..8u8),
+                    1..120),
+            ) {
+                let (config, policy) = (Config::default(), PolicyConfig::every_rule());
+                prop_assert!(config.score_risk);
+                let mut t = Tracker::new();
+                let mut minute = 0;
+                for (gap, readings, late) in sets {
+                    minute += gap;
+                    // Now and then a set measured hours before the last.
+                    let when = if late == 7 { minute - 180 } else { minute };
+                    for (code, f) in readings {
+                        let (name, lo, hi) = CODES[code];
+                        let o = obs(name, lo + (hi - lo) * f64::from(f) / 8.0, when);
+                        let _ = t.ingest(&o, None, &config, &policy);
+                    }
+                    t.note_received(Timestamp::from_millis(T0 + minute * 60_000));
+                    if let Some(o) = t.flush(&config, &policy) {
+                        let full = crate::assess(t.window(), o.assessment.at, &config);
+                        prop_assert_eq!(&o.assessment, &full);
+                    }
+                    // Time passing alone (a reminder) assesses later instants.
+                    let now = Timestamp::from_millis(T0 + (minute + 45) * 60_000);
+                    if let Some(o) = t.remind(now, &config, &policy) {
+                        let full = crate::assess(t.window(), o.assessment.at, &config);
+                        prop_assert_eq!(&o.assessment, &full);
+                    }
+                }
             }
 
             /// Decisions written into one outcome shared by two patients (as the service
