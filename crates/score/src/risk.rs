@@ -17,7 +17,7 @@
 //! decision support: a statistical estimate, trained on one hospital system's ICU stays,
 //! to be validated locally before use (the model card in CLINICAL.md).
 //!
-//! The estimate is summed in fixed point ([`Fixed`]: 2^-48 of a log-odds unit), so that
+//! The estimate is summed in fixed point (units of 2^-48 of a log-odds), so that
 //! the sum is the same whatever order its terms are added in: an incremental scoring
 //! that replaces one parameter's terms gives the bits a full one gives.
 
