@@ -111,6 +111,39 @@ fn increment_decimal(id: &mut [u8]) {
     }
 }
 
+/// A monitor's heart-rate feed: a sawtooth from 100 to 141 /min, one reading per
+/// millisecond, so even 10^7 readings stay within the hours over which the window's other
+/// readings are current (the window stays populated). Feeds carry observation ids, each
+/// checked for redelivery; the id is a decimal counter incremented in place so the bench
+/// does not time formatting.
+struct HeartRate {
+    t: i64,
+    hr: f64,
+    id: [u8; 23],
+}
+
+impl HeartRate {
+    fn after(last: i64) -> HeartRate {
+        HeartRate {
+            t: last,
+            hr: 100.0,
+            id: *b"monitor-7/hr/0000000000",
+        }
+    }
+
+    fn next(&mut self) -> Observation {
+        self.t += 1;
+        self.hr = if self.hr > 140.0 {
+            100.0
+        } else {
+            self.hr + 1.0
+        };
+        increment_decimal(&mut self.id);
+        let id = std::str::from_utf8(&self.id).expect("ASCII id");
+        obs("heart_rate", RawValue::Number(self.hr), self.t).with_id(id, Status::Final)
+    }
+}
+
 fn score(c: &mut Criterion) {
     let config = Config::default();
     let (window, last) = populated_window(&config);
@@ -175,19 +208,9 @@ fn ingest(c: &mut Criterion) {
             let mut patient = Patient::new();
             *patient.window_mut() = window;
             patient.assess(Timestamp::from_millis(last), config);
-            let mut t = last;
-            let mut hr = 100.0;
-            // Feeds carry observation ids, and each is checked for redelivery. The id is a
-            // decimal counter incremented in place so the bench does not time formatting.
-            let mut id = *b"monitor-7/hr/0000000000";
+            let mut feed = HeartRate::after(last);
             b.iter(|| {
-                // 1 ms apart, so even 10^7 iterations stay within the hours over which the
-                // window's other readings are current: the window stays populated.
-                t += 1;
-                hr = if hr > 140.0 { 100.0 } else { hr + 1.0 };
-                increment_decimal(&mut id);
-                let id = std::str::from_utf8(&id).expect("ASCII id");
-                let o = obs("heart_rate", RawValue::Number(hr), t).with_id(id, Status::Final);
+                let o = feed.next();
                 let outcome = patient.ingest(black_box(&o), config);
                 assert_eq!(outcome, Ingested::Accepted);
                 if scored {
@@ -210,16 +233,10 @@ fn ingest(c: &mut Criterion) {
         g.bench_function(name, |b| {
             let (window, last) = populated_window(config);
             let mut tracker = Tracker::from_parts(window, AlertState::new());
-            let mut t = last;
-            let mut hr = 100.0;
-            let mut id = *b"monitor-7/hr/0000000000";
+            let mut feed = HeartRate::after(last);
             let mut outcome = Outcome::default();
             b.iter(|| {
-                t += 1;
-                hr = if hr > 140.0 { 100.0 } else { hr + 1.0 };
-                increment_decimal(&mut id);
-                let id = std::str::from_utf8(&id).expect("ASCII id");
-                let o = obs("heart_rate", RawValue::Number(hr), t).with_id(id, Status::Final);
+                let o = feed.next();
                 let (ingested, _) =
                     tracker.ingest_into(black_box(&o), None, config, &policy, &mut outcome);
                 assert_eq!(ingested, Ingested::Accepted);

@@ -257,8 +257,6 @@ pub const LANES: usize = 8;
 pub(crate) struct Slot {
     /// Padded cuts.
     pub(crate) cuts: [f64; LANES],
-    /// Weights, padded with 0.
-    pub(crate) weights: [f64; LANES + 1],
 }
 
 impl Slot {
@@ -460,10 +458,8 @@ impl RiskModel {
                     (f.cuts.len() <= LANES).then(|| {
                         let mut slot = Slot {
                             cuts: [f64::INFINITY; LANES],
-                            weights: [0.0; LANES + 1],
                         };
                         slot.cuts[..f.cuts.len()].copy_from_slice(&f.cuts);
-                        slot.weights[..f.weights.len()].copy_from_slice(&f.weights);
                         slot
                     })
                 })

@@ -1010,7 +1010,6 @@ mod tests {
                 (0..CODES.len(), 0.0..1.0f64, -600i64..120, 0..4u8, -30i64..600),
                 1..50),
         ) {
-            let config = Config::default();
             let mut w = Window::new();
             let mut memo = None;
             let mut incremental = Risk::default();
@@ -1023,14 +1022,8 @@ mod tests {
                 }
                 let changes = w.take_changes();
                 let at = Timestamp::from_millis(T0 + clock * 60_000);
-                let inputs = Inputs::new(&w, at, &config);
-                score_incremental(&inputs, changes, &mut memo, &mut incremental);
-                let incremental_until = inputs.take_horizon();
-                let mut full = Risk::default();
-                score_into(&inputs, &mut full);
-                let full_until = inputs.take_horizon();
-                prop_assert_eq!(incremental, full);
-                prop_assert_eq!(incremental_until, full_until);
+                let (fresh, full) = both(&w, at, changes, &mut memo, &mut incremental);
+                prop_assert_eq!(fresh, full);
             }
         }
     }
@@ -1092,6 +1085,27 @@ mod tests {
         }
     }
 
+    /// `w` scored at `at` incrementally (from `memo`, into `incremental`) and in full: each
+    /// result with its horizon.
+    fn both(
+        w: &Window,
+        at: Timestamp,
+        changes: Changes,
+        memo: &mut Option<Box<Memo>>,
+        incremental: &mut Risk,
+    ) -> ((Risk, Timestamp), (Risk, Timestamp)) {
+        let config = Config::default();
+        let inputs = Inputs::new(w, at, &config);
+        score_incremental(&inputs, changes, memo, incremental);
+        let incremental_until = inputs.take_horizon();
+        let mut full = Risk::default();
+        score_into(&inputs, &mut full);
+        (
+            (*incremental, incremental_until),
+            (full, inputs.take_horizon()),
+        )
+    }
+
     /// Feeds `obs` to `w` as [`crate::Patient`] does: noting what the window drops while
     /// Vigil Risk keeps a memo.
     fn feed(w: &mut Window, obs: &Observation, memo: &mut Option<Box<Memo>>) {
@@ -1114,7 +1128,6 @@ mod tests {
                 (0..3usize, 0..9u8, 0..3i64, 0..10u8, 0..4i64),
                 1..250),
         ) {
-            let config = Config::default();
             let mut w = Window::new();
             let mut memo = None;
             let mut incremental = Risk::default();
@@ -1125,14 +1138,8 @@ mod tests {
                 feed(&mut w, &observation(code, f64::from(f) / 8.0, minute), &mut memo);
                 let changes = w.take_changes();
                 let at = Timestamp::from_millis(T0 + (clock + late) * 60_000);
-                let inputs = Inputs::new(&w, at, &config);
-                score_incremental(&inputs, changes, &mut memo, &mut incremental);
-                let incremental_until = inputs.take_horizon();
-                let mut full = Risk::default();
-                score_into(&inputs, &mut full);
-                let full_until = inputs.take_horizon();
-                prop_assert_eq!(incremental, full);
-                prop_assert_eq!(incremental_until, full_until);
+                let (fresh, full) = both(&w, at, changes, &mut memo, &mut incremental);
+                prop_assert_eq!(fresh, full);
             }
         }
     }
