@@ -671,6 +671,36 @@ impl AlertState {
         engine: &Config,
         config: &PolicyConfig,
     ) -> Decisions {
+        if self.stays_quiet(a, config) {
+            return Decisions::default();
+        }
+        self.decide_each(a, window, engine, config)
+    }
+
+    /// The common case of [`AlertState::decide`], taken without expanding the state:
+    /// every rule is quiet and meets no level at `a`, so each stays quiet, clear once
+    /// more, with its new score, and nothing is decided. False (nothing changed) when
+    /// the full decision must be taken. It gives exactly what the full decision gives
+    /// (a property test holds them equal).
+    fn stays_quiet(&mut self, a: &Assessment, config: &PolicyConfig) -> bool {
+        if self.busy.is_some() || RuleId::ALL.iter().any(|r| config.level(*r, a).is_some()) {
+            return false;
+        }
+        for (rule, quiet) in RuleId::ALL.iter().zip(&mut self.quiet) {
+            quiet.clear.observe(true, a.at);
+            quiet.last_score = Some(a.score(*rule));
+        }
+        true
+    }
+
+    /// [`AlertState::decide`] rule by rule on the full state.
+    fn decide_each(
+        &mut self,
+        a: &Assessment,
+        window: &Window,
+        engine: &Config,
+        config: &PolicyConfig,
+    ) -> Decisions {
         let basis = Basis { a, window, engine };
         let at = a.at;
         self.each_rule(|rule, state| {
@@ -1401,11 +1431,72 @@ mod tests {
         assert_eq!(e.first_raised_at, Timestamp::from_millis(T0 + 10 * MIN));
     }
 
+    #[test]
+    fn the_quiet_shortcut_is_taken_only_while_every_rule_is_quiet() {
+        let mut w = Ward::new(PolicyConfig::every_rule());
+        let t = |minute: i64| Timestamp::from_millis(T0 + minute * MIN);
+        w.decide_at(0, &vitals(16.0, 130.0, 80.0));
+        let well = *w.patient.assess(t(0), &w.config);
+        assert!(w.state.clone().stays_quiet(&well, &w.policy));
+        // A level met: the full decision raises it.
+        w.decide_at(10, &vitals(25.0, 95.0, 80.0));
+        let ill = *w.patient.assess(t(10), &w.config);
+        assert!(!w.state.clone().stays_quiet(&ill, &w.policy));
+        // Active alerts: the full decision, even on a well assessment.
+        assert!(w.state.any_active());
+        assert!(!w.state.clone().stays_quiet(&well, &w.policy));
+    }
+
     mod props {
         use super::*;
         use proptest::prelude::*;
 
         proptest! {
+            /// The quiet shortcut of `decide` changes nothing: on every assessment, with
+            /// alerts raised, held and resolved between quiet spells, it gives the same
+            /// decisions and the same state as the full decision rule by rule.
+            #[test]
+            fn the_quiet_shortcut_decides_as_the_full_rule(
+                steps in prop::collection::vec(
+                    (4.0..40.0f64, 60.0..200.0f64, 30.0..180.0f64, 0..128u8, 1..240i64),
+                    1..40),
+                readings in 0..4u32,
+                every_rule in any::<bool>(),
+            ) {
+                let policy = PolicyConfig {
+                    persistence: Persistence { readings, duration: Some(Span::minutes(30)) },
+                    ..if every_rule { PolicyConfig::every_rule() } else { PolicyConfig::default() }
+                };
+                let mut w = Ward::new(policy);
+                let mut full = AlertState::new();
+                let mut minute = 0;
+                for (rr, sbp, hr, mask, gap) in steps {
+                    minute += gap;
+                    let t = Timestamp::from_millis(T0 + minute * MIN);
+                    for (code, v) in vitals(rr, sbp, hr)
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| mask & (1 << i) == 0)
+                        .map(|(_, r)| r)
+                    {
+                        let value = match code {
+                            "consciousness" => RawValue::Text(if v > 0.0 { "C" } else { "A" }),
+                            "on_oxygen" => RawValue::Bool(v > 0.0),
+                            _ => RawValue::Number(v),
+                        };
+                        let o = Observation::new(code, value, None, t, None, Status::Final)
+                            .expect("valid");
+                        w.patient.ingest(&o, &w.config);
+                    }
+                    let a = *w.patient.assess(t, &w.config);
+                    let window = w.patient.window();
+                    let shortcut = w.state.decide(&a, window, &w.config, &w.policy);
+                    let each = full.decide_each(&a, window, &w.config, &w.policy);
+                    prop_assert_eq!(shortcut, each);
+                    prop_assert_eq!(&w.state, &full);
+                }
+            }
+
             /// Per rule, decisions always form episodes: raised, then only strictly higher
             /// escalations, then resolved; never a second raise while active.
             #[test]

@@ -1,6 +1,7 @@
 //! Intake: the consumer thread, the first stage of the pipeline. It polls the
-//! observations topic, decodes every message with the configured wire format (so
-//! decoding runs beside scoring, on the other core) and hands the processing task
+//! observations topic, decodes every message with the configured wire format and checks
+//! that its key is the patient id of its readings (so this runs beside scoring, on the
+//! other core) and hands the processing task
 //! chunks of decoded messages in partition order. The consumer group's rebalance
 //! callbacks run on this thread too and travel the same channel, at the point in the
 //! stream where they happen: an assignment is restored before any message of its
@@ -51,7 +52,8 @@ pub(crate) struct Incoming {
     raw: Vec<u8>,
     /// Where the key starts in `raw`, if the message has one.
     key_at: Option<usize>,
-    /// What the wire format's decoder made of it: one result per reading, the first here.
+    /// What the wire format's decoder made of it, with the key checked against each
+    /// reading's patient: one result per reading, the first here.
     first: Option<Result<Decoded, DecodeError>>,
     /// The results after the first (a message that carries several readings).
     rest: Vec<Result<Decoded, DecodeError>>,
@@ -75,9 +77,12 @@ impl Incoming {
         });
         let mut first = None;
         let mut rest = Vec::new();
-        format.decode_each(payload, |r| match first {
-            None => first = Some(r),
-            Some(_) => rest.push(r),
+        format.decode_each(payload, |r| {
+            let r = r.and_then(|d| keyed(d, key));
+            match first {
+                None => first = Some(r),
+                Some(_) => rest.push(r),
+            }
         });
         Incoming {
             partition,
@@ -110,6 +115,23 @@ impl Incoming {
         let mut payload = self.raw;
         let key = self.key_at.map(|at| payload.split_off(at));
         (key, payload)
+    }
+}
+
+/// `d` if the message key is its patient id; otherwise why not. The key decides the
+/// partition, so a reading keyed otherwise could land beside another copy of its
+/// patient's state.
+fn keyed(d: Decoded, key: Option<&[u8]>) -> Result<Decoded, DecodeError> {
+    match key {
+        Some(key) if key == d.patient_id.as_bytes() => Ok(d),
+        key => Err(DecodeError::Field {
+            field: "key",
+            value: key.map_or_else(
+                || "none".to_owned(),
+                |k| format!("{:?}", String::from_utf8_lossy(k)),
+            ),
+            expected: "the message key to be the patient_id (so each patient stays on one partition)",
+        }),
     }
 }
 

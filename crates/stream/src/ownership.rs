@@ -11,13 +11,13 @@ use rdkafka::Offset;
 
 use crate::changelog::Restored;
 use crate::intake::Incoming;
-use crate::processing::Patients;
+use crate::processing::Partitions;
 
 /// The partitions this instance owns.
 #[derive(Default)]
 pub(crate) struct Owned {
     /// Each partition's patients.
-    pub(crate) partitions: HashMap<i32, Patients>,
+    pub(crate) partitions: Partitions,
     /// Partitions restored from the changelog, each with its checkpoint: input below it
     /// was already processed by the restored state.
     restored: HashMap<i32, Option<i64>>,
@@ -161,7 +161,7 @@ mod tests {
 
     fn restored(checkpoint: Option<i64>, unsealed: bool) -> Restored {
         Restored {
-            patients: Patients::default(),
+            patients: crate::processing::Patients::default(),
             checkpoint,
             unsealed,
         }

@@ -19,6 +19,10 @@ use crate::service::Outgoing;
 /// faster than the standard SipHash on these short keys).
 pub type Patients = HashMap<String, PatientState, foldhash::fast::RandomState>;
 
+/// The patients of every partition held, by input partition (looked up once per
+/// message: foldhash too).
+pub type Partitions = HashMap<i32, Patients, foldhash::fast::RandomState>;
+
 /// What one patient's state holds.
 #[derive(Default)]
 pub struct PatientState {
@@ -177,29 +181,17 @@ pub(crate) fn process(
     mut m: Incoming,
     settings: &Settings,
     metrics: &Metrics,
-    partitions: &mut HashMap<i32, Patients>,
+    partitions: &mut Partitions,
     work: &mut Work<'_>,
 ) {
     let received = m.received;
     let limit = received.plus(settings.clock_tolerance);
     let mut rejections: Vec<Rejection> = Vec::new();
-    let mut accepted = Vec::new();
+    // Most messages carry one reading: the first accepted one needs no list.
+    let mut first: Option<vigil_wire::Decoded> = None;
+    let mut more = Vec::new();
     for decoded in m.take_decoded() {
-        let checked = match decoded {
-            Ok(d) => match m.key() {
-                Some(key) if key == d.patient_id.as_bytes() => Ok(d),
-                key => Err(DecodeError::Field {
-                    field: "key",
-                    value: key.map_or_else(
-                        || "none".to_owned(),
-                        |k| format!("{:?}", String::from_utf8_lossy(k)),
-                    ),
-                    expected: "the message key to be the patient_id (so each patient stays on one partition)",
-                }),
-            },
-            Err(e) => Err(e),
-        };
-        match checked {
+        match decoded {
             Ok(d) if d.observation.effective() > limit => rejections.push(Rejection {
                 label: "clock",
                 reason: vigil_wire::future_reason(
@@ -209,7 +201,8 @@ pub(crate) fn process(
                     "[input] clock_tolerance_seconds sets the tolerance",
                 ),
             }),
-            Ok(d) => accepted.push(d),
+            Ok(d) if first.is_none() => first = Some(d),
+            Ok(d) => more.push(d),
             // A valid code Vigil does not score is not the feed's mistake: counted, not
             // dead-lettered (unless configured).
             Err(e) => match (e.unscored(), e.absent()) {
@@ -227,9 +220,9 @@ pub(crate) fn process(
             },
         }
     }
-    for d in accepted {
+    for d in first.iter().chain(&more) {
         if let Err(r) = apply(
-            &d,
+            d,
             m.partition,
             received,
             limit,
@@ -299,7 +292,7 @@ fn apply(
     limit: Timestamp,
     settings: &Settings,
     metrics: &Metrics,
-    partitions: &mut HashMap<i32, Patients>,
+    partitions: &mut Partitions,
     work: &mut Work<'_>,
 ) -> Result<(), Rejection> {
     let patients = partitions.entry(partition).or_default();
@@ -390,7 +383,7 @@ pub(crate) fn remind(
     now: Timestamp,
     settings: &Settings,
     metrics: &Metrics,
-    partitions: &mut HashMap<i32, Patients>,
+    partitions: &mut Partitions,
     work: &mut Work<'_>,
 ) {
     for (partition, patients) in partitions.iter_mut() {

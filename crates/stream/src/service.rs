@@ -368,7 +368,7 @@ struct Batch {
     /// Patients it changed, each once, in the order it first changed them.
     touched: Vec<(i32, String)>,
     /// Each input partition's next offset.
-    next_offsets: HashMap<i32, i64>,
+    next_offsets: HashMap<i32, i64, foldhash::fast::RandomState>,
     tally: Tally,
     /// The last message's partition and key, to end a full batch between patients.
     last_key: Option<(i32, Option<Vec<u8>>)>,
@@ -658,6 +658,11 @@ impl Core<'_> {
         for (partition, next) in &offsets {
             self.owned.positions.insert(*partition, *next);
         }
+        // The next batch lists the patients it changes in this one's storage: a batch
+        // under a backlog changes thousands, and a list grown afresh each time costs
+        // copies and new memory.
+        batch.touched.clear();
+        self.batch.touched = std::mem::take(&mut batch.touched);
         metrics
             .patients
             .set(i64::try_from(self.owned.patient_count()).unwrap_or(i64::MAX));
