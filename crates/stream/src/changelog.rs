@@ -28,6 +28,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use vigil_score::Tracker;
 
 use crate::config::Settings;
+use crate::key::PatientKey;
 use crate::metrics::Metrics;
 use crate::processing::{PatientState, Patients};
 use crate::service::{ServiceError, client_config};
@@ -289,14 +290,14 @@ fn apply_restored(
     match kind {
         PendingKind::Checkpoint(o) => restored.checkpoint = Some(o),
         PendingKind::State(bytes, _, _) if bytes.is_empty() => {
-            restored.patients.remove(&key);
+            restored.patients.remove(key.as_bytes());
         }
         PendingKind::State(bytes, encounter_id, location) => {
             match vigil_score::state::decode(&bytes, &settings.engine.staleness) {
                 Ok((window, alerts)) => {
                     metrics.state_bytes_restored.inc_by(bytes.len() as u64);
                     restored.patients.insert(
-                        key,
+                        PatientKey::new(&key),
                         PatientState {
                             tracker: Box::new(Tracker::from_parts(window, alerts)),
                             encounter_id,

@@ -366,7 +366,7 @@ struct Batch {
     started: Option<Instant>,
     outgoing: Vec<Outgoing>,
     /// Patients it changed, each once, in the order it first changed them.
-    touched: Vec<(i32, String)>,
+    touched: Vec<(i32, crate::key::PatientKey)>,
     /// Each input partition's next offset.
     next_offsets: HashMap<i32, i64, foldhash::fast::RandomState>,
     tally: Tally,
@@ -592,7 +592,7 @@ impl Core<'_> {
             {
                 let received = state.tracker.alerts().last_received();
                 publish(
-                    patient_id,
+                    patient_id.as_str(),
                     state,
                     &self.outcome,
                     emitted,
