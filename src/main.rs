@@ -15,7 +15,10 @@ use vigil_tools::simulate::{SimConfig, Ward};
 
 /// mimalloc: the service's stages allocate on one thread and free on another (a decoded
 /// message is built by the intake thread and dropped by the processing task), which the
-/// system allocator handles slowly (BENCHMARKS.md, "The pipeline").
+/// system allocator handles slowly (BENCHMARKS.md, "The pipeline"). Built without asking
+/// for transparent huge pages (`no_thp` in Cargo.toml): the kernel then zeroes only the
+/// pages the service touches, not 2 MiB at a time (BENCHMARKS.md, "Less work per message
+/// in the service").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
