@@ -298,8 +298,10 @@ fn apply(
     work: &mut Work<'_>,
 ) -> Result<(), Rejection> {
     let patients = partitions.entry(partition).or_default();
-    let key = PatientKey::new(&d.patient_id);
-    let state = patients.entry(key.clone()).or_default();
+    let state = match patients.get_mut(d.patient_id.as_bytes()) {
+        Some(state) => state,
+        None => patients.entry(PatientKey::new(&d.patient_id)).or_default(),
+    };
     // Replaced only when they change: most messages repeat them.
     if d.encounter_id.is_some() && state.encounter_id != d.encounter_id {
         state.encounter_id = d.encounter_id.clone();
@@ -319,7 +321,8 @@ fn apply(
     state.tracker.note_received(received);
     if state.batch != work.batch {
         state.batch = work.batch;
-        work.touched.push((partition, key));
+        work.touched
+            .push((partition, PatientKey::new(&d.patient_id)));
     }
     // Most decisions change no alert: they need no event, no clock and no lookup.
     if decided && work.outcome.decisions.iter().next().is_some() {
