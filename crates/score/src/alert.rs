@@ -1037,6 +1037,12 @@ mod tests {
         }
 
         fn decide_at(&mut self, minute: i64, readings: &[(&str, f64)]) -> Vec<Decision> {
+            let t = self.chart(minute, readings);
+            self.decide(t)
+        }
+
+        /// Charts `readings` at `minute` without deciding; returns their time.
+        fn chart(&mut self, minute: i64, readings: &[(&str, f64)]) -> Timestamp {
             let t = Timestamp::from_millis(T0 + minute * MIN);
             for (code, v) in readings {
                 let value = match *code {
@@ -1047,7 +1053,7 @@ mod tests {
                 let o = Observation::new(code, value, None, t, None, Status::Final).expect("valid");
                 self.patient.ingest(&o, &self.config);
             }
-            self.decide(t)
+            t
         }
 
         /// Assesses at `t` (no new reading) and decides.
@@ -1472,22 +1478,13 @@ mod tests {
                 let mut minute = 0;
                 for (rr, sbp, hr, mask, gap) in steps {
                     minute += gap;
-                    let t = Timestamp::from_millis(T0 + minute * MIN);
-                    for (code, v) in vitals(rr, sbp, hr)
+                    let set: Vec<_> = vitals(rr, sbp, hr)
                         .into_iter()
                         .enumerate()
                         .filter(|(i, _)| mask & (1 << i) == 0)
                         .map(|(_, r)| r)
-                    {
-                        let value = match code {
-                            "consciousness" => RawValue::Text(if v > 0.0 { "C" } else { "A" }),
-                            "on_oxygen" => RawValue::Bool(v > 0.0),
-                            _ => RawValue::Number(v),
-                        };
-                        let o = Observation::new(code, value, None, t, None, Status::Final)
-                            .expect("valid");
-                        w.patient.ingest(&o, &w.config);
-                    }
+                        .collect();
+                    let t = w.chart(minute, &set);
                     let a = *w.patient.assess(t, &w.config);
                     let window = w.patient.window();
                     let shortcut = w.state.decide(&a, window, &w.config, &w.policy);

@@ -26,14 +26,15 @@ enum Repr {
 impl PatientKey {
     /// The key of `id`.
     pub fn new(id: &str) -> PatientKey {
-        match u8::try_from(id.len()) {
-            Ok(len) if id.len() <= INLINE => {
-                let mut bytes = [0; INLINE];
-                bytes[..id.len()].copy_from_slice(id.as_bytes());
-                PatientKey(Repr::Inline { len, bytes })
-            }
-            _ => PatientKey(Repr::Heap(id.into())),
+        if id.len() > INLINE {
+            return PatientKey(Repr::Heap(id.into()));
         }
+        let mut bytes = [0; INLINE];
+        bytes[..id.len()].copy_from_slice(id.as_bytes());
+        PatientKey(Repr::Inline {
+            len: id.len() as u8,
+            bytes,
+        })
     }
 
     /// The id's bytes.
