@@ -110,10 +110,11 @@ impl Incoming {
             .chain(std::mem::take(&mut self.rest))
     }
 
-    /// The key and the payload, owned (for the dead-letter topic).
-    pub(crate) fn into_key_and_payload(self) -> (Option<Vec<u8>>, Vec<u8>) {
-        let mut payload = self.raw;
-        let key = self.key_at.map(|at| payload.split_off(at));
+    /// Takes the key and the payload (for the dead-letter topic); the message keeps
+    /// neither.
+    pub(crate) fn take_key_and_payload(&mut self) -> (Option<Vec<u8>>, Vec<u8>) {
+        let mut payload = std::mem::take(&mut self.raw);
+        let key = self.key_at.take().map(|at| payload.split_off(at));
         (key, payload)
     }
 }
@@ -153,12 +154,46 @@ pub(crate) enum Intake {
     },
 }
 
+/// Chunks the processing task has emptied, kept for the intake to fill again: a chunk is
+/// allocated once at its full size instead of growing from nothing for every
+/// [`CHUNK`] messages.
+#[derive(Clone, Default)]
+pub(crate) struct Spare(Arc<Mutex<Vec<Vec<Incoming>>>>);
+
+impl Spare {
+    /// How many emptied chunks are kept (the intake channel holds a few at a time).
+    const KEPT: usize = 8;
+
+    /// An empty chunk with room for [`CHUNK`] messages.
+    fn take(&self) -> Vec<Incoming> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(CHUNK))
+    }
+
+    /// Hands back a chunk whose messages were processed: what is left in it is dropped.
+    pub(crate) fn give(&self, mut chunk: Vec<Incoming>) {
+        chunk.clear();
+        if chunk.capacity() < CHUNK {
+            return;
+        }
+        let mut spare = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < Self::KEPT {
+            spare.push(chunk);
+        }
+    }
+}
+
 /// The consumer's context: sends rebalances down the intake channel, after the messages
 /// polled before them.
 pub(crate) struct IntakeContext {
     tx: mpsc::Sender<Intake>,
     /// Messages polled but not yet sent (a rebalance sends them first).
     pending: Mutex<Vec<Incoming>>,
+    /// Emptied chunks handed back by the processing task, reused for the next ones.
+    spare: Spare,
     /// The partitions assigned now, for the partition gauge.
     assigned: Mutex<std::collections::BTreeSet<i32>>,
     readiness: Arc<Readiness>,
@@ -177,6 +212,7 @@ const PROBE_EVERY: Duration = Duration::from_secs(2);
 impl IntakeContext {
     pub(crate) fn new(
         tx: mpsc::Sender<Intake>,
+        spare: Spare,
         readiness: Arc<Readiness>,
         metrics: Metrics,
         watch: Arc<BrokerWatch>,
@@ -184,6 +220,7 @@ impl IntakeContext {
         IntakeContext {
             tx,
             pending: Mutex::new(Vec::with_capacity(CHUNK)),
+            spare,
             assigned: Mutex::default(),
             readiness,
             metrics,
@@ -207,8 +244,13 @@ impl IntakeContext {
 
     /// Sends the messages polled so far.
     fn flush(&self) -> bool {
-        let chunk = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        chunk.is_empty() || self.send(Intake::Messages(chunk))
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.is_empty() {
+            return true;
+        }
+        let chunk = std::mem::replace(&mut *pending, self.spare.take());
+        drop(pending);
+        self.send(Intake::Messages(chunk))
     }
 
     fn set_assigned(&self, change: impl FnOnce(&mut std::collections::BTreeSet<i32>)) {
@@ -422,5 +464,48 @@ fn poll_loop(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(offset: i64) -> Incoming {
+        Incoming::new(
+            0,
+            offset,
+            Timestamp::from_millis(0),
+            br#"{"patient_id":"P1","code":"heart_rate","value":80,"effective":"2026-11-23T10:00:00Z"}"#,
+            Some(b"P1"),
+            &vigil_wire::Format::Json,
+        )
+    }
+
+    #[test]
+    fn a_chunk_handed_back_is_filled_again_empty_and_full_size() {
+        let spare = Spare::default();
+        let fresh = spare.take();
+        assert!(fresh.is_empty());
+        assert!(fresh.capacity() >= CHUNK);
+        let mut chunk = fresh;
+        chunk.extend((0..3).map(message));
+        let at = chunk.as_ptr();
+        spare.give(chunk);
+        let again = spare.take();
+        assert!(again.is_empty(), "what was left in it is dropped");
+        assert_eq!(again.as_ptr(), at, "the same allocation is reused");
+        // A chunk smaller than a full one (carried messages) is not kept.
+        spare.give(Vec::with_capacity(1));
+        assert!(spare.take().capacity() >= CHUNK);
+    }
+
+    #[test]
+    fn no_more_chunks_are_kept_than_the_limit() {
+        let spare = Spare::default();
+        for _ in 0..Spare::KEPT + 3 {
+            spare.give(Vec::with_capacity(CHUNK));
+        }
+        assert_eq!(spare.0.lock().map(|s| s.len()).unwrap_or(0), Spare::KEPT);
     }
 }

@@ -13,6 +13,9 @@ use crate::changelog::Restored;
 use crate::intake::Incoming;
 use crate::processing::Partitions;
 
+/// A map by partition number (few keys, looked up per message: a fast hash).
+pub(crate) type ByPartition<V> = HashMap<i32, V, foldhash::fast::RandomState>;
+
 /// The partitions this instance owns.
 #[derive(Default)]
 pub(crate) struct Owned {
@@ -20,17 +23,17 @@ pub(crate) struct Owned {
     pub(crate) partitions: Partitions,
     /// Partitions restored from the changelog, each with its checkpoint: input below it
     /// was already processed by the restored state.
-    restored: HashMap<i32, Option<i64>>,
+    restored: ByPartition<Option<i64>>,
     /// Restored partitions whose first message has not been seen yet: their checkpoint
     /// and whether unsealed records were skipped, to check the consumer's position
     /// against.
-    first_check: HashMap<i32, (Option<i64>, bool)>,
+    first_check: ByPartition<(Option<i64>, bool)>,
     /// Each partition's next input offset after the last batch handed to delivery: where
     /// a transaction that consumed nothing from it seals its changelog.
-    pub(crate) positions: HashMap<i32, i64>,
+    pub(crate) positions: ByPartition<i64>,
     /// Partitions rewound to their checkpoint, each with the offset of the message that
     /// showed the consumer was past it: messages above it were fetched before the seek.
-    rewinding: HashMap<i32, i64>,
+    rewinding: ByPartition<i64>,
 }
 
 /// What to do with one consumed message.
@@ -104,7 +107,10 @@ impl Owned {
     /// checkpoint, only if the changelog shows exactly-once batches that never sealed (a
     /// deployment moving from at-least-once has none, and its group offset is right).
     pub(crate) fn admit(&mut self, m: &Incoming, exactly_once: bool) -> Admit {
-        if let Some(&seen) = self.rewinding.get(&m.partition) {
+        // Each map below is empty in the steady state; an empty map is not hashed into.
+        if !self.rewinding.is_empty()
+            && let Some(&seen) = self.rewinding.get(&m.partition)
+        {
             // After the seek the partition starts again at or below the message that
             // showed it was ahead; anything above it was fetched before the seek.
             if m.offset > seen {
@@ -112,7 +118,9 @@ impl Owned {
             }
             self.rewinding.remove(&m.partition);
         }
-        if let Some((checkpoint, unsealed)) = self.first_check.remove(&m.partition) {
+        if !self.first_check.is_empty()
+            && let Some((checkpoint, unsealed)) = self.first_check.remove(&m.partition)
+        {
             let behind = match checkpoint {
                 Some(c) => m.offset > c,
                 None => unsealed && m.offset > 0,
@@ -128,12 +136,13 @@ impl Owned {
                 return Admit::Rewind(checkpoint.map_or(Offset::Beginning, Offset::Offset));
             }
         }
-        let applied = self
-            .restored
-            .get(&m.partition)
-            .copied()
-            .flatten()
-            .is_some_and(|c| m.offset < c);
+        let applied = !self.restored.is_empty()
+            && self
+                .restored
+                .get(&m.partition)
+                .copied()
+                .flatten()
+                .is_some_and(|c| m.offset < c);
         if applied {
             // A broker that did not keep the transaction's offsets redelivers it.
             Admit::AlreadyApplied

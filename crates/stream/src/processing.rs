@@ -180,7 +180,7 @@ pub(crate) struct Work<'a> {
 
 /// Handles one observation message.
 pub(crate) fn process(
-    mut m: Incoming,
+    m: &mut Incoming,
     settings: &Settings,
     metrics: &Metrics,
     partitions: &mut Partitions,
@@ -269,7 +269,7 @@ pub(crate) fn process(
                 key: "vigil-source-offset",
                 value: Some(&m.offset.to_string()),
             });
-        let (key, payload) = m.into_key_and_payload();
+        let (key, payload) = m.take_key_and_payload();
         work.outgoing.push(Outgoing {
             partition: None,
             topic: settings.kafka.dlq_topic.clone(),

@@ -41,7 +41,7 @@ use crate::config::Settings;
 use crate::delivery::{Committer, Delivery, Sealed, StallReport};
 use crate::event::now;
 use crate::http::Readiness;
-use crate::intake::{Incoming, Intake, IntakeContext, IntakeThread, QUEUED_CHUNKS};
+use crate::intake::{Incoming, Intake, IntakeContext, IntakeThread, QUEUED_CHUNKS, Spare};
 use crate::metrics::Metrics;
 use crate::ownership::{Admit, Owned};
 use crate::processing::{Tally, Work, process, publish, remind};
@@ -138,7 +138,14 @@ pub async fn run(
     let k = &settings.kafka;
     let (tx, mut intake) = mpsc::channel(QUEUED_CHUNKS);
     let watch = Arc::new(BrokerWatch::new(&k.brokers, Some(readiness.clone())));
-    let context = IntakeContext::new(tx, readiness.clone(), metrics.clone(), watch.clone());
+    let spare = Spare::default();
+    let context = IntakeContext::new(
+        tx,
+        spare.clone(),
+        readiness.clone(),
+        metrics.clone(),
+        watch.clone(),
+    );
     let consumer: Arc<BaseConsumer<IntakeContext>> = Arc::new(
         client_config(
             &settings,
@@ -223,6 +230,7 @@ pub async fn run(
         owned: Owned::default(),
         batch: Batch::default(),
         carried: Vec::new(),
+        spare,
         session: session_id(),
         seq: 0,
         batches: 1,
@@ -421,6 +429,8 @@ struct Core<'a> {
     batch: Batch,
     /// Messages of a chunk that did not fit the full batch: they start the next one.
     carried: Vec<Incoming>,
+    /// Where emptied chunks go back to the intake.
+    spare: Spare,
     /// This process start's identity in transaction headers.
     session: String,
     /// The next transaction's number.
@@ -436,17 +446,29 @@ struct Core<'a> {
 
 impl Core<'_> {
     /// Processes a chunk of messages into the batch; what does not fit a full batch is
-    /// carried to the next.
-    fn take(&mut self, chunk: Vec<Incoming>, max_messages: usize) -> Result<(), ServiceError> {
-        let mut chunk = chunk.into_iter();
-        while let Some(m) = chunk.next() {
+    /// carried to the next. The emptied chunk goes back to the intake to be filled again.
+    fn take(&mut self, mut chunk: Vec<Incoming>, max_messages: usize) -> Result<(), ServiceError> {
+        let taken = self.take_from(&mut chunk, max_messages);
+        self.spare.give(chunk);
+        taken
+    }
+
+    /// [`Core::take`]'s work: each message is processed where it lies in the chunk.
+    fn take_from(
+        &mut self,
+        chunk: &mut Vec<Incoming>,
+        max_messages: usize,
+    ) -> Result<(), ServiceError> {
+        for i in 0..chunk.len() {
+            let m = &mut chunk[i];
             let batch = &mut self.batch;
             if batch.messages >= max_messages {
-                let key = (m.partition, m.key().map(<[u8]>::to_vec));
-                let continues = batch.last_key.as_ref() == Some(&key);
+                let continues = batch
+                    .last_key
+                    .as_ref()
+                    .is_some_and(|(p, k)| *p == m.partition && k.as_deref() == m.key());
                 if !continues || batch.messages >= max_messages + MAX_SET_MESSAGES {
-                    self.carried.push(m);
-                    self.carried.extend(chunk);
+                    self.carried.extend(chunk.drain(i..));
                     break;
                 }
             }
@@ -457,7 +479,7 @@ impl Core<'_> {
             }
             self.batch.start();
             self.batch.messages += 1;
-            let admit = self.owned.admit(&m, self.exactly_once);
+            let admit = self.owned.admit(m, self.exactly_once);
             match admit {
                 Admit::Skip => continue,
                 Admit::Rewind(to) => {
