@@ -117,7 +117,7 @@ pub fn run(
                 writeln!(errors, "line {line}: {reason}")?;
                 continue;
             }
-            let window = windows.entry(decoded.patient_id).or_default();
+            let window = windows.entry(String::from(decoded.patient_id)).or_default();
             match window.ingest(&decoded.observation, &config.staleness) {
                 Ingested::Accepted | Ingested::Amended | Ingested::Withdrawn => {
                     summary.accepted += 1

@@ -41,7 +41,7 @@ pub fn read(observations: &Path, labels: &Path, counts: &mut Counts) -> Result<V
         for decoded in vigil_wire::decode_json_message(line.as_bytes()) {
             match decoded {
                 Ok(d) => by_patient
-                    .entry(d.patient_id)
+                    .entry(String::from(d.patient_id))
                     .or_default()
                     .push(d.observation),
                 Err(e) => counts.reject(generalise(&e.to_string())),

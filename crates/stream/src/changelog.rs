@@ -28,7 +28,6 @@ use rdkafka::{Offset, TopicPartitionList};
 use vigil_score::Tracker;
 
 use crate::config::Settings;
-use crate::key::PatientKey;
 use crate::metrics::Metrics;
 use crate::processing::{PatientState, Patients};
 use crate::service::{ServiceError, client_config};
@@ -297,7 +296,7 @@ fn apply_restored(
                 Ok((window, alerts)) => {
                     metrics.state_bytes_restored.inc_by(bytes.len() as u64);
                     restored.patients.insert(
-                        PatientKey::new(&key),
+                        vigil_wire::PatientId::new(&key),
                         PatientState {
                             tracker: Box::new(Tracker::from_parts(window, alerts)),
                             encounter_id,

@@ -15,7 +15,6 @@
 //!   positions, and what to do with each consumed message;
 //! - [`processing`]: one message in, its patient updated, alerts and dead letters out;
 //!   the overdue sweep; each patient's in-memory state;
-//! - [`key`]: the patient maps' key, a patient id held inline;
 //! - [`changelog`]: the state changelog's protocol (headers, seals) and restore;
 //! - `delivery`: the delivery guarantee as a type (exactly once by default: each batch's
 //!   output, state, seals and offsets in one transaction; at least once as a fallback),
@@ -34,7 +33,6 @@ pub mod event;
 pub mod fhir_out;
 pub mod http;
 mod intake;
-pub mod key;
 pub mod metrics;
 pub mod mllp;
 mod ownership;

@@ -327,7 +327,7 @@ async fn handle(body: &[u8], link: &Link<'_>) -> (String, &'static str) {
         let kind = if structural { "unreadable" } else { "rejected" };
         return (ack_message(&control, code, &reasons.join("; ")), kind);
     };
-    let key = first.patient_id.clone();
+    let key = first.patient_id.as_bytes().to_vec();
     let send = producer.send(FutureRecord::to(topic).key(&key).payload(body), ack_timeout);
     // The producer's own message timeout is the ACK timeout; this bounds the wait even if
     // librdkafka were slower to give up.

@@ -12,14 +12,14 @@ use vigil_wire::DecodeError;
 use crate::config::Settings;
 use crate::event::{Subject, events, now};
 use crate::intake::Incoming;
-use crate::key::PatientKey;
 use crate::metrics::Metrics;
 use crate::service::Outgoing;
+use vigil_wire::PatientId;
 
-/// One partition's patients, by patient id (held inline in the entry, [`PatientKey`];
+/// One partition's patients, by patient id (held inline in the entry, [`PatientId`];
 /// foldhash: keyed per process, several times faster than the standard SipHash on these
 /// short keys).
-pub type Patients = HashMap<PatientKey, PatientState, foldhash::fast::RandomState>;
+pub type Patients = HashMap<PatientId, PatientState, foldhash::fast::RandomState>;
 
 /// The patients of every partition held, by input partition (looked up once per
 /// message: foldhash too).
@@ -169,7 +169,7 @@ pub(crate) struct Work<'a> {
     /// Patients the batch changed, each once: when it closes, their undecided sets are
     /// decided (once every reading of a set in the batch has been applied) and their
     /// state records written.
-    pub(crate) touched: &'a mut Vec<(i32, PatientKey)>,
+    pub(crate) touched: &'a mut Vec<(i32, PatientId)>,
     /// Counts of readings by outcome.
     pub(crate) tally: &'a mut Tally,
     /// Watches and stops from the board.
@@ -300,7 +300,7 @@ fn apply(
     let patients = partitions.entry(partition).or_default();
     let state = match patients.get_mut(d.patient_id.as_bytes()) {
         Some(state) => state,
-        None => patients.entry(PatientKey::new(&d.patient_id)).or_default(),
+        None => patients.entry(d.patient_id.clone()).or_default(),
     };
     // Replaced only when they change: most messages repeat them.
     if d.encounter_id.is_some() && state.encounter_id != d.encounter_id {
@@ -321,8 +321,7 @@ fn apply(
     state.tracker.note_received(received);
     if state.batch != work.batch {
         state.batch = work.batch;
-        work.touched
-            .push((partition, PatientKey::new(&d.patient_id)));
+        work.touched.push((partition, d.patient_id.clone()));
     }
     // Most decisions change no alert: they need no event, no clock and no lookup.
     if decided && work.outcome.decisions.iter().next().is_some() {

@@ -374,7 +374,7 @@ struct Batch {
     started: Option<Instant>,
     outgoing: Vec<Outgoing>,
     /// Patients it changed, each once, in the order it first changed them.
-    touched: Vec<(i32, crate::key::PatientKey)>,
+    touched: Vec<(i32, vigil_wire::PatientId)>,
     /// Each input partition's next offset.
     next_offsets: HashMap<i32, i64, foldhash::fast::RandomState>,
     tally: Tally,

@@ -500,7 +500,7 @@ fn reading(
     let observation = Observation::new(code, value, unit, ctx.effective, id.as_deref(), ctx.status)
         .map_err(|e| at(path, e.to_string()))?;
     Ok(Decoded {
-        patient_id: ctx.patient_id.clone(),
+        patient_id: crate::PatientId::new(&ctx.patient_id),
         encounter_id: ctx.encounter_id.clone(),
         location: ctx.location.clone(),
         id,

@@ -807,7 +807,7 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
         at(format!("{label}-{field}"), e.to_string())
     })?;
     Ok(Decoded {
-        patient_id: ctx.patient_id.to_owned(),
+        patient_id: crate::PatientId::new(ctx.patient_id),
         encounter_id: ctx.encounter_id.map(str::to_owned),
         location: ctx.location.map(str::to_owned),
         id,

@@ -14,9 +14,11 @@ use vigil_score::{Observation, ObservationError, RawValue, Status, Timestamp};
 pub mod fhir;
 mod flat;
 pub mod hl7;
+mod id;
 
 pub use fhir::{FhirOptions, decode_fhir};
 pub use hl7::{Hl7Options, LocalZone, decode_hl7};
+pub use id::PatientId;
 
 /// Bounds on the work one FHIR or HL7 v2 message can cause (configurable in the service).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +54,7 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decoded {
     /// The patient (validated: 1-64 characters of `A-Z a-z 0-9 . _ : -`).
-    pub patient_id: String,
+    pub patient_id: PatientId,
     /// The encounter, if sent.
     pub encounter_id: Option<String>,
     /// The location (`care-unit/bed`), if sent.
@@ -86,7 +88,7 @@ impl Decoded {
         }
         let o = &self.observation;
         let native = Native {
-            patient_id: &self.patient_id,
+            patient_id: self.patient_id.as_str(),
             encounter_id: self.encounter_id.as_deref(),
             location: self.location.as_deref(),
             code: o.param().code(),
@@ -500,7 +502,7 @@ pub fn decode_json(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         Some(wire) => wire,
         None => serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(json_reason(&e)))?,
     };
-    let patient_id = valid_id("patient_id", &wire.patient_id)?;
+    let patient_id = PatientId::new(checked_id("patient_id", &wire.patient_id)?);
     let encounter_id = wire
         .encounter_id
         .as_deref()
@@ -585,11 +587,16 @@ fn shorten(s: &str) -> String {
 }
 
 fn valid_id(field: &'static str, s: &str) -> Result<String, DecodeError> {
+    checked_id(field, s).map(str::to_owned)
+}
+
+/// `s` if it is a valid id (as [`valid_id`] checks), without copying it.
+pub(crate) fn checked_id<'a>(field: &'static str, s: &'a str) -> Result<&'a str, DecodeError> {
     let ok = (1..=64).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
     if ok {
-        Ok(s.to_owned())
+        Ok(s)
     } else {
         Err(DecodeError::Field {
             field,
