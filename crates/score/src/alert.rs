@@ -683,12 +683,31 @@ impl AlertState {
     /// the full decision must be taken. It gives exactly what the full decision gives
     /// (a property test holds them equal).
     fn stays_quiet(&mut self, a: &Assessment, config: &PolicyConfig) -> bool {
-        if self.busy.is_some() || RuleId::ALL.iter().any(|r| config.level(*r, a).is_some()) {
+        self.stays_quiet_scored(a, &[true; RULES], config)
+    }
+
+    /// [`AlertState::stays_quiet`] on an assessment that holds only the rules marked
+    /// `scored`; the others are known to be unchanged since the last decision, which
+    /// took this shortcut (so they are quiet, below every level, with their score kept).
+    pub(crate) fn stays_quiet_scored(
+        &mut self,
+        a: &Assessment,
+        scored: &[bool; RULES],
+        config: &PolicyConfig,
+    ) -> bool {
+        if self.busy.is_some()
+            || RuleId::ALL
+                .iter()
+                .zip(scored)
+                .any(|(r, s)| *s && config.level(*r, a).is_some())
+        {
             return false;
         }
-        for (rule, quiet) in RuleId::ALL.iter().zip(&mut self.quiet) {
+        for ((rule, quiet), s) in RuleId::ALL.iter().zip(&mut self.quiet).zip(scored) {
             quiet.clear.observe(true, a.at);
-            quiet.last_score = Some(a.score(*rule));
+            if *s {
+                quiet.last_score = Some(a.score(*rule));
+            }
         }
         true
     }

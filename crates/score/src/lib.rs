@@ -149,6 +149,19 @@ impl Assessment {
         risk_rule::score_into(&inputs, &mut self.risk);
     }
 
+    /// Re-scores one published rule from `inputs` (Vigil Risk is scored apart).
+    pub(crate) fn update_rule(&mut self, rule: RuleId, inputs: &Inputs<'_>) {
+        match rule {
+            RuleId::Qsofa => qsofa::score_into(inputs, &mut self.qsofa),
+            RuleId::Sirs => sirs::score_into(inputs, &mut self.sirs),
+            RuleId::News2 => news2::score_into(inputs, &mut self.news2),
+            RuleId::Sofa => sofa::score_into(inputs, &mut self.sofa),
+            RuleId::SepticShock => septic_shock::score_into(inputs, &mut self.septic_shock),
+            RuleId::Mews => mews::score_into(inputs, &mut self.mews),
+            RuleId::Risk => {}
+        }
+    }
+
     /// Re-scores the six published rules (not Vigil Risk) from `inputs`.
     pub(crate) fn update_published(&mut self, inputs: &Inputs<'_>) {
         self.at = inputs.at();

@@ -99,7 +99,7 @@ impl Patient {
     }
 }
 
-fn rule_inputs(rule: RuleId, config: &Config) -> crate::ParamSet {
+pub(crate) fn rule_inputs(rule: RuleId, config: &Config) -> crate::ParamSet {
     match rule {
         RuleId::Qsofa => qsofa::INPUTS,
         RuleId::Sirs => sirs::INPUTS,

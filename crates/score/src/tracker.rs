@@ -15,7 +15,15 @@
 //! `limit` the caller passes (the service: receive time plus the clock tolerance), so no
 //! reading dated in the future can move a patient's evaluation ahead of real time.
 //!
-//! A decision scores the six published rules afresh. Vigil Risk, when it is scored at all
+//! A decision scores the six published rules afresh, with one exception on the service's
+//! hot path ([`Tracker::ingest_into`], [`Tracker::flush_into`]): while a patient is quiet
+//! (no alert active, no rule at any level), the tracker remembers until when each rule's
+//! result holds without a new reading of its inputs (48 bytes, not the kilobyte of a
+//! cached assessment), and the next decision re-scores only the rules that a new reading
+//! or the passage of time can have changed. If they all stay below every level nothing
+//! is decided, as the full decision would; otherwise the other rules are scored too and
+//! the full decision is taken. A property test holds this equal to scoring every rule
+//! every time. Vigil Risk, when it is scored at all
 //! (`Config::score_risk`), is scored incrementally from a memo the tracker keeps only
 //! then: it reads 43 features of 14 parameters, and afresh it would cost several times
 //! the six rules together (BENCHMARKS.md, "Vigil Risk on the hot path").
@@ -24,7 +32,7 @@ use crate::Assessment;
 use crate::alert::{AlertState, Decisions, PolicyConfig};
 use crate::config::Config;
 use crate::observation::Observation;
-use crate::rules::{Inputs, risk};
+use crate::rules::{Inputs, RuleId, risk};
 use crate::time::{MaybeTime, Span, Timestamp};
 use crate::window::{Ingested, Window};
 
@@ -40,6 +48,25 @@ pub struct Tracker {
     pending: MaybeTime,
     /// Vigil Risk's memo and last result, kept only while it is scored.
     risk: Option<Box<RiskState>>,
+    /// What the last decision scored, while the patient is quiet (hot path only).
+    scored: Option<Scored>,
+}
+
+/// How many rules are published scores (the first ones of [`RuleId::ALL`]; Vigil Risk is
+/// last).
+const PUBLISHED: usize = 6;
+
+/// What a quiet patient's last decision on the hot path scored: the instant, and until
+/// when each published rule's result holds without a new reading of its inputs. Every
+/// rule was quiet and below every level then.
+#[derive(Clone, Copy, Debug)]
+struct Scored {
+    /// The evaluation instant.
+    at: Timestamp,
+    /// Per published rule, the first instant at which its result may differ (a reading
+    /// it used turns stale or leaves its span). (SOFA's baseline, the other thing a rule
+    /// reads, is fixed for a tracker's life: it comes with the restored state.)
+    until: [Timestamp; PUBLISHED],
 }
 
 /// What a tracker keeps of Vigil Risk between decisions ([`risk::score_incremental`]).
@@ -72,6 +99,7 @@ impl Tracker {
             alerts,
             pending: MaybeTime::NONE,
             risk: None,
+            scored: None,
         }
     }
 
@@ -101,13 +129,16 @@ impl Tracker {
         policy: &PolicyConfig,
     ) -> (Ingested, Option<Outcome>) {
         let mut out = Outcome::default();
-        let (ingested, decided) = self.ingest_into(obs, limit, config, policy, &mut out);
+        let (ingested, decided) = self.apply(obs, limit, config, policy, &mut out, Scoring::Full);
         (ingested, decided.then_some(out))
     }
 
     /// [`Tracker::ingest`] writing the decision, if the reading caused one, into `out`
     /// (returning whether it did) instead of returning it: the form for a hot loop that
     /// keeps one [`Outcome`] for every patient, so no assessment is moved per reading.
+    /// A decision that decides nothing may score only the rules that can have changed
+    /// (see the module's documentation): then `out`'s assessment holds only those, and
+    /// whatever else it held before. When something is decided it is a full assessment.
     pub fn ingest_into(
         &mut self,
         obs: &Observation,
@@ -116,13 +147,25 @@ impl Tracker {
         policy: &PolicyConfig,
         out: &mut Outcome,
     ) -> (Ingested, bool) {
+        self.apply(obs, limit, config, policy, out, Scoring::Changed)
+    }
+
+    fn apply(
+        &mut self,
+        obs: &Observation,
+        limit: Option<Timestamp>,
+        config: &Config,
+        policy: &PolicyConfig,
+        out: &mut Outcome,
+        scoring: Scoring,
+    ) -> (Ingested, bool) {
         let newest = self
             .window()
             .newest()
             .map_or(obs.effective(), |n| n.max(obs.effective()));
         let next = cap(newest, limit);
         let decided = match self.pending.get() {
-            Some(p) if p != next => self.flush_into(config, policy, out),
+            Some(p) if p != next => self.decide_pending(config, policy, out, scoring),
             _ => false,
         };
         let memo = self.risk.as_mut().and_then(|r| r.memo.as_mut());
@@ -177,22 +220,49 @@ impl Tracker {
     /// Decides the pending set, if any.
     pub fn flush(&mut self, config: &Config, policy: &PolicyConfig) -> Option<Outcome> {
         let mut out = Outcome::default();
-        self.flush_into(config, policy, &mut out).then_some(out)
+        self.decide_pending(config, policy, &mut out, Scoring::Full)
+            .then_some(out)
     }
 
-    /// [`Tracker::flush`] into `out` (see [`Tracker::ingest_into`]); whether a set was
-    /// pending and decided.
+    /// [`Tracker::flush`] into `out` (see [`Tracker::ingest_into`], also for what `out`
+    /// holds when nothing is decided); whether a set was pending and decided.
     pub fn flush_into(
         &mut self,
         config: &Config,
         policy: &PolicyConfig,
         out: &mut Outcome,
     ) -> bool {
+        self.decide_pending(config, policy, out, Scoring::Changed)
+    }
+
+    /// Decides the pending set, if any, into `out`; whether there was one.
+    fn decide_pending(
+        &mut self,
+        config: &Config,
+        policy: &PolicyConfig,
+        out: &mut Outcome,
+        scoring: Scoring,
+    ) -> bool {
         let Some(at) = std::mem::take(&mut self.pending).get() else {
             return false;
         };
-        // Every rule is re-scored: nothing of the outcome's previous patient stays.
-        self.assess_into(at, config, &mut out.assessment);
+        match scoring {
+            Scoring::Changed => {
+                let Some(kept) = self.decides_quietly(at, config, policy, out) else {
+                    return true;
+                };
+                // The rules left as they were are scored too: nothing of the outcome's
+                // previous patient stays.
+                let inputs = Inputs::new(&self.window, at, config);
+                for (rule, kept) in RuleId::ALL[..PUBLISHED].iter().zip(kept) {
+                    if kept {
+                        out.assessment.update_rule(*rule, &inputs);
+                    }
+                }
+            }
+            // Every rule is re-scored: nothing of the outcome's previous patient stays.
+            Scoring::Full => self.assess_into(at, config, &mut out.assessment),
+        }
         out.decisions = AlertState::decide(
             &mut self.alerts,
             &out.assessment,
@@ -201,6 +271,53 @@ impl Tracker {
             policy,
         );
         true
+    }
+
+    /// The hot path's decision at `at`: re-scores the published rules that can have
+    /// changed since the last quiet decision (all of them if there was none) and Vigil
+    /// Risk into `out`. `None` when they all stay quiet and below every level, so nothing
+    /// is decided (`out` then holds the re-scored rules only); otherwise the full
+    /// decision must be taken, and the published rules not re-scored are named (`true`).
+    fn decides_quietly(
+        &mut self,
+        at: Timestamp,
+        config: &Config,
+        policy: &PolicyConfig,
+        out: &mut Outcome,
+    ) -> Option<[bool; PUBLISHED]> {
+        let previous = self.scored.take().filter(|s| at >= s.at);
+        let changes = self.window.take_changes();
+        let inputs = Inputs::new(&self.window, at, config);
+        let a = &mut out.assessment;
+        let mut until = [Timestamp::from_millis(i64::MIN); PUBLISHED];
+        let mut fresh = [true; RuleId::ALL.len()];
+        for (i, rule) in RuleId::ALL[..PUBLISHED].iter().enumerate() {
+            if let Some(s) = &previous
+                && at < s.until[i]
+                && !changes
+                    .params
+                    .intersects(crate::patient::rule_inputs(*rule, config))
+            {
+                until[i] = s.until[i];
+                fresh[i] = false;
+                continue;
+            }
+            inputs.take_horizon();
+            a.update_rule(*rule, &inputs);
+            until[i] = inputs.take_horizon();
+        }
+        a.at = at;
+        score_risk(&mut self.risk, &inputs, changes, config, a);
+        if !self.alerts.stays_quiet_scored(a, &fresh, policy) {
+            let mut kept = [false; PUBLISHED];
+            for (k, f) in kept.iter_mut().zip(fresh) {
+                *k = !f;
+            }
+            return Some(kept);
+        }
+        out.decisions = Decisions::default();
+        self.scored = Some(Scored { at, until });
+        None
     }
 
     /// Assesses the patient at `at` and lets the alert policy's `step` (a decision on
@@ -224,18 +341,41 @@ impl Tracker {
     /// Scores every rule at `at` into `a`: the six published ones afresh, Vigil Risk (if
     /// scored) from its memo.
     fn assess_into(&mut self, at: Timestamp, config: &Config, a: &mut Assessment) {
-        if !config.score_risk {
-            self.risk = None;
-            a.update(&self.window, at, config);
-            return;
-        }
+        // Whatever the hot path remembered no longer follows from the last decision.
+        self.scored = None;
         let changes = self.window.take_changes();
         let inputs = Inputs::new(&self.window, at, config);
         a.update_published(&inputs);
-        let state = self.risk.get_or_insert_with(Box::default);
-        risk::score_incremental(&inputs, changes, &mut state.memo, &mut state.last);
-        a.risk = state.last;
+        score_risk(&mut self.risk, &inputs, changes, config, a);
     }
+}
+
+/// Scores Vigil Risk into `a`: from the tracker's memo (`state`), or (when it is not
+/// scored, `Config::score_risk` off) as a full assessment would, without keeping a memo.
+fn score_risk(
+    state: &mut Option<Box<RiskState>>,
+    inputs: &Inputs<'_>,
+    changes: crate::window::Changes,
+    config: &Config,
+    a: &mut Assessment,
+) {
+    if !config.score_risk {
+        *state = None;
+        risk::score_into(inputs, &mut a.risk);
+        return;
+    }
+    let state = state.get_or_insert_with(Box::default);
+    risk::score_incremental(inputs, changes, &mut state.memo, &mut state.last);
+    a.risk = state.last;
+}
+
+/// How a decision scores the published rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scoring {
+    /// All of them (what callers given the assessment need).
+    Full,
+    /// Only those that can have changed while the patient stays quiet (the hot path).
+    Changed,
 }
 
 fn cap(t: Timestamp, limit: Option<Timestamp>) -> Timestamp {
@@ -269,11 +409,12 @@ mod tests {
     }
 
     /// What a service holds per patient besides the readings themselves: the window's
-    /// fixed part, the alert state (seven rules, with Vigil Risk) and a pointer to Vigil
-    /// Risk's memo (held only while Vigil Risk is scored), no cached assessment.
+    /// fixed part, the alert state (seven rules, with Vigil Risk), a pointer to Vigil
+    /// Risk's memo (held only while Vigil Risk is scored) and, for a quiet patient, until
+    /// when each published rule's result holds (64 bytes); no cached assessment.
     #[test]
     fn a_tracker_is_small() {
-        assert!(size_of::<Tracker>() <= 360, "{}", size_of::<Tracker>());
+        assert!(size_of::<Tracker>() <= 424, "{}", size_of::<Tracker>());
     }
 
     #[test]
@@ -410,6 +551,54 @@ mod tests {
             out
         }
 
+        /// Vital signs, labs, a vasopressor and flags: every published rule's inputs.
+        const MANY: [(&str, f64, f64); 16] = [
+            ("heart_rate", 30.0, 180.0),
+            ("resp_rate", 5.0, 40.0),
+            ("sbp", 60.0, 230.0),
+            ("temperature", 33.0, 41.0),
+            ("spo2", 70.0, 100.0),
+            ("gcs", 3.0, 15.0),
+            ("lactate", 0.5, 10.0),
+            ("norepinephrine", 0.0, 0.5),
+            ("platelets", 5.0, 400.0),
+            ("map", 40.0, 110.0),
+            ("pao2", 40.0, 300.0),
+            ("fio2", 0.21, 1.0),
+            ("creatinine", 0.5, 6.0),
+            ("wbc", 1.0, 30.0),
+            ("on_oxygen", 0.0, 1.0),
+            ("consciousness", 0.0, 1.0),
+        ];
+
+        /// Reading `code` of [`MANY`] at fraction `f` of its range, with id `id` (0: none)
+        /// and status final, amended or entered in error.
+        fn any_obs(code: usize, f: f64, minute: i64, id: u8, status: u8) -> Observation {
+            let (name, lo, hi) = MANY[code];
+            let value = match name {
+                "on_oxygen" => RawValue::Bool(f > 0.5),
+                "consciousness" => RawValue::Text(if f > 0.7 { "V" } else { "A" }),
+                "gcs" => RawValue::Number((lo + (hi - lo) * f).round()),
+                _ => RawValue::Number(lo + (hi - lo) * f),
+            };
+            let id = format!("{name}-{id}");
+            let status = match status {
+                _ if id.ends_with("-0") => Status::Final,
+                0..=5 => Status::Final,
+                6 => Status::Amended,
+                _ => Status::EnteredInError,
+            };
+            Observation::new(
+                name,
+                value,
+                None,
+                Timestamp::from_millis(T0 + minute * 60_000),
+                (!id.ends_with("-0")).then_some(id.as_str()),
+                status,
+            )
+            .expect("valid")
+        }
+
         proptest! {
             /// The decisions for a vital-sign set do not depend on the order of its
             /// readings, nor on whether sets arrive in one batch or several.
@@ -469,6 +658,65 @@ mod tests {
                 }
             }
 
+            /// The hot path, which re-scores only the rules that can have changed while a
+            /// patient is quiet, decides exactly as scoring every rule every time, and
+            /// leaves the same alert state: over long feeds with time passing (readings
+            /// turning stale), sets measured hours late, labs that move SOFA's baseline,
+            /// reminders between sets, and an outcome shared with another patient.
+            #[test]
+            fn scoring_only_the_changed_rules_decides_as_scoring_every_rule(
+                sets in prop::collection::vec(
+                    (0..400i64, prop::collection::vec((0..MANY.len(), 0..9u8, 0..6u8, 0..8u8), 1..5), 0..10u8),
+                    1..100),
+                risk in any::<bool>(),
+            ) {
+                let config = Config { score_risk: risk, ..Config::default() };
+                let policy = PolicyConfig::every_rule();
+                let (mut full, mut hot, mut other) = (Tracker::new(), Tracker::new(), Tracker::new());
+                let mut shared = Outcome::default();
+                let mut minute = 0;
+                for (gap, readings, late) in sets {
+                    minute += gap;
+                    // Now and then a set measured hours before the last.
+                    let when = if late == 9 { minute - 300 } else { minute };
+                    for (code, f, id, status) in readings {
+                        let o = any_obs(code, f64::from(f) / 8.0, when, id, status);
+                        let (_, expected) = full.ingest(&o, None, &config, &policy);
+                        let (_, decided) = hot.ingest_into(&o, None, &config, &policy, &mut shared);
+                        prop_assert_eq!(decided, expected.is_some());
+                        if let Some(expected) = expected {
+                            prop_assert_eq!(&shared.decisions, &expected.decisions);
+                            if !expected.decisions.is_empty() {
+                                prop_assert_eq!(&shared.assessment, &expected.assessment);
+                            }
+                        }
+                        prop_assert_eq!(hot.alerts(), full.alerts());
+                        // Another patient's decision written into the same outcome.
+                        let o = any_obs((code + 5) % MANY.len(), 1.0 - f64::from(f) / 8.0, when, 0, 0);
+                        let _ = other.ingest_into(&o, None, &config, &policy, &mut shared);
+                    }
+                    let expected = full.flush(&config, &policy);
+                    let decided = hot.flush_into(&config, &policy, &mut shared);
+                    prop_assert_eq!(decided, expected.is_some());
+                    if let Some(expected) = expected {
+                        prop_assert_eq!(&shared.decisions, &expected.decisions);
+                    }
+                    prop_assert_eq!(hot.alerts(), full.alerts());
+                    let received = Timestamp::from_millis(T0 + minute * 60_000);
+                    full.note_received(received);
+                    hot.note_received(received);
+                    if late == 3 {
+                        // Time passing alone: a reminder between sets.
+                        let now = Timestamp::from_millis(T0 + (minute + 90) * 60_000);
+                        prop_assert_eq!(
+                            hot.remind(now, &config, &policy),
+                            full.remind(now, &config, &policy)
+                        );
+                        prop_assert_eq!(hot.alerts(), full.alerts());
+                    }
+                }
+            }
+
             /// Decisions written into one outcome shared by two patients (as the service
             /// keeps one) are the ones each patient's own fresh outcome gets: nothing of
             /// the other patient's assessment stays in it.
@@ -493,7 +741,13 @@ mod tests {
                         let (_, decided) = tracker.ingest_into(&o, None, &config, &policy, &mut shared);
                         prop_assert_eq!(decided, expected.is_some());
                         if let Some(expected) = expected {
-                            prop_assert_eq!(&shared, &expected);
+                            prop_assert_eq!(&shared.decisions, &expected.decisions);
+                            // A decision that decides something comes with its full
+                            // assessment (one that decides nothing may hold only the
+                            // rules it re-scored).
+                            if !expected.decisions.is_empty() {
+                                prop_assert_eq!(&shared, &expected);
+                            }
                         }
                     }
                 }

@@ -40,6 +40,7 @@ impl PatientId {
     }
 
     /// The id's bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
@@ -48,6 +49,7 @@ impl PatientId {
     }
 
     /// The id. An id is only ever made from a `&str`, so its bytes are UTF-8.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Repr::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
@@ -58,12 +60,14 @@ impl PatientId {
 
 /// Hashed as its bytes are, so that a map of keys is looked up by `&[u8]`.
 impl Hash for PatientId {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.as_bytes().hash(state);
     }
 }
 
 impl PartialEq for PatientId {
+    #[inline]
     fn eq(&self, other: &PatientId) -> bool {
         self.as_bytes() == other.as_bytes()
     }
@@ -72,6 +76,7 @@ impl PartialEq for PatientId {
 impl Eq for PatientId {}
 
 impl Borrow<[u8]> for PatientId {
+    #[inline]
     fn borrow(&self) -> &[u8] {
         self.as_bytes()
     }
@@ -92,42 +97,49 @@ impl fmt::Display for PatientId {
 impl std::ops::Deref for PatientId {
     type Target = str;
 
+    #[inline]
     fn deref(&self) -> &str {
         self.as_str()
     }
 }
 
 impl AsRef<str> for PatientId {
+    #[inline]
     fn as_ref(&self) -> &str {
         self.as_str()
     }
 }
 
 impl AsRef<[u8]> for PatientId {
+    #[inline]
     fn as_ref(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
 impl PartialEq<str> for PatientId {
+    #[inline]
     fn eq(&self, other: &str) -> bool {
         self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<&str> for PatientId {
+    #[inline]
     fn eq(&self, other: &&str) -> bool {
         self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<String> for PatientId {
+    #[inline]
     fn eq(&self, other: &String) -> bool {
         self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialOrd for PatientId {
+    #[inline]
     fn partial_cmp(&self, other: &PatientId) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
@@ -135,6 +147,7 @@ impl PartialOrd for PatientId {
 
 /// Ordered as the ids' text is.
 impl Ord for PatientId {
+    #[inline]
     fn cmp(&self, other: &PatientId) -> std::cmp::Ordering {
         self.as_bytes().cmp(other.as_bytes())
     }
