@@ -509,6 +509,13 @@ impl Decisions {
         self.items.iter().flatten()
     }
 
+    /// Forgets every decision (in place: no whole new value is written).
+    pub(crate) fn clear(&mut self) {
+        for item in &mut self.items {
+            *item = None;
+        }
+    }
+
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.items.iter().all(Option::is_none)

@@ -315,7 +315,7 @@ impl Tracker {
             }
             return Some(kept);
         }
-        out.decisions = Decisions::default();
+        out.decisions.clear();
         self.scored = Some(Scored { at, until });
         None
     }
