@@ -145,11 +145,22 @@ pub async fn wait_gone(c: &Client, css: &str) {
     panic!("{css} is still shown");
 }
 
+/// Clicks the element `css`. The board re-renders live: an element found just before an
+/// update arrives can be replaced before the click lands (a stale element reference);
+/// then it is found again and clicked, for up to 15 s. Any other failure fails the test.
 pub async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    for _ in 0..150 {
+        let found = c
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        match found.click().await {
+            Ok(_) => return,
+            Err(e) if e.is_stale_element_reference() => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{css}: {e}"),
+        }
+    }
+    panic!("{css} was replaced before every click for 15 s");
 }
