@@ -18,7 +18,7 @@
 //! A decision scores the six published rules afresh, with one exception on the service's
 //! hot path ([`Tracker::ingest_into`], [`Tracker::flush_into`]): while a patient is quiet
 //! (no alert active, no rule at any level), the tracker remembers until when each rule's
-//! result holds without a new reading of its inputs (48 bytes, not the kilobyte of a
+//! result holds without a new reading of its inputs (64 bytes, not the kilobyte of a
 //! cached assessment), and the next decision re-scores only the rules that a new reading
 //! or the passage of time can have changed. If they all stay below every level nothing
 //! is decided, as the full decision would; otherwise the other rules are scored too and
