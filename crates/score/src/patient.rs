@@ -81,15 +81,10 @@ impl Patient {
             let c = &mut self.current;
             inputs.take_horizon();
             match rule {
-                RuleId::Qsofa => qsofa::score_into(&inputs, &mut c.qsofa),
-                RuleId::Sirs => sirs::score_into(&inputs, &mut c.sirs),
-                RuleId::News2 => news2::score_into(&inputs, &mut c.news2),
-                RuleId::Sofa => sofa::score_into(&inputs, &mut c.sofa),
-                RuleId::SepticShock => septic_shock::score_into(&inputs, &mut c.septic_shock),
-                RuleId::Mews => mews::score_into(&inputs, &mut c.mews),
                 RuleId::Risk => {
                     risk::score_incremental(&inputs, changes, &mut self.risk, &mut c.risk)
                 }
+                published => c.update_rule(*published, &inputs),
             }
             *until = inputs.take_horizon();
         }

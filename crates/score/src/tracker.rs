@@ -309,11 +309,7 @@ impl Tracker {
         a.at = at;
         score_risk(&mut self.risk, &inputs, changes, config, a);
         if !self.alerts.stays_quiet_scored(a, &fresh, policy) {
-            let mut kept = [false; PUBLISHED];
-            for (k, f) in kept.iter_mut().zip(fresh) {
-                *k = !f;
-            }
-            return Some(kept);
+            return Some(std::array::from_fn(|i| !fresh[i]));
         }
         out.decisions.clear();
         self.scored = Some(Scored { at, until });
