@@ -689,6 +689,15 @@ fn main() -> ExitCode {
                     println!(
                         "observation-to-alert latency in steady state: p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms"
                     );
+                    let quarters: Vec<String> = report
+                        .quarters_ms
+                        .iter()
+                        .map(|(p50, p99)| format!("{p50:.0}/{p99:.0}"))
+                        .collect();
+                    println!(
+                        "p50/p99 by quarter of the run, in ms: {}",
+                        quarters.join(", ")
+                    );
                 }
                 if let Some(first) = report.first_alert_ms {
                     println!(

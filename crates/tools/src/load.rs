@@ -40,6 +40,11 @@ pub struct Report {
     /// only: the alerts of the observations sent at the measured rate, after the service
     /// had joined its group, restored its partitions and processed a first observation.
     pub latency_ms: Option<(f64, f64, f64)>,
+    /// The same observations by quarter of the sending period, in sending order: (p50,
+    /// p99) in milliseconds of each quarter, latency mode only. A steady state shows four
+    /// similar quarters; a p99 that climbs quarter by quarter is a cost that grows with
+    /// the run (such as the in-process broker's log walks, BENCHMARKS.md).
+    pub quarters_ms: Vec<(f64, f64)>,
     /// Milliseconds from starting the service to the first alert received (joining the
     /// group, restoring, the first batch), latency mode only.
     pub first_alert_ms: Option<f64>,
@@ -192,6 +197,7 @@ pub async fn throughput(
         seconds,
         per_second: observations as f64 / seconds.max(1e-9),
         latency_ms: None,
+        quarters_ms: Vec::new(),
         first_alert_ms: None,
     })
 }
@@ -315,18 +321,23 @@ pub async fn latency(
         .map(|&(_, received)| received)
         .min()
         .map(|r| (r - started.as_millis()) as f64);
-    let mut latencies: Vec<f64> = alerts
+    let mut measured: Vec<(i64, f64)> = alerts
         .iter()
         .filter(|&&(at, _)| at >= measured_from.as_millis())
-        .map(|&(at, received)| (received - at) as f64)
+        .map(|&(at, received)| (at, (received - at) as f64))
         .collect();
+    measured.sort_by_key(|&(at, _)| at);
+    let quarters_ms = measured
+        .chunks(measured.len().div_ceil(4).max(1))
+        .map(|q| {
+            let mut q: Vec<f64> = q.iter().map(|&(_, l)| l).collect();
+            q.sort_by(f64::total_cmp);
+            (percentile(&q, 0.5), percentile(&q, 0.99))
+        })
+        .collect();
+    let mut latencies: Vec<f64> = measured.into_iter().map(|(_, l)| l).collect();
     latencies.sort_by(f64::total_cmp);
-    let pick = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
+    let pick = |q: f64| percentile(&latencies, q);
     let observations = metrics.observations.with_label_values(&["accepted"]).get();
     drop(broker);
     Ok(Report {
@@ -340,7 +351,16 @@ pub async fn latency(
             latencies.last().copied().unwrap_or(f64::NAN),
         )),
         first_alert_ms,
+        quarters_ms,
     })
+}
+
+/// The `q` quantile of `sorted` (nearest rank), NaN when it is empty.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
+        .copied()
+        .unwrap_or(f64::NAN)
 }
 
 /// The process's resident set size in bytes (Linux `/proc/self/status`), if known.
@@ -502,6 +522,7 @@ pub async fn restore(
             seconds,
             per_second: restored as f64 / seconds.max(1e-9),
             latency_ms: None,
+            quarters_ms: Vec::new(),
             first_alert_ms: None,
         },
         changelog_bytes: bytes_total as f64 / patients.max(1) as f64,
@@ -663,6 +684,7 @@ pub async fn scale(
             seconds,
             per_second: observations as f64 / seconds.max(1e-9),
             latency_ms: None,
+            quarters_ms: Vec::new(),
             first_alert_ms: None,
         },
         instances: shares,
