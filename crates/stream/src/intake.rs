@@ -61,6 +61,7 @@ pub(crate) struct Incoming {
 
 impl Incoming {
     /// The message as consumed from `partition` at `offset`, decoded with `format`.
+    #[cfg(test)]
     pub(crate) fn new(
         partition: i32,
         offset: i64,
@@ -69,7 +70,31 @@ impl Incoming {
         key: Option<&[u8]>,
         format: &vigil_wire::Format,
     ) -> Incoming {
-        let mut raw = Vec::with_capacity(payload.len() + key.map_or(0, <[u8]>::len));
+        Incoming::with_buffer(
+            Vec::new(),
+            partition,
+            offset,
+            received,
+            payload,
+            key,
+            format,
+        )
+    }
+
+    /// The message as consumed from `partition` at `offset`, decoded with `format`, its
+    /// bytes kept in `raw`: a buffer handed back by the processing task (emptied first),
+    /// so that a message's bytes take no allocation of their own once the service runs.
+    pub(crate) fn with_buffer(
+        mut raw: Vec<u8>,
+        partition: i32,
+        offset: i64,
+        received: Timestamp,
+        payload: &[u8],
+        key: Option<&[u8]>,
+        format: &vigil_wire::Format,
+    ) -> Incoming {
+        raw.clear();
+        raw.reserve(payload.len() + key.map_or(0, <[u8]>::len));
         raw.extend_from_slice(payload);
         let key_at = key.map(|k| {
             raw.extend_from_slice(k);
@@ -154,34 +179,65 @@ pub(crate) enum Intake {
     },
 }
 
-/// Chunks the processing task has emptied, kept for the intake to fill again: a chunk is
-/// allocated once at its full size instead of growing from nothing for every
-/// [`CHUNK`] messages.
+/// Chunks the processing task has emptied, and the buffers that held their messages'
+/// bytes, kept for the intake to fill again: a chunk is allocated once at its full size
+/// instead of growing from nothing for every [`CHUNK`] messages, and a message's bytes
+/// go into a buffer that held an earlier message's instead of a new allocation (freed on
+/// the other core).
 #[derive(Clone, Default)]
-pub(crate) struct Spare(Arc<Mutex<Vec<Vec<Incoming>>>>);
+pub(crate) struct Spare(Arc<Mutex<Kept>>);
+
+/// What [`Spare`] holds.
+#[derive(Default)]
+struct Kept {
+    chunks: Vec<Vec<Incoming>>,
+    buffers: Vec<Vec<u8>>,
+}
 
 impl Spare {
     /// How many emptied chunks are kept (the intake channel holds a few at a time).
     const KEPT: usize = 8;
 
+    /// How many message buffers are kept: those of the chunks kept.
+    const KEPT_BUFFERS: usize = Self::KEPT * CHUNK;
+
+    /// A buffer larger than this is freed rather than kept (a rare large message).
+    const LARGEST_KEPT: usize = 4096;
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// An empty chunk with room for [`CHUNK`] messages.
     fn take(&self) -> Vec<Incoming> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.kept()
+            .chunks
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(CHUNK))
     }
 
-    /// Hands back a chunk whose messages were processed: what is left in it is dropped.
+    /// Swaps `buffers` (the intake's, used up) for the buffers handed back so far.
+    fn take_buffers(&self, buffers: &mut Vec<Vec<u8>>) {
+        std::mem::swap(&mut self.kept().buffers, buffers);
+    }
+
+    /// Hands back a chunk whose messages were processed: their bytes' buffers are kept,
+    /// what else is left in it is dropped.
     pub(crate) fn give(&self, mut chunk: Vec<Incoming>) {
-        chunk.clear();
-        if chunk.capacity() < CHUNK {
-            return;
+        let mut kept = self.kept();
+        for m in &mut chunk {
+            if kept.buffers.len() >= Self::KEPT_BUFFERS {
+                break;
+            }
+            if (1..=Self::LARGEST_KEPT).contains(&m.raw.capacity()) {
+                kept.buffers.push(std::mem::take(&mut m.raw));
+            }
         }
-        let mut spare = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if spare.len() < Self::KEPT {
-            spare.push(chunk);
+        let keep = chunk.capacity() >= CHUNK && kept.chunks.len() < Self::KEPT;
+        drop(kept);
+        chunk.clear();
+        if keep {
+            self.kept().chunks.push(chunk);
         }
     }
 }
@@ -404,6 +460,8 @@ fn poll_loop(
     // empty: a clock read costs about as much as decoding a field here.
     let mut wall = now();
     let mut since_wall = 0usize;
+    // Buffers for the messages' bytes, handed back by the processing task.
+    let mut buffers: Vec<Vec<u8>> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         if since_wall == 0 && lag_recorded.elapsed() >= LAG_EVERY {
             lag_recorded = std::time::Instant::now();
@@ -432,7 +490,11 @@ fn poll_loop(
                     .timestamp()
                     .to_millis()
                     .map_or(wall, |ms| wall.min(Timestamp::from_millis(ms)));
-                let incoming = Incoming::new(
+                if buffers.is_empty() {
+                    context.spare.take_buffers(&mut buffers);
+                }
+                let incoming = Incoming::with_buffer(
+                    buffers.pop().unwrap_or_default(),
                     m.partition(),
                     m.offset(),
                     received,
@@ -506,6 +568,50 @@ mod tests {
         for _ in 0..Spare::KEPT + 3 {
             spare.give(Vec::with_capacity(CHUNK));
         }
-        assert_eq!(spare.0.lock().map(|s| s.len()).unwrap_or(0), Spare::KEPT);
+        assert_eq!(spare.kept().chunks.len(), Spare::KEPT);
+    }
+
+    #[test]
+    fn the_bytes_of_processed_messages_are_kept_for_the_next_ones() {
+        let spare = Spare::default();
+        let mut chunk = spare.take();
+        chunk.extend((0..3).map(message));
+        // The dead-letter path took the second message's bytes: nothing to keep there.
+        let _ = chunk[1].take_key_and_payload();
+        let held: Vec<*const u8> = [0, 2].iter().map(|&i| chunk[i].raw.as_ptr()).collect();
+        spare.give(chunk);
+        let mut buffers = Vec::new();
+        spare.take_buffers(&mut buffers);
+        let kept: Vec<*const u8> = buffers.iter().map(|b| b.as_ptr()).collect();
+        assert_eq!(kept, held, "the two buffers with bytes, in order");
+        // A buffer is filled again from empty: the message holds its own bytes only.
+        let at = buffers[1].as_ptr();
+        let again = Incoming::with_buffer(
+            buffers.pop().unwrap_or_default(),
+            0,
+            7,
+            Timestamp::from_millis(0),
+            br#"{"patient_id":"P2","code":"spo2","value":97,"effective":"2026-11-23T10:00:00Z"}"#,
+            Some(b"P2"),
+            &vigil_wire::Format::Json,
+        );
+        assert_eq!(again.raw.as_ptr(), at, "the same allocation is reused");
+        assert_eq!(again.key(), Some(&b"P2"[..]));
+        assert!(again.raw.starts_with(br#"{"patient_id":"P2""#));
+        // Handing the buffers over leaves none behind.
+        let mut more = Vec::new();
+        spare.take_buffers(&mut more);
+        assert!(more.is_empty());
+    }
+
+    #[test]
+    fn no_more_buffers_are_kept_than_the_limit() {
+        let spare = Spare::default();
+        for _ in 0..Spare::KEPT + 3 {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            chunk.extend((0..CHUNK as i64).map(message));
+            spare.give(chunk);
+        }
+        assert_eq!(spare.kept().buffers.len(), Spare::KEPT_BUFFERS);
     }
 }
