@@ -137,7 +137,7 @@ pub fn run(
         }
     }
     for (patient_id, window) in &windows {
-        let Some(when) = at.or(window.newest()) else {
+        let Some(when) = at.or_else(|| window.newest()) else {
             continue;
         };
         let a: Assessment = assess(window, when, config);

@@ -596,7 +596,7 @@ impl AlertState {
     /// When the active alert of `rule` was raised, if one is active.
     pub fn first_raised_at(&self, rule: RuleId) -> Option<Timestamp> {
         let r = &self.rules()[index(rule)];
-        r.active.and(r.first_raised_at.get())
+        r.active.and_then(|_| r.first_raised_at.get())
     }
 
     /// Every rule's active alert, in [`RuleId::ALL`] order: its level, and whether

@@ -267,7 +267,7 @@ impl Param {
             ) => Some(value),
             _ => None,
         };
-        converted.ok_or(UnitError {
+        converted.ok_or_else(|| UnitError {
             param: self,
             unit: crate::time::truncate(unit, 40),
         })

@@ -119,7 +119,7 @@ impl Timestamp {
     /// date-time with a time-zone offset (a local time without offset is ambiguous and is
     /// rejected rather than guessed).
     pub fn parse_rfc3339(text: &str) -> Result<Timestamp, TimeError> {
-        parse(text.as_bytes()).ok_or(TimeError {
+        parse(text.as_bytes()).ok_or_else(|| TimeError {
             text: truncate(text, 64),
         })
     }

@@ -162,7 +162,7 @@ impl Tracker {
         let newest = self
             .window()
             .newest()
-            .map_or(obs.effective(), |n| n.max(obs.effective()));
+            .map_or_else(|| obs.effective(), |n| n.max(obs.effective()));
         let next = cap(newest, limit);
         let decided = match self.pending.get() {
             Some(p) if p != next => self.decide_pending(config, policy, out, scoring),
