@@ -198,8 +198,9 @@ impl Spare {
     /// How many emptied chunks are kept (the intake channel holds a few at a time).
     const KEPT: usize = 8;
 
-    /// How many message buffers are kept: those of the chunks kept.
-    const KEPT_BUFFERS: usize = Self::KEPT * CHUNK;
+    /// How many message buffers are kept: two chunks' worth, what the intake fills while
+    /// the processing task empties (at most 4 MiB, see [`Spare::LARGEST_KEPT`]).
+    const KEPT_BUFFERS: usize = 2 * CHUNK;
 
     /// A buffer larger than this is freed rather than kept (a rare large message).
     const LARGEST_KEPT: usize = 4096;
@@ -490,7 +491,9 @@ fn poll_loop(
                     .timestamp()
                     .to_millis()
                     .map_or(wall, |ms| wall.min(Timestamp::from_millis(ms)));
-                if buffers.is_empty() {
+                // Out of buffers: ask for those handed back, at most every 64 messages
+                // (none may be there yet).
+                if buffers.is_empty() && held.is_multiple_of(64) {
                     context.spare.take_buffers(&mut buffers);
                 }
                 let incoming = Incoming::with_buffer(
