@@ -511,9 +511,7 @@ impl Decisions {
 
     /// Forgets every decision (in place: no whole new value is written).
     pub(crate) fn clear(&mut self) {
-        for item in &mut self.items {
-            *item = None;
-        }
+        self.items.fill(None);
     }
 
     /// Whether there are none.

@@ -60,27 +60,6 @@ pub(crate) struct Incoming {
 }
 
 impl Incoming {
-    /// The message as consumed from `partition` at `offset`, decoded with `format`.
-    #[cfg(test)]
-    pub(crate) fn new(
-        partition: i32,
-        offset: i64,
-        received: Timestamp,
-        payload: &[u8],
-        key: Option<&[u8]>,
-        format: &vigil_wire::Format,
-    ) -> Incoming {
-        Incoming::with_buffer(
-            Vec::new(),
-            partition,
-            offset,
-            received,
-            payload,
-            key,
-            format,
-        )
-    }
-
     /// The message as consumed from `partition` at `offset`, decoded with `format`, its
     /// bytes kept in `raw`: a buffer handed back by the processing task (emptied first),
     /// so that a message's bytes take no allocation of their own once the service runs.
@@ -537,7 +516,8 @@ mod tests {
     use super::*;
 
     fn message(offset: i64) -> Incoming {
-        Incoming::new(
+        Incoming::with_buffer(
+            Vec::new(),
             0,
             offset,
             Timestamp::from_millis(0),

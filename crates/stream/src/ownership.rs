@@ -158,7 +158,8 @@ mod tests {
     use vigil_score::Timestamp;
 
     fn message(partition: i32, offset: i64) -> Incoming {
-        Incoming::new(
+        Incoming::with_buffer(
+            Vec::new(),
             partition,
             offset,
             Timestamp::from_millis(0),
