@@ -3,6 +3,11 @@
 //!
 //! What is read (HL7 v2.5.1 chapter 7, ORU^R01; ISO/IEEE 11073-10101 nomenclature):
 //! - MSH: separators from MSH-1/MSH-2, message type MSH-9 (`ORU^R01`), version MSH-12;
+//! - PATIENT_RESULT groups: each opens with its PID, and its PV1, OBR and OBX segments
+//!   follow; every reading carries the patient of its own group (a message may report on
+//!   several patients), an OBX before any PID is rejected, and a group whose PID-3 names
+//!   no patient has its results rejected with that reason ([`per_patient`] splits a
+//!   message into one message per group, for forwarding each keyed by its patient);
 //! - PID-3: the patient identifier: the repetition whose identifier type (PID-3.5) is one
 //!   of the configured ones (`MR` by default), in their order of preference; a PID-3 with
 //!   none of them is rejected, naming the types it holds (a patient is never guessed);
@@ -333,30 +338,56 @@ fn message(
             ),
         ));
     }
-    let pid = segments
-        .iter()
-        .find(|s| s.name == "PID")
-        .ok_or_else(|| at("PID", "missing; an ORU^R01 names its patient in PID-3"))?;
-    let patient_id = patient(pid.field(3), &sep, options)?;
-    let pv1 = segments.iter().find(|s| s.name == "PV1");
-    let location = pv1.and_then(|pv1| location(pv1.field(3), &sep));
-    let encounter_id = pv1
-        .map(|pv1| {
-            unescape(
-                components(pv1.field(19), &sep)
-                    .first()
-                    .copied()
-                    .unwrap_or(""),
-                &sep,
-            )
-        })
-        .filter(|e| !e.is_empty());
+    // Each PATIENT_RESULT group opens with its PID; its PV1 and its orders follow. A
+    // reading belongs to the patient of the group it is in, never to another group's.
+    let pids = segments.iter().filter(|s| s.name == "PID").count();
+    if pids == 0 {
+        return Err(at("PID", "missing; an ORU^R01 names its patient in PID-3"));
+    }
+    let mut group: Option<Group> = None;
     let mut obr_time: Option<&str> = None;
     let mut order = String::new();
     let mut out = Vec::new();
     let mut obx_count = 0;
     for segment in &segments {
         match segment.name {
+            "PID" => {
+                let number = group.as_ref().map_or(1, |g| g.number + 1);
+                let label = if pids == 1 {
+                    "PID-3".to_owned()
+                } else {
+                    format!("PID[{number}]-3")
+                };
+                let patient = patient(segment.field(3), &sep, options);
+                // A message about one patient whose PID-3 cannot be read is refused whole,
+                // as it always was; in a message about several, only that group's results.
+                if pids == 1
+                    && let Err(reason) = &patient
+                {
+                    return Err(at(label, reason.clone()));
+                }
+                group = Some(Group {
+                    number,
+                    patient: patient.map_err(|reason| (label, reason)),
+                    encounter_id: None,
+                    location: None,
+                });
+                obr_time = None;
+                order.clear();
+            }
+            "PV1" => {
+                if let Some(g) = &mut group {
+                    g.location = location(segment.field(3), &sep);
+                    g.encounter_id = Some(unescape(
+                        components(segment.field(19), &sep)
+                            .first()
+                            .copied()
+                            .unwrap_or(""),
+                        &sep,
+                    ))
+                    .filter(|e| !e.is_empty());
+                }
+            }
             "OBR" => {
                 obr_time = Some(segment.field(7)).filter(|t| !t.is_empty());
                 let number = |f: usize| {
@@ -382,17 +413,37 @@ fn message(
                     )));
                     break;
                 }
-                let ctx = ObxContext {
-                    sep: &sep,
-                    options,
-                    patient_id: &patient_id,
-                    encounter_id: encounter_id.as_deref(),
-                    location: location.as_deref(),
-                    order: &order,
-                    obr_time,
-                    label: format!("OBX[{obx_count}]"),
+                let label = format!("OBX[{obx_count}]");
+                let result = match &group {
+                    None => Err(at(
+                        label,
+                        "comes before any PID; each PATIENT_RESULT group names its patient \
+                         in a PID segment before its results",
+                    )),
+                    Some(Group {
+                        patient: Err((path, reason)),
+                        ..
+                    }) => Err(at(path.clone(), reason.clone())),
+                    Some(Group {
+                        patient: Ok(patient_id),
+                        encounter_id,
+                        location,
+                        ..
+                    }) => {
+                        let ctx = ObxContext {
+                            sep: &sep,
+                            options,
+                            patient_id,
+                            encounter_id: encounter_id.as_deref(),
+                            location: location.as_deref(),
+                            order: &order,
+                            obr_time,
+                            label,
+                        };
+                        obx(segment, &ctx)
+                    }
                 };
-                out.push(obx(segment, &ctx));
+                out.push(result);
             }
             _ => {}
         }
@@ -401,6 +452,16 @@ fn message(
         return Err(at("OBX", "missing; the message carries no result"));
     }
     Ok(out)
+}
+
+/// One PATIENT_RESULT group: its patient (or why PID-3 names none, with the field's
+/// path) and its visit.
+struct Group {
+    /// The group's number in the message, from 1.
+    number: usize,
+    patient: Result<String, (String, String)>,
+    encounter_id: Option<String>,
+    location: Option<String>,
 }
 
 struct ObxContext<'a> {
@@ -453,14 +514,15 @@ fn unescape(s: &str, sep: &Separators) -> String {
     out
 }
 
-fn patient(field: &str, sep: &Separators, options: &Hl7Options) -> Result<String, DecodeError> {
+/// The patient id PID-3 gives, or why it gives none.
+fn patient(field: &str, sep: &Separators, options: &Hl7Options) -> Result<String, String> {
     let ids: Vec<Vec<&str>> = field
         .split(sep.repetition)
         .map(|rep| components(rep, sep))
         .filter(|c| c.first().is_some_and(|id| !id.is_empty()))
         .collect();
     if ids.is_empty() {
-        return Err(at("PID-3", "empty; expected the patient identifier list"));
+        return Err("empty; expected the patient identifier list".to_owned());
     }
     let chosen = options
         .identifier_types
@@ -477,24 +539,18 @@ fn patient(field: &str, sep: &Separators, options: &Hl7Options) -> Result<String
                     None => "none".to_owned(),
                 })
                 .collect();
-            at(
-                "PID-3",
-                format!(
-                    "holds identifier types {} but none of the configured {} \
-                     (PID-3.5); set [input] hl7_identifier_type to accept another type",
-                    found.join(", "),
-                    options.identifier_types.join(", ")
-                ),
+            format!(
+                "holds identifier types {} but none of the configured {} \
+                 (PID-3.5); set [input] hl7_identifier_type to accept another type",
+                found.join(", "),
+                options.identifier_types.join(", ")
             )
         })?;
     let id = unescape(chosen[0], sep);
     crate::valid_id("patient_id", &id).map_err(|_| {
-        at(
-            "PID-3",
-            format!(
-                "{} is not a valid patient id; expected 1-64 characters of A-Z a-z 0-9 . _ : -",
-                shown(&id)
-            ),
+        format!(
+            "{} is not a valid patient id; expected 1-64 characters of A-Z a-z 0-9 . _ : -",
+            shown(&id)
         )
     })
 }
@@ -813,6 +869,44 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
         id,
         observation,
     })
+}
+
+/// The message as one message per PATIENT_RESULT group: the segments before the first
+/// PID (MSH and any SFT) followed by that group's segments, each segment as sent. A
+/// message with at most one PID is returned whole, byte for byte. Each part decodes to
+/// exactly the readings the whole message gives its group's patient.
+pub fn per_patient(bytes: &[u8]) -> Vec<std::borrow::Cow<'_, [u8]>> {
+    use std::borrow::Cow;
+    // MSH-1, the field separator, as the fourth byte of the message.
+    let start = bytes
+        .iter()
+        .position(|b| !matches!(b, 0x0b | b'\r' | b'\n'))
+        .unwrap_or(bytes.len());
+    let Some(&field) = bytes.get(start + 3) else {
+        return vec![Cow::Borrowed(bytes)];
+    };
+    // Where each PID segment starts: after a segment terminator.
+    let pids: Vec<usize> = (start + 1..bytes.len())
+        .filter(|&i| {
+            matches!(bytes[i - 1], b'\r' | b'\n')
+                && bytes[i..].starts_with(b"PID")
+                && bytes.get(i + 3).is_some_and(|b| *b == field)
+        })
+        .collect();
+    if pids.len() < 2 {
+        return vec![Cow::Borrowed(bytes)];
+    }
+    let header = &bytes[..pids[0]];
+    pids.iter()
+        .enumerate()
+        .map(|(n, &from)| {
+            let to = pids.get(n + 1).copied().unwrap_or(bytes.len());
+            let mut part = Vec::with_capacity(header.len() + to - from);
+            part.extend_from_slice(header);
+            part.extend_from_slice(&bytes[from..to]);
+            Cow::Owned(part)
+        })
+        .collect()
 }
 
 /// Splits a file of HL7 v2 messages: a message starts at each `MSH` segment, and blank

@@ -2,7 +2,7 @@
 //! systems (LOINC) send them, and malformed shapes with their reasons.
 
 use vigil_score::{Param, Status, Value};
-use vigil_wire::hl7::split_messages;
+use vigil_wire::hl7::{per_patient, split_messages};
 use vigil_wire::{Decoded, Hl7Options, decode_hl7};
 
 fn sample(name: &str) -> Vec<u8> {
@@ -666,4 +666,172 @@ fn cuff_pressures_are_non_invasive_blood_pressure() {
         .collect();
     use vigil_score::Param::*;
     assert_eq!(read, vec![(Sbp, 147.0), (Map, 109.0), (Dbp, 90.0)]);
+}
+
+/// Two PATIENT_RESULT groups: the second patient's HR 150 and RR 35 were credited to the
+/// first patient, whose PID came first (issue 29, item 1).
+const TWO_PATIENTS: &str = "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|M2|P|2.5.1\r\
+     PID|||P1^^^H^MR\rPV1||I|ICU-1^^01||||||||||||||||E1\r\
+     OBR|1||ORD-1|VITALS|||20261123101500+0100\r\
+     OBX|1|NM|8867-4^HR^LN||72|/min|||||F\r\
+     OBX|2|NM|9279-1^RR^LN||14|/min|||||F\r\
+     PID|||P2^^^H^MR\rPV1||I|ICU-2^^07||||||||||||||||E2\r\
+     OBR|1||ORD-2|VITALS|||20261123101500+0100\r\
+     OBX|1|NM|8867-4^HR^LN||150|/min|||||F\r\
+     OBX|2|NM|9279-1^RR^LN||35|/min|||||F\r";
+
+#[test]
+fn each_reading_carries_the_patient_of_its_own_group() {
+    let r = decode_hl7(TWO_PATIENTS.as_bytes(), &Hl7Options::default());
+    let got: Vec<(String, f64, Option<String>, Option<String>)> = r
+        .iter()
+        .map(|d| {
+            let d = d.as_ref().expect("every result accepted");
+            (
+                d.patient_id.to_string(),
+                num(d),
+                d.encounter_id.clone(),
+                d.location.clone(),
+            )
+        })
+        .collect();
+    let expect = |p: &str, v: f64, e: &str, l: &str| {
+        (p.to_owned(), v, Some(e.to_owned()), Some(l.to_owned()))
+    };
+    assert_eq!(
+        got,
+        vec![
+            expect("P1", 72.0, "E1", "ICU-1/01"),
+            expect("P1", 14.0, "E1", "ICU-1/01"),
+            expect("P2", 150.0, "E2", "ICU-2/07"),
+            expect("P2", 35.0, "E2", "ICU-2/07"),
+        ]
+    );
+}
+
+#[test]
+fn a_group_without_a_readable_patient_loses_only_its_own_results() {
+    // The second group's PID-3 holds no MR identifier: its results are rejected with
+    // the reason, the first group's are kept, and none goes to the first patient.
+    let message = TWO_PATIENTS.replace("P2^^^H^MR", "P2^^^H^PI");
+    let r = decode_hl7(message.as_bytes(), &Hl7Options::default());
+    assert_eq!(r.len(), 4);
+    assert!(
+        r[..2]
+            .iter()
+            .all(|d| d.as_ref().unwrap().patient_id.to_string() == "P1")
+    );
+    for d in &r[2..] {
+        assert_eq!(
+            d.as_ref().map(|_| ()).unwrap_err().to_string(),
+            "PID[2]-3: holds identifier types \"PI\" but none of the configured MR (PID-3.5); \
+             set [input] hl7_identifier_type to accept another type"
+        );
+    }
+    // A group with no PV1 has no visit of its own: it never inherits the one before.
+    let message = TWO_PATIENTS.replace("PV1||I|ICU-2^^07||||||||||||||||E2\r", "");
+    let r = decode_hl7(message.as_bytes(), &Hl7Options::default());
+    let second = r[2].as_ref().expect("accepted");
+    assert_eq!(
+        (second.encounter_id.as_deref(), second.location.as_deref()),
+        (None, None)
+    );
+    // A result before any PID names no patient.
+    let early = "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|M3|P|2.5.1\r\
+                 OBX|1|NM|8867-4^HR^LN||150|/min|||||F|||20261123101500+0100\r\
+                 PID|||P1^^^H^MR\r\
+                 OBX|2|NM|8867-4^HR^LN||72|/min|||||F|||20261123101500+0100\r";
+    let r = decode_hl7(early.as_bytes(), &Hl7Options::default());
+    assert_eq!(
+        r[0].as_ref().map(|_| ()).unwrap_err().to_string(),
+        "OBX[1]: comes before any PID; each PATIENT_RESULT group names its patient in a PID \
+         segment before its results"
+    );
+    assert_eq!(r[1].as_ref().unwrap().patient_id.to_string(), "P1");
+}
+
+#[test]
+fn a_message_splits_into_one_message_per_patient() {
+    let single = sample("monitor-vitals.hl7");
+    let parts = per_patient(&single);
+    assert_eq!(parts.len(), 1);
+    assert_eq!(
+        &*parts[0],
+        &single[..],
+        "one patient: forwarded byte for byte"
+    );
+    let parts = per_patient(TWO_PATIENTS.as_bytes());
+    assert_eq!(parts.len(), 2);
+    let header = "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|M2|P|2.5.1\r";
+    for (part, patient, values) in [
+        (&parts[0], "P1", [72.0, 14.0]),
+        (&parts[1], "P2", [150.0, 35.0]),
+    ] {
+        let text = std::str::from_utf8(part).unwrap();
+        assert!(
+            text.starts_with(&format!("{header}PID|||{patient}^")),
+            "{text}"
+        );
+        let decoded = decode_hl7(part, &Hl7Options::default());
+        let got: Vec<(String, f64)> = decoded
+            .iter()
+            .map(|d| {
+                let d = d.as_ref().unwrap();
+                (d.patient_id.to_string(), num(d))
+            })
+            .collect();
+        assert_eq!(got, values.map(|v| (patient.to_owned(), v)).to_vec());
+    }
+}
+
+mod groups {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the groups, their visits, orders and results, and whatever segment
+        /// endings: no decoded reading names a patient other than its group's PID, each
+        /// group keeps all its results, and splitting by patient gives the same readings.
+        #[test]
+        fn no_reading_names_a_patient_other_than_its_groups(
+            groups in prop::collection::vec(
+                ("[A-Z]{1,3}[0-9]{1,6}", any::<bool>(), any::<bool>(), prop::collection::vec(40u32..180, 0..5)),
+                1..6,
+            ),
+            ending in prop::sample::select(vec!["\r", "\n", "\r\n"]),
+        ) {
+            let mut m = format!("MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|M|P|2.5.1{ending}");
+            let mut expected = Vec::new();
+            for (i, (patient, pv1, obr, values)) in groups.iter().enumerate() {
+                m.push_str(&format!("PID|||{patient}^^^H^MR{ending}"));
+                if *pv1 {
+                    m.push_str(&format!("PV1||I|U{i}^^{i}||||||||||||||||V{i}{ending}"));
+                }
+                if *obr {
+                    m.push_str(&format!("OBR|1||O{i}|VITALS|||20261123101500+0100{ending}"));
+                }
+                for (k, v) in values.iter().enumerate() {
+                    m.push_str(&format!("OBX|{k}|NM|8867-4^HR^LN||{v}|/min|||||F|||2026112310{:02}+0100{ending}", k));
+                    expected.push((patient.clone(), f64::from(*v), pv1.then(|| format!("V{i}"))));
+                }
+            }
+            let decode = |bytes: &[u8]| -> Vec<(String, f64, Option<String>)> {
+                decode_hl7(bytes, &Hl7Options::default())
+                    .into_iter()
+                    .filter_map(|d| d.ok())
+                    .map(|d| (d.patient_id.to_string(), num(&d), d.encounter_id.clone()))
+                    .collect()
+            };
+            if expected.is_empty() {
+                prop_assert!(decode_hl7(m.as_bytes(), &Hl7Options::default()).iter().all(|d| d.is_err()));
+            } else {
+                prop_assert_eq!(&decode(m.as_bytes()), &expected);
+                let split: Vec<_> = per_patient(m.as_bytes())
+                    .iter()
+                    .flat_map(|part| decode(part))
+                    .collect();
+                prop_assert_eq!(&split, &expected);
+            }
+        }
+    }
 }
