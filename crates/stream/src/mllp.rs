@@ -2,15 +2,30 @@
 //! monitor gateways speak over TCP) and forwards accepted messages to the observations
 //! topic.
 //!
-//! Each frame (`0x0B` message `0x1C 0x0D`) is answered with an HL7 ACK: `AA` once Kafka has
-//! acknowledged the forwarded message (so nothing acknowledged is ever lost), `AE` when no
-//! reading in it could be accepted or Kafka did not take it within `[mllp]
-//! ack_timeout_ms` (the gateway should resend after fixing or later), `AR` when it is not an ORU^R01 Vigil can read. `MSA-3` carries
-//! the reason. A message whose results are all valid LOINC or MDC codes Vigil does not
-//! score (a sodium result) is acknowledged `AA` and not forwarded: nothing in it is
-//! wrong, and nothing in it can be scored. Accepted messages are forwarded unchanged, keyed by the patient id, so the
-//! service (format `hl7v2`) decodes them again and dead-letters any bad results with
-//! their reasons.
+//! Each frame (`0x0B` message `0x1C 0x0D`, found by [`frame`]) is answered with one HL7
+//! ACK ([`ack`]), written whole in one piece on a socket with Nagle's algorithm off:
+//! - `AA` once Kafka has acknowledged the forwarded message (nothing acknowledged is ever
+//!   lost), and for a message whose results are all valid LOINC or MDC codes Vigil does not
+//!   score (a sodium result: acknowledged, not forwarded, nothing in it is wrong);
+//! - `AE` when Kafka did not take it within `[mllp] ack_timeout_ms` (send again), when no
+//!   result in it can be accepted, and when some can but others will be dead-lettered for
+//!   a reason known at receipt (an unknown code, a value out of range, a time beyond
+//!   `[input] clock_tolerance_seconds` in the future): the good results are forwarded and
+//!   the sender hears what was refused;
+//! - `AR` when it is not an ORU^R01 Vigil can read, when it is larger than `[input]
+//!   max_message_bytes` (drained to its end block, then answered: the connection stays
+//!   open), and when its frame lacks its end block (it is refused on its own: the message
+//!   after it is framed and answered separately, never merged into it).
+//!
+//! MSA-3 carries the start of the reason, each ERR segment one reason whole. Framing
+//! errors are counted (`vigil_mllp_framing_errors_total`) and logged without content.
+//! Accepted messages are forwarded unchanged, keyed by the patient id, so the service
+//! (format `hl7v2`) decodes them again and dead-letters any bad results with their
+//! reasons; a message about several patients (several PATIENT_RESULT groups) is forwarded
+//! as one message per patient, each keyed by its own patient.
+
+mod ack;
+mod frame;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -20,13 +35,13 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
+use vigil_score::Span;
 use vigil_wire::{DecodeError, Hl7Options, decode_hl7};
 
 use crate::config::Settings;
 use crate::service::client_config;
-
-const START: u8 = 0x0b;
-const END: [u8; 2] = [0x1c, 0x0d];
+use ack::{Problem, Sender};
+use frame::{Frame, Framer};
 
 /// The MLLP receiver's metrics (served on its `/metrics`). Names start with `vigil_mllp_`;
 /// no label carries a patient, a sender or a message id.
@@ -35,6 +50,8 @@ pub struct MllpMetrics {
     registry: Registry,
     /// Messages answered, by ACK code (`AA`, `AE`, `AR`) and reason kind.
     pub messages: IntCounterVec,
+    /// Framing errors, by kind (`unterminated`, `oversize`, `stray`, `truncated`).
+    pub framing_errors: IntCounterVec,
     /// Connections open now.
     pub connections: IntGauge,
     /// Seconds from a message's last byte to its ACK being written.
@@ -53,10 +70,21 @@ impl MllpMetrics {
             Opts::new(
                 "vigil_mllp_messages_total",
                 "HL7 v2 messages answered over MLLP, by ACK code (AA, AE, AR) and reason: \
-                 stored, ignored (nothing Vigil scores), rejected (no result accepted), \
-                 unreadable (not an ORU^R01), kafka (not stored in time), size.",
+                 stored, ignored (nothing Vigil scores), partial (stored, some results \
+                 refused), rejected (no result accepted), unreadable (not an ORU^R01), \
+                 kafka (not stored in time), size (over the limit), framing (no end block).",
             ),
             &["ack", "reason"],
+        )
+        .expect("valid metric");
+        let framing_errors = IntCounterVec::new(
+            Opts::new(
+                "vigil_mllp_framing_errors_total",
+                "MLLP framing errors, by kind: unterminated (a frame without its end block, \
+                 answered AR), oversize (answered AR), stray (bytes outside a frame, \
+                 skipped), truncated (the connection closed mid-frame).",
+            ),
+            &["kind"],
         )
         .expect("valid metric");
         let connections = IntGauge::new("vigil_mllp_connections", "MLLP connections open now.")
@@ -73,6 +101,7 @@ impl MllpMetrics {
         .expect("valid metric");
         for c in [
             Box::new(messages.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(framing_errors.clone()),
             Box::new(connections.clone()),
             Box::new(ack_seconds.clone()),
         ] {
@@ -81,16 +110,22 @@ impl MllpMetrics {
         for (ack, reason) in [
             ("AA", "stored"),
             ("AA", "ignored"),
+            ("AE", "partial"),
             ("AE", "rejected"),
             ("AE", "kafka"),
             ("AR", "unreadable"),
             ("AR", "size"),
+            ("AR", "framing"),
         ] {
             messages.with_label_values(&[ack, reason]);
+        }
+        for kind in ["unterminated", "oversize", "stray", "truncated"] {
+            framing_errors.with_label_values(&[kind]);
         }
         MllpMetrics {
             registry,
             messages,
+            framing_errors,
             connections,
             ack_seconds,
         }
@@ -140,6 +175,7 @@ pub async fn serve(
     .create()?;
     let topic = settings.mllp_topic.clone();
     let options = settings.hl7.clone();
+    let clock_tolerance = settings.clock_tolerance;
     let task = tokio::spawn(async move {
         loop {
             let (stream, peer) = tokio::select! {
@@ -153,6 +189,11 @@ pub async fn serve(
                 },
             };
             tracing::info!(%peer, "MLLP connection");
+            // Each ACK is written in one piece; without this, Nagle's algorithm holds a
+            // small write back until the sender acknowledges the last one.
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::warn!(%peer, error = %e, "MLLP connection: TCP_NODELAY not set");
+            }
             let producer = producer.clone();
             let topic = topic.clone();
             let options = options.clone();
@@ -165,6 +206,7 @@ pub async fn serve(
                     topic: &topic,
                     options: &options,
                     ack_timeout,
+                    clock_tolerance,
                     metrics: &metrics,
                 };
                 if let Err(e) = connection(stream, &link, &stop).await {
@@ -183,6 +225,7 @@ struct Link<'a> {
     topic: &'a str,
     options: &'a Hl7Options,
     ack_timeout: Duration,
+    clock_tolerance: Span,
     metrics: &'a MllpMetrics,
 }
 
@@ -191,7 +234,9 @@ async fn connection(
     link: &Link<'_>,
     stop: &CancellationToken,
 ) -> std::io::Result<()> {
-    let mut buffer = Vec::new();
+    let limit = link.options.limits.max_bytes;
+    let mut framer = Framer::new(limit);
+    let mut frames = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
         let n = tokio::select! {
@@ -199,112 +244,146 @@ async fn connection(
             n = stream.read(&mut chunk) => n?,
         };
         if n == 0 {
+            if framer.mid_frame() {
+                framing_error(link.metrics, "truncated");
+            }
             return Ok(());
         }
-        buffer.extend_from_slice(&chunk[..n]);
-        while let Some(end) = buffer.windows(2).position(|w| w == END) {
+        framer.push(&chunk[..n], &mut frames);
+        for frame in frames.drain(..) {
             let arrived = Instant::now();
-            let frame: Vec<u8> = buffer.drain(..end + 2).collect();
-            let body = &frame[..end];
-            let body = match body.iter().position(|b| *b == START) {
-                Some(start) => &body[start + 1..],
-                None => body,
+            let (answer, code, reason) = match frame {
+                Frame::Message(body) => handle(&body, link).await,
+                Frame::Unterminated(body) => {
+                    framing_error(link.metrics, "unterminated");
+                    refuse(
+                        &body,
+                        "framing",
+                        "the frame ended without its end block (0x1C 0x0D) before the next \
+                         start block (0x0B); this message was not taken: send it again, \
+                         framed 0x0B message 0x1C 0x0D",
+                    )
+                }
+                Frame::Oversize { head, size } => {
+                    framing_error(link.metrics, "oversize");
+                    refuse(
+                        &head,
+                        "size",
+                        &format!(
+                            "the message has {size} bytes, more than the limit of {limit} \
+                             ([input] max_message_bytes); it was not taken"
+                        ),
+                    )
+                }
+                Frame::Stray(count) => {
+                    framing_error(link.metrics, "stray");
+                    tracing::warn!(bytes = count, "MLLP bytes outside a frame skipped");
+                    continue;
+                }
             };
-            let (ack, reason) = handle(body, link).await;
             // Counted before it is sent: a sender holding its ACK sees it counted.
             link.metrics
                 .messages
-                .with_label_values(&[ack_code(&ack), reason])
+                .with_label_values(&[code, reason])
                 .inc();
             link.metrics
                 .ack_seconds
                 .observe(arrived.elapsed().as_secs_f64());
-            stream.write_all(&[START]).await?;
-            stream.write_all(ack.as_bytes()).await?;
-            stream.write_all(&END).await?;
-        }
-        if buffer.len() > link.options.limits.max_bytes + 16 {
-            let ack = ack_message(
-                "",
-                "AR",
-                &format!(
-                    "frame exceeds the limit of {} bytes",
-                    link.options.limits.max_bytes
-                ),
-            );
-            link.metrics
-                .messages
-                .with_label_values(&["AR", "size"])
-                .inc();
-            stream.write_all(&[START]).await?;
-            stream.write_all(ack.as_bytes()).await?;
-            stream.write_all(&END).await?;
-            return Ok(());
+            stream.write_all(&answer).await?;
         }
     }
 }
 
-/// The acknowledgement code (MSA-1) of an ACK made by [`ack_message`].
-fn ack_code(ack: &str) -> &'static str {
-    match ack.split("\rMSA|").nth(1).and_then(|m| m.get(..2)) {
-        Some("AA") => "AA",
-        Some("AR") => "AR",
-        _ => "AE",
-    }
+fn framing_error(metrics: &MllpMetrics, kind: &str) {
+    metrics.framing_errors.with_label_values(&[kind]).inc();
+    tracing::warn!(kind, "MLLP framing error");
 }
 
-/// Validates, forwards and acknowledges one message; returns the ACK text. Every `AE`
-/// and `AR` is logged with its reason's kind and the elements it names, never the values
-/// (logs carry no clinical data; the sender has the full reason in MSA-3).
-/// Returns the ACK and the kind of its reason (the label of `vigil_mllp_messages_total`).
-async fn handle(body: &[u8], link: &Link<'_>) -> (String, &'static str) {
+/// The AR answering a message refused for its framing or size (`reason` is the metric's
+/// label, `why` the sender's reason).
+fn refuse(body: &[u8], reason: &'static str, why: &str) -> (Vec<u8>, &'static str, &'static str) {
+    let sender = Sender::of(body);
+    tracing::warn!(code = "AR", control = %sender.control, reason, "MLLP message refused");
+    (
+        answer(&sender, "AR", "", &[Problem::new(why)]),
+        "AR",
+        reason,
+    )
+}
+
+/// The framed ACK, stamped now.
+fn answer(sender: &Sender, code: &str, lead: &str, problems: &[Problem]) -> Vec<u8> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let digits: String = crate::event::now()
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    // The ACK's own control id: its time and a sequence number, 19 characters (MSH-10
+    // holds 20).
+    let id = format!(
+        "{digits}{:05}",
+        NEXT.fetch_add(1, Ordering::Relaxed) % 100_000
+    );
+    ack::ack(sender, code, lead, problems, &format!("{digits}+0000"), &id)
+}
+
+/// Validates, forwards and acknowledges one message; returns the framed ACK, its code and
+/// the kind of its reason (the labels of `vigil_mllp_messages_total`). Every `AE` and `AR`
+/// is logged with its reason's kind and the elements it names, never the values (logs
+/// carry no clinical data; the sender has the full reason in MSA-3 and ERR).
+async fn handle(body: &[u8], link: &Link<'_>) -> (Vec<u8>, &'static str, &'static str) {
     let Link {
         producer,
         topic,
         options,
         ack_timeout,
+        clock_tolerance,
         ..
     } = *link;
-    let text = String::from_utf8_lossy(body);
-    let control = text
-        .split(['\r', '\n'])
-        .next()
-        .and_then(|msh| msh.split('|').nth(9))
-        .unwrap_or("")
-        .to_owned();
+    let sender = Sender::of(body);
+    let received = crate::event::now();
+    let limit = received.plus(clock_tolerance);
     let results = decode_hl7(body, options);
-    let good: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-    let reasons: Vec<String> = results
-        .iter()
-        .filter_map(|r| r.as_ref().err())
-        .filter(|e| !e.is_not_scored())
-        .map(DecodeError::to_string)
-        .collect();
-    if good.is_empty() && reasons.is_empty() && !results.is_empty() {
+    let structural = results.len() == 1
+        && results[0].as_ref().is_err_and(|e| match e {
+            DecodeError::At { path, .. } => {
+                path.starts_with("MSH") || path.starts_with("PID") || path == "OBX"
+            }
+            _ => true,
+        });
+    let mut good = 0usize;
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut ignored: Vec<Problem> = Vec::new();
+    for r in &results {
+        match r {
+            // A reading the service would dead-letter for its time is refused here too.
+            Ok(d) if d.observation.effective() > limit => {
+                let reading = d.observation.reading();
+                problems.push(Problem::new(vigil_wire::future_reason(
+                    &reading,
+                    received,
+                    clock_tolerance,
+                    "[input] clock_tolerance_seconds sets the tolerance",
+                )));
+            }
+            Ok(_) => good += 1,
+            Err(e) if e.is_not_scored() => ignored.push(Problem::new(e.to_string())),
+            Err(e) => problems.push(Problem::new(e.to_string())),
+        }
+    }
+    if good == 0 && problems.is_empty() && !ignored.is_empty() {
         // Only valid codes Vigil does not score (a sodium result, say): nothing to score
         // and nothing wrong with the message, so it is acknowledged and not forwarded.
-        let ignored: Vec<String> = results
-            .iter()
-            .filter_map(|r| r.as_ref().err())
-            .map(DecodeError::to_string)
-            .collect();
         return (
-            ack_message(
-                &control,
-                "AA",
-                &format!("nothing Vigil scores: {}", ignored.join("; ")),
-            ),
+            answer(&sender, "AA", "nothing Vigil scores: ", &ignored),
+            "AA",
             "ignored",
         );
     }
-    let Some(first) = good.first() else {
-        let structural = results.len() == 1
-            && results[0].as_ref().is_err_and(|e| match e {
-                DecodeError::At { path, .. } => {
-                    path.starts_with("MSH") || path.starts_with("PID") || path == "OBX"
-                }
-                _ => true,
-            });
+    if good == 0 {
         let code = if structural { "AR" } else { "AE" };
         let elements: Vec<&str> = results
             .iter()
@@ -315,7 +394,7 @@ async fn handle(body: &[u8], link: &Link<'_>) -> (String, &'static str) {
             .collect();
         tracing::warn!(
             code,
-            control = %control,
+            control = %sender.control,
             elements = %elements.join(","),
             reason = if structural {
                 "not an ORU^R01 Vigil can read"
@@ -325,85 +404,94 @@ async fn handle(body: &[u8], link: &Link<'_>) -> (String, &'static str) {
             "MLLP message refused"
         );
         let kind = if structural { "unreadable" } else { "rejected" };
-        return (ack_message(&control, code, &reasons.join("; ")), kind);
-    };
-    let key = first.patient_id.as_bytes().to_vec();
-    let send = producer.send(FutureRecord::to(topic).key(&key).payload(body), ack_timeout);
-    // The producer's own message timeout is the ACK timeout; this bounds the wait even if
-    // librdkafka were slower to give up.
-    let sent = match tokio::time::timeout(ack_timeout + Duration::from_secs(1), send).await {
-        Ok(sent) => sent.map_err(|(e, _)| e.to_string()),
-        Err(_) => Err(format!(
-            "no answer from Kafka within {} ms",
-            ack_timeout.as_millis()
-        )),
-    };
-    if let Err(e) = &sent {
+        return (answer(&sender, code, "", &problems), code, kind);
+    }
+    // One message per patient, each keyed by its patient, so that each patient's
+    // readings reach the partition that holds its state.
+    let mut sent = Ok(());
+    for part in vigil_wire::hl7::per_patient(body) {
+        let decoded = if results.len() == 1 || part.len() == body.len() {
+            None
+        } else {
+            Some(decode_hl7(&part, options))
+        };
+        let key = decoded
+            .as_ref()
+            .unwrap_or(&results)
+            .iter()
+            .find_map(|r| r.as_ref().ok())
+            .map(|d| d.patient_id.as_bytes().to_vec());
+        let Some(key) = key else {
+            // A group none of whose results can be accepted: its reasons are in the ACK.
+            continue;
+        };
+        sent = forward(producer, topic, &key, &part, ack_timeout).await;
+        if sent.is_err() {
+            break;
+        }
+    }
+    if let Err(e) = sent {
         tracing::warn!(
             code = "AE",
-            control = %control,
+            control = %sender.control,
             error = %e,
             reason = "Kafka did not take the message in time",
             "MLLP message not stored; the sender should send it again"
         );
-    }
-    match sent {
-        Ok(_) if reasons.is_empty() => (ack_message(&control, "AA", ""), "stored"),
-        // Accepted: the good readings will be scored; the bad ones are named here and
-        // dead-lettered by the service.
-        Ok(_) => (
-            ack_message(
-                &control,
-                "AA",
-                &format!("accepted with rejected results: {}", reasons.join("; ")),
+        return (
+            answer(
+                &sender,
+                "AE",
+                "not stored, send again: ",
+                &[Problem::new(e)],
             ),
-            "stored",
-        ),
-        Err(e) => (
-            ack_message(&control, "AE", &format!("not stored, send again: {e}")),
+            "AE",
             "kafka",
-        ),
+        );
     }
-}
-
-/// An HL7 v2.5.1 ACK for the message with control id `control`.
-pub fn ack_message(control: &str, code: &str, text: &str) -> String {
-    let clean = |s: &str| s.replace(['|', '^', '~', '\\', '&', '\r', '\n'], " ");
-    let now = crate::event::now();
-    let stamp: String = now
-        .to_string()
-        .chars()
-        .filter(char::is_ascii_digit)
-        .take(14)
-        .collect();
-    format!(
-        "MSH|^~\\&|VIGIL|VIGIL|||{stamp}+0000||ACK^R01^ACK|ACK-{}|P|2.5.1\rMSA|{code}|{}|{}\r",
-        clean(control),
-        clean(control),
-        clean(text)
+    if problems.is_empty() {
+        return (answer(&sender, "AA", "", &[]), "AA", "stored");
+    }
+    // The good results are stored and will be scored; the sender hears what the service
+    // will refuse, with each reason.
+    tracing::warn!(
+        code = "AE",
+        control = %sender.control,
+        refused = problems.len(),
+        stored = good,
+        "MLLP message stored with results refused"
+    );
+    (
+        answer(
+            &sender,
+            "AE",
+            &format!("stored {good}, refused {}: ", problems.len()),
+            &problems,
+        ),
+        "AE",
+        "partial",
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_ack_code_is_read_back_from_msa_1() {
-        for code in ["AA", "AE", "AR"] {
-            assert_eq!(ack_code(&ack_message("M1", code, "why")), code);
-        }
-    }
-
-    #[test]
-    fn acks_carry_code_control_id_and_a_clean_reason() {
-        let ack = ack_message("MSG1", "AE", "OBX[1]-5: bad|value^here");
-        let segments: Vec<&str> = ack.split('\r').collect();
-        assert!(segments[0].starts_with("MSH|^~\\&|VIGIL|VIGIL|||"), "{ack}");
-        assert!(
-            segments[0].contains("|ACK^R01^ACK|ACK-MSG1|P|2.5.1"),
-            "{ack}"
-        );
-        assert_eq!(segments[1], "MSA|AE|MSG1|OBX[1]-5: bad value here");
+/// Sends `payload` keyed `key`, waiting at most the ACK timeout for Kafka's answer.
+async fn forward(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &[u8],
+    payload: &[u8],
+    ack_timeout: Duration,
+) -> Result<(), String> {
+    let send = producer.send(
+        FutureRecord::to(topic).key(key).payload(payload),
+        ack_timeout,
+    );
+    // The producer's own message timeout is the ACK timeout; this bounds the wait even if
+    // librdkafka were slower to give up.
+    match tokio::time::timeout(ack_timeout + Duration::from_secs(1), send).await {
+        Ok(sent) => sent.map(|_| ()).map_err(|(e, _)| e.to_string()),
+        Err(_) => Err(format!(
+            "no answer from Kafka within {} ms",
+            ack_timeout.as_millis()
+        )),
     }
 }

@@ -774,20 +774,24 @@ async fn mllp_acknowledges_only_what_kafka_has_and_rejects_with_reasons() {
     let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let monitor = monitor_sample();
     let ack = exchange(&mut conn, &monitor).await;
-    assert!(ack.contains("\rMSA|AA|MSG00001|"), "{ack}");
+    assert!(ack.contains("\rMSA|AA|MSG00001\r"), "{ack}");
     let ack = exchange(
         &mut conn,
         b"MSH|^~\\&|A|B|C|D|20261123101500+0100||ADT^A01|X9|P|2.6\rPID|||P1\r",
     )
     .await;
     assert!(
-        ack.contains("\rMSA|AR|X9|MSH-9: \"ADT A01\" is not supported; expected ORU R01"),
+        ack.contains("\rMSA|AR|X9|MSH-9: \"ADT\\S\\A01\" is not supported; expected ORU\\S\\R01\r"),
         "{ack}"
     );
     let no_good = b"MSH|^~\\&|A|B|C|D|20261123101500+0100||ORU^R01|X10|P|2.6\rPID|||P1^^^H^MR\rOBX|1|NM|8867-4^HR^LN||900|/min|||||F|||20261123101500+0100\r";
     let ack = exchange(&mut conn, no_good).await;
     assert!(
         ack.contains("\rMSA|AE|X10|OBX[1]-5: field `value`: heart_rate 900 /min is outside"),
+        "{ack}"
+    );
+    assert!(
+        ack.contains("\rERR||OBX^1^5|102^Data type error^HL70357|E|||OBX[1]-5: field `value`: heart_rate 900 /min is outside"),
         "{ack}"
     );
     // What was acknowledged is in Kafka, keyed by the patient.
@@ -803,6 +807,184 @@ async fn mllp_acknowledges_only_what_kafka_has_and_rejects_with_reasons() {
         "vigil_mllp_messages_total{ack=\"AE\",reason=\"kafka\"} 0",
         "vigil_mllp_connections 1",
         "vigil_mllp_ack_seconds_count 3",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    drop(conn);
+    stop.cancel();
+    task.await.expect("MLLP stops");
+}
+
+/// Reads one framed ACK from `conn`; its text.
+async fn read_ack(conn: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut reply = Vec::new();
+    let mut byte = [0u8; 1];
+    while !reply.ends_with(&[0x1c, 0x0d]) {
+        tokio::time::timeout(Duration::from_secs(30), conn.read_exact(&mut byte))
+            .await
+            .expect("an ACK in time")
+            .expect("ACK");
+        reply.push(byte[0]);
+    }
+    assert_eq!(reply[0], 0x0b, "an ACK starts with its start block");
+    String::from_utf8_lossy(&reply[1..reply.len() - 2]).into_owned()
+}
+
+/// The keys and payloads of the first `n` messages of `topic`.
+async fn keyed_messages(h: &Harness, topic: &str, n: usize) -> Vec<(String, String)> {
+    let reader = h.reader(topic);
+    let mut out = Vec::new();
+    while out.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(30), reader.recv())
+            .await
+            .expect("forwarded in time")
+            .expect("message");
+        out.push((
+            String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+            String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+        ));
+    }
+    out
+}
+
+/// Issue 29, item 1: a frame without its end block followed by a good frame was merged
+/// into one message: one ACK (the first MSH-10's), and the second message's readings
+/// forwarded under the first patient. And a message about two patients was forwarded
+/// keyed by the first: now each patient's results travel keyed by that patient.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mllp_never_merges_frames_and_forwards_each_patient_under_its_own_key() {
+    use tokio::io::AsyncWriteExt;
+    let h = Harness::new(2);
+    let stop = CancellationToken::new();
+    let metrics = vigil_stream::mllp::MllpMetrics::new();
+    let (addr, task) = mllp(&h, Duration::from_secs(10), &metrics, &stop).await;
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let cut = "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|CUT1|P|2.5.1\r\
+               PID|||PA^^^H^MR\rOBX|1|NM|8867-4^HR^LN||80|/min|||||F|||20261123101500+0100\r";
+    let two = "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|TWO1|P|2.5.1\r\
+               PID|||P1^^^H^MR\rOBR|1||ORD-1|VITALS|||20261123101500+0100\r\
+               OBX|1|NM|8867-4^HR^LN||72|/min|||||F\r\
+               PID|||P2^^^H^MR\rOBR|1||ORD-2|VITALS|||20261123101500+0100\r\
+               OBX|1|NM|8867-4^HR^LN||150|/min|||||F\rOBX|2|NM|9279-1^RR^LN||35|/min|||||F\r";
+    let mut bytes = vec![0x0b];
+    bytes.extend_from_slice(cut.as_bytes());
+    bytes.push(0x0b);
+    bytes.extend_from_slice(two.as_bytes());
+    bytes.extend_from_slice(&[0x1c, 0x0d]);
+    conn.write_all(&bytes).await.expect("send");
+    let first = read_ack(&mut conn).await;
+    assert!(
+        first.contains("\rMSA|AR|CUT1|the frame ended without its end block"),
+        "{first}"
+    );
+    let second = read_ack(&mut conn).await;
+    assert!(second.contains("\rMSA|AA|TWO1\r"), "{second}");
+    let forwarded = keyed_messages(&h, &h.config.kafka.observations_topic, 2).await;
+    let mut keys: Vec<&str> = forwarded.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["P1", "P2"],
+        "nothing forwarded under PA, P2 under its own key"
+    );
+    for (key, payload) in &forwarded {
+        let decoded =
+            vigil_wire::decode_hl7(payload.as_bytes(), &vigil_wire::Hl7Options::default());
+        assert!(!decoded.is_empty());
+        for d in decoded {
+            assert_eq!(d.expect("accepted").patient_id.to_string(), *key);
+        }
+    }
+    let text = metrics.render();
+    for line in [
+        "vigil_mllp_framing_errors_total{kind=\"unterminated\"} 1",
+        "vigil_mllp_messages_total{ack=\"AR\",reason=\"framing\"} 1",
+        "vigil_mllp_messages_total{ack=\"AA\",reason=\"stored\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    drop(conn);
+    stop.cancel();
+    task.await.expect("MLLP stops");
+}
+
+/// Issue 29, item 4: an oversize frame is drained and answered (the connection stays
+/// open for the next message), and a message whose results the service would dead-letter
+/// for a reason known at receipt (an unknown code, a time an hour in the future) is
+/// answered AE with that reason, its good results stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mllp_answers_oversize_and_refused_results_with_their_reasons() {
+    use tokio::io::AsyncWriteExt;
+    let mut h = Harness::new(1);
+    h.config.input.max_message_bytes = 4096;
+    let stop = CancellationToken::new();
+    let metrics = vigil_stream::mllp::MllpMetrics::new();
+    let (addr, task) = mllp(&h, Duration::from_secs(10), &metrics, &stop).await;
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut big =
+        "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|BIG1|P|2.5.1\rPID|||P1^^^H^MR\r"
+            .to_owned();
+    while big.len() < 10_000 {
+        big.push_str("OBX|1|NM|8867-4^HR^LN||72|/min|||||F|||20261123101500+0100\r");
+    }
+    let mut bytes = vec![0x0b];
+    bytes.extend_from_slice(big.as_bytes());
+    bytes.extend_from_slice(&[0x1c, 0x0d]);
+    conn.write_all(&bytes).await.expect("send");
+    let ack = read_ack(&mut conn).await;
+    assert!(ack.contains("\rMSA|AR|BIG1|the message has 10"), "{ack}");
+    assert!(
+        ack.contains("more than the limit of 4096 ([input] max_message_bytes)"),
+        "{ack}"
+    );
+    // Still open: the next message is read and answered.
+    let hour_ahead = {
+        let t = std::time::SystemTime::now() + Duration::from_secs(3600);
+        let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        vigil_score::Timestamp::from_millis(secs * 1000)
+            .to_string()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .take(14)
+            .collect::<String>()
+    };
+    let mixed = format!(
+        "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|MIX1|P|2.5.1\r\
+         PID|||P1^^^H^MR\r\
+         OBX|1|NM|8867-4^HR^LN||72|/min|||||F|||20261123101500+0100\r\
+         OBX|2|NM|99999^Mystery^99LOCAL||1|/min|||||F|||20261123101500+0100\r\
+         OBX|3|NM|9279-1^RR^LN||18|/min|||||F|||{hour_ahead}+0000\r"
+    );
+    let ack = exchange(&mut conn, mixed.as_bytes()).await;
+    assert!(
+        ack.contains("\rMSA|AE|MIX1|stored 1, refused 2: OBX[2]-3: "),
+        "{ack}"
+    );
+    assert!(
+        ack.contains("\rERR||OBX^2^3|103^Table value not found^HL70357|E|||OBX[2]-3: "),
+        "{ack}"
+    );
+    assert!(
+        ack.contains("is not a LOINC or IEEE 11073 MDC code Vigil knows"),
+        "{ack}"
+    );
+    assert!(
+        ack.contains("(resp_rate) is 3600 s after the message was received at")
+            || ack.contains("(resp_rate) is 3599 s after the message was received at"),
+        "{ack}"
+    );
+    let forwarded = keyed_messages(&h, &h.config.kafka.observations_topic, 1).await;
+    assert_eq!(forwarded[0].0, "P1");
+    assert!(
+        forwarded[0].1.contains("|MIX1|"),
+        "the good result is stored"
+    );
+    let text = metrics.render();
+    for line in [
+        "vigil_mllp_framing_errors_total{kind=\"oversize\"} 1",
+        "vigil_mllp_messages_total{ack=\"AR\",reason=\"size\"} 1",
+        "vigil_mllp_messages_total{ack=\"AE\",reason=\"partial\"} 1",
     ] {
         assert!(text.contains(line), "{line} in\n{text}");
     }
