@@ -138,6 +138,9 @@ fn locate(text: &str, section: &str, key: &str) -> Option<(usize, usize)> {
     None
 }
 
+/// librdkafka's default `message.max.bytes`.
+const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
 /// `[mllp]`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -1236,6 +1239,28 @@ impl Config {
                 }
             }
         }
+        // A message Vigil takes must fit a Kafka message beside its key and dead-letter
+        // headers, or `vigil mllp` would answer "send again" for ever and the service
+        // could not dead-letter it.
+        let producer_max = k
+            .librdkafka
+            .get("message.max.bytes")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(LIBRDKAFKA_MESSAGE_MAX_BYTES);
+        need(
+            self.input.max_message_bytes + vigil_wire::KAFKA_HEADROOM <= producer_max,
+            format!(
+                "input.max_message_bytes: {} does not fit in a Kafka message: the producer's \
+                 message.max.bytes is {producer_max} ([kafka.librdkafka] \"message.max.bytes\"; \
+                 librdkafka's default is {LIBRDKAFKA_MESSAGE_MAX_BYTES}) and a message needs {} \
+                 bytes beside its payload (key, dead-letter headers, framing); set \
+                 max_message_bytes to at most {} or raise message.max.bytes (and the topics' \
+                 max.message.bytes with it)",
+                self.input.max_message_bytes,
+                vigil_wire::KAFKA_HEADROOM,
+                producer_max.saturating_sub(vigil_wire::KAFKA_HEADROOM),
+            ),
+        );
         need(
             matches!(k.delivery.as_str(), "exactly-once" | "at-least-once"),
             format!(
@@ -2016,5 +2041,30 @@ mod tests {
         assert_eq!(s.policy.persistence.duration, Some(Span::minutes(5)));
         assert_eq!(s.policy.thresholds.sirs, None);
         assert_eq!(s.policy.thresholds.mews, [Some(3), Some(5), None]);
+    }
+
+    /// Issue 29, item 4: 1,048,576-byte messages were taken although the producer's
+    /// message.max.bytes is 1,000,000, so `vigil mllp` answered "send again" for ever.
+    #[test]
+    fn the_message_limit_must_fit_a_kafka_message() {
+        assert!(Config::default().validate().is_ok(), "the defaults fit");
+        let c = Config::parse("[input]\nmax_message_bytes = 1048576\n", []).unwrap();
+        let lines = c.validate().unwrap_err().0;
+        assert_eq!(
+            lines,
+            [
+                "input.max_message_bytes: 1048576 does not fit in a Kafka message: the producer's \
+              message.max.bytes is 1000000 ([kafka.librdkafka] \"message.max.bytes\"; \
+              librdkafka's default is 1000000) and a message needs 32768 bytes beside its \
+              payload (key, dead-letter headers, framing); set max_message_bytes to at most \
+              967232 or raise message.max.bytes (and the topics' max.message.bytes with it)"
+            ]
+        );
+        let c = Config::parse(
+            "[input]\nmax_message_bytes = 1048576\n[kafka.librdkafka]\n\"message.max.bytes\" = \"2000000\"\n",
+            [],
+        )
+        .unwrap();
+        assert!(c.validate().is_ok());
     }
 }

@@ -178,6 +178,23 @@ pub(crate) struct Work<'a> {
     pub(crate) outcome: &'a mut vigil_score::Outcome,
 }
 
+/// The rejections' reasons, joined, within [`vigil_wire::MAX_REASON_BYTES`]: the first
+/// ones whole, then how many more there were.
+fn joined_reasons(rejections: &[Rejection]) -> String {
+    let mut out = String::new();
+    for (i, r) in rejections.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "; " };
+        // Room is kept for the count of those left out.
+        if out.len() + sep.len() + r.reason.len() + 40 > vigil_wire::MAX_REASON_BYTES {
+            out.push_str(&format!("{sep}and {} more", rejections.len() - i));
+            break;
+        }
+        out.push_str(sep);
+        out.push_str(&r.reason);
+    }
+    out
+}
+
 /// Handles one observation message.
 pub(crate) fn process(
     m: &mut Incoming,
@@ -247,11 +264,7 @@ pub(crate) fn process(
             rejected = rejections.len(),
             "Rejected a message"
         );
-        let reasons = rejections
-            .iter()
-            .map(|r| r.reason.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let reasons = joined_reasons(&rejections);
         let headers = OwnedHeaders::new()
             .insert(Header {
                 key: "vigil-error",
@@ -493,6 +506,33 @@ pub(crate) fn publish(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_dead_letter_reason_is_bounded() {
+        let many: Vec<super::Rejection> = (0..1000)
+            .map(|i| super::Rejection {
+                label: "observation",
+                reason: format!("OBX[{i}]-5: {}", "x".repeat(200)),
+            })
+            .collect();
+        let joined = super::joined_reasons(&many);
+        assert!(
+            joined.len() <= vigil_wire::MAX_REASON_BYTES,
+            "{}",
+            joined.len()
+        );
+        assert!(joined.starts_with("OBX[0]-5: "));
+        assert!(
+            joined.ends_with(" more"),
+            "{}",
+            &joined[joined.len() - 40..]
+        );
+        let few = &many[..2];
+        assert_eq!(
+            super::joined_reasons(few),
+            format!("{}; {}", few[0].reason, few[1].reason)
+        );
+    }
+
     use super::*;
 
     #[test]

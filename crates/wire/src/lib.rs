@@ -43,8 +43,19 @@ impl Default for Limits {
 pub const MAX_ENTRIES: usize = 1000;
 
 /// The largest FHIR or HL7 v2 message accepted, in bytes (a Bundle of 1,000 vital signs
-/// is about 400 KiB).
-pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+/// is about 400 KiB). With [`KAFKA_HEADROOM`], it fits librdkafka's default
+/// `message.max.bytes` (1,000,000): a message Vigil takes can always be forwarded and
+/// dead-lettered.
+pub const MAX_DOCUMENT_BYTES: usize = 960_000;
+
+/// The bytes a Kafka message needs beside its payload: the key (at most 64 bytes), the
+/// dead-letter headers (the reason is cut to [`MAX_REASON_BYTES`]) and the record's own
+/// framing.
+pub const KAFKA_HEADROOM: usize = 32 * 1024;
+
+/// The longest reason a dead-letter header carries, in bytes: a message with a thousand
+/// bad results names the first ones and counts the rest.
+pub const MAX_REASON_BYTES: usize = 16 * 1024;
 
 /// The largest native JSON message accepted, in bytes. An observation is ~250 bytes; anything far
 /// larger is a framing error or hostile, and is rejected before parsing.
