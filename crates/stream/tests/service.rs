@@ -993,6 +993,91 @@ async fn mllp_answers_oversize_and_refused_results_with_their_reasons() {
     task.await.expect("MLLP stops");
 }
 
+/// The third-party Python packages the interoperability tests drive Vigil with (python-hl7,
+/// hl7apy, fhir.resources for FHIR R4): where `.ci/run` installs them, or installed there
+/// now from PyPI. The versions are pinned here and in `.ci/run`.
+pub fn interop_packages() -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target directory")
+        .join("tools/interop");
+    if !dir.join("hl7apy").exists() || !dir.join("fhir/resources").exists() {
+        let status = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+            ])
+            .arg(&dir)
+            .args(INTEROP_PACKAGES)
+            .status()
+            .expect("python3 -m pip runs");
+        assert!(
+            status.success(),
+            "pip could not install {INTEROP_PACKAGES:?}"
+        );
+    }
+    dir
+}
+
+/// The pinned packages (`.ci/run` installs the same).
+const INTEROP_PACKAGES: [&str; 4] = [
+    "hl7==0.4.5",
+    "hl7apy==1.3.5",
+    "fhir.resources==6.1.0",
+    "pydantic<2",
+];
+
+/// Issue 29, item 3: python-hl7's MLLPClient reads each ACK with one `recv`; the ACK was
+/// written in three pieces with Nagle's algorithm on, so it got a bare 0x0B for over half
+/// of them and a median of 48 ms per message. The script (tests/interop/mllp_clients.py)
+/// sends 40 messages one after another and 10 pipelined over python-hl7's asyncio
+/// streams, and validates every message and every ACK with hl7apy (STRICT).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn third_party_hl7_clients_read_every_ack_whole_and_valid() {
+    let packages = interop_packages();
+    let h = Harness::new(2);
+    let stop = CancellationToken::new();
+    let metrics = vigil_stream::mllp::MllpMetrics::new();
+    let (addr, task) = mllp(&h, Duration::from_secs(10), &metrics, &stop).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/mllp_clients.py");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(addr.ip().to_string())
+            .arg(addr.port().to_string())
+            .env("PYTHONPATH", &packages)
+            .output()
+            .expect("python3 runs")
+    })
+    .await
+    .expect("the script ran");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).expect("the script's report");
+    assert_eq!(
+        (report["sequential"].as_u64(), report["pipelined"].as_u64()),
+        (Some(40), Some(10))
+    );
+    eprintln!("python-hl7 and hl7apy against vigil mllp: {report}");
+    let text = metrics.render();
+    for line in [
+        "vigil_mllp_messages_total{ack=\"AA\",reason=\"stored\"} 51",
+        "vigil_mllp_messages_total{ack=\"AE\",reason=\"rejected\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    stop.cancel();
+    task.await.expect("MLLP stops");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_state_changelog_a_restart_remembers_windows_and_active_alerts() {
     restart_remembers("at-least-once").await;

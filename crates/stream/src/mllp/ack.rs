@@ -217,10 +217,16 @@ pub(crate) fn ack(
     } else {
         &sender.receiver_facility
     };
-    let kind = if sender.trigger.is_empty() {
-        format!("ACK{c}R01{c}ACK")
+    let trigger = if sender.trigger.is_empty() {
+        "R01"
     } else {
-        format!("ACK{c}{}{c}ACK", sender.trigger)
+        &sender.trigger
+    };
+    // MSH-9's third component, the message structure, exists from v2.3.1.
+    let kind = if sender.version == "2.3" {
+        format!("ACK{c}{trigger}")
+    } else {
+        format!("ACK{c}{trigger}{c}ACK")
     };
     let mut text = format!(
         "MSH{f}{}{f}{application}{f}{facility}{f}{}{f}{}{f}{stamp}{f}{f}{kind}{f}{id}{f}{}{f}{}\r",
