@@ -719,7 +719,7 @@ fn a_group_without_a_readable_patient_loses_only_its_own_results() {
     assert!(
         r[..2]
             .iter()
-            .all(|d| d.as_ref().unwrap().patient_id.to_string() == "P1")
+            .all(|d| d.as_ref().unwrap().patient_id == "P1")
     );
     for d in &r[2..] {
         assert_eq!(
