@@ -106,4 +106,48 @@ mod tests {
             "{err}"
         );
     }
+
+    /// Issue 29, item 5: a file of pretty-printed FHIR resources (as servers and
+    /// validators write them) gave one "invalid observation JSON" line per line of JSON.
+    #[test]
+    fn pretty_printed_fhir_resources_are_read_whole() {
+        let read = |name: &str| -> serde_json::Value {
+            let path = format!(
+                "{}/crates/wire/tests/samples/fhir/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+        };
+        let input = format!(
+            "{}\n\n{}\nnot json\n{}\n",
+            serde_json::to_string_pretty(&read("heart-rate.json")).unwrap(),
+            serde_json::to_string_pretty(&read("respiratory-rate.json")).unwrap(),
+            serde_json::to_string(&read("body-temperature.json")).unwrap(),
+        );
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let counts = run(
+            input.as_bytes(),
+            Format::from_name("fhir").unwrap(),
+            &mut out,
+            &mut err,
+        )
+        .unwrap();
+        let err = String::from_utf8(err).unwrap();
+        assert_eq!(
+            (counts.messages, counts.observations, counts.rejected),
+            (4, 3, 1),
+            "{err}"
+        );
+        let bad_line = input.lines().position(|l| l == "not json").unwrap() + 1;
+        assert!(
+            err.starts_with(&format!("line {bad_line}: invalid observation JSON")),
+            "{err}"
+        );
+        let codes: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["code"].clone())
+            .collect();
+        assert_eq!(codes, ["heart_rate", "resp_rate", "temperature"]);
+    }
 }

@@ -74,8 +74,9 @@ enum Command {
     /// one per line; `line N: reason` on standard error for each rejection. Exit status 0
     /// if nothing was rejected, 1 if anything was, 2 on usage errors.
     Decode {
-        /// Input format: json or fhir (one message per line), or hl7v2 (a message starts
-        /// at each MSH segment; blank lines separate messages).
+        /// Input format: json (one message per line), fhir (one resource after another,
+        /// each on one line or pretty-printed over several), or hl7v2 (a message starts at
+        /// each MSH segment; blank lines separate messages).
         #[arg(long, value_parser = parse_format)]
         format: vigil_wire::Format,
         /// Input file; `-` or nothing for standard input.

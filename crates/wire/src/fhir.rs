@@ -13,8 +13,10 @@
 //! - `valueQuantity`: `value` with the UCUM `code` (falling back to `unit` when no code is
 //!   sent; a quantity with neither is rejected for every parameter that has a unit, never
 //!   read as the canonical one); `valueBoolean` for flags.
-//! - `subject`: `Patient/<id>` (also as an absolute or version-specific URL) or an
-//!   `identifier.value`; `encounter`: `Encounter/<id>` (likewise);
+//! - `subject`: `Patient/<id>` (also as an absolute or version-specific URL), the
+//!   `fullUrl` of a Patient entry in the same Bundle (a transaction's `urn:uuid:`: that
+//!   Patient's identifier typed `MR`, else its only identifier), or an `identifier.value`;
+//!   the identifier's `system` is kept ([`PatientNaming`]) for the alerts' FHIR output; `encounter`: `Encounter/<id>` (likewise);
 //!   location: an extension whose URL ends in `location` with a `valueReference`
 //!   (its `display`, else the referenced id), else, in a Bundle, the `location` of the
 //!   Observation's Encounter sent with it (the `active` one, else the last; `display`,
@@ -33,7 +35,7 @@
 use serde_json::Value;
 use vigil_score::{Observation, RawValue, Status, Timestamp};
 
-use crate::{DecodeError, Decoded, Limits};
+use crate::{DecodeError, Decoded, Limits, PatientNaming};
 
 const LOINC: &str = "http://loinc.org";
 const SNOMED: &str = "http://snomed.info/sct";
@@ -61,7 +63,7 @@ pub fn decode_fhir(bytes: &[u8], options: FhirOptions) -> Vec<Result<Decoded, De
         Err(e) => return vec![Err(DecodeError::Json(e.to_string()))],
     };
     match root["resourceType"].as_str() {
-        Some("Observation") => observation(&root, "Observation", options, &Encounters::new()),
+        Some("Observation") => observation(&root, "Observation", options, &Index::default()),
         Some("Bundle") => bundle(&root, options),
         other => vec![Err(at(
             "resourceType",
@@ -118,13 +120,16 @@ fn bundle(root: &Value, options: FhirOptions) -> Vec<Result<Decoded, DecodeError
             format!("{} entries exceed the limit of {max}", entries.len()),
         ))];
     }
-    let encounters = encounter_locations(entries);
+    let index = Index {
+        encounters: encounter_locations(entries),
+        patients: bundle_patients(entries),
+    };
     let mut out = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let path = format!("Bundle.entry[{i}].resource");
         let resource = &entry["resource"];
         match resource["resourceType"].as_str() {
-            Some("Observation") => out.extend(observation(resource, &path, options, &encounters)),
+            Some("Observation") => out.extend(observation(resource, &path, options, &index)),
             // Patients, encounters and the like travel in bundles; they are not readings.
             Some(_) => {}
             None => out.push(Err(at(&path, "missing resource or resourceType"))),
@@ -136,6 +141,71 @@ fn bundle(root: &Value, options: FhirOptions) -> Vec<Result<Decoded, DecodeError
 /// Where each Encounter of a Bundle is, by the references an Observation may use for it
 /// (`Encounter/<id>` and the entry's `fullUrl`).
 type Encounters = std::collections::HashMap<String, String>;
+
+/// What the other entries of a Bundle tell about an Observation's context.
+#[derive(Default)]
+struct Index {
+    /// Where each Encounter is.
+    encounters: Encounters,
+    /// The patient each Patient entry names, by its `fullUrl` (a transaction's
+    /// `urn:uuid:`), or why it names none.
+    patients: std::collections::HashMap<String, Result<(String, PatientNaming), String>>,
+}
+
+/// The Patient entries of `entries`, by `fullUrl`: each one's identifier (the one typed
+/// `MR`, medical record number, in HL7's identifier-type table; else its only one).
+fn bundle_patients(
+    entries: &[Value],
+) -> std::collections::HashMap<String, Result<(String, PatientNaming), String>> {
+    let mut out = std::collections::HashMap::new();
+    for entry in entries {
+        let r = &entry["resource"];
+        if r["resourceType"].as_str() != Some("Patient") {
+            continue;
+        }
+        let Some(url) = entry["fullUrl"].as_str() else {
+            continue;
+        };
+        out.insert(url.to_owned(), patient_identifier(r));
+    }
+    out
+}
+
+/// The identifier of a Patient resource Vigil keys on, with its system.
+fn patient_identifier(patient: &Value) -> Result<(String, PatientNaming), String> {
+    let ids: Vec<&Value> = patient["identifier"]
+        .as_array()
+        .map(|ids| ids.iter().filter(|i| i["value"].is_string()).collect())
+        .unwrap_or_default();
+    let typed_mr = |i: &&&Value| {
+        i["type"]["coding"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["code"].as_str() == Some("MR")))
+    };
+    let chosen = match ids.iter().find(typed_mr) {
+        Some(mr) => *mr,
+        None if ids.len() == 1 => ids[0],
+        None => {
+            return Err(format!(
+                "the Patient entry has {} identifiers and none typed MR (medical record \
+                 number); expected one identifier, or one whose type.coding has code MR",
+                ids.len()
+            ));
+        }
+    };
+    let value = chosen["value"].as_str().unwrap_or_default();
+    let id = crate::valid_id("patient_id", value).map_err(|_| {
+        format!(
+            "the Patient entry's identifier {value:?} is not a valid patient id; expected \
+             1-64 characters of A-Z a-z 0-9 . _ : -"
+        )
+    })?;
+    let naming = chosen["system"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map_or(PatientNaming::Id, |s| PatientNaming::System(s.to_owned()));
+    Ok((id, naming))
+}
 
 /// The location of every Encounter in `entries`: the `location` entry whose status is
 /// `active`, else the last one listed; its `display`, else the Location's id.
@@ -182,6 +252,7 @@ fn reference_text(reference: &Value, prefix: &str) -> Option<String> {
 /// The context every reading of one Observation shares.
 struct Context {
     patient_id: String,
+    patient_naming: PatientNaming,
     encounter_id: Option<String>,
     location: Option<String>,
     effective: Timestamp,
@@ -193,9 +264,9 @@ fn observation(
     r: &Value,
     path: &str,
     options: FhirOptions,
-    encounters: &Encounters,
+    index: &Index,
 ) -> Vec<Result<Decoded, DecodeError>> {
-    let ctx = match context(r, path, options, encounters) {
+    let ctx = match context(r, path, options, index) {
         Ok(c) => c,
         Err(e) => return vec![Err(e)],
     };
@@ -256,7 +327,7 @@ fn context(
     r: &Value,
     path: &str,
     options: FhirOptions,
-    encounters: &Encounters,
+    index: &Index,
 ) -> Result<Context, DecodeError> {
     let status = match r["status"].as_str() {
         Some("final") => Status::Final,
@@ -278,27 +349,7 @@ fn context(
             ));
         }
     };
-    let subject = &r["subject"];
-    let patient = subject["reference"]
-        .as_str()
-        .and_then(patient_reference)
-        .or_else(|| subject["identifier"]["value"].as_str())
-        .ok_or_else(|| {
-            at(
-                &format!("{path}.subject"),
-                format!(
-                    "{} names no patient; expected reference Patient/<id> (or an absolute URL \
-                     ending in Patient/<id>) or identifier.value",
-                    shown(r.get("subject"))
-                ),
-            )
-        })?;
-    let patient_id = crate::valid_id("patient_id", patient).map_err(|_| {
-        at(
-            &format!("{path}.subject"),
-            format!("{patient:?} is not a valid patient id; expected 1-64 characters of A-Z a-z 0-9 . _ : -"),
-        )
-    })?;
+    let (patient_id, patient_naming) = subject(r, path, index)?;
     let time = r["effectiveDateTime"]
         .as_str()
         .or_else(|| r["effectivePeriod"]["start"].as_str());
@@ -333,17 +384,78 @@ fn context(
         .or_else(|| {
             r["encounter"]["reference"]
                 .as_str()
-                .and_then(|e| encounters.get(e))
+                .and_then(|e| index.encounters.get(e))
                 .cloned()
         });
     Ok(Context {
         patient_id,
+        patient_naming,
         encounter_id,
         location,
         effective,
         status,
         id: r["id"].as_str().map(str::to_owned),
     })
+}
+
+/// The patient `subject` names: `Patient/<id>` (a server's id), a Patient entry of the
+/// same Bundle by its `fullUrl` (a transaction's `urn:uuid:`; its identifier), or an
+/// `identifier` (its `value`, with its `system`).
+fn subject(r: &Value, path: &str, index: &Index) -> Result<(String, PatientNaming), DecodeError> {
+    let subject = &r["subject"];
+    let path = format!("{path}.subject");
+    let invalid = |patient: &str| {
+        at(
+            &path,
+            format!(
+                "{patient:?} is not a valid patient id; expected 1-64 characters of A-Z a-z 0-9 . _ : -"
+            ),
+        )
+    };
+    let reference = subject["reference"].as_str();
+    if let Some(id) = reference.and_then(patient_reference) {
+        let id = crate::valid_id("patient_id", id).map_err(|_| invalid(id))?;
+        return Ok((id, PatientNaming::Resource));
+    }
+    if let Some(reference) = reference {
+        match index.patients.get(reference) {
+            Some(Ok(found)) => return Ok(found.clone()),
+            Some(Err(reason)) => {
+                return Err(at(
+                    &path,
+                    format!("{reference:?} names a Patient entry of the Bundle, but {reason}"),
+                ));
+            }
+            None if reference.starts_with("urn:uuid:") || reference.starts_with("urn:oid:") => {
+                return Err(at(
+                    &path,
+                    format!(
+                        "{reference:?} names no Patient entry of the Bundle; expected the \
+                         fullUrl of a Patient entry sent with it"
+                    ),
+                ));
+            }
+            None => {}
+        }
+    }
+    let identifier = &subject["identifier"];
+    let Some(value) = identifier["value"].as_str() else {
+        return Err(at(
+            &path,
+            format!(
+                "{} names no patient; expected reference Patient/<id> (or an absolute URL \
+                 ending in Patient/<id>, or the fullUrl of a Patient entry in the same \
+                 Bundle) or identifier.value",
+                shown(r.get("subject"))
+            ),
+        ));
+    };
+    let id = crate::valid_id("patient_id", value).map_err(|_| invalid(value))?;
+    let naming = identifier["system"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map_or(PatientNaming::Id, |s| PatientNaming::System(s.to_owned()));
+    Ok((id, naming))
 }
 
 fn codings(code: &Value) -> String {
@@ -501,6 +613,7 @@ fn reading(
         .map_err(|e| at(path, e.to_string()))?;
     Ok(Decoded {
         patient_id: crate::PatientId::new(&ctx.patient_id),
+        patient_naming: ctx.patient_naming.clone(),
         encounter_id: ctx.encounter_id.clone(),
         location: ctx.location.clone(),
         id,

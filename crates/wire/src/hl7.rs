@@ -38,7 +38,7 @@
 
 use vigil_score::{Observation, Param, RawValue, Status, Timestamp};
 
-use crate::{DecodeError, Decoded, Limits};
+use crate::{DecodeError, Decoded, Limits, PatientNaming};
 
 /// An IANA time zone by name (`Europe/London`), for HL7 times sent without an offset.
 #[derive(Clone, PartialEq, Eq)]
@@ -425,7 +425,7 @@ fn message(
                         ..
                     }) => Err(at(path.clone(), reason.clone())),
                     Some(Group {
-                        patient: Ok(patient_id),
+                        patient: Ok((patient_id, naming)),
                         encounter_id,
                         location,
                         ..
@@ -434,6 +434,7 @@ fn message(
                             sep: &sep,
                             options,
                             patient_id,
+                            naming,
                             encounter_id: encounter_id.as_deref(),
                             location: location.as_deref(),
                             order: &order,
@@ -459,7 +460,7 @@ fn message(
 struct Group {
     /// The group's number in the message, from 1.
     number: usize,
-    patient: Result<String, (String, String)>,
+    patient: Result<(String, PatientNaming), (String, String)>,
     encounter_id: Option<String>,
     location: Option<String>,
 }
@@ -468,6 +469,7 @@ struct ObxContext<'a> {
     sep: &'a Separators,
     options: &'a Hl7Options,
     patient_id: &'a str,
+    naming: &'a PatientNaming,
     encounter_id: Option<&'a str>,
     location: Option<&'a str>,
     order: &'a str,
@@ -514,8 +516,14 @@ fn unescape(s: &str, sep: &Separators) -> String {
     out
 }
 
-/// The patient id PID-3 gives, or why it gives none.
-fn patient(field: &str, sep: &Separators, options: &Hl7Options) -> Result<String, String> {
+/// The patient id PID-3 gives, and the system its assigning authority (PID-3.4, HD:
+/// namespace & universal id & universal id type) names: `urn:oid:<id>` for an ISO OID,
+/// the id itself for a URI, `urn:uuid:<id>` for a UUID; or why PID-3 gives no patient.
+fn patient(
+    field: &str,
+    sep: &Separators,
+    options: &Hl7Options,
+) -> Result<(String, PatientNaming), String> {
     let ids: Vec<Vec<&str>> = field
         .split(sep.repetition)
         .map(|rep| components(rep, sep))
@@ -547,12 +555,30 @@ fn patient(field: &str, sep: &Separators, options: &Hl7Options) -> Result<String
             )
         })?;
     let id = unescape(chosen[0], sep);
-    crate::valid_id("patient_id", &id).map_err(|_| {
-        format!(
-            "{} is not a valid patient id; expected 1-64 characters of A-Z a-z 0-9 . _ : -",
-            shown(&id)
-        )
-    })
+    let authority: Vec<String> = chosen
+        .get(3)
+        .map(|hd| {
+            hd.split(sep.subcomponent)
+                .map(|p| unescape(p, sep))
+                .collect()
+        })
+        .unwrap_or_default();
+    let universal = authority.get(1).map_or("", String::as_str);
+    let naming = match authority.get(2).map(String::as_str) {
+        _ if universal.is_empty() => PatientNaming::Id,
+        Some("ISO") => PatientNaming::System(format!("urn:oid:{universal}")),
+        Some("UUID") => PatientNaming::System(format!("urn:uuid:{universal}")),
+        Some("URI") => PatientNaming::System(universal.to_owned()),
+        _ => PatientNaming::Id,
+    };
+    crate::valid_id("patient_id", &id)
+        .map(|id| (id, naming))
+        .map_err(|_| {
+            format!(
+                "{} is not a valid patient id; expected 1-64 characters of A-Z a-z 0-9 . _ : -",
+                shown(&id)
+            )
+        })
 }
 
 /// The parameter an OBX-3 names, and a description of the code for errors.
@@ -864,6 +890,7 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
     })?;
     Ok(Decoded {
         patient_id: crate::PatientId::new(ctx.patient_id),
+        patient_naming: ctx.naming.clone(),
         encounter_id: ctx.encounter_id.map(str::to_owned),
         location: ctx.location.map(str::to_owned),
         id,

@@ -1,5 +1,5 @@
 //! A decoded patient id ([`PatientId`]), held in place when it is short, as hospital
-//! identifiers are. Decoding a reading then allocates nothing for its patient, and the
+//! identifiers are, and how the message named it ([`PatientNaming`]). Decoding a reading then allocates nothing for its patient, and the
 //! service's patient maps key on the same value: a lookup compares the id without
 //! reaching for another allocation (under a backlog that was a cache miss per message),
 //! and a patient costs no separate allocation for its id.
@@ -223,5 +223,48 @@ mod tests {
         ];
         texts.sort();
         assert_eq!(ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(), texts);
+    }
+}
+
+/// How a message named its patient, beyond the id Vigil keys on: what Vigil publishes
+/// about the patient (FHIR alerts) names it the same way, and nothing the sender said
+/// about the identifier's namespace is lost.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PatientNaming {
+    /// By the id alone: native JSON, an HL7 PID-3 whose assigning authority (PID-3.4)
+    /// has no universal id, a FHIR identifier without a system.
+    #[default]
+    Id,
+    /// By an identifier in this system (a URI): a FHIR `identifier.system`, or the
+    /// universal id of PID-3.4's assigning authority (`urn:oid:` for an ISO OID).
+    System(String),
+    /// By a FHIR server's logical id (`Patient/<id>`).
+    Resource,
+}
+
+impl PatientNaming {
+    /// As one line of text (a state record's header): `None` for [`PatientNaming::Id`],
+    /// `resource`, or `system <uri>`.
+    pub fn to_text(&self) -> Option<String> {
+        match self {
+            PatientNaming::Id => None,
+            PatientNaming::System(uri) => Some(format!("system {uri}")),
+            PatientNaming::Resource => Some("resource".to_owned()),
+        }
+    }
+
+    /// Read back from [`PatientNaming::to_text`]'s text; anything else is
+    /// [`PatientNaming::Id`].
+    pub fn from_text(text: Option<&str>) -> PatientNaming {
+        match text {
+            Some("resource") => PatientNaming::Resource,
+            Some(t) => t
+                .strip_prefix("system ")
+                .filter(|uri| !uri.is_empty())
+                .map_or(PatientNaming::Id, |uri| {
+                    PatientNaming::System(uri.to_owned())
+                }),
+            None => PatientNaming::Id,
+        }
     }
 }

@@ -18,7 +18,7 @@ mod id;
 
 pub use fhir::{FhirOptions, decode_fhir};
 pub use hl7::{Hl7Options, LocalZone, decode_hl7};
-pub use id::PatientId;
+pub use id::{PatientId, PatientNaming};
 
 /// Bounds on the work one FHIR or HL7 v2 message can cause (configurable in the service).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +66,9 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 pub struct Decoded {
     /// The patient (validated: 1-64 characters of `A-Z a-z 0-9 . _ : -`).
     pub patient_id: PatientId,
+    /// How the message named the patient (by id alone, in an identifier system, or by a
+    /// FHIR server's id), so that FHIR alerts name it the same way.
+    pub patient_naming: PatientNaming,
     /// The encounter, if sent.
     pub encounter_id: Option<String>,
     /// The location (`care-unit/bed`), if sent.
@@ -435,16 +438,18 @@ impl Format {
 
 impl Format {
     /// Splits a file of messages as `vigil decode` and `vigil score` read them: one
-    /// message per line for JSON and FHIR; for HL7 v2, a message starts at each `MSH`
-    /// segment and blank lines separate messages. Each message comes with the line it
-    /// starts on.
+    /// message per line for JSON; for FHIR, one JSON resource after another, each on one
+    /// line or pretty-printed over several (as servers and validators write them); for
+    /// HL7 v2, a message starts at each `MSH` segment and blank lines separate messages.
+    /// Each message comes with the line it starts on.
     pub fn split(&self, input: &[u8]) -> Vec<(usize, Vec<u8>)> {
         match self {
             Format::Hl7v2(_) => hl7::split_messages(&String::from_utf8_lossy(input))
                 .into_iter()
                 .map(|(n, m)| (n, m.into_bytes()))
                 .collect(),
-            Format::Json | Format::Fhir(_) => input
+            Format::Fhir(_) => json_values(input),
+            Format::Json => input
                 .split(|b| *b == b'\n')
                 .enumerate()
                 .map(|(n, line)| (n + 1, line.strip_suffix(b"\r").unwrap_or(line)))
@@ -452,6 +457,53 @@ impl Format {
                 .map(|(n, line)| (n, line.to_vec()))
                 .collect(),
         }
+    }
+}
+
+/// The JSON values of `input`, one after another, with the line each starts on. A value
+/// must end its line: what follows it on the same line, and text that is not JSON, is
+/// taken up to the end of its line as one message (whose decoding then names the JSON
+/// error), and the values after it are still found.
+fn json_values(input: &[u8]) -> Vec<(usize, Vec<u8>)> {
+    let mut out = Vec::new();
+    let (mut at, mut line) = (0usize, 1usize);
+    let line_end = |from: usize| {
+        input[from..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(input.len(), |i| from + i)
+    };
+    loop {
+        while let Some(b) = input.get(at).filter(|b| b.is_ascii_whitespace()) {
+            line += usize::from(*b == b'\n');
+            at += 1;
+        }
+        if at >= input.len() {
+            return out;
+        }
+        let mut values =
+            serde_json::Deserializer::from_slice(&input[at..]).into_iter::<serde::de::IgnoredAny>();
+        let parsed = match values.next() {
+            Some(Ok(_)) => Some(at + values.byte_offset()),
+            _ => None,
+        };
+        let end = match parsed {
+            // Only white space may follow the value on its line.
+            Some(end)
+                if input[end..line_end(end)]
+                    .iter()
+                    .all(u8::is_ascii_whitespace) =>
+            {
+                end
+            }
+            Some(end) => line_end(end),
+            None => line_end(at),
+        };
+        let message = &input[at..end];
+        let message = message.strip_suffix(b"\r").unwrap_or(message);
+        out.push((line, message.to_vec()));
+        line += message.iter().filter(|b| **b == b'\n').count();
+        at = end;
     }
 }
 
@@ -568,6 +620,7 @@ pub fn decode_json(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     })?;
     Ok(Decoded {
         patient_id,
+        patient_naming: PatientNaming::Id,
         encounter_id,
         location,
         id,

@@ -2,7 +2,7 @@
 //! malformed shapes with the reasons they must be rejected for.
 
 use vigil_score::{Param, Status, Value};
-use vigil_wire::{Decoded, FhirOptions, decode_fhir};
+use vigil_wire::{Decoded, FhirOptions, PatientNaming, decode_fhir};
 
 fn sample(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/samples/fhir/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -211,7 +211,6 @@ fn malformed_shapes_are_rejected_with_path_value_and_reason() {
     }
     for reference in [
         "https://ehr.example.org/fhir/Group/G1",
-        "urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0",
         "https://ehr.example.org/fhir/Patient/",
         "Patient/",
     ] {
@@ -220,6 +219,15 @@ fn malformed_shapes_are_rejected_with_path_value_and_reason() {
             "{reference}"
         );
     }
+    // A bundle-internal reference outside a Bundle that holds its Patient names nobody.
+    assert_eq!(
+        err(&base(v).replace(
+            "Patient/P1",
+            "urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0"
+        )),
+        "Observation.subject: \"urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0\" names no \
+         Patient entry of the Bundle; expected the fullUrl of a Patient entry sent with it"
+    );
     assert!(
         err(&base(v).replace("2026-11-23T10:00:00Z", "2026-11-23")).starts_with(
             "Observation.effectiveDateTime: \"2026-11-23\" is not a date-time with offset"
@@ -480,4 +488,44 @@ fn an_ehr_searchset_decodes_with_its_encounter_location() {
     assert_eq!(others.len(), 2, "{others:?}");
     assert_eq!(others[0].unscored(), Some(vigil_wire::CodeSystem::Loinc));
     assert_eq!(others[1].absent(), Some("error"));
+}
+
+/// Issue 29, item 5: a transaction Bundle whose Observations name their patient by the
+/// `urn:uuid:` fullUrl of a Patient entry in the same Bundle was rejected ("names no
+/// patient"): the reference resolves to that Patient's identifier, system kept.
+#[test]
+fn a_transaction_names_its_patient_by_the_fullurl_of_its_patient_entry() {
+    let bundle = |identifiers: &str| {
+        format!(
+            r#"{{"resourceType":"Bundle","type":"transaction","entry":[
+            {{"fullUrl":"urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a","resource":{{"resourceType":"Patient","identifier":{identifiers}}},"request":{{"method":"POST","url":"Patient"}}}},
+            {{"fullUrl":"urn:uuid:88f151c0-a954-468a-88bd-5ae15c08e059","resource":{{"resourceType":"Observation","status":"final","code":{{"coding":[{{"system":"http://loinc.org","code":"8867-4"}}]}},"subject":{{"reference":"urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a"}},"effectiveDateTime":"2026-11-23T10:00:00Z","valueQuantity":{{"value":96,"code":"/min"}}}},"request":{{"method":"POST","url":"Observation"}}}}]}}"#
+        )
+    };
+    let mr = r#"[{"system":"urn:oid:2.16.840.1.113883.19.5","value":"SSN-1"},
+                {"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"MR"}]},"system":"https://hospital.example.org/mrn","value":"MRN-77"}]"#;
+    let d = ok(bundle(mr).as_bytes());
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].patient_id.as_str(), "MRN-77");
+    assert_eq!(
+        d[0].patient_naming,
+        PatientNaming::System("https://hospital.example.org/mrn".into())
+    );
+    assert_eq!(num(&d[0]), 96.0);
+    // Its only identifier, when none is typed MR.
+    let only = r#"[{"system":"https://hospital.example.org/mrn","value":"MRN-78"}]"#;
+    assert_eq!(ok(bundle(only).as_bytes())[0].patient_id.as_str(), "MRN-78");
+    // Two identifiers and none typed MR: which one is the patient is never guessed.
+    let two = r#"[{"system":"a:b","value":"X1"},{"system":"c:d","value":"X2"}]"#;
+    let r = decode_fhir(bundle(two).as_bytes(), FhirOptions::default());
+    assert_eq!(
+        r[0].as_ref().map(|_| ()).unwrap_err().to_string(),
+        "Bundle.entry[1].resource.subject: \"urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a\" \
+         names a Patient entry of the Bundle, but the Patient entry has 2 identifiers and none \
+         typed MR (medical record number); expected one identifier, or one whose type.coding \
+         has code MR"
+    );
+    // A literal reference is a server's id; an identifier keeps its system.
+    let v = ok(sample("heart-rate.json").as_slice());
+    assert_eq!(v[0].patient_naming, PatientNaming::Resource);
 }

@@ -835,3 +835,26 @@ mod groups {
         }
     }
 }
+
+#[test]
+fn the_assigning_authority_gives_the_patient_identifiers_system() {
+    use vigil_wire::PatientNaming;
+    let naming = |pid3: &str| {
+        let m = format!(
+            "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500+0100||ORU^R01|M1|P|2.6\rPID|||{pid3}\r\
+             OBX|1|NM|8867-4^HR^LN||80|/min|||||F|||20261123101500+0100\r"
+        );
+        let r = decode_hl7(m.as_bytes(), &Hl7Options::default());
+        r[0].as_ref().expect("accepted").patient_naming.clone()
+    };
+    assert_eq!(
+        naming("P1^^^HOSP&2.16.840.1.113883.19.5&ISO^MR"),
+        PatientNaming::System("urn:oid:2.16.840.1.113883.19.5".into())
+    );
+    assert_eq!(
+        naming("P1^^^HOSP&https://hospital.example.org/mrn&URI^MR"),
+        PatientNaming::System("https://hospital.example.org/mrn".into())
+    );
+    // A namespace alone is local to the sender: no system is made up for it.
+    assert_eq!(naming("P1^^^HOSP^MR"), PatientNaming::Id);
+}
