@@ -47,6 +47,9 @@ pub const CHECKPOINT: &str = "vigil-checkpoint";
 pub(crate) const ENCOUNTER: &str = "vigil-encounter";
 /// Header of a state record: the patient's latest location.
 pub(crate) const LOCATION: &str = "vigil-location";
+/// Header of a state record: how the feed names the patient
+/// ([`vigil_wire::PatientNaming::to_text`]), when not by its id alone.
+pub(crate) const NAMING: &str = "vigil-patient-naming";
 
 /// What a partition's changelog restores: its patients, and (under exactly-once) the
 /// input offset up to which the restored state has already processed the input.
@@ -69,7 +72,8 @@ struct Pending {
 }
 
 enum PendingKind {
-    State(Vec<u8>, Option<String>, Option<String>),
+    /// The state's bytes, the encounter, the location and how the patient is named.
+    State(Vec<u8>, Option<String>, Option<String>, Option<String>),
     Checkpoint(i64),
 }
 
@@ -219,6 +223,7 @@ pub fn restore(
                 m.payload().unwrap_or_default().to_vec(),
                 header(ENCOUNTER),
                 header(LOCATION),
+                header(NAMING),
             )
         };
         let txn = header(TXN);
@@ -288,10 +293,10 @@ fn apply_restored(
 ) {
     match kind {
         PendingKind::Checkpoint(o) => restored.checkpoint = Some(o),
-        PendingKind::State(bytes, _, _) if bytes.is_empty() => {
+        PendingKind::State(bytes, _, _, _) if bytes.is_empty() => {
             restored.patients.remove(key.as_bytes());
         }
-        PendingKind::State(bytes, encounter_id, location) => {
+        PendingKind::State(bytes, encounter_id, location, naming) => {
             match vigil_score::state::decode(&bytes, &settings.engine.staleness) {
                 Ok((window, alerts)) => {
                     metrics.state_bytes_restored.inc_by(bytes.len() as u64);
@@ -301,6 +306,7 @@ fn apply_restored(
                             tracker: Box::new(Tracker::from_parts(window, alerts)),
                             encounter_id,
                             location,
+                            patient_naming: vigil_wire::PatientNaming::from_text(naming.as_deref()),
                             ..PatientState::default()
                         },
                     );

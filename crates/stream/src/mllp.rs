@@ -2,8 +2,8 @@
 //! monitor gateways speak over TCP) and forwards accepted messages to the observations
 //! topic.
 //!
-//! Each frame (`0x0B` message `0x1C 0x0D`, found by [`frame`]) is answered with one HL7
-//! ACK ([`ack`]), written whole in one piece on a socket with Nagle's algorithm off:
+//! Each frame (`0x0B` message `0x1C 0x0D`, found by the `frame` module) is answered with one HL7
+//! ACK (the `ack` module), written whole in one piece on a socket with Nagle's algorithm off:
 //! - `AA` once Kafka has acknowledged the forwarded message (nothing acknowledged is ever
 //!   lost), and for a message whose results are all valid LOINC or MDC codes Vigil does not
 //!   score (a sodium result: acknowledged, not forwarded, nothing in it is wrong);

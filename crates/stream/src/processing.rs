@@ -35,6 +35,9 @@ pub struct PatientState {
     pub(crate) encounter_id: Option<String>,
     /// The latest location.
     pub(crate) location: Option<String>,
+    /// How the feed names the patient (the latest naming other than by id alone), for
+    /// FHIR alerts to name it the same way.
+    pub(crate) patient_naming: vigil_wire::PatientNaming,
     /// The ids of the most recent readings, for FHIR alerts to reference the observations
     /// that fired (bounded: the oldest are forgotten); `None` unless FHIR alerts are on.
     pub(crate) recent_ids: Option<Box<RecentIds>>,
@@ -322,6 +325,10 @@ fn apply(
     if d.location.is_some() && state.location != d.location {
         state.location = d.location.clone();
     }
+    if d.patient_naming != vigil_wire::PatientNaming::Id && state.patient_naming != d.patient_naming
+    {
+        state.patient_naming = d.patient_naming.clone();
+    }
     let (outcome, decided) = state.tracker.ingest_into(
         &d.observation,
         Some(limit),
@@ -475,7 +482,15 @@ pub(crate) fn publish(
                         .map(|(_, _, id)| id.clone())
                 })
                 .collect();
-            let fhir = crate::fhir_out::resource(*resource, &event, &ids);
+            let fhir = crate::fhir_out::resource(
+                *resource,
+                &event,
+                &crate::fhir_out::Sources {
+                    patient: &state.patient_naming,
+                    format: &settings.format,
+                    evidence: &ids,
+                },
+            );
             outgoing.push(Outgoing {
                 partition: None,
                 topic: topic.clone(),

@@ -36,7 +36,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use vigil_score::Timestamp;
 
-use crate::changelog::{ENCOUNTER, INPUT_OFFSET, LOCATION, restore_partitions};
+use crate::changelog::{ENCOUNTER, INPUT_OFFSET, LOCATION, NAMING, restore_partitions};
 use crate::config::Settings;
 use crate::delivery::{Committer, Delivery, Sealed, StallReport};
 use crate::event::now;
@@ -643,9 +643,11 @@ impl Core<'_> {
                 key: INPUT_OFFSET,
                 value: Some(&input_offset),
             });
+            let naming = state.patient_naming.to_text();
             for (key, value) in [
                 (ENCOUNTER, &state.encounter_id),
                 (LOCATION, &state.location),
+                (NAMING, &naming),
             ] {
                 if let Some(v) = value {
                     headers = headers.insert(Header {

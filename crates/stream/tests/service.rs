@@ -641,15 +641,86 @@ async fn alerts_are_also_published_as_fhir_resources_referencing_their_observati
         .expect("an emergency DetectedIssue")
         .0;
     assert_eq!(issue["resourceType"], "DetectedIssue");
-    assert_eq!(issue["patient"]["reference"], "Patient/F1");
+    // A native feed names its patients and readings by ids no FHIR server gave:
+    // references by identifier (issue 29, item 2), each with a display of the reading.
+    assert_eq!(
+        issue["patient"],
+        json!({"type": "Patient", "identifier": {"value": "F1"}})
+    );
     let refs: Vec<&str> = issue["evidence"][0]["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["identifier"]["value"].as_str())
+        .collect();
+    assert!(refs.contains(&"F1-resp_rate-0"), "{issue}");
+    assert!(refs.contains(&"F1-heart_rate-0"), "{issue}");
+    stop.cancel();
+    task.await.expect("service stops");
+}
+
+/// A FHIR feed: the patient named by an identifier with a system keeps it in the alert's
+/// FHIR resource (it was `Patient/<value>`, the system lost), and the observations that
+/// fired are the server's `Observation/<id>` (issue 29, item 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhir_alerts_name_the_patient_as_the_fhir_feed_did() {
+    let mut h = Harness::new(1);
+    h.config.kafka.format = "fhir".into();
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    h.config.alerts.fhir_topic = format!("fhir-{n}");
+    h.config.alerts.fhir_resource = "RiskAssessment".into();
+    h.broker
+        .create_topic(&h.config.alerts.fhir_topic, 1)
+        .expect("topic");
+    let (stop, task) = h.start();
+    let observation = |id: &str, loinc: &str, value: u32, unit: &str| {
+        let o = json!({
+            "resourceType": "Observation", "id": id, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+            "subject": {"identifier": {"system": "https://hospital.example.org/mrn", "value": "MRN-5"}},
+            "encounter": {"reference": "Encounter/enc-9"},
+            "effectiveDateTime": "2026-11-23T10:00:00Z",
+            "valueQuantity": {"value": value, "code": unit},
+        });
+        (Some("MRN-5".to_owned()), o.to_string())
+    };
+    send_all(
+        &h,
+        vec![
+            observation("rr-1", "9279-1", 27, "/min"),
+            observation("sbp-1", "8480-6", 88, "mm[Hg]"),
+            observation("hr-1", "8867-4", 135, "/min"),
+        ],
+    )
+    .await;
+    let fhir = h.reader(&h.config.alerts.fhir_topic);
+    let seen = read_until(&fhir, Duration::from_secs(60), |seen| {
+        seen.iter()
+            .any(|(v, _)| v["method"]["text"] == "Vigil news2 alert")
+    })
+    .await;
+    let risk = &seen
+        .iter()
+        .find(|(v, _)| v["method"]["text"] == "Vigil news2 alert")
+        .expect("a NEWS2 RiskAssessment")
+        .0;
+    assert_eq!(
+        risk["subject"],
+        json!({"type": "Patient", "identifier": {"system": "https://hospital.example.org/mrn", "value": "MRN-5"}})
+    );
+    assert_eq!(risk["encounter"], json!({"reference": "Encounter/enc-9"}));
+    let refs: Vec<&str> = risk["basis"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|d| d["reference"].as_str())
         .collect();
-    assert!(refs.contains(&"Observation/F1-resp_rate-0"), "{issue}");
-    assert!(refs.contains(&"Observation/F1-heart_rate-0"), "{issue}");
+    assert!(refs.contains(&"Observation/rr-1"), "{risk}");
+    assert!(refs.contains(&"Observation/hr-1"), "{risk}");
+    assert_eq!(
+        risk["prediction"][0]["qualitativeRisk"]["coding"][0]["code"],
+        "high"
+    );
     stop.cancel();
     task.await.expect("service stops");
 }
@@ -993,43 +1064,12 @@ async fn mllp_answers_oversize_and_refused_results_with_their_reasons() {
     task.await.expect("MLLP stops");
 }
 
-/// The third-party Python packages the interoperability tests drive Vigil with (python-hl7,
-/// hl7apy, fhir.resources for FHIR R4): where `.ci/run` installs them, or installed there
-/// now from PyPI. The versions are pinned here and in `.ci/run`.
-pub fn interop_packages() -> std::path::PathBuf {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target directory")
-        .join("tools/interop");
-    if !dir.join("hl7apy").exists() || !dir.join("fhir/resources").exists() {
-        let status = std::process::Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-            ])
-            .arg(&dir)
-            .args(INTEROP_PACKAGES)
-            .status()
-            .expect("python3 -m pip runs");
-        assert!(
-            status.success(),
-            "pip could not install {INTEROP_PACKAGES:?}"
-        );
-    }
-    dir
+/// The third-party Python packages (`vigil_testkit::interop`), installed under the target
+/// directory.
+fn interop_packages() -> std::path::PathBuf {
+    let target = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    vigil_testkit::interop::packages(target.parent().expect("target directory"))
 }
-
-/// The pinned packages (`.ci/run` installs the same).
-const INTEROP_PACKAGES: [&str; 4] = [
-    "hl7==0.4.5",
-    "hl7apy==1.3.5",
-    "fhir.resources==6.1.0",
-    "pydantic<2",
-];
 
 /// Issue 29, item 3: python-hl7's MLLPClient reads each ACK with one `recv`; the ACK was
 /// written in three pieces with Nagle's algorithm on, so it got a bare 0x0B for over half

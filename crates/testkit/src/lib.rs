@@ -5,8 +5,11 @@
 //! - [`free_port`] and [`http_get`]: a free local TCP port, and a plain `GET`;
 //! - [`eventually`]: waiting for a condition that another task or process makes true;
 //! - [`Rng`]: a small seeded generator (xorshift64*), so that a seed gives the same feed
-//!   and the same fault timing on every machine.
+//!   and the same fault timing on every machine;
+//! - [`interop::packages`]: the third-party HL7 v2 and FHIR tools (PyPI) the
+//!   interoperability tests drive Vigil with.
 
+pub mod interop;
 pub mod mock;
 
 pub use mock::MockBroker;

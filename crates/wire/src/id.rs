@@ -161,6 +161,22 @@ impl From<PatientId> for String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_patients_naming_survives_its_text_form() {
+        for naming in [
+            PatientNaming::Id,
+            PatientNaming::Resource,
+            PatientNaming::System("urn:oid:2.16.840.1.113883.19.5".into()),
+        ] {
+            assert_eq!(
+                PatientNaming::from_text(naming.to_text().as_deref()),
+                naming
+            );
+        }
+        assert_eq!(PatientNaming::from_text(Some("system ")), PatientNaming::Id);
+        assert_eq!(PatientNaming::from_text(Some("other")), PatientNaming::Id);
+    }
+
     use super::*;
     use std::collections::HashMap;
 
