@@ -30,6 +30,7 @@ pub fn packages(target: &Path) -> PathBuf {
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
+                "--root-user-action=ignore",
                 "--target",
             ])
             .arg(&dir)
