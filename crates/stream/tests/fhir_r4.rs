@@ -188,6 +188,7 @@ fn every_alert_resource_is_valid_fhir_r4() {
         stderr.lines().take(30).collect::<Vec<_>>().join("\n")
     );
     let counts: Value = serde_json::from_slice(&output.stdout).expect("the validator's counts");
+    eprintln!("valid FHIR R4 resources: {counts}");
     let third = resources.len() / 3;
     for kind in ["DetectedIssue", "RiskAssessment", "Communication"] {
         assert_eq!(counts[kind].as_u64(), Some(third as u64), "{counts}");
