@@ -904,22 +904,32 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
 /// exactly the readings the whole message gives its group's patient.
 pub fn per_patient(bytes: &[u8]) -> Vec<std::borrow::Cow<'_, [u8]>> {
     use std::borrow::Cow;
-    // MSH-1, the field separator, as the fourth byte of the message.
-    let start = bytes
-        .iter()
-        .position(|b| !matches!(b, 0x0b | b'\r' | b'\n'))
-        .unwrap_or(bytes.len());
-    let Some(&field) = bytes.get(start + 3) else {
+    // Segments are found as the decoder finds them: MSH-1 (the field separator) after any
+    // start block or byte-order mark, segments ending at CR or LF, each trimmed.
+    let text = String::from_utf8_lossy(bytes);
+    let message = text.trim_start_matches(['\u{b}', '\u{feff}']);
+    let Some(field) = message
+        .strip_prefix("MSH")
+        .and_then(|rest| rest.chars().next())
+    else {
         return vec![Cow::Borrowed(bytes)];
     };
-    // Where each PID segment starts: after a segment terminator.
-    let pids: Vec<usize> = (start + 1..bytes.len())
-        .filter(|&i| {
-            matches!(bytes[i - 1], b'\r' | b'\n')
-                && bytes[i..].starts_with(b"PID")
-                && bytes.get(i + 3).is_some_and(|b| *b == field)
-        })
-        .collect();
+    let is_pid = |line: &[u8]| {
+        let line = String::from_utf8_lossy(line);
+        let segment = line.trim_end_matches('\u{1c}').trim();
+        segment.split(field).next() == Some("PID")
+    };
+    // Where each PID segment's line starts, in the bytes as sent.
+    let mut pids = Vec::new();
+    let mut start = 0;
+    for (i, b) in bytes.iter().enumerate().chain([(bytes.len(), &b'\n')]) {
+        if matches!(b, b'\r' | b'\n') {
+            if is_pid(&bytes[start..i]) {
+                pids.push(start);
+            }
+            start = i + 1;
+        }
+    }
     if pids.len() < 2 {
         return vec![Cow::Borrowed(bytes)];
     }
