@@ -31,6 +31,8 @@ pub fn packages(target: &Path) -> PathBuf {
                 "--quiet",
                 "--disable-pip-version-check",
                 "--root-user-action=ignore",
+                // pydantic 1 here is not the machine's own packages' business.
+                "--no-warn-conflicts",
                 "--target",
             ])
             .arg(&dir)
