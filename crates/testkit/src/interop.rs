@@ -23,23 +23,36 @@ pub const PACKAGES: [&str; 4] = [
 pub fn packages(target: &Path) -> PathBuf {
     let dir = target.join("tools/interop");
     if !dir.join("hl7apy").exists() || !dir.join("fhir/resources").exists() {
-        let status = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--root-user-action=ignore",
-                // pydantic 1 here is not the machine's own packages' business.
-                "--no-warn-conflicts",
-                "--target",
-            ])
-            .arg(&dir)
-            .args(PACKAGES)
-            .status()
-            .expect("python3 -m pip runs");
-        assert!(status.success(), "pip could not install {PACKAGES:?}");
+        assert!(
+            pip_install(&dir, &PACKAGES),
+            "pip could not install {PACKAGES:?}"
+        );
     }
     dir
+}
+
+/// Installs `packages` from PyPI into `dir` (`pip install --target`), quietly; whether pip
+/// succeeded.
+///
+/// # Panics
+///
+/// When `python3 -m pip` cannot be run at all.
+pub fn pip_install(dir: &Path, packages: &[&str]) -> bool {
+    Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--root-user-action=ignore",
+            // What is installed here is not the machine's own packages' business.
+            "--no-warn-conflicts",
+            "--target",
+        ])
+        .arg(dir)
+        .args(packages)
+        .status()
+        .expect("python3 -m pip runs")
+        .success()
 }

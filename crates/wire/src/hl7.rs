@@ -249,6 +249,24 @@ fn shown(s: &str) -> String {
     }
 }
 
+/// Whether `version` (MSH-12's version id) is one Vigil reads: 2.3 to 2.8.
+pub fn is_supported_version(version: &str) -> bool {
+    matches!(
+        version,
+        "2.3"
+            | "2.3.1"
+            | "2.4"
+            | "2.5"
+            | "2.5.1"
+            | "2.6"
+            | "2.7"
+            | "2.7.1"
+            | "2.8"
+            | "2.8.1"
+            | "2.8.2"
+    )
+}
+
 /// Decodes one HL7 v2 message into the observations it carries.
 pub fn decode_hl7(bytes: &[u8], options: &Hl7Options) -> Vec<Result<Decoded, DecodeError>> {
     if bytes.len() > options.limits.max_bytes {
@@ -316,20 +334,7 @@ fn message(
         ));
     }
     let version = msh.field(12).split(sep.component).next().unwrap_or("");
-    if !matches!(
-        version,
-        "2.3"
-            | "2.3.1"
-            | "2.4"
-            | "2.5"
-            | "2.5.1"
-            | "2.6"
-            | "2.7"
-            | "2.7.1"
-            | "2.8"
-            | "2.8.1"
-            | "2.8.2"
-    ) {
+    if !is_supported_version(version) {
         return Err(at(
             "MSH-12",
             format!(

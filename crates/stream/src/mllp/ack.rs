@@ -83,20 +83,7 @@ impl Sender {
             sender.processing = at(11).to_owned();
         }
         let version = at(12).split(component).next().unwrap_or("");
-        if matches!(
-            version,
-            "2.3"
-                | "2.3.1"
-                | "2.4"
-                | "2.5"
-                | "2.5.1"
-                | "2.6"
-                | "2.7"
-                | "2.7.1"
-                | "2.8"
-                | "2.8.1"
-                | "2.8.2"
-        ) {
+        if vigil_wire::hl7::is_supported_version(version) {
             version.clone_into(&mut sender.version);
         }
         sender
@@ -106,19 +93,22 @@ impl Sender {
         self.encoding.chars().next().unwrap_or('^')
     }
 
+    fn escape_char(&self) -> char {
+        self.encoding.chars().nth(2).unwrap_or('\\')
+    }
+
     fn subcomponent(&self) -> char {
         self.encoding.chars().nth(3).unwrap_or('&')
     }
 
     /// `text` with every delimiter escaped (`\F\ \S\ \T\ \R\ \E\`), line breaks as spaces.
     fn escape(&self, text: &str) -> String {
-        let mut chars = self.encoding.chars();
-        let (component, repetition, escape) = (
-            chars.next().unwrap_or('^'),
-            chars.next().unwrap_or('~'),
-            chars.next().unwrap_or('\\'),
+        let (component, repetition, escape, subcomponent) = (
+            self.component(),
+            self.encoding.chars().nth(1).unwrap_or('~'),
+            self.escape_char(),
+            self.subcomponent(),
         );
-        let subcomponent = self.subcomponent();
         let mut out = String::with_capacity(text.len());
         for c in text.chars() {
             let code = match c {
@@ -243,7 +233,11 @@ pub(crate) fn ack(
     text.push_str(&format!("MSA{f}{code}{f}{}", sender.control));
     if !summary.is_empty() {
         text.push(f);
-        text.push_str(&within(&sender.escape(&summary), MSA_3_LENGTH));
+        text.push_str(&within(
+            &sender.escape(&summary),
+            MSA_3_LENGTH,
+            sender.escape_char(),
+        ));
     }
     text.push('\r');
     let severity = if code == "AA" { "W" } else { "E" };
@@ -256,7 +250,7 @@ pub(crate) fn ack(
         if sender.err_fields() {
             text.push_str(&format!(
                 "ERR{f}{f}{location}{f}{number}{c}{name}{c}HL70357{f}{severity}{f}{f}{f}{}\r",
-                within(&sender.escape(&p.text), ERR_7_LENGTH)
+                within(&sender.escape(&p.text), ERR_7_LENGTH, sender.escape_char())
             ));
         } else {
             text.push_str(&format!("ERR{f}{location}{c}{number}{s}{name}{s}HL70357\r"));
@@ -270,16 +264,16 @@ pub(crate) fn ack(
 }
 
 /// `text` cut to at most `length` characters, ending in `...` when cut, and never inside
-/// an escape sequence.
-fn within(text: &str, length: usize) -> String {
+/// an escape sequence (which starts and ends with `escape`).
+fn within(text: &str, length: usize, escape: char) -> String {
     if text.chars().count() <= length {
         return text.to_owned();
     }
     let mut out: String = text.chars().take(length - 3).collect();
     // An escape sequence cut in half would corrupt the field: drop its start.
-    let escapes = out.matches('\\').count();
+    let escapes = out.matches(escape).count();
     if escapes % 2 == 1
-        && let Some(i) = out.rfind('\\')
+        && let Some(i) = out.rfind(escape)
     {
         out.truncate(i);
     }
@@ -414,5 +408,12 @@ mod tests {
             s[2],
             "ERR|||207^Application internal error^HL70357|E|||no MSH"
         );
+    }
+
+    #[test]
+    fn a_cut_never_splits_the_senders_escape_sequence() {
+        let text = format!("{}!F!yyyy", "x".repeat(76));
+        assert_eq!(within(&text, 80, '!'), format!("{}...", "x".repeat(76)));
+        assert_eq!(within("short", 80, '!'), "short");
     }
 }
