@@ -149,15 +149,17 @@ struct Index {
     encounters: Encounters,
     /// The patient each Patient entry names, by its `fullUrl` (a transaction's
     /// `urn:uuid:`), or why it names none.
-    patients: std::collections::HashMap<String, Result<(String, PatientNaming), String>>,
+    patients: BundlePatients,
 }
+
+/// The patient each Patient entry of a Bundle names, by the entry's `fullUrl`, or why it
+/// names none.
+type BundlePatients = std::collections::HashMap<String, Result<(String, PatientNaming), String>>;
 
 /// The Patient entries of `entries`, by `fullUrl`: each one's identifier (the one typed
 /// `MR`, medical record number, in HL7's identifier-type table; else its only one).
-fn bundle_patients(
-    entries: &[Value],
-) -> std::collections::HashMap<String, Result<(String, PatientNaming), String>> {
-    let mut out = std::collections::HashMap::new();
+fn bundle_patients(entries: &[Value]) -> BundlePatients {
+    let mut out = BundlePatients::new();
     for entry in entries {
         let r = &entry["resource"];
         if r["resourceType"].as_str() != Some("Patient") {
@@ -200,11 +202,15 @@ fn patient_identifier(patient: &Value) -> Result<(String, PatientNaming), String
              1-64 characters of A-Z a-z 0-9 . _ : -"
         )
     })?;
-    let naming = chosen["system"]
+    Ok((id, naming_of(chosen)))
+}
+
+/// How an Identifier names its patient: in its `system`, if it gives one.
+fn naming_of(identifier: &Value) -> PatientNaming {
+    identifier["system"]
         .as_str()
         .filter(|s| !s.is_empty())
-        .map_or(PatientNaming::Id, |s| PatientNaming::System(s.to_owned()));
-    Ok((id, naming))
+        .map_or(PatientNaming::Id, |s| PatientNaming::System(s.to_owned()))
 }
 
 /// The location of every Encounter in `entries`: the `location` entry whose status is
@@ -451,11 +457,7 @@ fn subject(r: &Value, path: &str, index: &Index) -> Result<(String, PatientNamin
         ));
     };
     let id = crate::valid_id("patient_id", value).map_err(|_| invalid(value))?;
-    let naming = identifier["system"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map_or(PatientNaming::Id, |s| PatientNaming::System(s.to_owned()));
-    Ok((id, naming))
+    Ok((id, naming_of(identifier)))
 }
 
 fn codings(code: &Value) -> String {
