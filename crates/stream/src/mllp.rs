@@ -410,11 +410,9 @@ async fn handle(body: &[u8], link: &Link<'_>) -> (Vec<u8>, &'static str, &'stati
     // readings reach the partition that holds its state.
     let mut sent = Ok(());
     for part in vigil_wire::hl7::per_patient(body) {
-        let decoded = if results.len() == 1 || part.len() == body.len() {
-            None
-        } else {
-            Some(decode_hl7(&part, options))
-        };
+        // A part of a message about several patients is decoded for its own key; a
+        // message about one patient is its only part.
+        let decoded = (part.len() != body.len()).then(|| decode_hl7(&part, options));
         let key = decoded
             .as_ref()
             .unwrap_or(&results)
