@@ -12,6 +12,9 @@
 //!   dismissed case) or stopped (the same, for the rest of the encounter);
 //! - its history: every alert event and action, newest last (bounded).
 //!
+//! Silent alerts (the service's run-in mode) fold into cases of their own: quality staff
+//! see them, nobody acts on them, and they never page, escalate or change a live case.
+//!
 //! Everything is a function of the events applied, in the order of each topic: two boards
 //! that applied the same events show the same cards. Redelivered events (the same
 //! `alert_id` or `action_id`) change nothing.
@@ -176,6 +179,9 @@ impl EscalationDue {
 #[derive(Clone, Debug, Default)]
 pub struct Board {
     cases: BTreeMap<String, Case>,
+    /// Silent alerts (the service's run-in): cases of their own, which quality staff see
+    /// and nobody acts on; they never page, escalate or touch a live case.
+    silent: BTreeMap<String, Case>,
     /// Alert and action ids applied (redeliveries change nothing).
     seen: HashSet<String>,
 }
@@ -191,13 +197,22 @@ impl Board {
         self.cases.get(patient_id)
     }
 
-    /// Applies one alert event.
+    /// The silent case of `patient_id`, if any.
+    pub fn silent_case(&self, patient_id: &str) -> Option<&Case> {
+        self.silent.get(patient_id)
+    }
+
+    /// Applies one alert event: a silent one to the silent cases.
     pub fn apply_alert(&mut self, e: AlertEvent) -> Applied {
         if !self.seen.insert(format!("alert:{}", e.alert_id)) {
             return Applied::Duplicate;
         }
-        let case = self
-            .cases
+        let cases = if e.silent {
+            &mut self.silent
+        } else {
+            &mut self.cases
+        };
+        let case = cases
             .entry(e.patient_id.clone())
             .or_insert_with(|| Case {
                 patient_id: e.patient_id.clone(),
@@ -340,8 +355,25 @@ impl Board {
 
     /// The cards on the board at `now`: highest level first, then the longest waiting.
     pub fn cards(&self, now: Timestamp, settings: &Settings) -> Vec<Card<'_>> {
-        let mut cards: Vec<Card<'_>> = self
-            .cases
+        Board::cards_of(&self.cases, now, settings)
+    }
+
+    /// The silent cards (a run-in's alerts), ordered as [`Board::cards`]; none is ever
+    /// due to escalate.
+    pub fn silent_cards(&self, now: Timestamp, settings: &Settings) -> Vec<Card<'_>> {
+        let mut cards = Board::cards_of(&self.silent, now, settings);
+        for c in &mut cards {
+            c.overdue_escalation = false;
+        }
+        cards
+    }
+
+    fn cards_of<'a>(
+        cases: &'a BTreeMap<String, Case>,
+        now: Timestamp,
+        settings: &Settings,
+    ) -> Vec<Card<'a>> {
+        let mut cards: Vec<Card<'a>> = cases
             .values()
             .filter(|c| c.is_shown())
             .filter_map(|case| {

@@ -53,6 +53,10 @@ pub struct AlertEvent {
     /// topic), if anything.
     #[serde(default)]
     pub suppressed: Option<serde_json::Value>,
+    /// Published silent (the service's run-in mode): shown to quality staff only, never
+    /// paged, escalated or acted on.
+    #[serde(default)]
+    pub silent: bool,
 }
 
 impl AlertEvent {

@@ -53,6 +53,7 @@ fn event(
         first_raised_at: at(minute),
         emitted_at: at(minute),
         suppressed: None,
+        silent: false,
     }
 }
 
@@ -643,4 +644,45 @@ fn an_alert_the_service_marked_suppressed_does_not_bring_back_a_dismissed_case()
     );
     assert_eq!(b.apply_alert(plain), Applied::Applied);
     assert_eq!(shown(&b, 5), vec![("P1".to_owned(), Level::Emergency)]);
+}
+
+#[test]
+fn a_silent_alert_is_on_the_silent_board_only_and_never_escalates_or_takes_actions() {
+    let mut b = Board::new();
+    let silent = |id: &str, patient: &str, kind, level, minute| AlertEvent {
+        silent: true,
+        ..event(id, patient, "risk", kind, level, minute)
+    };
+    b.apply_alert(silent("s1", "P1", EventKind::Raised, Level::Urgent, 0));
+    b.apply_alert(event(
+        "l1",
+        "P2",
+        "news2",
+        EventKind::Raised,
+        Level::Urgent,
+        0,
+    ));
+    // The live board shows only the live alert, and only it can fall due.
+    assert_eq!(shown(&b, 600), vec![("P2".into(), Level::Urgent)]);
+    let due: Vec<String> = b
+        .escalations_due(at(600), &settings())
+        .into_iter()
+        .map(|e| e.patient_id)
+        .collect();
+    assert_eq!(due, vec!["P2".to_owned()]);
+    // The silent board shows the run-in's alert, never due to escalate.
+    let silent_cards = b.silent_cards(at(600), &settings());
+    assert_eq!(silent_cards.len(), 1);
+    assert_eq!(silent_cards[0].case.patient_id, "P1");
+    assert!(!silent_cards[0].overdue_escalation);
+    // Nobody acts on a silent alert: the patient has no live case.
+    let accept = action("a1", "P1", ActionKind::Accept, "nina", Role::Nurse, 601);
+    assert_eq!(b.apply_action(accept, &settings()), Err(Refusal::NoCase));
+    // A silent alert on a patient with a live case leaves the live case as it was.
+    b.apply_alert(silent("s2", "P2", EventKind::Raised, Level::Emergency, 602));
+    assert_eq!(shown(&b, 603), vec![("P2".into(), Level::Urgent)]);
+    assert_eq!(b.silent_cards(at(603), &settings()).len(), 2);
+    // Measured recovery resolves it on the silent board too.
+    b.apply_alert(silent("s3", "P1", EventKind::Resolved, Level::Urgent, 604));
+    assert_eq!(b.silent_cards(at(605), &settings()).len(), 1);
 }

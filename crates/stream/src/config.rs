@@ -17,7 +17,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use vigil_score::alert::{Persistence, PolicyConfig};
 use vigil_score::rules::news2::Risk;
-use vigil_score::{Config as EngineConfig, Level, Span, Staleness};
+use vigil_score::risk::RiskModel;
+use vigil_score::{Config as EngineConfig, Level, RuleId, Span, Staleness};
 
 /// The whole configuration.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -708,6 +709,16 @@ pub struct Alerts {
     /// Follow the board's action topic (`[board] actions_topic`) and mark the alerts of a
     /// watched or stopped patient suppressed.
     pub board_actions: bool,
+    /// `live` (alert events page) or `silent` (every decision is computed and published
+    /// marked `"silent": true`, and nobody is paged: a run-in).
+    pub mode: String,
+    /// Rules whose alerts are silent even when `mode` is `live` (a rule run in beside
+    /// live ones).
+    pub silent_rules: Vec<String>,
+    /// The Vigil Risk model file (empty: the model shipped inside Vigil).
+    pub risk_model: String,
+    /// The sha256 of `risk_model`'s bytes, in hex: the model the configuration names.
+    pub risk_model_sha256: String,
 }
 
 impl Default for Alerts {
@@ -726,6 +737,10 @@ impl Default for Alerts {
             fhir_resource: "DetectedIssue".into(),
             overdue_reminder_minutes: 60,
             board_actions: true,
+            mode: "live".into(),
+            silent_rules: Vec::new(),
+            risk_model: String::new(),
+            risk_model_sha256: String::new(),
         }
     }
 }
@@ -852,6 +867,110 @@ pub struct Settings {
     /// The action topic whose watches and stops mark alerts suppressed (`[alerts]
     /// board_actions`), if followed.
     pub suppress_from: Option<String>,
+    /// The rules whose alerts are published silent (`[alerts] mode` and `silent_rules`).
+    pub silent: Vec<RuleId>,
+}
+
+/// The rules `[alerts]` makes silent: every rule in `mode = "silent"`, else those of
+/// `silent_rules`.
+fn silent_rules(a: &Alerts, errors: &mut Vec<String>) -> Vec<RuleId> {
+    let mut silent: Vec<RuleId> = Vec::new();
+    for name in &a.silent_rules {
+        match RuleId::ALL.iter().find(|r| r.name() == name) {
+            Some(r) if !silent.contains(r) => silent.push(*r),
+            Some(_) => {}
+            None => errors.push(format!(
+                "alerts.silent_rules: {name:?} is not a rule; expected some of {}",
+                RuleId::ALL.map(RuleId::name).join(", ")
+            )),
+        }
+    }
+    match a.mode.as_str() {
+        "live" => silent,
+        "silent" => RuleId::ALL.to_vec(),
+        other => {
+            errors.push(format!(
+                "alerts.mode: {other:?}; expected live (alerts page) or silent (computed and \
+                 published marked silent, nobody paged: a run-in)"
+            ));
+            silent
+        }
+    }
+}
+
+/// The Vigil Risk model `[alerts] risk_model` names, read and checked against
+/// `risk_model_sha256`; `None` for the shipped model (or after an error, recorded).
+fn risk_model(a: &Alerts, errors: &mut Vec<String>) -> Option<std::sync::Arc<RiskModel>> {
+    if a.risk_model.is_empty() {
+        if !a.risk_model_sha256.is_empty() {
+            errors.push(
+                "alerts.risk_model_sha256 is set but alerts.risk_model is empty; expected both \
+                 (a model file and its sha256) or neither (the shipped model)"
+                    .into(),
+            );
+        }
+        return None;
+    }
+    let bytes = match std::fs::read(&a.risk_model) {
+        Ok(b) => b,
+        Err(e) => {
+            errors.push(format!(
+                "alerts.risk_model: {:?} cannot be read: {e}",
+                a.risk_model
+            ));
+            return None;
+        }
+    };
+    let digest = sha256_hex(&bytes);
+    let expected = a.risk_model_sha256.trim().to_ascii_lowercase();
+    if expected.is_empty() {
+        errors.push(format!(
+            "alerts.risk_model_sha256 is empty; expected the sha256 of {:?} (`vigil train` and \
+             `vigil recalibrate` print it; this file's is {digest}), so that only the model \
+             the configuration names is ever run",
+            a.risk_model
+        ));
+        return None;
+    }
+    if expected != digest {
+        errors.push(format!(
+            "alerts.risk_model: {:?} has sha256 {digest}, not the {expected} of \
+             alerts.risk_model_sha256; expected the model file this configuration names \
+             (replace the file, or set the sha256 of the one you mean to run)",
+            a.risk_model
+        ));
+        return None;
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(_) => {
+            errors.push(format!(
+                "alerts.risk_model: {:?} is not UTF-8 text; expected a model file written by \
+                 `vigil train` or `vigil recalibrate`",
+                a.risk_model
+            ));
+            return None;
+        }
+    };
+    match RiskModel::parse(&text) {
+        Ok(m) => Some(std::sync::Arc::new(m)),
+        Err(e) => {
+            errors.push(format!("alerts.risk_model: {:?}: {e}", a.risk_model));
+            None
+        }
+    }
+}
+
+/// The sha256 of `bytes` in lower-case hex: how a configuration names a model file.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            use std::fmt::Write as _;
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// `[kafka]`, validated.
@@ -1452,6 +1571,8 @@ impl Config {
                 a.risk
             ));
         }
+        let silent = silent_rules(a, &mut errors);
+        let risk_model = risk_model(a, &mut errors);
         if !rising(&policy.thresholds.mews) {
             errors.push(format!(
                 "alerts.mews: {:?}; expected minimum totals that rise from advisory to urgent \
@@ -1489,6 +1610,7 @@ impl Config {
             // Nothing in the service shows Vigil Risk but its own alerts: without an alert
             // level it is not computed (it costs about three times the other rules together).
             score_risk: policy.thresholds.risk.iter().any(Option::is_some),
+            risk: risk_model.unwrap_or_else(vigil_score::risk::RiskModel::shipped_shared),
             ..EngineConfig::default()
         };
         let (Ok(mllp_listen), Ok(mllp_http_listen)) = (mllp_listen, mllp_http_listen) else {
@@ -1542,6 +1664,7 @@ impl Config {
             policy,
             suppress_from: a_board_actions.then(|| board.actions_topic.clone()),
             board,
+            silent,
         })
     }
 }
@@ -1671,6 +1794,10 @@ mod tests {
         fhir_resource: u8,
         overdue_reminder_minutes: u8,
         board_actions: u8,
+        mode: u8,
+        silent_rules: u8,
+        risk_model: u8,
+        risk_model_sha256: u8,
     }
     #[derive(Default, serde::Serialize)]
     struct InputKeys {

@@ -61,6 +61,9 @@ pub struct AlertEvent<'a> {
     /// `null`, or what suppresses this alert on the board (a watch or a stop): it is
     /// recorded, and pagers skip it.
     pub suppressed: Option<crate::suppression::Suppressed>,
+    /// Published silent (`[alerts] mode = "silent"` or the rule in `silent_rules`):
+    /// recorded for a run-in, and nobody is paged.
+    pub silent: bool,
 }
 
 /// `coverage`: criteria measured of those the rule has, and the missing parameters.
@@ -158,6 +161,7 @@ pub fn events<'a>(
                 message: message(d, a),
                 disclaimer: DISCLAIMER,
                 suppressed: None,
+                silent: false,
             }
         })
         .collect()

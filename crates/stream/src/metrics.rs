@@ -141,8 +141,8 @@ impl Metrics {
         );
         let alerts = counter_vec(
             "vigil_alerts_total",
-            "Alert events published, by rule, kind and level.",
-            &["rule", "kind", "level"],
+            "Alert events published, by rule, kind, level and mode (live: pages; silent: a run-in's record).",
+            &["rule", "kind", "level", "mode"],
         );
         let dead_letters = counter_vec(
             "vigil_dead_letters_total",
@@ -365,7 +365,7 @@ mod tests {
         let m = Metrics::new();
         m.observations.with_label_values(&["accepted"]).inc();
         m.alerts
-            .with_label_values(&["news2", "raised", "urgent"])
+            .with_label_values(&["news2", "raised", "urgent", "live"])
             .inc();
         let text = m.render();
         assert!(
@@ -373,7 +373,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("vigil_alerts_total{kind=\"raised\",level=\"urgent\",rule=\"news2\"} 1"),
+            text.contains("vigil_alerts_total{kind=\"raised\",level=\"urgent\",mode=\"live\",rule=\"news2\"} 1"),
             "{text}"
         );
         for line in text

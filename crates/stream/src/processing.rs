@@ -463,11 +463,15 @@ pub(crate) fn publish(
         if event.kind != "resolved" {
             event.suppressed.clone_from(&suppressed);
         }
+        event.silent = settings.silent.iter().any(|r| r.name() == event.rule);
+        let mode = if event.silent { "silent" } else { "live" };
         metrics
             .alerts
-            .with_label_values(&[event.rule, event.kind, event.level])
+            .with_label_values(&[event.rule, event.kind, event.level, mode])
             .inc();
-        if let Some((resource, topic)) = &settings.fhir_out {
+        // A silent alert is for the run-in's record, not for a clinician: the EHR does not
+        // receive it.
+        if let Some((resource, topic)) = settings.fhir_out.as_ref().filter(|_| !event.silent) {
             let ids: Vec<Option<String>> = event
                 .criteria
                 .iter()

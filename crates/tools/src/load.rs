@@ -192,7 +192,7 @@ pub async fn throughput(
         observations,
         alerts: metrics
             .alerts
-            .with_label_values(&["news2", "raised", "advisory"])
+            .with_label_values(&["news2", "raised", "advisory", "live"])
             .get(),
         seconds,
         per_second: observations as f64 / seconds.max(1e-9),

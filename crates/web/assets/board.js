@@ -87,7 +87,7 @@ function trend(points) {
   return svg;
 }
 
-function card(c) {
+function card(c, silent) {
   const head = el("div", { class: "card-head" },
     el("span", { class: `badge level-${c.level}` }, c.level_text),
     el("span", { class: "who" }, c.patient_id),
@@ -114,7 +114,9 @@ function card(c) {
       el("div", { class: "criteria" }, `First raised ${time(a.first_raised_at)}`)));
   }
   const actions = el("div", { class: "card-actions" });
-  if (may("accept") && c.owner !== session.user) {
+  if (silent) {
+    head.append(el("span", { class: "silent" }, "SILENT RUN-IN: nobody was paged"));
+  } else if (may("accept") && c.owner !== session.user) {
     const b = el("button", { type: "button", class: "accept" }, c.owner ? "Take over" : "Accept");
     b.addEventListener("click", () => act(c.patient_id, "accept"));
     actions.append(b);
@@ -134,7 +136,6 @@ function render(b) {
   main.replaceChildren();
   if (!b.cards.length) {
     main.append(el("p", { class: "empty" }, "No active alerts."));
-    return;
   }
   const wards = new Map();
   for (const c of b.cards) {
@@ -143,14 +144,21 @@ function render(b) {
   }
   for (const [ward, cards] of [...wards.entries()].sort((x, y) => x[0].localeCompare(y[0]))) {
     const section = el("section", { class: "ward" }, el("h2", {}, `Ward ${ward} (${cards.length})`));
-    for (const c of cards) section.append(card(c));
+    for (const c of cards) section.append(card(c, false));
+    main.append(section);
+  }
+  // Quality staff also receive a run-in's silent alerts: shown apart, never actionable.
+  if (b.silent && b.silent.length) {
+    const section = el("section", { class: "ward silent-run" },
+      el("h2", {}, `Silent run-in: ${b.silent.length} (not paged)`));
+    for (const c of b.silent) section.append(card(c, true));
     main.append(section);
   }
 }
 
 function describe(h) {
   if (h.type === "alert") {
-    const what = `${h.rule} ${h.kind} ${h.level}${h.suppressed ? " (suppressed)" : ""}`;
+    const what = `${h.rule} ${h.kind} ${h.level}${h.suppressed ? " (suppressed)" : ""}${h.silent ? " (silent)" : ""}`;
     const values = (h.criteria || []).map((k) => `${k.code || "?"} ${k.value ?? ""}${k.unit ? " " + k.unit : ""}`).join("; ");
     return [what, `${h.message}${values ? ` | ${values}` : ""}${h.overdue.length ? ` | overdue: ${h.overdue.join(", ")}` : ""}`];
   }

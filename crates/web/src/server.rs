@@ -111,8 +111,9 @@ pub struct Shared {
     pub following: std::sync::atomic::AtomicBool,
     /// Bumped at every change of the board.
     changes: watch::Sender<u64>,
-    /// The board's JSON, rendered once per change and minute for every stream.
-    rendered: Mutex<Option<Rendered>>,
+    /// The board's JSON, rendered once per change and minute for every stream: without
+    /// and with the silent cards.
+    rendered: Mutex<[Option<Rendered>; 2]>,
 }
 
 impl Shared {
@@ -142,7 +143,7 @@ impl Shared {
             feed: Arc::new(vigil_stream::watch::BrokerWatch::new("", None)),
             following: std::sync::atomic::AtomicBool::new(false),
             changes: watch::Sender::new(0),
-            rendered: Mutex::new(None),
+            rendered: Mutex::new([None, None]),
         }
     }
 
@@ -164,9 +165,11 @@ impl Shared {
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    /// The board at `now` as JSON (`{"cards": [...]}`), rendered at most once per change
-    /// and minute (waiting times are in minutes).
-    pub fn board_json(&self, now: Timestamp) -> Arc<str> {
+    /// The board at `now` as JSON (`{"feed": ..., "cards": [...]}`, and for a role that
+    /// sees a run-in's silent alerts ([`sees_silent`]) `"silent": [...]`), rendered at
+    /// most once per change and minute (waiting times are in minutes).
+    pub fn board_json(&self, now: Timestamp, role: Role) -> Arc<str> {
+        let silent = sees_silent(role);
         let feed = self.feed_state();
         let key = (
             *self.changes.borrow(),
@@ -174,24 +177,32 @@ impl Shared {
             feed,
         );
         let mut cached = lock(&self.rendered);
-        if let Some((k, json)) = cached.as_ref()
+        let slot = &mut cached[usize::from(silent)];
+        if let Some((k, json)) = slot.as_ref()
             && *k == key
         {
             return json.clone();
         }
         let board = lock(&self.board);
-        let cards: Vec<CardView> = board
-            .cards(now, &self.settings)
-            .iter()
-            .map(|c| CardView::of(c, now))
-            .collect();
+        let views = |cards: Vec<vigil_board::Card<'_>>| -> Vec<CardView> {
+            cards.iter().map(|c| CardView::of(c, now)).collect()
+        };
+        let cards = views(board.cards(now, &self.settings));
+        let mut value = serde_json::json!({ "feed": feed, "cards": cards });
+        if silent {
+            value["silent"] = serde_json::json!(views(board.silent_cards(now, &self.settings)));
+        }
         drop(board);
-        let json: Arc<str> = serde_json::json!({ "feed": feed, "cards": cards })
-            .to_string()
-            .into();
-        *cached = Some((key, json.clone()));
+        let json: Arc<str> = value.to_string().into();
+        *slot = Some((key, json.clone()));
         json
     }
+}
+
+/// Whether `role` sees a run-in's silent alerts: quality staff and administrators, who
+/// measure the run-in; never the nurses it must not page.
+pub fn sees_silent(role: Role) -> bool {
+    matches!(role, Role::Quality | Role::Admin)
 }
 
 /// The board's JSON and what it was rendered for: the change count, the minute and the
@@ -505,10 +516,11 @@ fn kind_named(name: &str) -> ActionKind {
 }
 
 async fn board(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(d) = signed_in(&s, &headers) {
-        return d.into_response();
-    }
-    let json = s.board_json((s.now)());
+    let role = match signed_in(&s, &headers) {
+        Ok((_, session)) => session.role,
+        Err(d) => return d.into_response(),
+    };
+    let json = s.board_json((s.now)(), role);
     (
         [(header::CONTENT_TYPE, "application/json")],
         json.to_string(),
@@ -519,13 +531,13 @@ async fn board(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
 /// The live board: a `board` event with the whole board at once, then after every change
 /// (at most four a second) and every 30 s, until the session ends or the server stops.
 async fn stream(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    let (token, _) = match signed_in(&s, &headers) {
-        Ok(t) => t,
+    let (token, role) = match signed_in(&s, &headers) {
+        Ok((token, session)) => (token, session.role),
         Err(d) => return d.into_response(),
     };
     let changes = s.changes.subscribe();
     let state = (s, token, changes, None::<tokio::time::Instant>);
-    let events = futures_util::stream::unfold(state, |(s, token, mut changes, sent)| async move {
+    let events = futures_util::stream::unfold(state, move |(s, token, mut changes, sent)| async move {
         if let Some(sent) = sent {
             // At most one update per interval: changes meanwhile are sent together, as
             // the board after the last of them.
@@ -542,7 +554,7 @@ async fn stream(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
         // A session that ended (signed out, expired) ends its stream.
         lock(&s.sessions).get(&token, (s.now)())?;
         changes.borrow_and_update();
-        let json = s.board_json((s.now)());
+        let json = s.board_json((s.now)(), role);
         let event = Event::default().event("board").data(json.as_ref());
         let sent = Some(tokio::time::Instant::now());
         Some((
@@ -567,11 +579,17 @@ async fn patient(
     headers: HeaderMap,
     Json(asked): Json<PatientAsked>,
 ) -> Response {
-    if let Err(d) = signed_in(&s, &headers) {
-        return d.into_response();
-    }
+    let role = match signed_in(&s, &headers) {
+        Ok((_, session)) => session.role,
+        Err(d) => return d.into_response(),
+    };
     let board = lock(&s.board);
-    let Some(case) = board.case(&asked.patient_id) else {
+    // A patient with only silent alerts is there only for those who see the run-in.
+    let live = board.case(&asked.patient_id);
+    let silent = board
+        .silent_case(&asked.patient_id)
+        .filter(|_| sees_silent(role));
+    let Some(case) = live.or(silent) else {
         return refuse(StatusCode::NOT_FOUND, "no such patient on the board");
     };
     let history: Vec<serde_json::Value> = case
@@ -589,6 +607,7 @@ async fn patient(
                 "criteria": event.criteria,
                 "overdue": event.overdue,
                 "suppressed": suppressed,
+                "silent": event.silent,
             }),
             Entry::Action(a) => {
                 // The action event as on the topic (its `at` already RFC 3339).

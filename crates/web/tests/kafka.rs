@@ -136,7 +136,7 @@ async fn a_board_that_cannot_reach_kafka_says_so_instead_of_showing_all_clear() 
         Arc::new(KafkaSink::new(&brokers, &Default::default(), "actions").expect("a producer"));
     let board = shared(sink);
     let json = |b: &Shared| -> serde_json::Value {
-        serde_json::from_str(&b.board_json(now())).expect("JSON")
+        serde_json::from_str(&b.board_json(now(), vigil_board::Role::Nurse)).expect("JSON")
     };
     assert_eq!(json(&board)["feed"], "connecting");
     let (b, servers) = (board.clone(), brokers.clone());

@@ -79,6 +79,14 @@ async fn serve_with(
     .expect("an event");
     assert_eq!(event.kind, EventKind::Raised);
     board.apply_alert(event);
+    // A run-in's silent alert about another patient: for quality staff only.
+    let silent: AlertEvent = serde_json::from_value(serde_json::json!({
+        "alert_id": "s1", "decision_id": "ds1", "patient_id": "P9", "encounter_id": "E9",
+        "location": "ward-3/bed-2", "rule": "risk", "kind": "raised", "level": "advisory",
+        "score": 4, "message": "Vigil Risk 4 %", "first_raised_at": "2026-11-23T10:00:00Z",
+        "emitted_at": "2026-11-23T10:00:00Z", "silent": true}))
+    .expect("an event");
+    board.apply_alert(silent);
     let sink = Arc::new(Recorded::default());
     let users = Users::new(vec![
         user("alice", Role::Nurse),
@@ -554,6 +562,43 @@ async fn identity_headers_from_an_address_that_is_not_a_trusted_proxy_are_ignore
             401
         );
         assert_eq!(request(port, "GET", "/", &forged, "").status, 303);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_alerts_reach_quality_staff_and_never_a_nurse() {
+    let (port, _, _) = serve(false).await;
+    blocking(move || {
+        let json = ("Content-Type", "application/json");
+        let board = |user: &str| -> serde_json::Value {
+            let (cookie, _) = sign_in(port, user);
+            let r = request(port, "GET", "/api/board", &[("Cookie", &cookie)], "");
+            assert_eq!(r.status, 200, "{}", r.body);
+            serde_json::from_str(&r.body).expect("JSON")
+        };
+        // The nurse's board: the live card only, and no trace of the silent one.
+        let nurse = board("alice");
+        assert_eq!(nurse["cards"].as_array().map(Vec::len), Some(1));
+        assert_eq!(nurse["cards"][0]["patient_id"], "P1");
+        assert!(nurse.get("silent").is_none(), "{nurse}");
+        assert!(!nurse.to_string().contains("P9"), "{nurse}");
+        // Quality staff: the same live cards, and the run-in's silent ones.
+        let quality = board("quinn");
+        assert_eq!(quality["cards"], nurse["cards"]);
+        assert_eq!(quality["silent"][0]["patient_id"], "P9");
+        assert_eq!(quality["silent"][0]["alerts"][0]["rule"], "risk");
+        // A silent-only patient's page: quality staff see it, a nurse does not.
+        let ask = r#"{"patient_id": "P9"}"#;
+        let page = |user: &str| {
+            let (cookie, _) = sign_in(port, user);
+            request(port, "POST", "/api/patient", &[json, ("Cookie", &cookie)], ask)
+        };
+        assert_eq!(page("alice").status, 404);
+        let r = page("quinn");
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+        assert_eq!(v["history"][0]["silent"], true);
     })
     .await;
 }
