@@ -187,6 +187,37 @@ enum Command {
         /// Stop after this many lines.
         #[arg(long)]
         max: Option<u64>,
+        /// Machine-readable output, for `vigil runin`: alert events as published, one
+        /// JSON object per line; observations as native events, one per line (readings
+        /// that cannot be decoded left out).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Report a run-in (EVALUATION.md, "Going live"): the alert burden the service's
+    /// published alerts (silent or live) would put on each ward, from `vigil tail alerts
+    /// --json` and `vigil tail observations --json` exports: pages and alert episodes per
+    /// 100 patient-days by ward and level, and time in alert. With --labels, also the
+    /// utility, sensitivity and lead time of those alerts on the hospital's own
+    /// patients. Exit status 0, 1 if it could not run, 2 on usage errors.
+    Runin {
+        /// The alert events, one JSON object per line.
+        #[arg(long)]
+        alerts: PathBuf,
+        /// The observations, Vigil's native events, one per line.
+        #[arg(long)]
+        observations: PathBuf,
+        /// Outcome labels: CSV `patient_id,sepsis_onset` as `vigil evaluate` takes.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Bootstrap replicates for the 95 % confidence intervals (0: none).
+        #[arg(long, default_value_t = 200)]
+        bootstrap: usize,
+        /// Seed of the bootstrap.
+        #[arg(long, default_value_t = 2019)]
+        seed: u64,
     },
     /// Serve the rapid-response board: a web page where nurses see the active alerts live,
     /// accept, dismiss, watch, stop and escalate them, with every action recorded on the
@@ -467,12 +498,21 @@ fn main() -> ExitCode {
             physiological_only,
         ),
         Command::HashPassword => hash_password(),
+        Command::Runin {
+            alerts,
+            observations,
+            labels,
+            json,
+            bootstrap,
+            seed,
+        } => runin(&alerts, &observations, labels.as_deref(), json, bootstrap, seed),
         Command::Tail {
             topic,
             config,
             from_beginning,
             exit_at_end,
             max,
+            json,
         } => {
             let settings = match load_settings(&config) {
                 Ok(s) => s,
@@ -490,6 +530,7 @@ fn main() -> ExitCode {
                 from_beginning,
                 exit_at_end,
                 max,
+                json,
             };
             match vigil_tools::tail::tail(&settings, topic, options, &mut io::stdout().lock()) {
                 Ok(_) => ExitCode::SUCCESS,
@@ -1080,7 +1121,7 @@ fn train(
         &figures[risk],
     );
     show(
-        "default policy and Vigil Risk advisory",
+        "default policy (Vigil Risk at that threshold, advisory, and septic shock, held 60 min)",
         &figures[vigil_evaluate::metrics::POLICY],
     );
     let text = trained.model.to_text();
@@ -1115,6 +1156,36 @@ fn train(
 }
 
 #[allow(clippy::too_many_arguments)]
+fn runin(
+    alerts: &std::path::Path,
+    observations: &std::path::Path,
+    labels: Option<&std::path::Path>,
+    json: bool,
+    bootstrap: usize,
+    seed: u64,
+) -> ExitCode {
+    match vigil_evaluate::runin::report(alerts, observations, labels, bootstrap, seed) {
+        Ok(r) if json => match serde_json::to_string_pretty(&r) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vigil runin: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(r) => {
+            print!("{}", r.table());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vigil runin: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn evaluate(
     format: &str,
     path: PathBuf,

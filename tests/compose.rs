@@ -199,7 +199,7 @@ fn docker_compose_wiring_matches_the_code() {
 fn exported_series() -> BTreeMap<String, std::collections::BTreeSet<String>> {
     let m = vigil_stream::Metrics::new();
     m.alerts
-        .with_label_values(&["news2", "raised", "urgent"])
+        .with_label_values(&["news2", "raised", "urgent", "live"])
         .inc();
     m.dead_letters.with_label_values(&["unit"]).inc();
     m.ignored.with_label_values(&["loinc"]).inc();

@@ -115,12 +115,16 @@ fn invalid_values_are_counted_by_reason_and_the_table_is_printed() {
         out.stderr
     );
 
+    // The bedside-score profile: this test reads the policy's description.
+    let bedside = concat!(env!("CARGO_MANIFEST_DIR"), "/config/profiles/bedside.toml");
     let table = vigil(
         &[
             "evaluate",
             "--format",
             "psv",
             dir.to_str().expect("utf-8"),
+            "--config",
+            bedside,
             "--bootstrap",
             "0",
         ],
@@ -176,6 +180,8 @@ fn a_hospital_export_in_native_jsonl_with_labels() {
             obs.to_str().expect("utf-8"),
             "--labels",
             labels.to_str().expect("utf-8"),
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/profiles/bedside.toml"),
             "--json",
             "--bootstrap",
             "0",

@@ -29,7 +29,7 @@ async fn vigil_run_consumes_scores_and_alerts_then_stops_on_sigterm() {
         &config,
         "[kafka]\nbrokers = \"placeholder:1\"\ngroup_id = \"e2e\"\nobservations_topic = \"e2e.observations\"\n\
          alerts_topic = \"e2e.alerts\"\ndlq_topic = \"e2e.dlq\"\nstate_topic = \"e2e.state\"\n[http]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n\
-         [alerts]\npersistence_readings = 1\npersistence_minutes = 0\nqsofa = \"urgent\"\nsirs = \"advisory\"\n",
+         [alerts]\npersistence_readings = 1\npersistence_minutes = 0\nnews2 = [\"low_medium\", \"medium\", \"high\"]\nqsofa = \"urgent\"\nsirs = \"advisory\"\n",
     )
     .expect("config written");
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
@@ -140,7 +140,7 @@ fn vigil_demo_shows_alerts_with_nothing_installed() {
         .args([
             "demo",
             "--rounds",
-            "14",
+            "24",
             "--round-ms",
             "150",
             "--listen",
@@ -164,10 +164,17 @@ fn vigil_demo_shows_alerts_with_nothing_installed() {
         "{stdout}"
     );
     let alerts: Vec<&str> = stdout.lines().skip(2).collect();
+    // The shipped policy pages on Vigil Risk (advisory) and septic shock (emergency).
     assert!(
         alerts
             .iter()
-            .any(|l| l.contains(" EMERGENCY ") && l.contains(" NEWS2 ")),
+            .any(|l| l.contains(" ADVISORY ") && l.contains(" Vigil-Risk raised: Vigil Risk ")),
+        "{stdout}"
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|l| l.contains(" EMERGENCY ") && l.contains(" Septic-shock raised")),
         "{stdout}"
     );
     // Each line, one per decision: date, time and zone, the highest level, location,

@@ -18,6 +18,7 @@ pub mod jsonl;
 pub mod metrics;
 pub mod psv;
 pub mod replay;
+pub mod runin;
 pub mod report;
 pub mod train;
 pub mod utility;

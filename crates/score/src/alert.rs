@@ -125,21 +125,42 @@ pub struct Thresholds {
     pub septic_shock: Option<Level>,
     /// Minimum MEWS total for each level (all off by default).
     pub mews: [Option<u8>; 3],
-    /// Minimum Vigil Risk estimate, in percent, for each level (all off by default).
+    /// Minimum Vigil Risk estimate, in percent, for each level (by default 3 advisory).
     pub risk: [Option<u8>; 3],
 }
 
 impl Default for Thresholds {
-    /// Vigil's default alert policy, chosen on the PhysioNet 2019 ICU data (EVALUATION.md):
-    /// NEWS2 total 5 or more urgent and 7 or more emergency (RCP 2017, chart 4: urgent
-    /// response, emergency assessment); MEWS 3 or more advisory (chosen on that evidence:
-    /// MEWS needs no oxygen reading, so it keeps alerts working where FiO2 is charted
-    /// rarely) and 5 or more urgent (Subbe et al., QJM 2001;94:521: 5 or more was
-    /// associated with death and ICU admission); Sepsis-3 septic shock emergency. The rules
-    /// that paged without adding utility there (NEWS2's single-parameter advisory, qSOFA,
-    /// SIRS, SOFA) are scored and shown but do not alert; [`Thresholds::every_rule`]
-    /// turns them on.
+    /// Vigil's default alert policy, chosen for what holds up at a hospital Vigil has not
+    /// seen (EVALUATION.md, "How the default policy was chosen"): Vigil Risk at its
+    /// cross-validated threshold, 3 %, advisory; Sepsis-3 septic shock emergency. The
+    /// bedside scores (NEWS2, MEWS, qSOFA, SIRS, SOFA) are scored and shown in every
+    /// alert as its explanation but do not page: at another hospital system they kept
+    /// little of the utility they had where they were chosen, and none added net benefit
+    /// to Vigil Risk there or in any variant of the training data. [`Thresholds::bedside`]
+    /// is the earlier, bedside-score default; [`Thresholds::every_rule`] turns every
+    /// rule on.
     fn default() -> Self {
+        Thresholds {
+            news2: [None, None, None],
+            qsofa: None,
+            sirs: None,
+            sofa: None,
+            septic_shock: Some(Level::Emergency),
+            mews: [None, None, None],
+            risk: [Some(3), None, None],
+        }
+    }
+}
+
+impl Thresholds {
+    /// The bedside-score policy, Vigil's default until the evidence of another hospital
+    /// system: NEWS2 total 5 or more urgent and 7 or more emergency (RCP 2017, chart 4:
+    /// urgent response, emergency assessment); MEWS 3 or more advisory (chosen on the
+    /// training data: MEWS needs no oxygen reading) and 5 or more urgent (Subbe et al.,
+    /// QJM 2001;94:521: 5 or more was associated with death and ICU admission); Sepsis-3
+    /// septic shock emergency; Vigil Risk off. For a hospital whose escalation protocol
+    /// requires the bedside scores to page.
+    pub fn bedside() -> Thresholds {
         Thresholds {
             news2: [None, Some(Risk::Medium), Some(Risk::High)],
             qsofa: None,
@@ -150,9 +171,7 @@ impl Default for Thresholds {
             risk: [None, None, None],
         }
     }
-}
 
-impl Thresholds {
     /// Every rule alerting at its published threshold: NEWS2 a single parameter scoring 3
     /// advisory, 5 or more urgent, 7 or more emergency; qSOFA positive urgent; SIRS
     /// positive advisory; SOFA organ dysfunction urgent; septic shock emergency; MEWS off
@@ -1191,8 +1210,12 @@ mod tests {
     }
 
     #[test]
-    fn the_default_policy_pages_news2_5_and_7_after_an_hour_held() {
-        let mut w = Ward::new(PolicyConfig::default());
+    fn the_bedside_policy_pages_news2_5_and_7_after_an_hour_held() {
+        let bedside = PolicyConfig {
+            thresholds: Thresholds::bedside(),
+            ..PolicyConfig::default()
+        };
+        let mut w = Ward::new(bedside.clone());
         // RR 25 (3) + SBP 95 (2) = NEWS2 5; MEWS 3 (RR 2, SBP 1); qSOFA positive too,
         // but qSOFA does not page.
         let high = vitals(25.0, 95.0, 80.0);
@@ -1209,13 +1232,13 @@ mod tests {
                 (RuleId::Mews, AlertKind::Raised, Level::Advisory)
             ]
         );
-        // A single parameter scoring 3 alone (NEWS2 low-medium) never pages by default.
-        let mut w = Ward::new(PolicyConfig::default());
+        // A single parameter scoring 3 alone (NEWS2 low-medium) never pages.
+        let mut w = Ward::new(bedside.clone());
         for minute in [0, 60, 120] {
             assert_eq!(w.at(minute, &vitals(25.0, 130.0, 80.0)), vec![]);
         }
         // The all-clear must hold an hour too.
-        let mut w = Ward::new(PolicyConfig::default());
+        let mut w = Ward::new(bedside);
         w.at(0, &high);
         w.at(60, &high);
         // RR 12 scores nothing in NEWS2 (12-20) nor MEWS (9-14).

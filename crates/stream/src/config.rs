@@ -726,13 +726,13 @@ impl Default for Alerts {
         Alerts {
             persistence_readings: 0,
             persistence_minutes: 60,
-            news2: ["off".into(), "medium".into(), "high".into()],
+            news2: ["off".into(), "off".into(), "off".into()],
             qsofa: "off".into(),
             sirs: "off".into(),
             sofa: "off".into(),
             septic_shock: "emergency".into(),
-            mews: [3, 5, 0],
-            risk: [0, 0, 0],
+            mews: [0, 0, 0],
+            risk: [3, 0, 0],
             fhir_topic: String::new(),
             fhir_resource: "DetectedIssue".into(),
             overdue_reminder_minutes: 60,
@@ -759,6 +759,7 @@ impl Alerts {
             sirs: "advisory".into(),
             sofa: "urgent".into(),
             mews: [0, 0, 0],
+            risk: [0, 0, 0],
             ..Alerts::default()
         }
     }
@@ -766,7 +767,7 @@ impl Alerts {
     /// [`Alerts::every_rule`] as the lines of an `[alerts]` section.
     pub fn every_rule_toml() -> &'static str {
         "[alerts]\npersistence_readings = 1\npersistence_minutes = 0\n\
-         news2 = [\"low_medium\", \"medium\", \"high\"]\nqsofa = \"urgent\"\nsirs = \"advisory\"\nsofa = \"urgent\"\nmews = [0, 0, 0]\n"
+         news2 = [\"low_medium\", \"medium\", \"high\"]\nqsofa = \"urgent\"\nsirs = \"advisory\"\nsofa = \"urgent\"\nmews = [0, 0, 0]\nrisk = [0, 0, 0]\n"
     }
 }
 
@@ -1822,6 +1823,71 @@ mod tests {
 
     const HASH: &str =
         "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA";
+
+    #[test]
+    fn the_run_in_mode_and_silent_rules_are_read_and_checked() {
+        let silent = |text: &str| Config::parse(text, []).expect("parses").validate();
+        let s = silent("[alerts]\nmode = \"silent\"\n").expect("valid");
+        assert_eq!(s.silent, vigil_score::RuleId::ALL.to_vec());
+        let s = silent("[alerts]\nsilent_rules = [\"risk\", \"news2\"]\n").expect("valid");
+        assert_eq!(s.silent, vec![RuleId::Risk, RuleId::News2]);
+        assert!(Config::default().validate().expect("valid").silent.is_empty());
+        let e = silent("[alerts]\nmode = \"quiet\"\n").expect_err("refused");
+        assert!(e.to_string().contains("alerts.mode: \"quiet\"; expected live"), "{e}");
+        let e = silent("[alerts]\nsilent_rules = [\"news\"]\n").expect_err("refused");
+        assert!(
+            e.to_string().contains("\"news\" is not a rule; expected some of qsofa, sirs, news2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_risk_model_runs_only_when_it_is_the_file_the_configuration_names() {
+        let dir = std::env::temp_dir().join(format!("vigil-model-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let path = dir.join("local.model");
+        let mut model = RiskModel::shipped().clone();
+        model.threshold_percent = 7;
+        let text = model.to_text();
+        std::fs::write(&path, &text).expect("written");
+        let digest = sha256_hex(text.as_bytes());
+        let with = |sha: &str| {
+            let toml = format!(
+                "[alerts]\nrisk_model = {:?}\nrisk_model_sha256 = {sha:?}\n",
+                path.display().to_string()
+            );
+            Config::parse(&toml, []).expect("parses").validate()
+        };
+        // The named file: read and used.
+        let s = with(&digest).expect("valid");
+        assert_eq!(s.engine.risk.threshold_percent, 7);
+        // Its hash in capitals is the same hash.
+        assert!(with(&digest.to_uppercase()).is_ok());
+        // Another file under the same name: refused, saying both hashes.
+        let other = "0".repeat(64);
+        let e = with(&other).expect_err("refused").to_string();
+        assert!(e.contains(&digest) && e.contains(&other), "{e}");
+        // No hash: refused, saying the file's hash.
+        let e = with("").expect_err("refused").to_string();
+        assert!(e.contains("risk_model_sha256 is empty") && e.contains(&digest), "{e}");
+        // A malformed model with its right hash: refused, saying why.
+        std::fs::write(&path, "vigil-risk 1\nintercept x\n").expect("written");
+        let bad = sha256_hex(b"vigil-risk 1\nintercept x\n");
+        let e = with(&bad).expect_err("refused").to_string();
+        assert!(e.contains("alerts.risk_model") && e.contains("line 2"), "{e}");
+        // A file that is not there.
+        std::fs::remove_file(&path).expect("removed");
+        let e = with(&digest).expect_err("refused").to_string();
+        assert!(e.contains("cannot be read"), "{e}");
+        let _ = std::fs::remove_dir(&dir);
+        // A hash without a file.
+        let e = Config::parse("[alerts]\nrisk_model_sha256 = \"ab\"\n", [])
+            .expect("parses")
+            .validate()
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("alerts.risk_model is empty"), "{e}");
+    }
 
     #[test]
     fn the_board_section_reads_users_proxy_roles_and_escalation_times() {

@@ -1654,3 +1654,52 @@ async fn vigil_risk_alerts_through_the_service_when_configured() {
     stop.cancel();
     task.await.expect("service stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_rule_is_published_marked_silent_and_never_reaches_the_ehr() {
+    let mut h = Harness::new(1);
+    // NEWS2 live, qSOFA run in silently beside it, FHIR alerts to the EHR on.
+    h.config.alerts.silent_rules = vec!["qsofa".into()];
+    h.config.alerts.fhir_topic = format!("{}-fhir", h.config.kafka.alerts_topic);
+    h.broker
+        .create_topic(&h.config.alerts.fhir_topic, 1)
+        .expect("topic");
+    let (stop, task) = h.start();
+    let mut feed = Vec::new();
+    for (minute, (rr, sbp, hr)) in [(16, 130, 80), (25, 95, 80), (26, 92, 135), (16, 130, 80)]
+        .into_iter()
+        .enumerate()
+    {
+        feed.extend(keyed(vitals("SICK-1", minute as u32 * 30, rr, sbp, hr)));
+    }
+    send_all(&h, feed).await;
+    let alerts = h.reader(&h.config.kafka.alerts_topic);
+    let seen = read_until(&alerts, Duration::from_secs(60), |seen| {
+        alerts_of(seen, "SICK-1", "news2")
+            .iter()
+            .any(|a| a["kind"] == "resolved")
+            && alerts_of(seen, "SICK-1", "qsofa")
+                .iter()
+                .any(|a| a["kind"] == "resolved")
+    })
+    .await;
+    // A clean stop delivers everything the service decided.
+    stop.cancel();
+    task.await.expect("service stops");
+    let news2 = alerts_of(&seen, "SICK-1", "news2");
+    let qsofa = alerts_of(&seen, "SICK-1", "qsofa");
+    assert!(!news2.is_empty() && !qsofa.is_empty(), "{seen:?}");
+    assert!(news2.iter().all(|a| a["silent"] == false), "{news2:?}");
+    assert!(qsofa.iter().all(|a| a["silent"] == true), "{qsofa:?}");
+    // The EHR receives the live alerts only: one FHIR resource per NEWS2 event.
+    let fhir = h.reader(&h.config.alerts.fhir_topic);
+    let resources = read_until(&fhir, Duration::from_secs(30), |seen| {
+        seen.len() >= news2.len()
+    })
+    .await;
+    let (_, high) = fhir
+        .fetch_watermarks(&h.config.alerts.fhir_topic, 0, Duration::from_secs(10))
+        .expect("watermarks");
+    assert_eq!(resources.len(), news2.len(), "{resources:?}");
+    assert_eq!(high as usize, news2.len(), "nothing more on the FHIR topic");
+}

@@ -9,6 +9,9 @@
 //! - `observations`: each input message decoded with the configured wire format: the
 //!   native event it yields, or `rejected:` and the reason.
 //!
+//! With `--json` the lines are for tools (`vigil runin`): alert events as published,
+//! observations as native events.
+//!
 //! It reads as the service's own alert consumers should (`read_committed`), joins no
 //! consumer group and commits nothing, so it never moves anyone's offsets.
 
@@ -44,6 +47,10 @@ pub struct Options {
     pub exit_at_end: bool,
     /// Stop after this many lines.
     pub max: Option<u64>,
+    /// Machine-readable lines, for `vigil runin` and other tools: each alert event as
+    /// published (one JSON object per line), each observation as its native events (a
+    /// reading that cannot be decoded is left out: the service dead-lettered it).
+    pub json: bool,
 }
 
 /// Shows `topic` on `out` until the options say to stop; returns the lines printed.
@@ -123,10 +130,11 @@ pub fn tail(
         };
         at_end.remove(&m.partition());
         let payload = m.payload().unwrap_or_default();
-        let lines = match topic {
-            Topic::Alerts => alert_line(&mut printer, payload, m.offset()),
-            Topic::Dlq => vec![dead_letter_line(&m)],
-            Topic::Observations => observation_lines(settings, payload),
+        let lines = match (topic, options.json) {
+            (Topic::Alerts, true) => String::from_utf8(payload.to_vec()).into_iter().collect(),
+            (Topic::Alerts, false) => alert_line(&mut printer, payload, m.offset()),
+            (Topic::Dlq, _) => vec![dead_letter_line(&m)],
+            (Topic::Observations, json) => observation_lines(settings, payload, json),
         };
         for line in lines {
             writeln!(out, "{line}")?;
@@ -170,14 +178,15 @@ fn dead_letter_line(m: &impl Message) -> String {
     format!("{when} from {source}: {reason}")
 }
 
-fn observation_lines(settings: &Settings, payload: &[u8]) -> Vec<String> {
+fn observation_lines(settings: &Settings, payload: &[u8], json: bool) -> Vec<String> {
     settings
         .format
         .decode(payload)
         .into_iter()
-        .map(|d| match d {
-            Ok(d) => d.to_native_json(),
-            Err(e) => format!("rejected: {e}"),
+        .filter_map(|d| match d {
+            Ok(d) => Some(d.to_native_json()),
+            Err(_) if json => None,
+            Err(e) => Some(format!("rejected: {e}")),
         })
         .collect()
 }
