@@ -150,6 +150,51 @@ enum Command {
         /// has been observed, to show what that feature adds.
         #[arg(long)]
         physiological_only: bool,
+        /// Also offer each vital sign's change over 6 hours (its trend).
+        #[arg(long)]
+        trends: bool,
+        /// For --format jsonl: a CSV file `patient_id,sepsis_onset` (RFC 3339, empty if
+        /// none), as `vigil evaluate` takes: train on a hospital's own stays.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Also report the held-out models on a variant of the data (the same stays,
+        /// charted otherwise: tools/psv_variant.py), each stay estimated by its fold's
+        /// model, to see which features survive a change of site. Repeatable.
+        #[arg(long)]
+        heldout_on: Vec<PathBuf>,
+        /// Also run nested cross-validation (the penalty and threshold chosen inside each
+        /// training fold) and report its held-out figure (about five times the work).
+        #[arg(long)]
+        nested: bool,
+    },
+    /// Recalibrate a Vigil Risk model to a hospital's own labelled stays: a new intercept
+    /// and slope of its log-odds (logistic recalibration), the threshold chosen on
+    /// held-out stays (5-fold by stay), the held-out figures and the provenance written
+    /// into the new model file, and its sha256 printed for [alerts] risk_model_sha256.
+    /// Exit status 0, 1 if it could not run, 2 on usage errors.
+    Recalibrate {
+        /// Input format: psv (PhysioNet/CinC Challenge 2019 stay files) or jsonl (native
+        /// observation events, with --labels).
+        #[arg(long, default_value = "psv")]
+        format: String,
+        /// The data.
+        path: PathBuf,
+        /// For jsonl: a CSV file `patient_id,sepsis_onset`.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// The model to recalibrate (default: the shipped model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Write the recalibrated model here.
+        #[arg(long)]
+        out: PathBuf,
+        /// Most alert episodes per 100 patient-days the chosen threshold may raise (held
+        /// out).
+        #[arg(long, default_value_t = 50.0)]
+        max_episodes: f64,
+        /// Seed of the fold assignment.
+        #[arg(long, default_value_t = 2019)]
+        seed: u64,
     },
     /// Run the streaming service against a Kafka cluster.
     Run {
@@ -489,13 +534,35 @@ fn main() -> ExitCode {
             seed,
             measurement_times,
             physiological_only,
+            trends,
+            labels,
+            heldout_on,
+            nested,
         } => train(
             &path,
+            labels.as_deref(),
             out.as_deref(),
             check.as_deref(),
             seed,
-            measurement_times,
-            physiological_only,
+            (measurement_times, physiological_only, trends),
+            &heldout_on,
+            nested,
+        ),
+        Command::Recalibrate {
+            format: _,
+            path,
+            labels,
+            model,
+            out,
+            max_episodes,
+            seed,
+        } => recalibrate(
+            &path,
+            labels.as_deref(),
+            model.as_deref(),
+            &out,
+            max_episodes,
+            seed,
         ),
         Command::HashPassword => hash_password(),
         Command::Runin {
@@ -505,7 +572,14 @@ fn main() -> ExitCode {
             json,
             bootstrap,
             seed,
-        } => runin(&alerts, &observations, labels.as_deref(), json, bootstrap, seed),
+        } => runin(
+            &alerts,
+            &observations,
+            labels.as_deref(),
+            json,
+            bootstrap,
+            seed,
+        ),
         Command::Tail {
             topic,
             config,
@@ -1012,30 +1086,37 @@ fn run_service(path: &std::path::Path) -> ExitCode {
     async_main(async move |stop| vigil_stream::run(settings, stop).await)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn train(
     path: &std::path::Path,
+    labels: Option<&std::path::Path>,
     out: Option<&std::path::Path>,
     check: Option<&std::path::Path>,
     seed: u64,
-    measurement_times: bool,
-    physiological_only: bool,
+    (measurement_times, physiological_only, trends): (bool, bool, bool),
+    heldout_on: &[PathBuf],
+    nested: bool,
 ) -> ExitCode {
     use vigil_evaluate::train;
     let mut options = train::Options {
         seed,
         ..train::Options::default()
     };
-    let features = if measurement_times {
+    let mut features = if measurement_times {
         options.features = train::with_measurement_times();
-        "current, highest and lowest in 24 h of 14 parameters; hours observed; hours since each parameter was measured"
+        "current, highest and lowest in 24 h of 14 parameters; hours observed; hours since each parameter was measured".to_owned()
     } else if physiological_only {
         options.features = train::physiological();
-        "current, highest and lowest in 24 h of 14 parameters"
+        "current, highest and lowest in 24 h of 14 parameters".to_owned()
     } else {
-        "current, highest and lowest in 24 h of 14 parameters; hours observed"
+        "current, highest and lowest in 24 h of 14 parameters; hours observed".to_owned()
     };
+    if trends {
+        options.features = train::with_trends(options.features);
+        features.push_str("; change over 6 h of 6 vital signs");
+    }
     eprintln!("vigil train: reading {} ...", path.display());
-    let (stays, counts) = match train::read_stays(path) {
+    let (stays, counts) = match train::read_labelled(path, labels) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("vigil train: {e}");
@@ -1055,10 +1136,16 @@ fn train(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let source = vec![
-        format!("Trained on {name} by `vigil train --format psv`."),
+    let mut source = vec![
+        format!(
+            "Trained on {name} by `vigil train --format {}`.",
+            if labels.is_some() { "jsonl" } else { "psv" }
+        ),
         format!("Features offered: {features}."),
     ];
+    if labels.is_none() {
+        source.extend(train::PHYSIONET_ATTRIBUTION.iter().map(|l| (*l).to_owned()));
+    }
     let features = options.features.clone();
     let trained = train::train(&table, &options, &features, &source);
     println!(
@@ -1124,7 +1211,44 @@ fn train(
         "default policy (Vigil Risk at that threshold, advisory, and septic shock, held 60 min)",
         &figures[vigil_evaluate::metrics::POLICY],
     );
+    for variant in heldout_on {
+        match train::read_labelled(variant, None) {
+            Ok((stays, counts)) => {
+                let other = train::Table::of(&stays, counts, &options.features, &options.config);
+                let h = train::heldout_on(&trained, &table, &other);
+                println!(
+                    "  held out on {} ({} stays): utility {:.3}, AUROC {:.3}, {:.1} episodes/100 pt-days, {:.1} % of septic stays alerted",
+                    variant.display(),
+                    other.names.len(),
+                    h.utility,
+                    h.auroc,
+                    h.episodes,
+                    100.0 * h.sensitivity
+                );
+            }
+            Err(e) => {
+                eprintln!("vigil train: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if nested {
+        eprintln!("vigil train: nested cross-validation ...");
+        let h = train::nested(&table, &options, &features);
+        println!(
+            "  nested ({}-fold outer, penalty and threshold chosen inside each): utility {:.3}, AUROC {:.3}, {:.1} episodes/100 pt-days, {:.1} % of septic stays alerted",
+            options.folds,
+            h.utility,
+            h.auroc,
+            h.episodes,
+            100.0 * h.sensitivity
+        );
+    }
     let text = trained.model.to_text();
+    println!(
+        "model sha256 {}",
+        vigil_stream::config::sha256_hex(text.as_bytes())
+    );
     if let Some(check) = check {
         return match std::fs::read_to_string(check) {
             Ok(shipped) if shipped == text => {
@@ -1155,7 +1279,99 @@ fn train(
     ExitCode::SUCCESS
 }
 
-#[allow(clippy::too_many_arguments)]
+fn recalibrate(
+    path: &std::path::Path,
+    labels: Option<&std::path::Path>,
+    model: Option<&std::path::Path>,
+    out: &std::path::Path,
+    max_episodes: f64,
+    seed: u64,
+) -> ExitCode {
+    use vigil_evaluate::{calibrate, train};
+    let (model, model_text) = match model {
+        None => {
+            let m = vigil_score::risk::RiskModel::shipped().clone();
+            let text = m.to_text();
+            (m, text)
+        }
+        Some(p) => {
+            let parsed = std::fs::read_to_string(p)
+                .map_err(|e| e.to_string())
+                .and_then(|t| vigil_score::risk::RiskModel::parse(&t).map(|m| (m, t)));
+            match parsed {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("vigil recalibrate: {}: {e}", p.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
+    eprintln!("vigil recalibrate: reading {} ...", path.display());
+    let (stays, counts) = match train::read_labelled(path, labels) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("vigil recalibrate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = Config::default();
+    let table = train::Table::of(&stays, counts, &calibrate::inputs(&model), &config);
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let source = vec![
+        format!(
+            "Recalibrated on {name}; the model recalibrated has sha256 {}.",
+            vigil_stream::config::sha256_hex(model_text.as_bytes())
+        ),
+        String::new(),
+    ];
+    let r = match calibrate::recalibrate(&table, &model, seed, max_episodes, &source) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vigil recalibrate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let row = |what: &str, h: &train::Heldout| {
+        println!(
+            "{what:<28} {:>3} %   {:.3}   {:.3}  {:>8.1}              {:.1} %",
+            h.threshold,
+            h.utility,
+            h.auroc,
+            h.episodes,
+            100.0 * h.sensitivity
+        );
+    };
+    println!(
+        "recalibration: log-odds x {:.4} + {:.4} ({} stays, {} hours)",
+        r.slope,
+        r.intercept,
+        table.names.len(),
+        table.labels.len()
+    );
+    println!(
+        "                             threshold  utility  AUROC  episodes/100 pt-days  septic stays alerted"
+    );
+    row("the model as it is", &r.before);
+    row("recalibrated, held out", &r.after);
+    let text = r.model.to_text();
+    if let Err(e) = std::fs::write(out, &text) {
+        eprintln!("vigil recalibrate: cannot write {}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+    println!("wrote {}", out.display());
+    println!(
+        "[alerts] risk_model = {:?}\n[alerts] risk_model_sha256 = {:?}\n[alerts] risk = [{}, 0, 0]",
+        out.display().to_string(),
+        vigil_stream::config::sha256_hex(text.as_bytes()),
+        r.model.threshold_percent
+    );
+    ExitCode::SUCCESS
+}
+
 fn runin(
     alerts: &std::path::Path,
     observations: &std::path::Path,
@@ -1186,6 +1402,7 @@ fn runin(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn evaluate(
     format: &str,
     path: PathBuf,

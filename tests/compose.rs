@@ -206,6 +206,13 @@ fn exported_series() -> BTreeMap<String, std::collections::BTreeSet<String>> {
     m.absent.with_label_values(&["not-performed"]).inc();
     m.set_committed_offset(0, 1);
     m.consumer_lag.with_label_values(&["0"]).set(0);
+    let mut drift = vigil_stream::drift::Drift::default();
+    drift.wards.entry("ward-7".into()).or_default().patients = 1;
+    m.drift.set(
+        &drift,
+        vigil_score::ParamSet::of(&[vigil_score::Param::Lactate]),
+        true,
+    );
     let text = m.render() + &vigil_stream::mllp::MllpMetrics::new().render();
     let mut series: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
     for line in text

@@ -212,12 +212,10 @@ impl Board {
         } else {
             &mut self.cases
         };
-        let case = cases
-            .entry(e.patient_id.clone())
-            .or_insert_with(|| Case {
-                patient_id: e.patient_id.clone(),
-                ..Case::default()
-            });
+        let case = cases.entry(e.patient_id.clone()).or_insert_with(|| Case {
+            patient_id: e.patient_id.clone(),
+            ..Case::default()
+        });
         if e.encounter_id.is_some() && case.encounter_id != e.encounter_id {
             // A new encounter: a new case, with the history kept.
             let history = std::mem::take(&mut case.history);

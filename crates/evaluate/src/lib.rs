@@ -14,12 +14,13 @@
 //!
 //! Everything is deterministic: the same input and seed give the same figures.
 
+pub mod calibrate;
 pub mod jsonl;
 pub mod metrics;
 pub mod psv;
 pub mod replay;
-pub mod runin;
 pub mod report;
+pub mod runin;
 pub mod train;
 pub mod utility;
 

@@ -161,12 +161,9 @@ impl Report {
                 e.as_ref().map_or_else(
                     || "-".to_owned(),
                     |e| match (e.low, e.high) {
-                        (Some(l), Some(h)) => format!(
-                            "{:.3} ({:.3}-{:.3})",
-                            e.value * scale,
-                            l * scale,
-                            h * scale
-                        ),
+                        (Some(l), Some(h)) => {
+                            format!("{:.3} ({:.3}-{:.3})", e.value * scale, l * scale, h * scale)
+                        }
                         _ => format!("{:.3}", e.value * scale),
                     },
                 )
@@ -485,7 +482,13 @@ mod tests {
         let a = record("risk", AlertKind::Raised, Level::Advisory, 1, "d1");
         let b = record("septic_shock", AlertKind::Raised, Level::Emergency, 2, "d2");
         let c = record("risk", AlertKind::Resolved, Level::Advisory, 3, "d3");
-        let d = record("septic_shock", AlertKind::Resolved, Level::Emergency, 5, "d4");
+        let d = record(
+            "septic_shock",
+            AlertKind::Resolved,
+            Level::Emergency,
+            5,
+            "d4",
+        );
         let e = record("risk", AlertKind::Raised, Level::Advisory, 8, "d5");
         let at = |h: i64| Timestamp::from_millis(h * HOUR);
         let spans = active_intervals(&[&a, &b, &c, &d, &e], at(10));

@@ -72,6 +72,27 @@ pub fn standard() -> Vec<Input> {
     out
 }
 
+/// The vital signs whose 6-hour trend [`with_trends`] offers.
+const TREND_PARAMS: [Param; 6] = [
+    Param::HeartRate,
+    Param::RespRate,
+    Param::Temperature,
+    Param::Sbp,
+    Param::Map,
+    Param::Spo2,
+];
+
+/// `base` plus each vital sign's change over 6 hours (the current value minus the one in
+/// force 6 hours before): how the patient is moving, whatever the charting habit.
+pub fn with_trends(mut base: Vec<Input>) -> Vec<Input> {
+    base.extend(
+        TREND_PARAMS
+            .iter()
+            .map(|&p| Input::Reading(p, Stat::Change6h)),
+    );
+    base
+}
+
 /// The standard candidates plus, for every parameter, the hours since it was last
 /// measured: the charting-habit features, for comparison only.
 pub fn with_measurement_times() -> Vec<Input> {
@@ -177,11 +198,30 @@ impl Table {
         t
     }
 
-    fn stays(&self) -> usize {
+    pub(crate) fn stays(&self) -> usize {
         self.names.len()
     }
 
-    fn row(&self, r: usize) -> &[f64] {
+    /// The table of the stays numbered `stays` only, in that order.
+    fn subset(&self, stays: &[usize]) -> Table {
+        let mut t = Table {
+            width: self.width,
+            counts: self.counts.clone(),
+            ..Table::default()
+        };
+        for &s in stays {
+            t.names.push(self.names[s].clone());
+            t.starts.push(t.labels.len());
+            let rows = self.starts[s]..self.starts[s + 1];
+            t.labels.extend_from_slice(&self.labels[rows.clone()]);
+            t.values
+                .extend_from_slice(&self.values[rows.start * self.width..rows.end * self.width]);
+        }
+        t.starts.push(t.labels.len());
+        t
+    }
+
+    pub(crate) fn row(&self, r: usize) -> &[f64] {
         &self.values[r * self.width..(r + 1) * self.width]
     }
 }
@@ -340,7 +380,12 @@ fn notes(table: &Table, options: &Options, heldout: &[Heldout], source: &[String
         "`vigil evaluate` before use (model card: CLINICAL.md, \"Vigil Risk\").".to_owned(),
         String::new(),
     ];
-    n.extend(source.iter().cloned());
+    let (what, attribution) = match source.iter().position(|l| l == PHYSIONET_ATTRIBUTION[1]) {
+        // The attribution's opening blank line is the one the counts line gets below.
+        Some(i) => (&source[..i.saturating_sub(1)], &source[i..]),
+        None => (source, &[][..]),
+    };
+    n.extend(what.iter().cloned());
     n.extend([
         format!(
             "{} stays, {} hours, {} stays labelled septic; {} stays left out.",
@@ -349,13 +394,6 @@ fn notes(table: &Table, options: &Options, heldout: &[Heldout], source: &[String
             septic,
             table.counts.rejected_stays.len()
         ),
-        String::new(),
-        "Data: PhysioNet/CinC Challenge 2019, training set A, used under CC BY 4.0".to_owned(),
-        "(https://physionet.org/content/challenge-2019/view-license/1.0.0/). Cite:".to_owned(),
-        "Reyna MA, Josef CS, Jeter R, et al. Early Prediction of Sepsis From Clinical Data:".to_owned(),
-        "the PhysioNet/Computing in Cardiology Challenge 2019. Crit Care Med 2020;48(2):210-217.".to_owned(),
-        "Reyna M, et al. PhysioNet (2019), version 1.0.0, https://doi.org/10.13026/v64v-d857.".to_owned(),
-        "Goldberger A, et al. PhysioBank, PhysioToolkit, and PhysioNet. Circulation 2000;101(23):e215-e220.".to_owned(),
         String::new(),
         format!(
             "Trained by `vigil train`: seed {}, {} folds grouped by stay, at most {} bins per feature,",
@@ -376,11 +414,52 @@ fn notes(table: &Table, options: &Options, heldout: &[Heldout], source: &[String
             100.0 * c.sensitivity
         ),
     ]);
+    // Where the data came from comes before how the model was trained, as it always has.
+    if !attribution.is_empty() {
+        let at = n
+            .iter()
+            .position(|l| l.starts_with("Trained by `vigil train`"))
+            .unwrap_or(n.len());
+        n.splice(at..at, attribution.iter().cloned());
+    }
     n
 }
 
+/// The attribution the PhysioNet 2019 data's license asks of a model trained on them:
+/// `vigil train --format psv` puts it in the model's notes (a blank line, then it, then a
+/// blank line).
+pub const PHYSIONET_ATTRIBUTION: [&str; 8] = [
+    "",
+    "Data: PhysioNet/CinC Challenge 2019, training set A, used under CC BY 4.0",
+    "(https://physionet.org/content/challenge-2019/view-license/1.0.0/). Cite:",
+    "Reyna MA, Josef CS, Jeter R, et al. Early Prediction of Sepsis From Clinical Data:",
+    "the PhysioNet/Computing in Cardiology Challenge 2019. Crit Care Med 2020;48(2):210-217.",
+    "Reyna M, et al. PhysioNet (2019), version 1.0.0, https://doi.org/10.13026/v64v-d857.",
+    "Goldberger A, et al. PhysioBank, PhysioToolkit, and PhysioNet. Circulation 2000;101(23):e215-e220.",
+    "",
+];
+
+/// Reads labelled stays: PSV stay files (`labels` `None`), or native observation events
+/// with a labels file (`vigil evaluate --format jsonl`), in name order.
+///
+/// # Errors
+///
+/// A message when the input cannot be read or holds no stay.
+pub fn read_labelled(path: &Path, labels: Option<&Path>) -> Result<(Vec<Stay>, Counts), String> {
+    let Some(labels) = labels else {
+        return read_stays(path);
+    };
+    let mut counts = Counts::default();
+    let mut stays = crate::jsonl::read(path, labels, &mut counts).map_err(|e| e.to_string())?;
+    if stays.is_empty() {
+        return Err(format!("{}: no labelled stay to train on", path.display()));
+    }
+    stays.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((stays, counts))
+}
+
 /// Fold of each stay: a seeded shuffle dealt round-robin.
-fn assign_folds(stays: usize, folds: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn assign_folds(stays: usize, folds: usize, seed: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..stays).collect();
     let mut state = seed;
     for i in (1..stays).rev() {
@@ -411,7 +490,7 @@ fn rows_where(table: &Table, folds: &[usize], keep: impl Fn(usize) -> bool) -> V
 
 /// The model's log-odds for one row of feature values, summed as
 /// [`RiskModel::log_odds`] sums them (same order, same bits).
-fn log_odds(model: &RiskModel, row: &[f64]) -> f64 {
+pub(crate) fn log_odds(model: &RiskModel, row: &[f64]) -> f64 {
     let mut sum = model.intercept;
     for (f, &v) in model.features.iter().zip(row) {
         if !v.is_nan() {
@@ -597,50 +676,18 @@ fn solve_cholesky(a: &[f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
 }
 
 /// The threshold (whole percent) with the best held-out utility within the episode limit.
-fn choose_threshold(table: &Table, estimates: &[f64], lambda: f64, max_episodes: f64) -> Heldout {
-    let days = table.labels.len() as f64 / 24.0;
+pub(crate) fn choose_threshold(
+    table: &Table,
+    estimates: &[f64],
+    lambda: f64,
+    max_episodes: f64,
+) -> Heldout {
     let mut best: Option<Heldout> = None;
     for t in 1..=99u8 {
-        let mut u = StayUtility::default();
-        let mut episodes = 0usize;
-        let mut septic = 0usize;
-        let mut detected = 0usize;
-        let mut alerts = Vec::new();
-        for s in 0..table.stays() {
-            let range = table.starts[s]..table.starts[s + 1];
-            let labels = &table.labels[range.clone()];
-            alerts.clear();
-            alerts.extend(estimates[range].iter().map(|&p| percent(p) >= t));
-            u.add(StayUtility::of(labels, &alerts));
-            episodes += alerts
-                .iter()
-                .enumerate()
-                .filter(|&(h, &a)| a && (h == 0 || !alerts[h - 1]))
-                .count();
-            if let Some(onset) = crate::utility::t_sepsis(labels) {
-                septic += 1;
-                let (from, to) = crate::metrics::onset_window(onset, alerts.len());
-                if alerts
-                    .iter()
-                    .enumerate()
-                    .any(|(h, &a)| a && h >= from && h <= to)
-                {
-                    detected += 1;
-                }
-            }
-        }
-        let rate = 100.0 * episodes as f64 / days.max(f64::MIN_POSITIVE);
-        if rate > max_episodes {
+        let candidate = at_threshold(table, estimates, lambda, t);
+        if candidate.episodes > max_episodes {
             continue;
         }
-        let candidate = Heldout {
-            lambda,
-            threshold: t,
-            utility: u.normalised(),
-            episodes: rate,
-            sensitivity: detected as f64 / septic.max(1) as f64,
-            auroc: 0.0,
-        };
         if best.is_none_or(|b| candidate.utility > b.utility) {
             best = Some(candidate);
         }
@@ -655,6 +702,124 @@ fn choose_threshold(table: &Table, estimates: &[f64], lambda: f64, max_episodes:
     });
     chosen.auroc = auroc(&table.labels, estimates);
     chosen
+}
+
+/// The figures of `estimates` with an hour alerted when its estimate is at or above
+/// `threshold` percent (AUROC left 0).
+pub fn at_threshold(table: &Table, estimates: &[f64], lambda: f64, threshold: u8) -> Heldout {
+    let days = table.labels.len() as f64 / 24.0;
+    let mut u = StayUtility::default();
+    let mut episodes = 0usize;
+    let mut septic = 0usize;
+    let mut detected = 0usize;
+    let mut alerts = Vec::new();
+    for s in 0..table.stays() {
+        let range = table.starts[s]..table.starts[s + 1];
+        let labels = &table.labels[range.clone()];
+        alerts.clear();
+        alerts.extend(estimates[range].iter().map(|&p| percent(p) >= threshold));
+        u.add(StayUtility::of(labels, &alerts));
+        episodes += alerts
+            .iter()
+            .enumerate()
+            .filter(|&(h, &a)| a && (h == 0 || !alerts[h - 1]))
+            .count();
+        if let Some(onset) = crate::utility::t_sepsis(labels) {
+            septic += 1;
+            let (from, to) = crate::metrics::onset_window(onset, alerts.len());
+            if alerts
+                .iter()
+                .enumerate()
+                .any(|(h, &a)| a && h >= from && h <= to)
+            {
+                detected += 1;
+            }
+        }
+    }
+    Heldout {
+        lambda,
+        threshold,
+        utility: u.normalised(),
+        episodes: 100.0 * episodes as f64 / days.max(f64::MIN_POSITIVE),
+        sensitivity: detected as f64 / septic.max(1) as f64,
+        auroc: 0.0,
+    }
+}
+
+/// Each fold's model (of [`Trained::fold_models`]) estimating the stays of `other`, a
+/// variant of the training data (the same stays charted otherwise): each stay by the
+/// model of its fold, one that never saw it, matched by name; stays of `other` not in
+/// training are left out. The figures at the chosen threshold, with the AUROC.
+pub fn heldout_on(trained: &Trained, training: &Table, other: &Table) -> Heldout {
+    let fold_of: std::collections::HashMap<&str, usize> = training
+        .names
+        .iter()
+        .zip(&trained.folds)
+        .map(|(n, f)| (n.as_str(), *f))
+        .collect();
+    let mut kept = Table {
+        width: other.width,
+        ..Table::default()
+    };
+    let mut estimates = Vec::new();
+    for s in 0..other.stays() {
+        let Some(&fold) = fold_of.get(other.names[s].as_str()) else {
+            continue;
+        };
+        let model = &trained.fold_models[fold];
+        kept.names.push(other.names[s].clone());
+        kept.starts.push(kept.labels.len());
+        for r in other.starts[s]..other.starts[s + 1] {
+            kept.labels.push(other.labels[r]);
+            estimates.push(probability(log_odds(model, other.row(r))));
+        }
+    }
+    kept.starts.push(kept.labels.len());
+    let chosen = trained.heldout[0];
+    let mut h = at_threshold(&kept, &estimates, chosen.lambda, chosen.threshold);
+    h.auroc = auroc(&kept.labels, &estimates);
+    h
+}
+
+/// Nested cross-validation: for each outer fold, the penalty and the threshold are chosen
+/// by an inner cross-validation on the other folds' stays only, and the model fitted on
+/// them estimates the outer fold's stays. The figures of those estimates, each at its own
+/// fold's chosen threshold: a held-out figure no choice has seen.
+pub fn nested(table: &Table, options: &Options, features: &[Input]) -> Heldout {
+    let outer = assign_folds(table.stays(), options.folds, options.seed);
+    let mut estimates = vec![0.0; table.labels.len()];
+    let mut alerted = vec![false; table.labels.len()];
+    for fold in 0..options.folds {
+        let inner_stays: Vec<usize> = (0..table.stays()).filter(|&s| outer[s] != fold).collect();
+        let inner = table.subset(&inner_stays);
+        let inner_options = Options {
+            seed: options.seed.wrapping_add(1 + fold as u64),
+            ..options.clone()
+        };
+        let chosen = train(&inner, &inner_options, features, &[]);
+        let train_rows = rows_where(table, &outer, |f| f != fold);
+        let model = fit(
+            table,
+            &train_rows,
+            features,
+            options.bins,
+            chosen.heldout[0].lambda,
+        );
+        let threshold = chosen.heldout[0].threshold;
+        for s in (0..table.stays()).filter(|&s| outer[s] == fold) {
+            for r in table.starts[s]..table.starts[s + 1] {
+                estimates[r] = probability(log_odds(&model, table.row(r)));
+                alerted[r] = percent(estimates[r]) >= threshold;
+            }
+        }
+    }
+    // Alerted hours as estimates of 1 or 0 at a threshold of 50 %: each fold's own
+    // threshold already applied.
+    let as_alerts: Vec<f64> = alerted.iter().map(|&a| f64::from(u8::from(a))).collect();
+    let mut h = at_threshold(table, &as_alerts, f64::NAN, 50);
+    h.threshold = 0;
+    h.auroc = auroc(&table.labels, &estimates);
+    h
 }
 
 /// Area under the ROC curve of `scores` for `labels` (ties count half).

@@ -610,6 +610,11 @@ impl AlertState {
         self.rules()[index(rule)].active
     }
 
+    /// `rule`'s score at the patient's latest decision (`None` before the first).
+    pub fn last_score(&self, rule: RuleId) -> Option<u8> {
+        self.rules()[index(rule)].last_score
+    }
+
     /// When the active alert of `rule` was raised, if one is active.
     pub fn first_raised_at(&self, rule: RuleId) -> Option<Timestamp> {
         let r = &self.rules()[index(rule)];

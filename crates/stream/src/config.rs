@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use vigil_score::alert::{Persistence, PolicyConfig};
-use vigil_score::rules::news2::Risk;
 use vigil_score::risk::RiskModel;
+use vigil_score::rules::news2::Risk;
 use vigil_score::{Config as EngineConfig, Level, RuleId, Span, Staleness};
 
 /// The whole configuration.
@@ -1831,12 +1831,23 @@ mod tests {
         assert_eq!(s.silent, vigil_score::RuleId::ALL.to_vec());
         let s = silent("[alerts]\nsilent_rules = [\"risk\", \"news2\"]\n").expect("valid");
         assert_eq!(s.silent, vec![RuleId::Risk, RuleId::News2]);
-        assert!(Config::default().validate().expect("valid").silent.is_empty());
+        assert!(
+            Config::default()
+                .validate()
+                .expect("valid")
+                .silent
+                .is_empty()
+        );
         let e = silent("[alerts]\nmode = \"quiet\"\n").expect_err("refused");
-        assert!(e.to_string().contains("alerts.mode: \"quiet\"; expected live"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("alerts.mode: \"quiet\"; expected live"),
+            "{e}"
+        );
         let e = silent("[alerts]\nsilent_rules = [\"news\"]\n").expect_err("refused");
         assert!(
-            e.to_string().contains("\"news\" is not a rule; expected some of qsofa, sirs, news2"),
+            e.to_string()
+                .contains("\"news\" is not a rule; expected some of qsofa, sirs, news2"),
             "{e}"
         );
     }
@@ -1869,12 +1880,18 @@ mod tests {
         assert!(e.contains(&digest) && e.contains(&other), "{e}");
         // No hash: refused, saying the file's hash.
         let e = with("").expect_err("refused").to_string();
-        assert!(e.contains("risk_model_sha256 is empty") && e.contains(&digest), "{e}");
+        assert!(
+            e.contains("risk_model_sha256 is empty") && e.contains(&digest),
+            "{e}"
+        );
         // A malformed model with its right hash: refused, saying why.
         std::fs::write(&path, "vigil-risk 1\nintercept x\n").expect("written");
         let bad = sha256_hex(b"vigil-risk 1\nintercept x\n");
         let e = with(&bad).expect_err("refused").to_string();
-        assert!(e.contains("alerts.risk_model") && e.contains("line 2"), "{e}");
+        assert!(
+            e.contains("alerts.risk_model") && e.contains("line 2"),
+            "{e}"
+        );
         // A file that is not there.
         std::fs::remove_file(&path).expect("removed");
         let e = with(&digest).expect_err("refused").to_string();

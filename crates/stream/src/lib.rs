@@ -29,6 +29,7 @@
 pub mod changelog;
 pub mod config;
 mod delivery;
+pub mod drift;
 pub mod event;
 pub mod fhir_out;
 pub mod http;

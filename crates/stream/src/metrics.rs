@@ -68,6 +68,8 @@ pub struct Metrics {
     pub delivery_stalled: IntGauge,
     /// Batches whose delivery stalled.
     pub delivery_stalls: IntCounter,
+    /// Per ward: patients, input coverage and the Vigil Risk distribution.
+    pub drift: crate::drift::DriftMetrics,
 }
 
 /// Active and overdue alerts of a set of patients, counted for the gauges.
@@ -274,6 +276,7 @@ impl Metrics {
         ] {
             observations.with_label_values(&[outcome]);
         }
+        let drift = crate::drift::DriftMetrics::register(&registry);
         let metrics = Metrics {
             registry,
             observations,
@@ -301,6 +304,7 @@ impl Metrics {
             consumer_lag,
             delivery_stalled,
             delivery_stalls,
+            drift,
         };
         // Every rule and level shown at 0 from the start.
         metrics.set_alert_count(&AlertCount::default());

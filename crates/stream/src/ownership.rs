@@ -94,6 +94,20 @@ impl Owned {
         count
     }
 
+    /// Every held patient's ward, current inputs and latest Vigil Risk estimate.
+    pub(crate) fn drift(
+        &self,
+        params: vigil_score::ParamSet,
+        staleness: &vigil_score::Staleness,
+        risk: bool,
+    ) -> crate::drift::Drift {
+        let mut drift = crate::drift::Drift::default();
+        for state in self.partitions.values().flat_map(HashMap::values) {
+            drift.add(state, params, staleness, risk);
+        }
+        drift
+    }
+
     /// How many patients are held.
     pub(crate) fn patient_count(&self) -> usize {
         self.partitions.values().map(HashMap::len).sum()

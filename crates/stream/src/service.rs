@@ -573,6 +573,12 @@ impl Core<'_> {
     /// done by the overdue sweep and after partitions move, not per batch).
     fn count_alerts(&self) {
         self.metrics.set_alert_count(&self.owned.alert_count());
+        let engine = &self.settings.engine;
+        let params = crate::drift::watched(&engine.risk);
+        let drift = self
+            .owned
+            .drift(params, &engine.staleness, engine.score_risk);
+        self.metrics.drift.set(&drift, params, engine.score_risk);
     }
 
     /// Closes the batch in progress and hands it to delivery (after the batch before it

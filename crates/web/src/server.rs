@@ -537,31 +537,32 @@ async fn stream(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     };
     let changes = s.changes.subscribe();
     let state = (s, token, changes, None::<tokio::time::Instant>);
-    let events = futures_util::stream::unfold(state, move |(s, token, mut changes, sent)| async move {
-        if let Some(sent) = sent {
-            // At most one update per interval: changes meanwhile are sent together, as
-            // the board after the last of them.
-            tokio::select! {
-                () = s.closing.cancelled() => return None,
-                () = tokio::time::sleep_until(sent + STREAM_MIN_INTERVAL) => {}
+    let events =
+        futures_util::stream::unfold(state, move |(s, token, mut changes, sent)| async move {
+            if let Some(sent) = sent {
+                // At most one update per interval: changes meanwhile are sent together, as
+                // the board after the last of them.
+                tokio::select! {
+                    () = s.closing.cancelled() => return None,
+                    () = tokio::time::sleep_until(sent + STREAM_MIN_INTERVAL) => {}
+                }
+                tokio::select! {
+                    () = s.closing.cancelled() => return None,
+                    r = changes.changed() => r.ok()?,
+                    () = tokio::time::sleep(STREAM_REFRESH) => {}
+                }
             }
-            tokio::select! {
-                () = s.closing.cancelled() => return None,
-                r = changes.changed() => r.ok()?,
-                () = tokio::time::sleep(STREAM_REFRESH) => {}
-            }
-        }
-        // A session that ended (signed out, expired) ends its stream.
-        lock(&s.sessions).get(&token, (s.now)())?;
-        changes.borrow_and_update();
-        let json = s.board_json((s.now)(), role);
-        let event = Event::default().event("board").data(json.as_ref());
-        let sent = Some(tokio::time::Instant::now());
-        Some((
-            Ok::<_, std::convert::Infallible>(event),
-            (s, token, changes, sent),
-        ))
-    });
+            // A session that ended (signed out, expired) ends its stream.
+            lock(&s.sessions).get(&token, (s.now)())?;
+            changes.borrow_and_update();
+            let json = s.board_json((s.now)(), role);
+            let event = Event::default().event("board").data(json.as_ref());
+            let sent = Some(tokio::time::Instant::now());
+            Some((
+                Ok::<_, std::convert::Infallible>(event),
+                (s, token, changes, sent),
+            ))
+        });
     Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response()

@@ -592,7 +592,13 @@ async fn silent_alerts_reach_quality_staff_and_never_a_nurse() {
         let ask = r#"{"patient_id": "P9"}"#;
         let page = |user: &str| {
             let (cookie, _) = sign_in(port, user);
-            request(port, "POST", "/api/patient", &[json, ("Cookie", &cookie)], ask)
+            request(
+                port,
+                "POST",
+                "/api/patient",
+                &[json, ("Cookie", &cookie)],
+                ask,
+            )
         };
         assert_eq!(page("alice").status, 404);
         let r = page("quinn");
