@@ -118,6 +118,15 @@ enum Command {
         /// Seed of the bootstrap.
         #[arg(long, default_value_t = 2019)]
         seed: u64,
+        /// Recommend Vigil Risk's paging threshold for at most this many alert episodes
+        /// per 100 patient-days (the most sensitive within that burden), replaying the
+        /// configured policy at each threshold tried.
+        #[arg(long, conflicts_with = "target_sensitivity")]
+        target_episodes: Option<f64>,
+        /// Recommend Vigil Risk's paging threshold for at least this percentage of septic
+        /// stays alerted in their onset window (the least burdensome that reaches it).
+        #[arg(long)]
+        target_sensitivity: Option<f64>,
     },
     /// Train Vigil Risk, the learned score (see EVALUATION.md, "Vigil Risk"), on labelled
     /// stays with grouped cross-validation, and write the model file. Deterministic: the
@@ -126,8 +135,9 @@ enum Command {
     /// difference, 2 on usage errors.
     Train {
         /// Input format: psv (PhysioNet/CinC Challenge 2019 stay files: PATH a directory
-        /// of .psv files or a .tar.gz of them).
-        #[arg(long, value_parser = ["psv"])]
+        /// of .psv files or a .tar.gz of them) or jsonl (native observation events, PATH a
+        /// JSONL file, with --labels).
+        #[arg(long, value_parser = ["psv", "jsonl"])]
         format: String,
         /// The data.
         path: PathBuf,
@@ -175,7 +185,7 @@ enum Command {
     Recalibrate {
         /// Input format: psv (PhysioNet/CinC Challenge 2019 stay files) or jsonl (native
         /// observation events, with --labels).
-        #[arg(long, default_value = "psv")]
+        #[arg(long, default_value = "psv", value_parser = ["psv", "jsonl"])]
         format: String,
         /// The data.
         path: PathBuf,
@@ -514,18 +524,45 @@ fn main() -> ExitCode {
             predictions,
             bootstrap,
             seed,
-        } => evaluate(
-            &format,
-            path,
-            labels,
-            config.as_deref(),
-            json,
-            report.as_deref(),
-            predictions,
-            bootstrap,
-            seed,
-        ),
+            target_episodes,
+            target_sensitivity,
+        } => {
+            let target = match (target_episodes, target_sensitivity) {
+                (Some(n), _) if n.is_finite() && n > 0.0 => {
+                    Some(vigil_evaluate::calibrate::Target::Episodes(n))
+                }
+                (None, Some(p)) if p > 0.0 && p <= 100.0 => {
+                    Some(vigil_evaluate::calibrate::Target::Sensitivity(p / 100.0))
+                }
+                (None, None) => None,
+                _ => {
+                    eprintln!(
+                        "vigil evaluate: --target-episodes expects a positive number of episodes per 100 patient-days, --target-sensitivity a percentage above 0 and at most 100"
+                    );
+                    return ExitCode::from(2);
+                }
+            };
+            evaluate(
+                &format,
+                path,
+                labels,
+                config.as_deref(),
+                json,
+                report.as_deref(),
+                predictions,
+                (bootstrap, seed),
+                target,
+            )
+        }
         Command::CheckConfig { path } => check_config(&path),
+        Command::Train { format, labels, .. } | Command::Recalibrate { format, labels, .. }
+            if (format == "jsonl") != labels.is_some() =>
+        {
+            eprintln!(
+                "vigil: --format jsonl needs --labels FILE (patient_id,sepsis_onset), and --labels applies to --format jsonl only (PSV files carry SepsisLabel)"
+            );
+            ExitCode::from(2)
+        }
         Command::Train {
             format: _,
             path,
@@ -1411,8 +1448,8 @@ fn evaluate(
     json: bool,
     report: Option<&std::path::Path>,
     predictions: Option<PathBuf>,
-    bootstrap: usize,
-    seed: u64,
+    (bootstrap, seed): (usize, u64),
+    target: Option<vigil_evaluate::calibrate::Target>,
 ) -> ExitCode {
     let (engine, policy) = match config {
         Some(c) => match load_settings(c) {
@@ -1480,13 +1517,87 @@ fn evaluate(
             return ExitCode::FAILURE;
         }
     }
+    let recommendation = match target {
+        None => None,
+        Some(t) => {
+            eprintln!(
+                "vigil evaluate: replaying the policy at Vigil Risk thresholds near the target ..."
+            );
+            match vigil_evaluate::calibrate::recommend(&input, &options, &evaluation, t) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!("vigil evaluate: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
     let out = if json {
-        vigil_evaluate::report::json(&evaluation, bootstrap, seed).to_string() + "\n"
+        let mut j = vigil_evaluate::report::json(&evaluation, bootstrap, seed);
+        if let Some(r) = &recommendation {
+            j["recommendation"] = serde_json::json!(r);
+        }
+        j.to_string() + "\n"
     } else {
-        vigil_evaluate::report::table(&evaluation)
+        let mut t = vigil_evaluate::report::table(&evaluation);
+        if let Some(r) = &recommendation {
+            t.push_str(&recommendation_text(r, target));
+        }
+        t
     };
     print!("{out}");
     ExitCode::SUCCESS
+}
+
+/// The threshold recommendation as lines of the table.
+fn recommendation_text(
+    r: &vigil_evaluate::calibrate::Recommendation,
+    target: Option<vigil_evaluate::calibrate::Target>,
+) -> String {
+    use std::fmt::Write as _;
+    let mut t = String::new();
+    let goal = match target {
+        Some(vigil_evaluate::calibrate::Target::Episodes(n)) => {
+            format!("at most {n} alert episodes per 100 patient-days")
+        }
+        Some(vigil_evaluate::calibrate::Target::Sensitivity(s)) => {
+            format!("at least {:.1} % of septic stays alerted", 100.0 * s)
+        }
+        None => String::new(),
+    };
+    let _ = writeln!(
+        t,
+        "\nVigil Risk threshold for {goal}, the configured policy replayed at each:"
+    );
+    let mut tried = r.tried.clone();
+    tried.sort_by_key(|x| x.threshold);
+    for x in &tried {
+        let _ = writeln!(
+            t,
+            "  risk >= {:>2} %: utility {:.3}, {:.1} episodes/100 patient-days, {:.1} % of septic stays alerted{}",
+            x.threshold,
+            x.utility,
+            x.episodes_per_100_patient_days,
+            100.0 * x.sensitivity,
+            if Some(x.threshold) == r.threshold {
+                "  <- recommended"
+            } else {
+                ""
+            }
+        );
+    }
+    match r.threshold {
+        Some(th) => {
+            let _ = writeln!(t, "recommended: [alerts] risk = [{th}, 0, 0]");
+        }
+        None => {
+            let _ = writeln!(
+                t,
+                "no threshold from 1 to 99 % meets the target on these stays"
+            );
+        }
+    }
+    t
 }
 
 /// Opens `path`, or standard input for `-` or nothing; exit status 2 if it cannot.

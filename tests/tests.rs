@@ -1,6 +1,7 @@
 //! End-to-end tests of the `vigil` binary, run as a separate process.
 
 mod board;
+mod calibrate;
 mod compose;
 mod decode;
 mod evaluate;

@@ -127,7 +127,14 @@ pub fn recalibrate(
         String::new(),
         "The model recalibrated:".into(),
     ]);
-    notes.extend(model.notes.iter().map(|n| format!("| {n}")));
+    // A blank note stays "|": the file keeps no trailing space, so it reads back the same.
+    notes.extend(model.notes.iter().map(|n| {
+        if n.is_empty() {
+            "|".to_owned()
+        } else {
+            format!("| {n}")
+        }
+    }));
     let recalibrated = RiskModel::new(notes, a + b * model.intercept, threshold, features);
     Ok(Recalibrated {
         model: recalibrated,
@@ -218,4 +225,139 @@ mod tests {
         let e = recalibrate(&table, RiskModel::shipped(), 1, 50.0, &[]).expect_err("refused");
         assert!(e.starts_with("0 of 2 hours are labelled septic"), "{e}");
     }
+}
+
+/// What a hospital asks of the paging threshold.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Target {
+    /// At most this many alert episodes per 100 patient-days: the most sensitive
+    /// threshold within that burden.
+    Episodes(f64),
+    /// At least this share of septic stays alerted in their onset window: the least
+    /// burdensome threshold that reaches it.
+    Sensitivity(f64),
+}
+
+/// One threshold tried: the configured policy with Vigil Risk advisory at it.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Tried {
+    /// Vigil Risk's threshold, percent.
+    pub threshold: u8,
+    /// The policy's normalised utility.
+    pub utility: f64,
+    /// Its alert episodes per 100 patient-days.
+    pub episodes_per_100_patient_days: f64,
+    /// Its share of septic stays alerted in their onset window.
+    pub sensitivity: f64,
+}
+
+/// The recommendation: the threshold, and every threshold tried on the way.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Recommendation {
+    /// The threshold recommended, if any meets the target.
+    pub threshold: Option<u8>,
+    /// Each threshold replayed, in the order tried.
+    pub tried: Vec<Tried>,
+}
+
+/// Recommends Vigil Risk's paging threshold for `target` on the stays of `input`:
+/// starting from `evaluation`'s hourly curve of Vigil Risk (an hour positive at or above
+/// the threshold, acting at once), each candidate is replayed through the configured
+/// policy with Vigil Risk advisory at it (its other levels kept where above it), since
+/// persistence and measured recovery change the burden; then the neighbouring thresholds
+/// are replayed until the target's edge is found.
+///
+/// # Errors
+///
+/// As [`crate::run`].
+pub fn recommend(
+    input: &crate::Input,
+    options: &crate::Options,
+    evaluation: &crate::Evaluation,
+    target: Target,
+) -> Result<Recommendation, crate::Error> {
+    let curve = evaluation.curves.thresholds(vigil_score::RuleId::Risk, 99);
+    let start = match target {
+        Target::Episodes(n) => curve
+            .iter()
+            .find(|p| p.episodes_per_100_patient_days <= n)
+            .map_or(99, |p| p.threshold),
+        Target::Sensitivity(s) => curve
+            .iter()
+            .rev()
+            .find(|p| p.sensitivity >= s)
+            .map_or(1, |p| p.threshold),
+    };
+    let mut tried: Vec<Tried> = Vec::new();
+    let at = |t: u8, tried: &mut Vec<Tried>| -> Result<Tried, crate::Error> {
+        if let Some(x) = tried.iter().find(|x| x.threshold == t) {
+            return Ok(*x);
+        }
+        let mut policy = options.policy.clone();
+        let mut levels = policy.thresholds.risk;
+        levels[0] = Some(t);
+        for l in &mut levels[1..] {
+            *l = l.filter(|m| *m > t);
+        }
+        policy.thresholds.risk = levels;
+        let o = crate::Options {
+            policy,
+            bootstrap: 0,
+            predictions: None,
+            progress: false,
+            ..options.clone()
+        };
+        let e = crate::run(input, &o)?;
+        let f = &e.figures[crate::metrics::POLICY];
+        let v = |x: &Option<crate::metrics::Estimate>| x.map_or(0.0, |x| x.value);
+        let x = Tried {
+            threshold: t,
+            utility: v(&f.utility),
+            episodes_per_100_patient_days: v(&f.episodes_per_100_patient_days),
+            sensitivity: v(&f.sensitivity),
+        };
+        tried.push(x);
+        Ok(x)
+    };
+    let meets = |x: &Tried| match target {
+        Target::Episodes(n) => x.episodes_per_100_patient_days <= n,
+        Target::Sensitivity(s) => x.sensitivity >= s,
+    };
+    // Burden falls and sensitivity with it as the threshold rises: a target of episodes
+    // is met from some threshold up (the lowest such is the most sensitive), a target of
+    // sensitivity up to some threshold (the highest such is the least burdensome).
+    let toward_meeting: i16 = match target {
+        Target::Episodes(_) => 1,
+        Target::Sensitivity(_) => -1,
+    };
+    let mut t = start;
+    let first = at(t, &mut tried)?;
+    let mut best = meets(&first).then_some(t);
+    if best.is_none() {
+        // Step toward the target until it is met.
+        while best.is_none() {
+            let next = i16::from(t) + toward_meeting;
+            if !(1..=99).contains(&next) {
+                break;
+            }
+            t = next as u8;
+            if meets(&at(t, &mut tried)?) {
+                best = Some(t);
+            }
+        }
+    } else {
+        // Step away from it while it stays met.
+        loop {
+            let next = i16::from(t) - toward_meeting;
+            if !(1..=99).contains(&next) || !meets(&at(next as u8, &mut tried)?) {
+                break;
+            }
+            t = next as u8;
+            best = Some(t);
+        }
+    }
+    Ok(Recommendation {
+        threshold: best,
+        tried,
+    })
 }
