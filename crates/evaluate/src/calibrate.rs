@@ -293,7 +293,7 @@ pub fn recommend(
         if let Some(x) = tried.iter().find(|x| x.threshold == t) {
             return Ok(*x);
         }
-        let mut policy = options.policy.clone();
+        let mut policy = options.policy;
         let mut levels = policy.thresholds.risk;
         levels[0] = Some(t);
         for l in &mut levels[1..] {
