@@ -41,6 +41,8 @@ async fn vigil_run_consumes_scores_and_alerts_then_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("vigil runs");
+    // A failing assertion below must not leave the service running.
+    let reap = Reap(child.id());
 
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
@@ -122,6 +124,8 @@ async fn vigil_run_consumes_scores_and_alerts_then_stops_on_sigterm() {
         use std::io::Read;
         let _ = e.read_to_string(&mut log);
     }
+    // Exited and reaped: its pid may be reused, so it is not killed again.
+    std::mem::forget(reap);
     assert!(exit.success(), "exit {exit:?}; log:\n{log}");
     // JSON logs, and no clinical values or patient ids in them.
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
@@ -273,4 +277,17 @@ fn an_unresolvable_broker_is_named_with_its_setting_at_start_up() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Kills a child process when dropped, so that a test failing part-way leaves nothing
+/// running (forgotten once the child has exited).
+struct Reap(u32);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
 }

@@ -152,11 +152,22 @@ pub fn inputs(model: &RiskModel) -> Vec<vigil_score::risk::Input> {
 }
 
 /// The logistic regression of `labels` on `x` over `rows` (unpenalised, by Newton's
-/// method): `(a, b)` with `P(label) = probability(a + b x)`. Starts at (0, 1), the model
-/// as it is, and stays there when the rows cannot move it (no positives or negatives).
+/// method with step halving, so that every step lowers the negative log-likelihood):
+/// `(a, b)` with `P(label) = probability(a + b x)`. Starts at (0, 1), the model as it is,
+/// and stays there when the rows cannot move it (none, or of one label only).
 fn fit_line(rows: &[usize], x: &[f64], labels: &[bool]) -> (f64, f64) {
+    let loss = |a: f64, b: f64| -> f64 {
+        rows.iter()
+            .map(|&r| {
+                let z = a + b * x[r];
+                // log(1 + e^z), computed without overflow, minus z for a positive label.
+                z.max(0.0) + (-z.abs()).exp().ln_1p() - if labels[r] { z } else { 0.0 }
+            })
+            .sum()
+    };
     let (mut a, mut b) = (0.0, 1.0);
-    for _ in 0..50 {
+    let mut current = loss(a, b);
+    for _ in 0..100 {
         let (mut g0, mut g1, mut h00, mut h01, mut h11) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for &r in rows {
             let p = probability(a + b * x[r]);
@@ -174,9 +185,21 @@ fn fit_line(rows: &[usize], x: &[f64], labels: &[bool]) -> (f64, f64) {
         }
         let da = (h11 * g0 - h01 * g1) / det;
         let db = (h00 * g1 - h01 * g0) / det;
-        a -= da;
-        b -= db;
-        if da.abs().max(db.abs()) < 1e-10 {
+        // A full Newton step can overshoot far from the optimum: halve it until it helps.
+        let mut t = 1.0;
+        let (next_a, next_b, next) = loop {
+            let (na, nb) = (a - t * da, b - t * db);
+            let l = loss(na, nb);
+            if l <= current || t < 1e-8 {
+                break (na, nb, l);
+            }
+            t /= 2.0;
+        };
+        if next > current {
+            break;
+        }
+        (a, b, current) = (next_a, next_b, next);
+        if (t * da).abs().max((t * db).abs()) < 1e-10 {
             break;
         }
     }
