@@ -163,6 +163,10 @@ enum Command {
         /// Also offer each vital sign's change over 6 hours (its trend).
         #[arg(long)]
         trends: bool,
+        /// Offer no feature of this parameter (a canonical code such as fio2), to see
+        /// what a model that does without it keeps. Repeatable.
+        #[arg(long)]
+        without: Vec<String>,
         /// For --format jsonl: a CSV file `patient_id,sepsis_onset` (RFC 3339, empty if
         /// none), as `vigil evaluate` takes: train on a hospital's own stays.
         #[arg(long)]
@@ -572,6 +576,7 @@ fn main() -> ExitCode {
             measurement_times,
             physiological_only,
             trends,
+            without,
             labels,
             heldout_on,
             nested,
@@ -581,7 +586,7 @@ fn main() -> ExitCode {
             out.as_deref(),
             check.as_deref(),
             seed,
-            (measurement_times, physiological_only, trends),
+            (measurement_times, physiological_only, trends, &without),
             &heldout_on,
             nested,
         ),
@@ -1130,7 +1135,7 @@ fn train(
     out: Option<&std::path::Path>,
     check: Option<&std::path::Path>,
     seed: u64,
-    (measurement_times, physiological_only, trends): (bool, bool, bool),
+    (measurement_times, physiological_only, trends, without): (bool, bool, bool, &[String]),
     heldout_on: &[PathBuf],
     nested: bool,
 ) -> ExitCode {
@@ -1151,6 +1156,18 @@ fn train(
     if trends {
         options.features = train::with_trends(options.features);
         features.push_str("; change over 6 h of 6 vital signs");
+    }
+    for code in without {
+        let Some(param) = vigil_score::Param::from_code(code) else {
+            eprintln!(
+                "vigil train: --without {code:?} is not a parameter's canonical code (REFERENCE.md, \"Observation events\")"
+            );
+            return ExitCode::from(2);
+        };
+        options
+            .features
+            .retain(|i| !matches!(i, vigil_score::risk::Input::Reading(p, _) if *p == param));
+        features.push_str(&format!("; none of {code}"));
     }
     eprintln!("vigil train: reading {} ...", path.display());
     let (stays, counts) = match train::read_labelled(path, labels) {

@@ -116,6 +116,33 @@ fn bad_invocations_say_what_is_wrong() {
     assert_eq!(neither.status, 2, "--out or --check is required");
     let jsonl = vigil(&["train", "--format", "jsonl", "x", "--out", "y"], "");
     assert_eq!(jsonl.status, 2);
+    assert!(jsonl.stderr.contains("needs --labels"), "{}", jsonl.stderr);
+    let psv_labels = vigil(
+        &[
+            "train", "--format", "psv", "x", "--labels", "l.csv", "--out", "y",
+        ],
+        "",
+    );
+    assert_eq!(psv_labels.status, 2);
+    let without = vigil(
+        &[
+            "train",
+            "--format",
+            "psv",
+            "x",
+            "--without",
+            "oxygen",
+            "--out",
+            "y",
+        ],
+        "",
+    );
+    assert_eq!(without.status, 2);
+    assert!(
+        without.stderr.contains("\"oxygen\" is not a parameter"),
+        "{}",
+        without.stderr
+    );
 }
 
 /// The shipped model is what `vigil train` makes of set A, bit for bit.
