@@ -22,7 +22,7 @@ pub use board::{
     ActiveAlert, Applied, Board, Card, Case, Entry, EscalationDue, HISTORY_LIMIT, Settings,
 };
 pub use event::AlertEvent;
-pub use view::{AlertView, CardView, TrendView, level_text};
+pub use view::{AlertView, CardView, TrendView, level_text, ward_of};
 /// What an alert event does to its alert (the scoring crate's `AlertKind`).
 pub use vigil_score::AlertKind as EventKind;
 pub use vigil_score::Level;

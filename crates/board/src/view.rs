@@ -71,6 +71,17 @@ pub struct TrendView {
     pub points: Vec<(i64, f64)>,
 }
 
+/// The ward of a location (`unit/room/bed`): the part before the first `/`, trimmed, or
+/// `unassigned` when there is none. The board groups cards by it, the drift metrics label
+/// by it and `vigil runin` reports by it.
+pub fn ward_of(location: Option<&str>) -> &str {
+    location
+        .and_then(|l| l.split('/').next())
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .unwrap_or("unassigned")
+}
+
 /// The level in words with a symbol (IEC 60601-1-8 alarm priorities: high, medium, low).
 pub fn level_text(level: Level) -> &'static str {
     match level {
@@ -84,13 +95,7 @@ impl CardView {
     /// The view of `card` at `now`.
     pub fn of(card: &Card<'_>, now: Timestamp) -> CardView {
         let case = card.case;
-        let ward = case
-            .location
-            .as_deref()
-            .and_then(|l| l.split('/').next())
-            .filter(|w| !w.is_empty())
-            .unwrap_or("unassigned")
-            .to_owned();
+        let ward = ward_of(case.location.as_deref()).to_owned();
         let alerts = case
             .alerts
             .values()

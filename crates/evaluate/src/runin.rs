@@ -257,7 +257,7 @@ pub fn report(
             .rev()
             .find_map(|e| e.location.clone())
             .or_else(|| w.location.clone());
-        let ward_name = ward_of(location.as_deref());
+        let ward_name = vigil_board::ward_of(location.as_deref()).to_owned();
         let hours = ((w.last.as_millis() - w.first.as_millis()).div_euclid(HOUR) + 1) as f64;
         let intervals = active_intervals(events, w.last);
         let in_alert: i64 = intervals
@@ -333,16 +333,6 @@ pub fn report(
         outcomes,
         counts,
     })
-}
-
-/// The ward of a location: the part before the first `/`, as the board groups cards.
-fn ward_of(location: Option<&str>) -> String {
-    location
-        .and_then(|l| l.split('/').next())
-        .map(str::trim)
-        .filter(|w| !w.is_empty())
-        .unwrap_or("unassigned")
-        .to_owned()
 }
 
 /// A patient's pages by level: one per decision raising or escalating an alert the board
@@ -506,13 +496,5 @@ mod tests {
         let mut f = record("risk", AlertKind::Raised, Level::Advisory, 5, "d5");
         f.suppressed = Some(serde_json::json!({"by": "watch"}));
         assert_eq!(pages(&[&a, &b, &c, &d, &e, &f]), [0, 1, 1]);
-    }
-
-    #[test]
-    fn a_ward_is_the_part_of_the_location_before_the_first_slash() {
-        assert_eq!(ward_of(Some("ward-7/bed-1")), "ward-7");
-        assert_eq!(ward_of(Some("icu")), "icu");
-        assert_eq!(ward_of(Some("/bed-1")), "unassigned");
-        assert_eq!(ward_of(None), "unassigned");
     }
 }

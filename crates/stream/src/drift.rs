@@ -109,13 +109,9 @@ impl Drift {
     }
 }
 
-/// The ward of a location: the part before the first `/`, cut to [`MAX_WARD_CHARS`].
+/// The ward of a location ([`vigil_board::ward_of`]), cut to [`MAX_WARD_CHARS`].
 pub fn ward_of(location: Option<&str>) -> String {
-    location
-        .and_then(|l| l.split('/').next())
-        .map(str::trim)
-        .filter(|w| !w.is_empty())
-        .unwrap_or("unassigned")
+    vigil_board::ward_of(location)
         .chars()
         .take(MAX_WARD_CHARS)
         .collect()
