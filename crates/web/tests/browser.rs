@@ -27,7 +27,11 @@ fn settings(brokers: &str) -> Settings {
     raw.kafka.alerts_topic = "alerts".into();
     raw.board.actions_topic = "actions".into();
     raw.board.listen = "127.0.0.1:0".into();
-    for (name, role) in [("nina", "nurse"), ("carl", "charge_nurse")] {
+    for (name, role) in [
+        ("nina", "nurse"),
+        ("carl", "charge_nurse"),
+        ("quinn", "quality"),
+    ] {
         raw.board.users.push(BoardUser {
             name: name.into(),
             role: role.into(),
@@ -211,4 +215,73 @@ async fn nurses_see_own_dismiss_and_escalate_alerts_in_a_real_browser() {
     stop.cancel();
     a.task.await.expect("A stopped").expect("A served");
     b.task.await.expect("B stopped").expect("B served");
+}
+
+/// A run-in's silent alerts in a real browser: quality staff see them apart, marked as
+/// not paged and with nothing to act on; a nurse on the same broker sees only the live
+/// alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quality_staff_see_a_run_ins_silent_alerts_and_nurses_never_do() {
+    let broker = MockBroker::start(1).expect("a broker");
+    broker.create_topic("alerts", 1).expect("topic");
+    broker.create_topic("actions", 1).expect("topic");
+    let brokers = broker.bootstrap_servers();
+    let s = settings(&brokers);
+    let stop = CancellationToken::new();
+    let a = vigil_web::app::start(&s.kafka, &s.board, stop.clone())
+        .await
+        .expect("board A");
+    let b = vigil_web::app::start(&s.kafka, &s.board, stop.clone())
+        .await
+        .expect("board B");
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("a producer");
+    let mut silent: serde_json::Value =
+        serde_json::from_str(&alert("s1", "P-RUN", "bed-4", "advisory", "risk", 4)).expect("JSON");
+    silent["silent"] = true.into();
+    publish(&producer, &silent.to_string()).await;
+    publish(
+        &producer,
+        &alert("l1", "P-LIVE", "bed-5", "urgent", "news2", 6),
+    )
+    .await;
+
+    let driver = chromedriver();
+    let c = browser(&driver).await;
+    let base_a = format!("http://127.0.0.1:{}/", a.addr.port());
+    let base_b = format!("http://localhost:{}/", b.addr.port());
+    sign_in(&c, &base_a, "quinn").await;
+    wait_text(&c, "#who", "quinn (quality)").await;
+    let section = wait_text(&c, "section.silent-run", "Silent run-in: 1 (not paged)").await;
+    assert!(
+        section.contains("SILENT RUN-IN: nobody was paged"),
+        "{section}"
+    );
+    assert!(section.contains("P-RUN"), "{section}");
+    // Nothing on a silent card can be acted on.
+    let accept = c
+        .find_all(Locator::Css(r#"section.silent-run button.accept"#))
+        .await
+        .expect("a query");
+    assert!(accept.is_empty());
+    wait_text(&c, r#"article[data-patient="P-LIVE"]"#, "!! urgent").await;
+
+    // A nurse sees the live alert and nothing of the run-in.
+    sign_in(&c, &base_b, "nina").await;
+    wait_text(&c, r#"article[data-patient="P-LIVE"]"#, "!! urgent").await;
+    let page = c
+        .find(Locator::Css("#board"))
+        .await
+        .expect("the board")
+        .text()
+        .await
+        .expect("its text");
+    assert!(
+        !page.contains("P-RUN") && !page.contains("Silent"),
+        "{page}"
+    );
+    c.close().await.expect("closed");
+    stop.cancel();
 }
