@@ -1,5 +1,6 @@
 //! Drift: what quality staff watch to see a feed change move the model's inputs. Per ward,
-//! recounted by the periodic sweep over every patient held:
+//! recounted over every patient held at every tenth periodic sweep (every 5 minutes by
+//! default) and when partitions move:
 //!
 //! - `vigil_ward_patients{ward}`: patients held;
 //! - `vigil_input_coverage_ratio{ward,parameter}`: the share of them with a current

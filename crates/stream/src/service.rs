@@ -236,6 +236,7 @@ pub async fn run(
         batches: 1,
         suppressions,
         outcome: Box::default(),
+        sweeps: 0,
     };
     let mut result = pipeline(&mut core, &mut intake, &mut committer, &shutdown).await;
     if result.is_ok() {
@@ -347,7 +348,7 @@ async fn pipeline(
                     core.deliver(committer, true).await?;
                     committer.finished().await?;
                     core.owned.release(&partitions);
-                    core.count_alerts();
+                    core.count_alerts(true);
                     let _ = done.send(());
                 }
                 Some(Intake::Stopped(why)) => {
@@ -442,7 +443,15 @@ struct Core<'a> {
     suppressions: crate::suppression::Suppressions,
     /// Where decisions are written, in place (no assessment moved per reading).
     outcome: Box<vigil_score::Outcome>,
+    /// Overdue sweeps made: the drift gauges are recounted every
+    /// [`DRIFT_EVERY_SWEEPS`]th, from the first.
+    sweeps: u64,
 }
+
+/// Sweeps between two counts of the drift gauges (every 5 minutes at the default
+/// `[service] overdue_check_ms` of 30 s): coverage and the score distribution move over
+/// hours, and their pass reads about 20 parameters per patient.
+const DRIFT_EVERY_SWEEPS: u64 = 10;
 
 impl Core<'_> {
     /// Processes a chunk of messages into the batch; what does not fit a full batch is
@@ -545,7 +554,7 @@ impl Core<'_> {
         for (partition, state) in restored {
             self.owned.install(partition, state);
         }
-        self.count_alerts();
+        self.count_alerts(true);
         self.readiness.set_restoring(0);
         Ok(())
     }
@@ -566,13 +575,18 @@ impl Core<'_> {
         if self.batch.outgoing.len() > before {
             self.batch.start();
         }
-        self.count_alerts();
+        self.sweeps += 1;
+        self.count_alerts(self.sweeps % DRIFT_EVERY_SWEEPS == 1);
     }
 
     /// Recounts the active- and overdue-alert gauges (a pass over every patient held:
-    /// done by the overdue sweep and after partitions move, not per batch).
-    fn count_alerts(&self) {
+    /// done by the overdue sweep and after partitions move, not per batch), and with
+    /// `drift` the drift gauges (a longer pass: every [`DRIFT_EVERY_SWEEPS`]th sweep).
+    fn count_alerts(&self, drift: bool) {
         self.metrics.set_alert_count(&self.owned.alert_count());
+        if !drift {
+            return;
+        }
         let engine = &self.settings.engine;
         let params = crate::drift::watched(&engine.risk);
         let drift = self
