@@ -1220,7 +1220,7 @@ mod tests {
             thresholds: Thresholds::bedside(),
             ..PolicyConfig::default()
         };
-        let mut w = Ward::new(bedside.clone());
+        let mut w = Ward::new(bedside);
         // RR 25 (3) + SBP 95 (2) = NEWS2 5; MEWS 3 (RR 2, SBP 1); qSOFA positive too,
         // but qSOFA does not page.
         let high = vitals(25.0, 95.0, 80.0);
@@ -1238,7 +1238,7 @@ mod tests {
             ]
         );
         // A single parameter scoring 3 alone (NEWS2 low-medium) never pages.
-        let mut w = Ward::new(bedside.clone());
+        let mut w = Ward::new(bedside);
         for minute in [0, 60, 120] {
             assert_eq!(w.at(minute, &vitals(25.0, 130.0, 80.0)), vec![]);
         }
