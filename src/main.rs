@@ -180,6 +180,10 @@ enum Command {
         /// training fold) and report its held-out figure (about five times the work).
         #[arg(long)]
         nested: bool,
+        /// With --nested, also choose inside each training fold between the features
+        /// offered and those plus each vital sign's 6-hour change (twice the work again).
+        #[arg(long, requires = "nested")]
+        nested_trends: bool,
     },
     /// Recalibrate a Vigil Risk model to a hospital's own labelled stays: a new intercept
     /// and slope of its log-odds (logistic recalibration), the threshold chosen on
@@ -580,6 +584,7 @@ fn main() -> ExitCode {
             labels,
             heldout_on,
             nested,
+            nested_trends,
         } => train(
             &path,
             labels.as_deref(),
@@ -588,7 +593,7 @@ fn main() -> ExitCode {
             seed,
             (measurement_times, physiological_only, trends, &without),
             &heldout_on,
-            nested,
+            (nested, nested_trends),
         ),
         Command::Recalibrate {
             format: _,
@@ -1137,7 +1142,7 @@ fn train(
     seed: u64,
     (measurement_times, physiological_only, trends, without): (bool, bool, bool, &[String]),
     heldout_on: &[PathBuf],
-    nested: bool,
+    (nested, nested_trends): (bool, bool),
 ) -> ExitCode {
     use vigil_evaluate::train;
     let mut options = train::Options {
@@ -1288,15 +1293,39 @@ fn train(
     }
     if nested {
         eprintln!("vigil train: nested cross-validation ...");
-        let h = train::nested(&table, &options, &features);
+        let with_trends = nested_trends.then(|| train::with_trends(features.clone()));
+        let trends_table = with_trends
+            .as_ref()
+            .map(|f| train::Table::extract(&stays, f, &options.config));
+        let mut candidates: Vec<(&train::Table, &[vigil_score::risk::Input])> =
+            vec![(&table, &features)];
+        if let (Some(t), Some(f)) = (&trends_table, &with_trends) {
+            candidates.push((t, f));
+        }
+        let (h, chosen) = train::nested(&candidates, &options);
         println!(
-            "  nested ({}-fold outer, penalty and threshold chosen inside each): utility {:.3}, AUROC {:.3}, {:.1} episodes/100 pt-days, {:.1} % of septic stays alerted",
+            "  nested ({}-fold outer, {} chosen inside each): utility {:.3}, AUROC {:.3}, {:.1} episodes/100 pt-days, {:.1} % of septic stays alerted",
             options.folds,
+            if nested_trends {
+                "features (with or without trends), penalty and threshold"
+            } else {
+                "penalty and threshold"
+            },
             h.utility,
             h.auroc,
             h.episodes,
             100.0 * h.sensitivity
         );
+        if nested_trends {
+            println!(
+                "  features chosen per fold: {}",
+                chosen
+                    .iter()
+                    .map(|&k| if k == 0 { "offered" } else { "with trends" })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
     }
     let text = trained.model.to_text();
     println!(

@@ -244,7 +244,7 @@ pub fn read_stays(path: &Path) -> Result<(Vec<Stay>, Counts), String> {
 }
 
 /// Held-out figures of one penalty (or of the chosen model).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Heldout {
     /// The penalty.
     pub lambda: f64,
@@ -781,45 +781,56 @@ pub fn heldout_on(trained: &Trained, training: &Table, other: &Table) -> Heldout
     h
 }
 
-/// Nested cross-validation: for each outer fold, the penalty and the threshold are chosen
-/// by an inner cross-validation on the other folds' stays only, and the model fitted on
-/// them estimates the outer fold's stays. The figures of those estimates, each at its own
-/// fold's chosen threshold: a held-out figure no choice has seen.
-pub fn nested(table: &Table, options: &Options, features: &[Input]) -> Heldout {
-    let outer = assign_folds(table.stays(), options.folds, options.seed);
-    let mut estimates = vec![0.0; table.labels.len()];
-    let mut alerted = vec![false; table.labels.len()];
+/// Nested cross-validation: for each outer fold, the feature set (one of `candidates`,
+/// each a table of the same stays with the features it reads), the penalty and the
+/// threshold are chosen by an inner cross-validation on the other folds' stays only (the
+/// best inner held-out utility; on a tie, the earlier candidate), and the model fitted
+/// on them estimates the outer fold's stays. Returns the figures of those estimates, each
+/// at its own fold's chosen threshold (a held-out figure no choice has seen), and the
+/// candidate chosen in each fold.
+pub fn nested(candidates: &[(&Table, &[Input])], options: &Options) -> (Heldout, Vec<usize>) {
+    let Some(&(first, _)) = candidates.first() else {
+        return (Heldout::default(), Vec::new());
+    };
+    let outer = assign_folds(first.stays(), options.folds, options.seed);
+    let mut estimates = vec![0.0; first.labels.len()];
+    let mut alerted = vec![false; first.labels.len()];
+    let mut chosen_sets = Vec::with_capacity(options.folds);
     for fold in 0..options.folds {
-        let inner_stays: Vec<usize> = (0..table.stays()).filter(|&s| outer[s] != fold).collect();
-        let inner = table.subset(&inner_stays);
+        let inner_stays: Vec<usize> = (0..first.stays()).filter(|&s| outer[s] != fold).collect();
         let inner_options = Options {
             seed: options.seed.wrapping_add(1 + fold as u64),
             ..options.clone()
         };
-        let chosen = train(&inner, &inner_options, features, &[]);
+        let mut best: Option<(usize, Heldout)> = None;
+        for (k, (table, features)) in candidates.iter().enumerate() {
+            let inner = table.subset(&inner_stays);
+            let h = train(&inner, &inner_options, features, &[]).heldout[0];
+            if best.is_none_or(|(_, b)| h.utility > b.utility) {
+                best = Some((k, h));
+            }
+        }
+        let Some((k, chosen)) = best else {
+            continue;
+        };
+        chosen_sets.push(k);
+        let (table, features) = candidates[k];
         let train_rows = rows_where(table, &outer, |f| f != fold);
-        let model = fit(
-            table,
-            &train_rows,
-            features,
-            options.bins,
-            chosen.heldout[0].lambda,
-        );
-        let threshold = chosen.heldout[0].threshold;
+        let model = fit(table, &train_rows, features, options.bins, chosen.lambda);
         for s in (0..table.stays()).filter(|&s| outer[s] == fold) {
             for r in table.starts[s]..table.starts[s + 1] {
                 estimates[r] = probability(log_odds(&model, table.row(r)));
-                alerted[r] = percent(estimates[r]) >= threshold;
+                alerted[r] = percent(estimates[r]) >= chosen.threshold;
             }
         }
     }
     // Alerted hours as estimates of 1 or 0 at a threshold of 50 %: each fold's own
     // threshold already applied.
     let as_alerts: Vec<f64> = alerted.iter().map(|&a| f64::from(u8::from(a))).collect();
-    let mut h = at_threshold(table, &as_alerts, f64::NAN, 50);
+    let mut h = at_threshold(first, &as_alerts, f64::NAN, 50);
     h.threshold = 0;
-    h.auroc = auroc(&table.labels, &estimates);
-    h
+    h.auroc = auroc(&first.labels, &estimates);
+    (h, chosen_sets)
 }
 
 /// Area under the ROC curve of `scores` for `labels` (ties count half).
@@ -845,4 +856,54 @@ pub fn auroc(labels: &[bool], scores: &[f64]) -> f64 {
         below += n;
     }
     area / (neg as f64 * pos as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `stays` stays of 30 hours, a third septic from hour 20; the one feature is 1 in the
+    /// hours labelled septic and 0 otherwise when `informative`, else the same for every
+    /// stay (it says nothing).
+    fn table(stays: usize, informative: bool) -> Table {
+        let mut t = Table {
+            width: 1,
+            ..Table::default()
+        };
+        for s in 0..stays {
+            t.names.push(format!("s{s:03}"));
+            t.starts.push(t.labels.len());
+            for h in 0..30 {
+                let label = s % 3 == 0 && h >= 14;
+                t.labels.push(label);
+                t.values.push(if informative {
+                    f64::from(u8::from(label))
+                } else {
+                    f64::from(u8::from(h % 2 == 0))
+                });
+            }
+        }
+        t.starts.push(t.labels.len());
+        t
+    }
+
+    #[test]
+    fn nested_cross_validation_chooses_the_informative_features_in_every_fold() {
+        let input = [Input::Reading(Param::HeartRate, Stat::Now)];
+        let (good, noise) = (table(60, true), table(60, false));
+        let options = Options {
+            lambdas: vec![1.0],
+            ..Options::default()
+        };
+        // The informative set second: chosen on its merit, not by its place.
+        let (h, chosen) = nested(&[(&noise, &input), (&good, &input)], &options);
+        assert_eq!(chosen, vec![1; options.folds]);
+        assert!(h.utility > 0.5, "{h:?}");
+        assert!(h.auroc > 0.99, "{h:?}");
+        // Noise alone is chosen when it is the only candidate, and does worse.
+        let (alone, chosen) = nested(&[(&noise, &input)], &options);
+        assert_eq!(chosen, vec![0; options.folds]);
+        assert!(alone.utility < h.utility, "{alone:?} {h:?}");
+        assert!(alone.auroc < 0.6, "{alone:?}");
+    }
 }
