@@ -338,12 +338,39 @@ impl Board {
                 });
             }
             ActionKind::Note { text }
-                if text.trim().is_empty() || text.chars().count() > NOTE_LIMIT =>
+                if text.trim().is_empty()
+                    || text.chars().count() > NOTE_LIMIT
+                    || text.chars().any(hidden) =>
             {
                 return Err(Refusal::Invalid {
                     field: "text",
-                    value: shorten(text),
-                    expected: format!("1-{NOTE_LIMIT} characters"),
+                    value: shorten(&text.chars().filter(|c| !hidden(*c)).collect::<String>()),
+                    expected: format!(
+                        "1-{NOTE_LIMIT} characters, none of them a control character (NUL, \
+                         escape) or a bidirectional override"
+                    ),
+                });
+            }
+            // A stop lasts the encounter it is taken in; without one it would never end
+            // (a later encounter's alerts would be silenced), so it is refused.
+            ActionKind::Stop if case.encounter_id.is_none() => {
+                return Err(Refusal::Invalid {
+                    field: "encounter_id",
+                    value: "none".into(),
+                    expected: "a case whose feed names its encounter: a stop lasts the \
+                               encounter it is taken in, and this patient's feed sends none \
+                               (watch the patient instead)"
+                        .into(),
+                });
+            }
+            ActionKind::Escalate if case.tier >= settings.max_tier => {
+                return Err(Refusal::Invalid {
+                    field: "tier",
+                    value: case.tier.to_string(),
+                    expected: format!(
+                        "below the highest tier, {}: the case is already there",
+                        settings.max_tier
+                    ),
                 });
             }
             _ => {}
@@ -432,6 +459,14 @@ fn due(case: &Case, level: Level, since: Timestamp, settings: &Settings) -> Opti
     }
     let after = settings.escalate_after[level as usize]?;
     Some(since.plus(Span::millis(after.as_millis() * i64::from(case.tier + 1))))
+}
+
+/// A character that must not reach a screen from a note: a control character (NUL,
+/// escape, line breaks aside) or a bidirectional override or isolate, which can make
+/// text read otherwise than it is.
+fn hidden(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }
 
 fn shorten(s: &str) -> String {

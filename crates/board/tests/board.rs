@@ -686,3 +686,110 @@ fn a_silent_alert_is_on_the_silent_board_only_and_never_escalates_or_takes_actio
     b.apply_alert(silent("s3", "P1", EventKind::Resolved, Level::Urgent, 604));
     assert_eq!(b.silent_cards(at(605), &settings()).len(), 1);
 }
+
+/// Issue 31: a stop on a case whose feed names no encounter would never end.
+#[test]
+fn a_stop_needs_an_encounter_to_end_with() {
+    let s = settings();
+    let mut b = Board::new();
+    b.apply_alert(AlertEvent {
+        encounter_id: None,
+        ..event("1", "P1", "news2", EventKind::Raised, Level::Emergency, 0)
+    });
+    let stop = action("s1", "P1", ActionKind::Stop, "carl", Role::ChargeNurse, 1);
+    let refused = b.apply_action(stop, &s).expect_err("no encounter");
+    assert!(
+        matches!(
+            refused,
+            Refusal::Invalid {
+                field: "encounter_id",
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    assert!(!b.case("P1").expect("a case").stopped);
+    // With an encounter, the same stop is taken.
+    b.apply_alert(event(
+        "2",
+        "P2",
+        "news2",
+        EventKind::Raised,
+        Level::Emergency,
+        0,
+    ));
+    let stop = action("s2", "P2", ActionKind::Stop, "carl", Role::ChargeNurse, 1);
+    assert_eq!(b.apply_action(stop, &s), Ok(Applied::Applied));
+}
+
+/// Issue 31: a nurse escalated by hand to tier 8 of 3; a note carried NUL, escape and a
+/// bidirectional override.
+#[test]
+fn escalation_stops_at_the_highest_tier_and_notes_carry_no_hidden_characters() {
+    let s = settings();
+    let mut b = Board::new();
+    b.apply_alert(event(
+        "1",
+        "P1",
+        "news2",
+        EventKind::Raised,
+        Level::Urgent,
+        0,
+    ));
+    for tier in 1..=s.max_tier {
+        let up = action(
+            &format!("e{tier}"),
+            "P1",
+            ActionKind::Escalate,
+            "nina",
+            Role::Nurse,
+            i64::from(tier),
+        );
+        assert_eq!(b.apply_action(up, &s), Ok(Applied::Applied), "{tier}");
+    }
+    let beyond = action("e9", "P1", ActionKind::Escalate, "nina", Role::Nurse, 9);
+    assert!(matches!(
+        b.apply_action(beyond, &s),
+        Err(Refusal::Invalid { field: "tier", .. })
+    ));
+    assert_eq!(b.case("P1").expect("a case").tier, s.max_tier);
+    for (i, text) in [
+        "a\u{0}b",
+        "\u{1b}[2Jcleared",
+        "ok \u{202E}etaD",
+        "x\u{2066}y",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let note = action(
+            &format!("n{i}"),
+            "P1",
+            ActionKind::Note {
+                text: (*text).into(),
+            },
+            "nina",
+            Role::Nurse,
+            10,
+        );
+        assert!(
+            matches!(
+                b.apply_action(note, &s),
+                Err(Refusal::Invalid { field: "text", .. })
+            ),
+            "{text:?}"
+        );
+    }
+    // Line breaks and ordinary text are a note.
+    let fine = action(
+        "n9",
+        "P1",
+        ActionKind::Note {
+            text: "seen at 10:05,\nfluids started".into(),
+        },
+        "nina",
+        Role::Nurse,
+        10,
+    );
+    assert_eq!(b.apply_action(fine, &s), Ok(Applied::Applied));
+}

@@ -8,7 +8,9 @@
 //! - A **watch** ("alert me again after N minutes") suppresses until `at + minutes` (wall
 //!   clock, as on the board); a later watch replaces it.
 //! - A **stop** ("no more alerts this encounter", charge nurses and administrators)
-//!   suppresses while the patient's encounter is the one it was taken in.
+//!   suppresses while the patient's encounter is the one it was taken in. A stop taken in
+//!   no encounter (the feed sends none for the patient) is not honoured: it would never
+//!   end, and would silence the patient's next encounter.
 //! - Either applies only within the encounter it was taken in: a new encounter ends it.
 //! - An action is honoured only if its role may take it ([`vigil_board::Role::may`]): a
 //!   nurse's stop forged onto the topic changes nothing.
@@ -70,6 +72,9 @@ impl Suppressions {
                     Some((until, a.user.clone(), a.encounter_id.clone()));
                 true
             }
+            // A stop lasts the encounter it was taken in: one taken in none would never
+            // end, so it is not honoured (the board refuses it too).
+            ActionKind::Stop if a.encounter_id.is_none() => false,
             ActionKind::Stop => {
                 map.entry(a.patient_id.clone()).or_default().stop =
                     Some((a.user.clone(), a.encounter_id.clone()));
@@ -290,5 +295,25 @@ mod tests {
             assert!(!t.apply(&action(kind, Role::Admin, Some("E1"))));
         }
         assert_eq!(t.lookup("P1", Some("E1"), at("2026-11-23T10:10:00Z")), None);
+    }
+
+    /// Issue 31: a charge nurse's stop on a patient whose feed names no encounter never
+    /// ended, so the emergency of the patient's next encounter was published suppressed.
+    #[test]
+    fn a_stop_taken_in_no_encounter_silences_nothing_then_or_later() {
+        let s = Suppressions::new();
+        assert!(!s.apply(&action(ActionKind::Stop, Role::ChargeNurse, None)));
+        assert_eq!(s.lookup("P1", None, at("2026-11-23T10:10:00Z")), None);
+        assert_eq!(
+            s.lookup("P1", Some("ENC-NEW"), at("2026-11-23T12:00:00Z")),
+            None
+        );
+        // A stop taken in an encounter still ends with it, whatever comes next.
+        assert!(s.apply(&action(ActionKind::Stop, Role::ChargeNurse, Some("E1"))));
+        assert_eq!(s.lookup("P1", None, at("2026-11-23T12:00:00Z")), None);
+        assert_eq!(
+            s.lookup("P1", Some("ENC-NEW"), at("2026-11-23T12:00:00Z")),
+            None
+        );
     }
 }

@@ -1557,14 +1557,25 @@ async fn watches_and_stops_from_the_board_mark_alerts_suppressed_and_forged_ones
             "nurse",
             ago(5),
         ),
+        // A stop taken where the feed named no encounter would never end: not honoured
+        // (issue 31), so this patient's alerts page.
+        (
+            "NO-ENC",
+            json!({"kind": "stop"}),
+            "carl",
+            "charge_nurse",
+            ago(5),
+        ),
     ];
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &h.config.kafka.brokers)
         .create()
         .expect("producer");
     for (i, (patient, kind, user, role, at)) in actions.iter().enumerate() {
+        // The stopped patient's stop is taken in its encounter, as the board takes it.
+        let encounter = (*patient == "STOPPED").then_some("ENC-S");
         let mut a = json!({"action_id": format!("x{i}"), "patient_id": patient,
-            "encounter_id": null, "user": user, "role": role, "at": at});
+            "encounter_id": encounter, "user": user, "role": role, "at": at});
         for (k, v) in kind.as_object().expect("an object") {
             a[k] = v.clone();
         }
@@ -1579,11 +1590,19 @@ async fn watches_and_stops_from_the_board_mark_alerts_suppressed_and_forged_ones
             .expect("delivered");
     }
     let (stop, task) = h.start();
-    let patients = ["WATCHED", "EXPIRED", "STOPPED", "FORGED"];
+    let patients = ["WATCHED", "EXPIRED", "STOPPED", "FORGED", "NO-ENC"];
     let mut feed = Vec::new();
     for p in patients {
         feed.extend(vitals(p, 0, 16, 130, 80));
         feed.extend(vitals(p, 30, 26, 92, 135));
+    }
+    // The stopped patient's feed names the encounter the stop was taken in.
+    for (_, event) in &mut feed {
+        if event.contains("\"STOPPED\"") {
+            let mut v: Value = serde_json::from_str(event).expect("JSON");
+            v["encounter_id"] = json!("ENC-S");
+            *event = v.to_string();
+        }
     }
     send_all(&h, feed).await;
     let alerts = h.reader(&h.config.kafka.alerts_topic);
@@ -1603,6 +1622,7 @@ async fn watches_and_stops_from_the_board_mark_alerts_suppressed_and_forged_ones
         json!({"by": "stop", "until": null, "user": "carl"})
     );
     assert_eq!(suppressed("EXPIRED"), Value::Null);
+    assert_eq!(suppressed("NO-ENC"), Value::Null);
     assert_eq!(suppressed("FORGED"), Value::Null);
     // A suppressed decision is still published in full.
     let w = &alerts_of(&seen, "WATCHED", "news2")[0];
