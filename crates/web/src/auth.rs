@@ -163,7 +163,17 @@ impl Sessions {
     }
 }
 
-/// Failed sign-ins per user name, to refuse guessing.
+/// The longest user name a configuration accepts (`[[board.users]] name`), in bytes: a
+/// longer one cannot be a user, and is refused before anything is recorded or hashed.
+pub const MAX_NAME_BYTES: usize = 64;
+
+/// Most names whose failures are kept at once: a client without a session can make up
+/// names, so the table is bounded (expired names are dropped first, then the name whose
+/// latest failure is oldest).
+pub const MAX_TRACKED_NAMES: usize = 10_000;
+
+/// Failed sign-ins per user name, to refuse guessing. Bounded: names of at most
+/// [`MAX_NAME_BYTES`], at most `limit` failures each, at most [`MAX_TRACKED_NAMES`] names.
 #[derive(Debug)]
 pub struct LoginLimiter {
     failures: HashMap<String, Vec<Timestamp>>,
@@ -193,17 +203,44 @@ impl LoginLimiter {
         self.recent(name, now) < self.limit
     }
 
-    /// Records a failed attempt.
+    /// Records a failed attempt (not for a name longer than [`MAX_NAME_BYTES`], which no
+    /// user has).
     pub fn failed(&mut self, name: &str, now: Timestamp) {
+        if name.len() > MAX_NAME_BYTES {
+            return;
+        }
         let since = now.minus(self.window);
+        if !self.failures.contains_key(name) && self.failures.len() >= MAX_TRACKED_NAMES {
+            self.failures
+                .retain(|_, f| f.last().is_some_and(|t| *t > since));
+            if self.failures.len() >= MAX_TRACKED_NAMES
+                && let Some(oldest) = self
+                    .failures
+                    .iter()
+                    .min_by_key(|(_, f)| f.last().copied())
+                    .map(|(n, _)| n.clone())
+            {
+                self.failures.remove(&oldest);
+            }
+        }
         let f = self.failures.entry(name.to_owned()).or_default();
         f.retain(|t| *t > since);
         f.push(now);
+        // Only the latest `limit` failures decide anything.
+        let keep = self.limit.max(1);
+        if f.len() > keep {
+            f.drain(..f.len() - keep);
+        }
     }
 
     /// Records a successful sign-in: the name's failures are forgotten.
     pub fn succeeded(&mut self, name: &str) {
         self.failures.remove(name);
+    }
+
+    /// How many names have failures kept.
+    pub fn tracked(&self) -> usize {
+        self.failures.len()
     }
 }
 
@@ -225,6 +262,36 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 31: every failed name was kept forever, and names could be megabytes.
+    #[test]
+    fn the_failure_table_is_bounded_in_names_length_and_entries() {
+        let t0 = Timestamp::from_millis(1_800_000_000_000);
+        let mut l = LoginLimiter::new(5, Span::minutes(15));
+        // A name no user can have is not recorded.
+        l.failed(&"x".repeat(MAX_NAME_BYTES + 1), t0);
+        assert_eq!(l.tracked(), 0);
+        // Made-up names beyond the cap: the table stays at the cap, the newest kept.
+        for i in 0..MAX_TRACKED_NAMES + 100 {
+            l.failed(&format!("n{i}"), t0.plus(Span::millis(i as i64)));
+        }
+        assert_eq!(l.tracked(), MAX_TRACKED_NAMES);
+        // The oldest were evicted to make room.
+        assert_eq!(l.recent("n0", t0.plus(Span::minutes(1))), 0);
+        assert_eq!(l.recent("n100", t0.plus(Span::minutes(1))), 1);
+        let newest = format!("n{}", MAX_TRACKED_NAMES + 99);
+        assert_eq!(l.recent(&newest, t0.plus(Span::minutes(1))), 1);
+        // Once their window has passed, old names make room before anyone is evicted.
+        let later = t0.plus(Span::minutes(16));
+        l.failed("someone", later);
+        assert_eq!(l.tracked(), 1);
+        // One name keeps at most `limit` failures, and is still refused at the limit.
+        for k in 0..50 {
+            l.failed("nina", later.plus(Span::millis(k)));
+        }
+        assert_eq!(l.failures["nina"].len(), 5);
+        assert!(!l.allowed("nina", later.plus(Span::seconds(1))));
+    }
 
     const T0: i64 = 1_795_428_000_000;
 

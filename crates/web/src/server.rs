@@ -425,6 +425,10 @@ async fn login(
     if let Err(d) = same_origin(&headers) {
         return d.into_response();
     }
+    // No user has a longer name: refused before anything is recorded or hashed.
+    if c.user.len() > crate::auth::MAX_NAME_BYTES {
+        return refuse(StatusCode::UNAUTHORIZED, "wrong user name or password");
+    }
     let now = (s.now)();
     if !lock(&s.limiter).allowed(&c.user, now) {
         return refuse(
