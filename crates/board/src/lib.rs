@@ -14,7 +14,7 @@
 mod action;
 mod board;
 mod event;
-mod rfc3339;
+pub mod rfc3339;
 mod view;
 
 pub use action::{Action, ActionKind, NOTE_LIMIT, Refusal, Role};

@@ -48,17 +48,12 @@ struct AlertRecord {
     rule: String,
     kind: AlertKind,
     level: Level,
-    #[serde(deserialize_with = "rfc3339")]
+    #[serde(deserialize_with = "vigil_board::rfc3339::deserialize")]
     observed_at: Timestamp,
     #[serde(default)]
     suppressed: Option<serde_json::Value>,
     #[serde(default)]
     silent: bool,
-}
-
-fn rfc3339<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-    let s = String::deserialize(d)?;
-    Timestamp::parse_rfc3339(&s).map_err(serde::de::Error::custom)
 }
 
 /// One ward's burden.
