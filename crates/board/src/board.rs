@@ -176,7 +176,7 @@ impl EscalationDue {
 }
 
 /// The board's state.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Board {
     cases: BTreeMap<String, Case>,
     /// Silent alerts (the service's run-in): cases of their own, which quality staff see
@@ -376,6 +376,42 @@ impl Board {
             _ => {}
         }
         Ok(())
+    }
+
+    /// One patient's live and silent cases, as they are (for a rebuild of that patient).
+    pub(crate) fn patient(&self, patient_id: &str) -> (Option<Case>, Option<Case>) {
+        (
+            self.cases.get(patient_id).cloned(),
+            self.silent.get(patient_id).cloned(),
+        )
+    }
+
+    /// Puts back one patient's cases as [`Board::patient`] returned them, and forgets the
+    /// ids of `reapplied` (the events about to be applied again), so that they apply.
+    pub(crate) fn restore(
+        &mut self,
+        patient_id: &str,
+        (live, silent): (Option<Case>, Option<Case>),
+        reapplied: impl IntoIterator<Item = String>,
+    ) {
+        for (cases, case) in [(&mut self.cases, live), (&mut self.silent, silent)] {
+            match case {
+                Some(c) => {
+                    cases.insert(patient_id.to_owned(), c);
+                }
+                None => {
+                    cases.remove(patient_id);
+                }
+            }
+        }
+        for id in reapplied {
+            self.seen.remove(&id);
+        }
+    }
+
+    /// Whether an event with this id (`alert:…` or `action:…`) was applied.
+    pub(crate) fn has_seen(&self, id: &str) -> bool {
+        self.seen.contains(id)
     }
 
     /// The cards on the board at `now`: highest level first, then the longest waiting.

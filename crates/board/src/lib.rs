@@ -14,7 +14,9 @@
 mod action;
 mod board;
 mod event;
+mod fold;
 pub mod rfc3339;
+mod signing;
 mod view;
 
 pub use action::{Action, ActionKind, NOTE_LIMIT, Refusal, Role};
@@ -22,6 +24,8 @@ pub use board::{
     ActiveAlert, Applied, Board, Card, Case, Entry, EscalationDue, HISTORY_LIMIT, Settings,
 };
 pub use event::AlertEvent;
+pub use fold::{Event, Fold, Folded, Position, Topic};
+pub use signing::{ActionKey, MIN_KEY_BYTES, SIGNATURE_HEADER, Unverified};
 pub use view::{AlertView, CardView, TrendView, level_text, ward_of};
 /// What an alert event does to its alert (the scoring crate's `AlertKind`).
 pub use vigil_score::AlertKind as EventKind;

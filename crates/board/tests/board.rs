@@ -4,7 +4,8 @@
 
 use proptest::prelude::*;
 use vigil_board::{
-    Action, ActionKind, AlertEvent, Applied, Board, EventKind, Level, Refusal, Role, Settings,
+    Action, ActionKind, AlertEvent, Applied, Board, Event, EventKind, Fold, Level, Position,
+    Refusal, Role, Settings, Topic,
 };
 use vigil_score::{Span, Timestamp};
 
@@ -792,4 +793,125 @@ fn escalation_stops_at_the_highest_tier_and_notes_carry_no_hidden_characters() {
         10,
     );
     assert_eq!(b.apply_action(fine, &s), Ok(Applied::Applied));
+}
+
+fn pos(minute: i64, topic: Topic, offset: i64) -> Position {
+    Position {
+        time_ms: T0 + minute * 60_000,
+        topic,
+        partition: 0,
+        offset,
+    }
+}
+
+/// Issue 31: an action read before its patient's alert was refused ("no case") and lost,
+/// so a board that read the topics in another interleaving showed another state.
+#[test]
+fn an_action_read_before_its_alert_is_applied_once_the_alert_arrives() {
+    let s = settings();
+    let raised = event("e1", "P1", "news2", EventKind::Raised, Level::Emergency, 0);
+    let accept = action("a1", "P1", ActionKind::Accept, "alice", Role::Nurse, 1);
+    let mut f = Fold::new(10 * 60_000);
+    let early = f.apply(pos(1, Topic::Actions, 0), Event::Action(accept.clone()), &s);
+    assert_eq!(early.outcome, Err(Refusal::NoCase));
+    let late = f.apply(
+        pos(0, Topic::Alerts, 0),
+        Event::Alert(Box::new(raised.clone())),
+        &s,
+    );
+    assert!(late.reordered, "{late:?}");
+    assert_eq!(late.outcome, Ok(Applied::Applied));
+    assert_eq!(
+        f.board().case("P1").and_then(|c| c.owner.as_deref()),
+        Some("alice")
+    );
+    // The same board as one that read them in order.
+    let mut ordered = Board::new();
+    ordered.apply_alert(raised);
+    ordered.apply_action(accept, &s).expect("accepted");
+    assert_eq!(f.board(), &ordered);
+}
+
+/// Events older than the horizon are no longer reordered: they are applied after what
+/// is already there and said to be late, never dropped.
+#[test]
+fn an_event_older_than_the_horizon_is_applied_late_not_dropped() {
+    let s = settings();
+    let mut f = Fold::new(10 * 60_000);
+    let first = event("e1", "P1", "news2", EventKind::Raised, Level::Urgent, 0);
+    let second = event("e2", "P1", "mews", EventKind::Raised, Level::Emergency, 30);
+    f.apply(pos(30, Topic::Alerts, 1), Event::Alert(Box::new(second)), &s);
+    // Exactly at the horizon's edge an event is still put in its place ...
+    let edge = event("e0", "P1", "qsofa", EventKind::Raised, Level::Advisory, 20);
+    let folded = f.apply(pos(20, Topic::Alerts, 0), Event::Alert(Box::new(edge)), &s);
+    assert!(folded.reordered && !folded.late, "{folded:?}");
+    // ... one millisecond older is late.
+    let mut older = pos(20, Topic::Alerts, 2);
+    older.time_ms -= 1;
+    let folded = f.apply(older, Event::Alert(Box::new(first)), &s);
+    assert!(folded.late && !folded.reordered, "{folded:?}");
+    assert_eq!(folded.outcome, Ok(Applied::Applied));
+    let case = f.board().case("P1").expect("a case");
+    assert_eq!(case.alerts.len(), 3, "nothing dropped");
+}
+
+fn arb_message() -> impl Strategy<Value = (u8, u8, u8, i64, i64)> {
+    // patient, what (alert kinds then action kinds), level, minute, arrival delay (s)
+    (0u8..3, 0u8..9, 0u8..3, 0i64..90, 0i64..540)
+}
+
+proptest! {
+    /// Whatever the interleaving in which the two topics arrive (each message at most
+    /// nine minutes late, within the ten-minute horizon), the fold ends in the state of
+    /// the same messages applied in their defined order, and so does a board that read
+    /// all of them at once in that order (a restart).
+    #[test]
+    fn any_arrival_order_folds_into_the_defined_order(msgs in prop::collection::vec(arb_message(), 1..50)) {
+        let s = settings();
+        let kinds = [EventKind::Raised, EventKind::Escalated, EventKind::Overdue, EventKind::Resolved];
+        let rules = ["news2", "mews", "septic_shock"];
+        let mut made: Vec<(Position, Event, i64)> = Vec::new();
+        for (i, &(p, what, l, minute, delay)) in msgs.iter().enumerate() {
+            let patient = format!("P{p}");
+            let i64i = i as i64;
+            let (topic, ev) = if what < 4 {
+                let rule = rules[usize::from(l)];
+                (Topic::Alerts, Event::Alert(Box::new(event(&format!("e{i}"), &patient, rule, kinds[usize::from(what)], Level::ALL[usize::from(l)], minute))))
+            } else {
+                let kind = match what {
+                    4 => ActionKind::Accept,
+                    5 => ActionKind::Dismiss { reason: "artefact".into() },
+                    6 => ActionKind::Watch { minutes: 30 },
+                    7 => ActionKind::Stop,
+                    _ => ActionKind::Escalate,
+                };
+                (Topic::Actions, Event::Action(action(&format!("a{i}"), &patient, kind, "carol", Role::ChargeNurse, minute)))
+            };
+            let at = Position { time_ms: T0 + minute * 60_000, topic, partition: i32::from(p), offset: i64i };
+            made.push((at, ev, at.time_ms + delay * 1000));
+        }
+        let mut sorted = made.clone();
+        sorted.sort_by_key(|(at, _, _)| *at);
+        let mut reference = Board::new();
+        for (_, e, _) in &sorted {
+            let _ = match e.clone() {
+                Event::Alert(a) => Ok(reference.apply_alert(*a)),
+                Event::Action(a) => reference.apply_action(a, &s),
+            };
+        }
+        let mut arrival = made.clone();
+        arrival.sort_by_key(|(at, _, arrives)| (*arrives, *at));
+        let mut live = Fold::new(10 * 60_000);
+        for (at, e, _) in arrival {
+            let folded = live.apply(at, e, &s);
+            prop_assert!(!folded.late);
+        }
+        prop_assert_eq!(live.board(), &reference);
+        let mut restarted = Fold::new(10 * 60_000);
+        for (at, e, _) in sorted {
+            let folded = restarted.apply(at, e, &s);
+            prop_assert!(!folded.reordered && !folded.late);
+        }
+        prop_assert_eq!(restarted.board(), &reference);
+    }
 }
