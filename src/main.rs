@@ -295,6 +295,10 @@ enum Command {
     /// first line of standard input and prints its argon2id hash (PHC form, random salt).
     /// The password itself is never stored.
     HashPassword,
+    /// Make the key boards sign actions with and the service checks them against: prints
+    /// 32 random bytes as hex, for the file `[board] action_key_file` names (readable by
+    /// the boards and the service only).
+    ActionKey,
     /// Validate a configuration file and explain every error (exit 1 if any).
     CheckConfig {
         /// Configuration file.
@@ -612,6 +616,16 @@ fn main() -> ExitCode {
             seed,
         ),
         Command::HashPassword => hash_password(),
+        Command::ActionKey => match vigil_web::auth::new_action_key() {
+            Ok(key) => {
+                println!("{key}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vigil action-key: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Runin {
             alerts,
             observations,

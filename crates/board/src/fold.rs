@@ -121,6 +121,14 @@ impl Fold {
         }
     }
 
+    /// `board` as it is (events already applied), folded on from here.
+    pub fn from_board(board: Board, horizon_ms: i64) -> Fold {
+        Fold {
+            board,
+            ..Fold::new(horizon_ms)
+        }
+    }
+
     /// The board.
     pub fn board(&self) -> &Board {
         &self.board
@@ -161,10 +169,13 @@ impl Fold {
             };
         }
         let board = &self.board;
-        let recent = self.patients.entry(patient.clone()).or_insert_with(|| Recent {
-            before: board.patient(&patient),
-            positions: VecDeque::new(),
-        });
+        let recent = self
+            .patients
+            .entry(patient.clone())
+            .or_insert_with(|| Recent {
+                before: board.patient(&patient),
+                positions: VecDeque::new(),
+            });
         let reordered = recent.positions.back().is_some_and(|last| *last > at);
         let outcome = if reordered {
             let i = recent.positions.partition_point(|p| *p < at);
@@ -187,7 +198,12 @@ impl Fold {
 
     /// Puts `patient`'s cases back as they were before their kept events and applies
     /// those again in order; the outcome of the one at `at`.
-    fn rebuild(&mut self, patient: &str, at: Position, settings: &Settings) -> Result<Applied, Refusal> {
+    fn rebuild(
+        &mut self,
+        patient: &str,
+        at: Position,
+        settings: &Settings,
+    ) -> Result<Applied, Refusal> {
         let Some(recent) = self.patients.get(patient) else {
             return Ok(Applied::Duplicate);
         };

@@ -66,7 +66,7 @@ impl ActionKey {
              action-key` writes",
             2 * MIN_KEY_BYTES
         );
-        if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(format!("not hex digits; {expected}"));
         }
         let bytes: Vec<u8> = (0..text.len())

@@ -840,7 +840,11 @@ fn an_event_older_than_the_horizon_is_applied_late_not_dropped() {
     let mut f = Fold::new(10 * 60_000);
     let first = event("e1", "P1", "news2", EventKind::Raised, Level::Urgent, 0);
     let second = event("e2", "P1", "mews", EventKind::Raised, Level::Emergency, 30);
-    f.apply(pos(30, Topic::Alerts, 1), Event::Alert(Box::new(second)), &s);
+    f.apply(
+        pos(30, Topic::Alerts, 1),
+        Event::Alert(Box::new(second)),
+        &s,
+    );
     // Exactly at the horizon's edge an event is still put in its place ...
     let edge = event("e0", "P1", "qsofa", EventKind::Raised, Level::Advisory, 20);
     let folded = f.apply(pos(20, Topic::Alerts, 0), Event::Alert(Box::new(edge)), &s);

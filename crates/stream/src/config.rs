@@ -206,6 +206,15 @@ pub struct BoardSection {
     pub proxy_groups_header: String,
     /// Which group gives which role (`group = "role"`).
     pub proxy_roles: BTreeMap<String, String>,
+    /// The file holding the key actions are signed with (hex, from `vigil action-key`),
+    /// shared by every board and by the service when `[alerts] board_actions` is on.
+    pub action_key_file: String,
+    /// The address pages are served from as browsers see it (`https://board.example.org`),
+    /// when a proxy serves the board under another scheme or host; empty: this server's
+    /// own scheme and the request's `Host`.
+    pub public_origin: String,
+    /// The most connections served at once; more are closed at once.
+    pub max_connections: usize,
 }
 
 /// One `[[board.users]]` entry.
@@ -227,6 +236,9 @@ impl Default for BoardSection {
             actions_topic: "vigil.actions".into(),
             tls_cert: String::new(),
             tls_key: String::new(),
+            action_key_file: String::new(),
+            public_origin: String::new(),
+            max_connections: 2048,
             session_minutes: 720,
             login_attempts: 5,
             login_window_minutes: 15,
@@ -272,6 +284,13 @@ pub struct BoardSettings {
     pub users: Vec<(String, vigil_board::Role, String)>,
     /// Trusted proxies and their headers, if any.
     pub proxy: Option<ProxySettings>,
+    /// The file holding the key actions are signed with (read at start).
+    pub action_key_file: Option<std::path::PathBuf>,
+    /// The only `Origin` state-changing requests may come from, when set (scheme, host
+    /// and port, no path).
+    pub public_origin: Option<String>,
+    /// The most connections served at once.
+    pub max_connections: usize,
 }
 
 /// Identity headers from a trusted reverse proxy (one that does OIDC).
@@ -370,6 +389,24 @@ impl BoardSection {
         }
         if !(1..=9).contains(&self.max_tier) {
             errors.push(format!("board.max_tier: {}; expected 1-9", self.max_tier));
+        }
+        if !(16..=65_536).contains(&self.max_connections) {
+            errors.push(format!(
+                "board.max_connections: {}; expected 16-65536 (each open board page holds one)",
+                self.max_connections
+            ));
+        }
+        let origin_ok = |o: &str| {
+            o.split_once("://").is_some_and(|(scheme, rest)| {
+                matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
+            })
+        };
+        if !self.public_origin.is_empty() && !origin_ok(&self.public_origin) {
+            errors.push(format!(
+                "board.public_origin: {:?}; expected a scheme and host as browsers see the \
+                 board, such as https://board.example.org (no path, no trailing slash)",
+                self.public_origin
+            ));
         }
         let mut users = Vec::new();
         for (i, u) in self.users.iter().enumerate() {
@@ -484,6 +521,10 @@ impl BoardSection {
             },
             users,
             proxy,
+            action_key_file: (!self.action_key_file.is_empty())
+                .then(|| self.action_key_file.clone().into()),
+            public_origin: (!self.public_origin.is_empty()).then(|| self.public_origin.clone()),
+            max_connections: self.max_connections,
         })
     }
 }
@@ -972,6 +1013,22 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+/// The key actions are signed with, from `path` (the setting `setting`).
+///
+/// # Errors
+///
+/// When the file cannot be read or holds no key, naming the setting and the file (never
+/// quoting its content).
+pub fn read_action_key(
+    path: &std::path::Path,
+    setting: &str,
+) -> Result<vigil_board::ActionKey, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{setting}: {}: {e}", path.display()))?;
+    vigil_board::ActionKey::from_hex(&text)
+        .map_err(|e| format!("{setting}: {}: {e}", path.display()))
 }
 
 /// `[kafka]`, validated.

@@ -17,6 +17,9 @@ pub struct Metrics {
     pub alerts: IntCounterVec,
     /// Messages sent to the dead-letter topic, by reason kind.
     pub dead_letters: IntCounterVec,
+    /// Board actions not honoured, by reason: unsigned, malformed_signature,
+    /// wrong_signature, unreadable.
+    pub actions_refused: IntCounterVec,
     /// Readings of valid codes Vigil does not score, ignored, by code system.
     pub ignored: IntCounterVec,
     /// Readings sent without a value and with the reason why (FHIR `dataAbsentReason`),
@@ -151,6 +154,12 @@ impl Metrics {
             "Messages sent to the dead-letter topic, by reason kind.",
             &["reason"],
         );
+        let actions_refused = counter_vec(
+            "vigil_board_actions_refused_total",
+            "Actions on the board's action topic not honoured, by reason (unsigned, \
+             malformed_signature, wrong_signature: not signed with the shared key; unreadable).",
+            &["reason"],
+        );
         let ignored = counter_vec(
             "vigil_ignored_total",
             "Readings of valid codes Vigil does not score (LOINC, MDC), ignored rather than \
@@ -282,6 +291,7 @@ impl Metrics {
             observations,
             alerts,
             dead_letters,
+            actions_refused,
             ignored,
             absent,
             patients,

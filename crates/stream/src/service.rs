@@ -191,7 +191,7 @@ pub async fn run(
     })?;
     delivery.start(&producer)?;
     let exactly_once = delivery.is_exactly_once();
-    let (suppressions, follower) = follow_board_actions(&settings).await;
+    let (suppressions, follower) = follow_board_actions(&settings, &metrics).await?;
     consumer.subscribe(&[k.observations_topic.as_str()])?;
     let thread = IntakeThread::spawn(consumer.clone(), settings.format.clone())
         .map_err(|e| ServiceError::Stage(format!("the intake thread could not start: {e}")))?;
@@ -266,21 +266,44 @@ pub async fn run(
 /// Starts following the board's action topic when `[alerts] board_actions` is on, and
 /// waits (up to 10 s) until what it held at start is applied, so that a restart honours
 /// every watch and stop before the first decision.
+///
+/// # Errors
+///
+/// When the key actions are signed with cannot be read (`[board] action_key_file`). Without
+/// one configured nothing is followed and nothing suppressed (a warning says so).
 async fn follow_board_actions(
     settings: &Settings,
-) -> (
-    crate::suppression::Suppressions,
-    Option<tokio::task::JoinHandle<()>>,
-) {
+    metrics: &Metrics,
+) -> Result<
+    (
+        crate::suppression::Suppressions,
+        Option<tokio::task::JoinHandle<()>>,
+    ),
+    ServiceError,
+> {
     let suppressions = crate::suppression::Suppressions::new();
     let Some(topic) = settings.suppress_from.clone() else {
-        return (suppressions, None);
+        return Ok((suppressions, None));
     };
+    let Some(path) = settings.board.action_key_file.clone() else {
+        // Fail closed: without the key no action can be trusted, so none suppresses.
+        tracing::warn!(
+            "Board actions: board.action_key_file is not set, so no watch or stop from the \
+             board can be verified; none is honoured and every alert pages (set it to the \
+             boards' key file, or alerts.board_actions = false to say so)"
+        );
+        return Ok((suppressions, None));
+    };
+    let key = crate::config::read_action_key(&path, "board.action_key_file")
+        .map_err(ServiceError::Stage)?;
+    let refused = metrics.actions_refused.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let config = client_config(settings, &[]);
     let following = suppressions.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) = crate::suppression::follow(config, topic, following, tx).await {
+        if let Err(e) =
+            crate::suppression::follow(config, topic, (key, refused), following, tx).await
+        {
             tracing::error!(error = %e, "Board actions: cannot follow the action topic; no alert is suppressed");
         }
     });
@@ -293,7 +316,7 @@ async fn follow_board_actions(
              consuming starts, and watches and stops apply as they are read"
         );
     }
-    (suppressions, Some(task))
+    Ok((suppressions, Some(task)))
 }
 
 /// The processing stage's loop: takes what the intake sends, closes batches and hands

@@ -12,6 +12,9 @@
 //!   no encounter (the feed sends none for the patient) is not honoured: it would never
 //!   end, and would silence the patient's next encounter.
 //! - Either applies only within the encounter it was taken in: a new encounter ends it.
+//! - An action is honoured only with a valid signature of a board holding the shared key
+//!   ([`vigil_board::ActionKey`]): one written straight to the topic is refused, counted
+//!   in `vigil_board_actions_refused_total{reason}` and logged without its content.
 //! - An action is honoured only if its role may take it ([`vigil_board::Role::may`]): a
 //!   nurse's stop forged onto the topic changes nothing.
 
@@ -20,10 +23,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
-use vigil_board::{Action, ActionKind};
+use vigil_board::{Action, ActionKey, ActionKind, SIGNATURE_HEADER};
 use vigil_score::{Span, Timestamp};
 
 /// What suppresses a patient's alerts, as the alert event's `suppressed` says it.
@@ -129,6 +132,7 @@ impl Suppressions {
 pub async fn follow(
     config: rdkafka::ClientConfig,
     topic: String,
+    (key, refused): (ActionKey, prometheus::IntCounterVec),
     suppressions: Suppressions,
     caught_up: tokio::sync::oneshot::Sender<()>,
 ) -> Result<(), rdkafka::error::KafkaError> {
@@ -164,11 +168,24 @@ pub async fn follow(
             }
         }
         let c = consumer.clone();
+        let key = key.clone();
         let polled = tokio::task::spawn_blocking(move || {
             let mut got = Vec::new();
             if let Some(r) = c.poll(Duration::from_millis(200)) {
                 match r {
-                    Ok(m) => got.push((m.partition(), m.offset(), m.payload().map(<[u8]>::to_vec))),
+                    Ok(m) => {
+                        let payload = m.payload().unwrap_or_default();
+                        let signature = m.headers().and_then(|h| {
+                            h.iter()
+                                .find(|h| h.key == SIGNATURE_HEADER)
+                                .and_then(|h| h.value)
+                        });
+                        got.push((
+                            m.partition(),
+                            m.offset(),
+                            key.verify(payload, signature).map(|()| payload.to_vec()),
+                        ));
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "Board actions: consuming failed; retrying")
                     }
@@ -179,11 +196,27 @@ pub async fn follow(
         .await
         .unwrap_or_default();
         for (partition, offset, payload) in polled {
-            match Action::from_json(payload.as_deref().unwrap_or_default()) {
+            let payload = match payload {
+                Ok(p) => p,
+                Err(why) => {
+                    refused.with_label_values(&[why.name()]).inc();
+                    tracing::warn!(
+                        partition,
+                        offset,
+                        reason = why.name(),
+                        "Board actions: an action without a valid signature refused (not \
+                         taken on a board holding the shared key); not honoured"
+                    );
+                    continue_after(&mut assigned, partition, offset);
+                    continue;
+                }
+            };
+            match Action::from_json(&payload) {
                 Ok(a) => {
                     suppressions.apply(&a);
                 }
                 Err(_) => {
+                    refused.with_label_values(&["unreadable"]).inc();
                     // The JSON error may quote the event's text: not logged.
                     tracing::warn!(
                         partition,
@@ -192,17 +225,23 @@ pub async fn follow(
                     )
                 }
             }
-            if let Some(end) = assigned.get_mut(&partition)
-                && offset + 1 >= *end
-            {
-                *end = 0;
-            }
+            continue_after(&mut assigned, partition, offset);
         }
         if assigned.values().all(|end| *end == 0)
             && let Some(tx) = caught_up.take()
         {
             let _ = tx.send(());
         }
+    }
+}
+
+/// Notes that `offset` of `partition` was read: a partition read to its end at start is
+/// caught up.
+fn continue_after(assigned: &mut BTreeMap<i32, i64>, partition: i32, offset: i64) {
+    if let Some(end) = assigned.get_mut(&partition)
+        && offset + 1 >= *end
+    {
+        *end = 0;
     }
 }
 

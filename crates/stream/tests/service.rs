@@ -1518,7 +1518,14 @@ async fn a_stuck_transaction_is_reported_at_once_and_when_it_ends() {
 async fn watches_and_stops_from_the_board_mark_alerts_suppressed_and_forged_ones_do_not() {
     let mut h = Harness::new(2);
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let port = free_port();
+    h.config.http.listen = format!("127.0.0.1:{port}");
     h.config.board.actions_topic = format!("actions-{n}");
+    h.config.board.action_key_file = vigil_testkit::action_key_file()
+        .expect("a key file")
+        .display()
+        .to_string();
+    let key = vigil_board::ActionKey::from_hex(vigil_testkit::TEST_ACTION_KEY).expect("a key");
     h.broker
         .create_topic(&h.config.board.actions_topic, 2)
         .expect("topic");
@@ -1566,6 +1573,15 @@ async fn watches_and_stops_from_the_board_mark_alerts_suppressed_and_forged_ones
             "charge_nurse",
             ago(5),
         ),
+        // An administrator's stop written straight to the topic, without the boards' key:
+        // not honoured (issue 31).
+        (
+            "UNSIGNED",
+            json!({"kind": "stop"}),
+            "ghost",
+            "admin",
+            ago(5),
+        ),
     ];
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &h.config.kafka.brokers)
@@ -1573,24 +1589,38 @@ async fn watches_and_stops_from_the_board_mark_alerts_suppressed_and_forged_ones
         .expect("producer");
     for (i, (patient, kind, user, role, at)) in actions.iter().enumerate() {
         // The stopped patient's stop is taken in its encounter, as the board takes it.
-        let encounter = (*patient == "STOPPED").then_some("ENC-S");
+        let encounter = match *patient {
+            "STOPPED" => Some("ENC-S"),
+            "UNSIGNED" => Some("ENC-U"),
+            _ => None,
+        };
         let mut a = json!({"action_id": format!("x{i}"), "patient_id": patient,
             "encounter_id": encounter, "user": user, "role": role, "at": at});
         for (k, v) in kind.as_object().expect("an object") {
             a[k] = v.clone();
         }
+        let payload = a.to_string();
+        let signature = key.sign(payload.as_bytes());
+        let mut record = FutureRecord::to(&h.config.board.actions_topic)
+            .key(*patient)
+            .payload(&payload);
+        if *patient != "UNSIGNED" {
+            record = record.headers(rdkafka::message::OwnedHeaders::new().insert(
+                rdkafka::message::Header {
+                    key: vigil_board::SIGNATURE_HEADER,
+                    value: Some(&signature),
+                },
+            ));
+        }
         producer
-            .send(
-                FutureRecord::to(&h.config.board.actions_topic)
-                    .key(*patient)
-                    .payload(&a.to_string()),
-                Duration::from_secs(10),
-            )
+            .send(record, Duration::from_secs(10))
             .await
             .expect("delivered");
     }
     let (stop, task) = h.start();
-    let patients = ["WATCHED", "EXPIRED", "STOPPED", "FORGED", "NO-ENC"];
+    let patients = [
+        "WATCHED", "EXPIRED", "STOPPED", "FORGED", "NO-ENC", "UNSIGNED",
+    ];
     let mut feed = Vec::new();
     for p in patients {
         feed.extend(vitals(p, 0, 16, 130, 80));
@@ -1598,10 +1628,12 @@ async fn watches_and_stops_from_the_board_mark_alerts_suppressed_and_forged_ones
     }
     // The stopped patient's feed names the encounter the stop was taken in.
     for (_, event) in &mut feed {
-        if event.contains("\"STOPPED\"") {
-            let mut v: Value = serde_json::from_str(event).expect("JSON");
-            v["encounter_id"] = json!("ENC-S");
-            *event = v.to_string();
+        for (patient, encounter) in [("STOPPED", "ENC-S"), ("UNSIGNED", "ENC-U")] {
+            if event.contains(&format!("\"{patient}\"")) {
+                let mut v: Value = serde_json::from_str(event).expect("JSON");
+                v["encounter_id"] = json!(encounter);
+                *event = v.to_string();
+            }
         }
     }
     send_all(&h, feed).await;
@@ -1624,6 +1656,12 @@ async fn watches_and_stops_from_the_board_mark_alerts_suppressed_and_forged_ones
     assert_eq!(suppressed("EXPIRED"), Value::Null);
     assert_eq!(suppressed("NO-ENC"), Value::Null);
     assert_eq!(suppressed("FORGED"), Value::Null);
+    assert_eq!(suppressed("UNSIGNED"), Value::Null);
+    let metrics = http_get(port, "/metrics").1;
+    assert!(
+        metrics.contains("vigil_board_actions_refused_total{reason=\"unsigned\"} 1"),
+        "{metrics}"
+    );
     // A suppressed decision is still published in full.
     let w = &alerts_of(&seen, "WATCHED", "news2")[0];
     assert_eq!(

@@ -3,6 +3,7 @@
 //!
 //! - [`MockBroker`]: an in-process Kafka-protocol broker (librdkafka's mock cluster);
 //! - [`free_port`] and [`http_get`]: a free local TCP port, and a plain `GET`;
+//! - [`action_key_file`]: the key tests sign board actions with, in a file;
 //! - [`eventually`]: waiting for a condition that another task or process makes true;
 //! - [`Rng`]: a small seeded generator (xorshift64*), so that a seed gives the same feed
 //!   and the same fault timing on every machine;
@@ -92,6 +93,21 @@ impl Rng {
         let s: f64 = (0..4).map(|_| self.unit()).sum::<f64>() - 2.0;
         s * sd * 1.732
     }
+}
+
+/// The key the tests sign board actions with (hex, as in a key file).
+pub const TEST_ACTION_KEY: &str =
+    "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+
+/// A key file holding [`TEST_ACTION_KEY`], for `[board] action_key_file`.
+///
+/// # Errors
+///
+/// When the file cannot be written.
+pub fn action_key_file() -> std::io::Result<std::path::PathBuf> {
+    let path = std::env::temp_dir().join(format!("vigil-test-{}.key", std::process::id()));
+    std::fs::write(&path, TEST_ACTION_KEY)?;
+    Ok(path)
 }
 
 #[cfg(test)]

@@ -157,6 +157,7 @@ pub async fn run(clients: usize, alerts: usize, rate: f64) -> Result<BoardReport
     raw.board.actions_topic = "actions".into();
     raw.board.listen = "127.0.0.1:0".into();
     raw.board.escalate_minutes = [0, 0, 0];
+    raw.board.action_key_file = vigil_testkit::action_key_file()?.display().to_string();
     raw.board.users.push(BoardUser {
         name: "load".into(),
         role: "quality".into(),

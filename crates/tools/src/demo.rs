@@ -77,6 +77,10 @@ pub async fn run(
     broker.create_topic(&raw.board.actions_topic, 1)?;
     raw.board.listen = demo.board_listen.clone();
     raw.board.escalate_minutes = [3, 2, 1];
+    // The board signs actions and the service checks them: a key of this run's own, in a
+    // file only this user can read, removed when the demo ends.
+    let key_file = KeyFile::new()?;
+    raw.board.action_key_file = key_file.0.display().to_string();
     for (name, role) in DEMO_USERS {
         raw.board.users.push(vigil_stream::config::BoardUser {
             name: name.into(),
@@ -314,6 +318,32 @@ fn decision_line(mut events: Vec<serde_json::Value>) -> Line {
             .iter()
             .filter_map(|v| v["alert_id"].as_str().map(str::to_owned))
             .collect(),
+    }
+}
+
+/// The demo's action key file: made with a fresh key, removed when dropped.
+struct KeyFile(std::path::PathBuf);
+
+impl KeyFile {
+    fn new() -> Result<KeyFile, Box<dyn std::error::Error + Send + Sync>> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = std::env::temp_dir().join(format!("vigil-demo-{}.key", std::process::id()));
+        let key = vigil_web::auth::new_action_key()?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(key.as_bytes())?;
+        Ok(KeyFile(path))
+    }
+}
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -61,6 +61,10 @@ async fn main() {
     raw.board.actions_topic = "actions".into();
     raw.board.listen = "127.0.0.1:0".into();
     raw.board.escalate_minutes = [0, 0, 0];
+    raw.board.action_key_file = vigil_testkit::action_key_file()
+        .expect("a key file")
+        .display()
+        .to_string();
     raw.board.users.push(BoardUser {
         name: "nina".into(),
         role: "nurse".into(),

@@ -20,9 +20,10 @@ use vigil_board::Board;
 use vigil_score::Timestamp;
 use vigil_stream::config::{BoardSettings, KafkaSettings};
 
-use crate::auth::{LoginLimiter, Sessions, User, Users};
+use crate::auth::{Sessions, Throttle, User, Users};
 use crate::kafka::KafkaSink;
-use crate::server::{ActionSink, Peer, Proxy, Shared, router};
+use crate::serve::{Limits, serve};
+use crate::server::{ActionSink, Proxy, Shared, router};
 
 /// How often due escalations are looked for.
 const ESCALATION_CHECK: Duration = Duration::from_secs(1);
@@ -59,7 +60,7 @@ pub fn shared(board: &BoardSettings, sink: Arc<dyn ActionSink>) -> Result<Arc<Sh
         board.rules.clone(),
         users,
         Sessions::new(board.session),
-        LoginLimiter::new(board.login_attempts, board.login_window),
+        Throttle::new(board.login_attempts, board.login_window),
         sink,
         board.tls.is_some(),
         wall_clock,
@@ -70,6 +71,7 @@ pub fn shared(board: &BoardSettings, sink: Arc<dyn ActionSink>) -> Result<Arc<Sh
         groups_header: p.groups_header.clone(),
         roles: p.roles.clone(),
     });
+    shared.public_origin.clone_from(&board.public_origin);
     Ok(Arc::new(shared))
 }
 
@@ -93,10 +95,16 @@ pub async fn start(
     board: &BoardSettings,
     shutdown: CancellationToken,
 ) -> Result<Running, Error> {
+    let key_file = board.action_key_file.as_deref().ok_or(
+        "board.action_key_file: not set; expected the file holding the key boards and the \
+         service sign and check actions with (make one with `vigil action-key > FILE`)",
+    )?;
+    let key = vigil_stream::config::read_action_key(key_file, "board.action_key_file")?;
     let sink: Arc<dyn ActionSink> = Arc::new(KafkaSink::new(
         &kafka.brokers,
         &kafka.librdkafka,
         &board.actions_topic,
+        key.clone(),
     )?);
     let shared = shared(board, sink)?;
     let tls = match &board.tls {
@@ -113,35 +121,28 @@ pub async fn start(
         let (brokers, librdkafka) = (kafka.brokers.clone(), kafka.librdkafka.clone());
         let (alerts, actions) = (kafka.alerts_topic.clone(), board.actions_topic.clone());
         tokio::spawn(async move {
-            if let Err(e) =
-                crate::kafka::follow(&brokers, &librdkafka, &alerts, &actions, shared).await
-            {
+            let topics = (alerts.as_str(), actions.as_str());
+            if let Err(e) = crate::kafka::follow(&brokers, &librdkafka, topics, key, shared).await {
                 tracing::error!(error = %e, "Board: cannot follow the alert and action topics");
             }
         })
     };
     let escalator = tokio::spawn(escalate(shared.clone(), shutdown.clone()));
 
-    let app = router(shared.clone()).into_make_service_with_connect_info::<Peer>();
+    let app = router(shared.clone());
     let closing = shared.closing.clone();
     let stop = shutdown.clone();
+    let limits = Limits::new(board.max_connections);
     let task = tokio::spawn(async move {
         let until = async move {
             stop.cancelled().await;
             // Open streams end, so that the server can finish.
             closing.cancel();
         };
-        let served = match tls {
-            Some(config) => {
-                axum::serve(crate::tls::TlsListener::new(tcp, config), app)
-                    .with_graceful_shutdown(until)
-                    .await
-            }
-            None => axum::serve(tcp, app).with_graceful_shutdown(until).await,
-        };
+        serve(tcp, tls, app, shared, limits, until).await;
         follower.abort();
         escalator.abort();
-        served.map_err(Error::from)
+        Ok(())
     });
     Ok(Running { addr, task })
 }
@@ -157,9 +158,10 @@ async fn escalate(shared: Arc<Shared>, shutdown: CancellationToken) {
         }
         let now = (shared.now)();
         let due = shared
-            .board
+            .fold
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .board()
             .escalations_due(now, &shared.settings);
         // Ids no longer due (applied, or the case changed) can be forgotten.
         published.retain(|id| due.iter().any(|d| &d.id == id));

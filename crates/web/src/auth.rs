@@ -7,9 +7,10 @@
 //! - **Sessions** are 256-bit random tokens (the session cookie) with an expiry; each
 //!   carries its own 256-bit CSRF token, which every state-changing request must present
 //!   (compared in constant time).
-//! - **Login attempts** are limited per user name: a failure counts for `window` after
-//!   it, and while `limit` failures count, further attempts are refused, even with the
-//!   right password.
+//! - **Sign-in attempts** are throttled with exponential backoff per client address and
+//!   per name, or per browser for one that signed in as the name before ([`Throttle`]):
+//!   guessing slows the guesser, never locks the user out, and every table an
+//!   unauthenticated client can grow is bounded.
 //!
 //! Every instant is an argument, so the rules are tested at both edges of each limit.
 
@@ -167,81 +168,307 @@ impl Sessions {
 /// longer one cannot be a user, and is refused before anything is recorded or hashed.
 pub const MAX_NAME_BYTES: usize = 64;
 
-/// Most names whose failures are kept at once: a client without a session can make up
-/// names, so the table is bounded (expired names are dropped first, then the name whose
-/// latest failure is oldest).
+/// Most names, and most client addresses, whose failures are kept at once: a client
+/// without a session can make up names, so each table is bounded (expired entries are
+/// dropped first, then the one whose latest failure is oldest).
 pub const MAX_TRACKED_NAMES: usize = 10_000;
 
-/// Failed sign-ins per user name, to refuse guessing. Bounded: names of at most
-/// [`MAX_NAME_BYTES`], at most `limit` failures each, at most [`MAX_TRACKED_NAMES`] names.
+/// Most browsers remembered as having signed in (device cookies); only a successful
+/// sign-in adds one, the oldest is forgotten first.
+pub const MAX_DEVICES: usize = 10_000;
+
+/// The longest a name's backoff grows, for browsers it has never signed in from: an
+/// attacker spraying guesses at a name from many addresses gets at most one guess a
+/// minute, and the nurse it belongs to waits at most this long on a new browser (none
+/// on her own, [`Throttle`]).
+pub const NAME_BACKOFF_CAP: Span = Span::seconds(60);
+
+/// The failures of one client address, name or browser, and when it may try again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Backoff {
+    failures: u32,
+    last: Timestamp,
+    not_before: Timestamp,
+}
+
+/// What a sign-in attempt is counted against.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    /// The client's address (the TCP peer).
+    Client(std::net::IpAddr),
+    /// The name tried, from a browser it has not signed in from.
+    Name(String),
+    /// A browser that has signed in as the name before (its device cookie).
+    Device(String),
+}
+
+/// A sign-in attempt allowed by the [`Throttle`]: counted as a failure from the moment
+/// it is allowed (so that parallel attempts cannot pass together), until
+/// [`Throttle::succeeded`] says otherwise.
 #[derive(Debug)]
-pub struct LoginLimiter {
-    failures: HashMap<String, Vec<Timestamp>>,
-    limit: usize,
+pub struct Attempt {
+    name: String,
+    /// Each key with its state before this attempt.
+    keys: Vec<(Key, Option<Backoff>)>,
+}
+
+/// Sign-in throttling with exponential backoff, so that guessing slows the guesser and
+/// never locks the user out:
+///
+/// - every attempt counts against the **client address** and the **name**, or, from a
+///   browser that has signed in as that name before (its device cookie), against **that
+///   browser** alone;
+/// - each key may fail `free` times within `window`; after that each further attempt
+///   must wait 1 s, 2 s, 4 s, ... after the previous failure, up to `window` for a client
+///   address or a browser and up to [`NAME_BACKOFF_CAP`] for a name; a key's failures
+///   are forgotten `window` after its last one;
+/// - an attempt that must wait is refused without a password check (429 with
+///   `Retry-After`); an allowed one is counted before the password is checked, so that
+///   parallel guesses get no more checks than sequential ones;
+/// - a success forgets the name's and the browser's failures and takes back its own
+///   from the client address (others' failures from that address stay).
+///
+/// So an attacker guessing from one address is slowed to one guess per `window`; one
+/// spraying a name from many addresses gets at most one guess a minute at it, and the
+/// nurse whose name it is still signs in from her own browser at once, or from a new one
+/// within [`NAME_BACKOFF_CAP`].
+#[derive(Debug)]
+pub struct Throttle {
+    keys: HashMap<Key, Backoff>,
+    devices: HashMap<String, (String, Timestamp)>,
+    free: u32,
     window: Span,
 }
 
-impl LoginLimiter {
-    /// At most `limit` failures per name within `window`.
-    pub fn new(limit: usize, window: Span) -> LoginLimiter {
-        LoginLimiter {
-            failures: HashMap::new(),
-            limit,
+impl Throttle {
+    /// `free` failures per key within `window`, then backoff.
+    pub fn new(free: usize, window: Span) -> Throttle {
+        Throttle {
+            keys: HashMap::new(),
+            devices: HashMap::new(),
+            free: u32::try_from(free).unwrap_or(u32::MAX),
             window,
         }
     }
 
-    fn recent(&self, name: &str, now: Timestamp) -> usize {
-        let since = now.minus(self.window);
-        self.failures
-            .get(name)
-            .map_or(0, |f| f.iter().filter(|t| **t > since).count())
+    fn cap(&self, key: &Key) -> Span {
+        match key {
+            Key::Name(_) => NAME_BACKOFF_CAP,
+            _ => self.window,
+        }
     }
 
-    /// Whether `name` may try to sign in at `now`.
-    pub fn allowed(&self, name: &str, now: Timestamp) -> bool {
-        self.recent(name, now) < self.limit
+    /// The state of `key` at `now`, forgotten once `window` has passed since its last
+    /// failure.
+    fn current(&self, key: &Key, now: Timestamp) -> Option<Backoff> {
+        self.keys
+            .get(key)
+            .copied()
+            .filter(|b| now < b.last.plus(self.window))
     }
 
-    /// Records a failed attempt (not for a name longer than [`MAX_NAME_BYTES`], which no
-    /// user has).
-    pub fn failed(&mut self, name: &str, now: Timestamp) {
-        if name.len() > MAX_NAME_BYTES {
+    /// Whether `device` (a device cookie) has signed in as `name`.
+    pub fn knows(&self, device: &str, name: &str) -> bool {
+        self.devices.get(device).is_some_and(|(n, _)| n == name)
+    }
+
+    /// Allows an attempt by `client` (with its device cookie, if any) to sign in as
+    /// `name` at `now`, counting it as failed until [`Throttle::succeeded`]; or the time to
+    /// wait.
+    ///
+    /// # Errors
+    ///
+    /// How long to wait before trying again: no password may be checked now.
+    pub fn begin(
+        &mut self,
+        name: &str,
+        client: std::net::IpAddr,
+        device: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Attempt, Span> {
+        let keys = match device.filter(|d| self.knows(d, name)) {
+            Some(d) => vec![Key::Device(d.to_owned())],
+            None => vec![Key::Client(client), Key::Name(name.to_owned())],
+        };
+        let wait = keys
+            .iter()
+            .filter_map(|k| self.current(k, now))
+            .map(|b| b.not_before.as_millis() - now.as_millis())
+            .max()
+            .unwrap_or(0);
+        if wait > 0 {
+            return Err(Span::millis(wait));
+        }
+        let mut attempt = Attempt {
+            name: name.to_owned(),
+            keys: Vec::with_capacity(keys.len()),
+        };
+        for key in keys {
+            let before = self.current(&key, now);
+            let failures = before.map_or(0, |b| b.failures).saturating_add(1);
+            // The `free`-th failure makes the next attempt wait 1 s, then 2 s, 4 s, ...
+            let over = (failures + 1).saturating_sub(self.free);
+            let wait = if over == 0 {
+                0
+            } else {
+                1000_i64.saturating_mul(1_i64 << (over - 1).min(40))
+            };
+            let not_before = now.plus(Span::millis(wait.min(self.cap(&key).as_millis())));
+            self.make_room(&key, now);
+            self.keys.insert(
+                key.clone(),
+                Backoff {
+                    failures,
+                    last: now,
+                    not_before,
+                },
+            );
+            attempt.keys.push((key, before));
+        }
+        Ok(attempt)
+    }
+
+    /// Drops expired entries, then the oldest, while the table of `key`'s kind is full.
+    fn make_room(&mut self, key: &Key, now: Timestamp) {
+        if self.keys.contains_key(key) {
             return;
         }
-        let since = now.minus(self.window);
-        if !self.failures.contains_key(name) && self.failures.len() >= MAX_TRACKED_NAMES {
-            self.failures
-                .retain(|_, f| f.last().is_some_and(|t| *t > since));
-            if self.failures.len() >= MAX_TRACKED_NAMES
-                && let Some(oldest) = self
-                    .failures
-                    .iter()
-                    .min_by_key(|(_, f)| f.last().copied())
-                    .map(|(n, _)| n.clone())
-            {
-                self.failures.remove(&oldest);
+        let same_kind = |k: &Key| std::mem::discriminant(k) == std::mem::discriminant(key);
+        if self.keys.keys().filter(|k| same_kind(k)).count() < MAX_TRACKED_NAMES {
+            return;
+        }
+        let window = self.window;
+        self.keys.retain(|_, b| now < b.last.plus(window));
+        if self.keys.keys().filter(|k| same_kind(k)).count() >= MAX_TRACKED_NAMES
+            && let Some(oldest) = self
+                .keys
+                .iter()
+                .filter(|(k, _)| same_kind(k))
+                .min_by_key(|(_, b)| b.last)
+                .map(|(k, _)| k.clone())
+        {
+            self.keys.remove(&oldest);
+        }
+    }
+
+    /// The attempt's password was right: the name's and the browser's failures are
+    /// forgotten, the client address's go back to what they were before it. Returns a
+    /// device cookie that remembers this browser signed in as the name.
+    ///
+    /// # Errors
+    ///
+    /// When no random token can be drawn.
+    pub fn succeeded(&mut self, attempt: Attempt, now: Timestamp) -> Result<String, String> {
+        for (key, before) in attempt.keys {
+            match (&key, before) {
+                (Key::Client(_), Some(b)) => {
+                    self.keys.insert(key, b);
+                }
+                _ => {
+                    self.keys.remove(&key);
+                }
             }
         }
-        let f = self.failures.entry(name.to_owned()).or_default();
-        f.retain(|t| *t > since);
-        f.push(now);
-        // Only the latest `limit` failures decide anything.
-        let keep = self.limit.max(1);
-        if f.len() > keep {
-            f.drain(..f.len() - keep);
+        self.keys.remove(&Key::Name(attempt.name.clone()));
+        let device = random_token()?;
+        if self.devices.len() >= MAX_DEVICES
+            && let Some(oldest) = self
+                .devices
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(d, _)| d.clone())
+        {
+            self.devices.remove(&oldest);
+        }
+        self.devices.insert(device.clone(), (attempt.name, now));
+        Ok(device)
+    }
+
+    /// The attempt was not checked (the check queue was full): every key goes back to
+    /// what it was before it.
+    pub fn cancel(&mut self, attempt: Attempt) {
+        for (key, before) in attempt.keys {
+            match before {
+                Some(b) => {
+                    self.keys.insert(key, b);
+                }
+                None => {
+                    self.keys.remove(&key);
+                }
+            }
         }
     }
 
-    /// Records a successful sign-in: the name's failures are forgotten.
-    pub fn succeeded(&mut self, name: &str) {
-        self.failures.remove(name);
+    /// How many client addresses, names and browsers have failures kept.
+    pub fn tracked(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// Password checks, off the request threads: each runs on a blocking thread, at most
+/// `workers` at once, with at most `queue` waiting; beyond that a sign-in is answered
+/// "busy" at once. Argon2 is made to be slow (about 20-40 ms a check here), so a flood of
+/// sign-ins must queue where it slows only other sign-ins, never the board's pages and
+/// streams.
+#[derive(Debug)]
+pub struct Checker {
+    users: std::sync::Arc<Users>,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    waiting: std::sync::atomic::AtomicUsize,
+    queue: usize,
+}
+
+/// The password-check queue is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Busy;
+
+impl Checker {
+    /// Checks for `users`, `workers` at once, `queue` waiting.
+    pub fn new(users: Users, workers: usize, queue: usize) -> Checker {
+        Checker {
+            users: std::sync::Arc::new(users),
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(workers.max(1))),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            queue,
+        }
     }
 
-    /// How many names have failures kept.
-    pub fn tracked(&self) -> usize {
-        self.failures.len()
+    /// The user, if `password` is theirs ([`Users::verify`]), checked off the caller's
+    /// thread.
+    ///
+    /// # Errors
+    ///
+    /// [`Busy`] when `queue` checks are already waiting.
+    pub async fn verify(&self, name: String, password: String) -> Result<Option<User>, Busy> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.waiting.fetch_add(1, SeqCst) >= self.queue {
+            self.waiting.fetch_sub(1, SeqCst);
+            return Err(Busy);
+        }
+        let permit = self.permits.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, SeqCst);
+        let Ok(permit) = permit else {
+            return Err(Busy);
+        };
+        let users = self.users.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let user = users.verify(&name, &password).cloned();
+            drop(permit);
+            user
+        })
+        .await;
+        checked.map_err(|_| Busy)
     }
+}
+
+/// A new key for `[board] action_key_file`: 32 random bytes as hex, as `vigil action-key`
+/// prints it.
+///
+/// # Errors
+///
+/// When no random bytes can be drawn.
+pub fn new_action_key() -> Result<String, String> {
+    random_token()
 }
 
 /// 256 random bits as hex.
@@ -263,34 +490,107 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
+    }
+
     /// Issue 31: every failed name was kept forever, and names could be megabytes.
     #[test]
-    fn the_failure_table_is_bounded_in_names_length_and_entries() {
+    fn the_failure_table_is_bounded_per_kind() {
         let t0 = Timestamp::from_millis(1_800_000_000_000);
-        let mut l = LoginLimiter::new(5, Span::minutes(15));
-        // A name no user can have is not recorded.
-        l.failed(&"x".repeat(MAX_NAME_BYTES + 1), t0);
-        assert_eq!(l.tracked(), 0);
-        // Made-up names beyond the cap: the table stays at the cap, the newest kept.
+        let mut l = Throttle::new(5, Span::minutes(15));
+        // Made-up names from made-up addresses beyond the cap: each kind stays at the cap.
         for i in 0..MAX_TRACKED_NAMES + 100 {
-            l.failed(&format!("n{i}"), t0.plus(Span::millis(i as i64)));
+            let client = IpAddr::V4(Ipv4Addr::from(i as u32));
+            let _ = l.begin(
+                &format!("n{i}"),
+                client,
+                None,
+                t0.plus(Span::millis(i as i64)),
+            );
         }
-        assert_eq!(l.tracked(), MAX_TRACKED_NAMES);
-        // The oldest were evicted to make room.
-        assert_eq!(l.recent("n0", t0.plus(Span::minutes(1))), 0);
-        assert_eq!(l.recent("n100", t0.plus(Span::minutes(1))), 1);
-        let newest = format!("n{}", MAX_TRACKED_NAMES + 99);
-        assert_eq!(l.recent(&newest, t0.plus(Span::minutes(1))), 1);
-        // Once their window has passed, old names make room before anyone is evicted.
+        assert_eq!(l.tracked(), 2 * MAX_TRACKED_NAMES);
+        // Once their window has passed, old entries make room before anyone is evicted.
         let later = t0.plus(Span::minutes(16));
-        l.failed("someone", later);
-        assert_eq!(l.tracked(), 1);
-        // One name keeps at most `limit` failures, and is still refused at the limit.
-        for k in 0..50 {
-            l.failed("nina", later.plus(Span::millis(k)));
+        let _ = l.begin("someone", ip(1), None, later);
+        assert_eq!(l.tracked(), 2);
+    }
+
+    /// Issue 31: five wrong passwords locked a name for 15 minutes against everyone,
+    /// even with the right password, and 40 parallel guesses got 6 checks.
+    #[test]
+    fn guessing_backs_off_the_guesser_and_never_locks_the_user_out() {
+        let mut l = Throttle::new(5, Span::minutes(15));
+        let attacker = ip(66);
+        // Five free attempts, counted before any check (so parallel ones cannot pass
+        // together): the sixth at the same instant must wait a second.
+        for _ in 0..5 {
+            l.begin("alice", attacker, None, at(0))
+                .expect("free attempts");
         }
-        assert_eq!(l.failures["nina"].len(), 5);
-        assert!(!l.allowed("nina", later.plus(Span::seconds(1))));
+        assert_eq!(
+            l.begin("alice", attacker, None, at(0)).expect_err("waits"),
+            Span::seconds(1)
+        );
+        // Then 2 s, 4 s, ... after each failure: 1 s after the fifth the sixth may try.
+        l.begin("alice", attacker, None, at(1)).expect("after 1 s");
+        assert_eq!(
+            l.begin("alice", attacker, None, at(2)).expect_err("waits"),
+            Span::seconds(1),
+            "2 s after the sixth"
+        );
+        l.begin("alice", attacker, None, at(3)).expect("after 2 s");
+        // Spraying other names from the same address is slowed as much.
+        assert!(l.begin("bob", attacker, None, at(4)).is_err());
+        // Alice on a new browser elsewhere waits for the name's backoff, at most a minute.
+        let name_wait = l
+            .begin("alice", ip(7), None, at(4))
+            .expect_err("the name waits");
+        assert!(name_wait <= NAME_BACKOFF_CAP, "{name_wait:?}");
+        // Her own browser, which signed in as her before, is not slowed at all.
+        let mut own = Throttle::new(5, Span::minutes(15));
+        let first = own.begin("alice", ip(7), None, at(0)).expect("free");
+        let device = own.succeeded(first, at(0)).expect("a device cookie");
+        for s in 0..20 {
+            let _ = own.begin("alice", attacker, None, at(1 + s));
+        }
+        assert!(
+            own.begin("alice", ip(8), None, at(21)).is_err(),
+            "the name backs off"
+        );
+        let mine = own
+            .begin("alice", ip(7), Some(&device), at(21))
+            .expect("her browser signs in at once");
+        own.succeeded(mine, at(21)).expect("signed in");
+        // A device cookie of another name gives nothing.
+        assert!(own.begin("bob", attacker, Some(&device), at(22)).is_err());
+    }
+
+    #[test]
+    fn the_name_backoff_stops_at_its_cap_and_failures_expire_after_the_window() {
+        let mut l = Throttle::new(1, Span::minutes(15));
+        let mut t = 0;
+        for client in 0..20 {
+            // A new address each time: only the name's backoff applies.
+            match l.begin("alice", ip(client), None, at(t)) {
+                Ok(_) => {}
+                Err(wait) => {
+                    assert!(wait <= NAME_BACKOFF_CAP);
+                    t += wait.as_millis() / 1000;
+                    l.begin("alice", ip(client), None, at(t))
+                        .expect("after the wait");
+                }
+            }
+        }
+        assert_eq!(
+            l.begin("alice", ip(200), None, at(t)).expect_err("capped"),
+            NAME_BACKOFF_CAP
+        );
+        // 15 minutes after the last failure everything is forgotten.
+        l.begin("alice", ip(200), None, at(t + 15 * 60))
+            .expect("forgotten at the window's edge");
     }
 
     const T0: i64 = 1_795_428_000_000;
@@ -380,26 +680,5 @@ mod tests {
         assert!(s.get("guess", at(0)).is_none());
         s.close(&other);
         assert!(s.get(&other, at(1)).is_none());
-    }
-
-    #[test]
-    fn guessing_is_refused_after_the_limit_until_the_window_passes() {
-        let mut l = LoginLimiter::new(3, Span::minutes(15));
-        for second in 0..3 {
-            assert!(l.allowed("alice", at(second)));
-            l.failed("alice", at(second));
-        }
-        assert!(!l.allowed("alice", at(3)), "the fourth attempt is refused");
-        assert!(l.allowed("carol", at(3)), "per name");
-        // A failure counts for 15 minutes: the first one (at 0 s) until 899 s.
-        assert!(!l.allowed("alice", at(15 * 60 - 1)));
-        assert!(l.allowed("alice", at(15 * 60)));
-        l.failed("alice", at(15 * 60));
-        assert!(
-            !l.allowed("alice", at(15 * 60)),
-            "three again within the window"
-        );
-        l.succeeded("alice");
-        assert!(l.allowed("alice", at(15 * 60 + 1)));
     }
 }

@@ -1,6 +1,8 @@
 //! The board's Kafka side: following the alert and action topics into the board (every
-//! partition from the beginning, `read_committed`, joining no group, so every instance
-//! rebuilds the same state), and publishing accepted actions to the action topic.
+//! partition from the beginning, `read_committed`, joining no group, folded in a defined
+//! order so that every instance, started or restarted whenever, rebuilds the same state;
+//! actions only with a valid signature), and publishing accepted actions to the action
+//! topic, signed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,10 +10,16 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use std::collections::HashSet;
+use std::sync::atomic::Ordering::Relaxed;
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use vigil_board::{Action, AlertEvent};
+use vigil_board::{
+    Action, ActionKey, AlertEvent, Event, Folded, Position, SIGNATURE_HEADER, Topic, Unverified,
+};
 use vigil_stream::watch::WatchedContext;
 
 /// How often the board checks whether it can reach the brokers while it cannot.
@@ -35,10 +43,11 @@ fn client(brokers: &str, librdkafka: &BTreeMap<String, String>) -> ClientConfig 
 pub struct KafkaSink {
     producer: FutureProducer,
     topic: String,
+    key: ActionKey,
 }
 
 impl KafkaSink {
-    /// A sink writing to `topic` on `brokers`.
+    /// A sink writing to `topic` on `brokers`, signing each action with `key`.
     ///
     /// # Errors
     ///
@@ -47,6 +56,7 @@ impl KafkaSink {
         brokers: &str,
         librdkafka: &BTreeMap<String, String>,
         topic: &str,
+        key: ActionKey,
     ) -> Result<KafkaSink, rdkafka::error::KafkaError> {
         let producer = client(brokers, librdkafka)
             .set("enable.idempotence", "true")
@@ -56,6 +66,7 @@ impl KafkaSink {
         Ok(KafkaSink {
             producer,
             topic: topic.to_owned(),
+            key,
         })
     }
 }
@@ -63,9 +74,14 @@ impl KafkaSink {
 impl ActionSink for KafkaSink {
     fn publish(&self, action: &Action) -> Result<(), String> {
         let payload = action.to_json();
+        let signature = self.key.sign(payload.as_bytes());
         let record = FutureRecord::to(&self.topic)
             .key(&action.patient_id)
-            .payload(&payload);
+            .payload(&payload)
+            .headers(OwnedHeaders::new().insert(Header {
+                key: SIGNATURE_HEADER,
+                value: Some(&signature),
+            }));
         let send = self.producer.send(record, Duration::from_secs(10));
         let handle = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
         // The acknowledgement is awaited on the runtime; only its outcome comes back.
@@ -75,59 +91,155 @@ impl ActionSink for KafkaSink {
     }
 }
 
-/// Follows `alerts` and `actions` on `brokers` into `shared.board` until the task is
-/// dropped: every partition from the beginning, committed transactions only. An event
-/// that cannot be read, or an action the board refuses, is logged without its content
-/// and skipped.
-///
-/// # Errors
-///
-/// When the consumer cannot be created or the topics' partitions cannot be learnt.
-pub async fn follow(
+/// A consumer of one topic, every partition from the beginning, committed transactions
+/// only, saying when it reaches a partition's end.
+fn consumer(
     brokers: &str,
     librdkafka: &BTreeMap<String, String>,
-    alerts: &str,
-    actions: &str,
-    shared: Arc<Shared>,
-) -> Result<(), rdkafka::error::KafkaError> {
+    topic: &str,
+    watch: Arc<vigil_stream::watch::BrokerWatch>,
+) -> Result<(StreamConsumer<WatchedContext>, usize), rdkafka::error::KafkaError> {
     let context = WatchedContext {
-        watch: shared.feed.clone(),
+        watch,
         operation: "following the alert and action topics for the board",
     };
     let consumer: StreamConsumer<WatchedContext> = client(brokers, librdkafka)
         .set("group.id", "vigil-board")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
         // An alert should reach the screen at once: ask again soon when nothing is new
         // (brokers that answer a fetch only when it times out otherwise hold each alert
         // for up to librdkafka's default half second).
         .set("fetch.wait.max.ms", "10")
         .create_with_context(context)?;
     let mut tpl = TopicPartitionList::new();
-    for topic in [alerts, actions] {
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
-            }
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
         }
     }
     consumer.assign(&tpl)?;
-    shared
-        .following
-        .store(true, std::sync::atomic::Ordering::Relaxed);
-    shared.changed();
-    let consumer = Arc::new(consumer);
+    Ok((consumer, tpl.count()))
+}
+
+/// One message of either topic, or a partition's end, as read.
+enum Read {
+    /// A message, checked and parsed (or not).
+    Message(Position, Result<Event, Unreadable>),
+    /// The end of a partition of the alert topic (`true`) or the action topic.
+    End(bool, i32),
+}
+
+/// Why a message is not folded.
+#[derive(Clone, Copy, Debug)]
+enum Unreadable {
+    /// Not an event of its topic (unreadable JSON or a missing field).
+    Malformed,
+    /// An action whose signature is missing or wrong.
+    Unverified(Unverified),
+}
+
+/// Reads one message of `topic`: an action is verified against `key` before it is
+/// parsed.
+fn read(m: &BorrowedMessage<'_>, topic: Topic, key: &ActionKey) -> Read {
+    let at = Position {
+        time_ms: m.timestamp().to_millis().unwrap_or(i64::MIN),
+        topic,
+        partition: m.partition(),
+        offset: m.offset(),
+    };
+    let payload = m.payload().unwrap_or_default();
+    let event = match topic {
+        Topic::Alerts => AlertEvent::from_json(payload)
+            .map(|e| Event::Alert(Box::new(e)))
+            .map_err(|_| Unreadable::Malformed),
+        Topic::Actions => {
+            let signature = m.headers().and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == SIGNATURE_HEADER)
+                    .and_then(|h| h.value)
+            });
+            key.verify(payload, signature)
+                .map_err(Unreadable::Unverified)
+                .and_then(|()| {
+                    Action::from_json(payload)
+                        .map(Event::Action)
+                        .map_err(|_| Unreadable::Malformed)
+                })
+        }
+    };
+    Read::Message(at, event)
+}
+
+/// Follows `alerts` and `actions` on `brokers` into `shared`'s board until the task is
+/// dropped. First it reads both topics to their ends and folds what they held in the
+/// defined order ([`vigil_board::Position`]), then it folds each message as it arrives
+/// (a patient whose events arrive out of order is rebuilt in order). An action whose
+/// signature is missing or does not match under `key`, an event that cannot be read and
+/// an action the board refuses are counted and logged without their content, and never
+/// applied.
+///
+/// # Errors
+///
+/// When a consumer cannot be created or the topics' partitions cannot be learnt.
+pub async fn follow(
+    brokers: &str,
+    librdkafka: &BTreeMap<String, String>,
+    (alerts, actions): (&str, &str),
+    key: ActionKey,
+    shared: Arc<Shared>,
+) -> Result<(), rdkafka::error::KafkaError> {
+    let (alert_consumer, alert_partitions) =
+        consumer(brokers, librdkafka, alerts, shared.feed.clone())?;
+    let (action_consumer, action_partitions) =
+        consumer(brokers, librdkafka, actions, shared.feed.clone())?;
+    let alert_consumer = Arc::new(alert_consumer);
+    let action_consumer = Arc::new(action_consumer);
     let mut shown = shared.feed_state();
     let mut probe = tokio::time::interval(PROBE_EVERY);
+    // Catching up: everything up to each partition's end, then folded in order.
+    let mut ended: HashSet<(bool, i32)> = HashSet::new();
+    let mut held: Vec<(Position, Event)> = Vec::new();
+    let mut caught_up = alert_partitions + action_partitions == 0;
     loop {
-        let m = tokio::select! {
-            m = consumer.recv() => m,
+        if !caught_up && ended.len() >= alert_partitions + action_partitions {
+            held.sort_by_key(|(at, _)| *at);
+            let mut fold = lock(&shared.fold);
+            for (at, event) in held.drain(..) {
+                let folded = fold.apply(at, event, &shared.settings);
+                count(&shared, &folded, at);
+            }
+            drop(fold);
+            caught_up = true;
+            shared
+                .following
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            shared.changed();
+        }
+        let read = tokio::select! {
+            m = alert_consumer.recv() => match m {
+                Ok(m) => read(&m, Topic::Alerts, &key),
+                Err(KafkaError::PartitionEOF(p)) => Read::End(true, p),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Board: consuming the alert topic failed; retrying");
+                    continue;
+                }
+            },
+            m = action_consumer.recv() => match m {
+                Ok(m) => read(&m, Topic::Actions, &key),
+                Err(KafkaError::PartitionEOF(p)) => Read::End(false, p),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Board: consuming the action topic failed; retrying");
+                    continue;
+                }
+            },
             _ = probe.tick() => {
                 // While the brokers are unreachable no message arrives to say they are
                 // back: ask them.
                 if shared.feed.is_down() {
-                    let c = consumer.clone();
+                    let c = alert_consumer.clone();
                     let answered = tokio::task::spawn_blocking(move || {
                         c.fetch_metadata(None, Duration::from_secs(1)).is_ok()
                     })
@@ -144,68 +256,79 @@ pub async fn follow(
                 continue;
             }
         };
-        let m = match m {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "Board: consuming failed; retrying");
+        shared.feed.reachable();
+        let (at, event) = match read {
+            Read::End(topic, partition) => {
+                ended.insert((topic, partition));
+                continue;
+            }
+            Read::Message(at, Ok(event)) => (at, event),
+            Read::Message(at, Err(why)) => {
+                not_folded(&shared, at, why);
                 continue;
             }
         };
-        shared.feed.reachable();
-        let payload = m.payload().unwrap_or_default();
-        let mut board = shared.board.lock().unwrap_or_else(|p| p.into_inner());
-        apply(
-            &mut board,
-            &shared,
-            m.topic() == alerts,
-            payload,
-            (m.partition(), m.offset()),
-        );
-        drop(board);
-        shared.changed();
+        if caught_up {
+            let folded = lock(&shared.fold).apply(at, event, &shared.settings);
+            count(&shared, &folded, at);
+            shared.changed();
+        } else {
+            held.push((at, event));
+        }
     }
 }
 
-/// Applies one message of the alert topic (`is_alert`) or the action topic.
-fn apply(
-    board: &mut vigil_board::Board,
-    shared: &Shared,
-    is_alert: bool,
-    payload: &[u8],
-    (partition, offset): (i32, i64),
-) {
-    if is_alert {
-        match AlertEvent::from_json(payload) {
-            Ok(event) => {
-                board.apply_alert(event);
-            }
-            Err(_) => {
-                tracing::warn!(
-                    partition,
-                    offset,
-                    "Board: not an alert event (unreadable JSON or a missing field); skipped"
-                )
-            }
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Counts and logs (without content) a message that is not folded.
+fn not_folded(shared: &Shared, at: Position, why: Unreadable) {
+    let (partition, offset) = (at.partition, at.offset);
+    match why {
+        Unreadable::Malformed => {
+            shared.counters.unreadable.fetch_add(1, Relaxed);
+            tracing::warn!(
+                topic = ?at.topic,
+                partition,
+                offset,
+                "Board: not an event of its topic (unreadable JSON or a missing field); skipped"
+            );
         }
-    } else {
-        match Action::from_json(payload) {
-            Ok(action) => {
-                if let Err(refusal) = board.apply_action(action, &shared.settings) {
-                    tracing::warn!(
-                        partition,
-                        offset,
-                        reason = refusal.kind(),
-                        "Board: action refused; skipped"
-                    );
-                }
-            }
-            Err(_) => {
-                tracing::warn!(
-                    partition,
-                    offset,
-                    "Board: not an action event (unreadable JSON or a missing field); skipped"
-                )
-            }
+        Unreadable::Unverified(u) => {
+            shared.counters.unverified[u as usize].fetch_add(1, Relaxed);
+            tracing::warn!(
+                partition,
+                offset,
+                reason = u.name(),
+                "Board: an action without a valid signature refused (not taken on a board \
+                 holding the shared key); not applied"
+            );
         }
+    }
+}
+
+/// Counts what folding a message did, and logs a refusal without content.
+fn count(shared: &Shared, folded: &Folded, at: Position) {
+    if folded.reordered {
+        shared.counters.reordered.fetch_add(1, Relaxed);
+    }
+    if folded.late {
+        shared.counters.late.fetch_add(1, Relaxed);
+        tracing::warn!(
+            partition = at.partition,
+            offset = at.offset,
+            "Board: an event arrived after its patient's later events, beyond the reordering \
+             horizon; applied after them"
+        );
+    }
+    if let Err(refusal) = &folded.outcome {
+        shared.counters.refused.fetch_add(1, Relaxed);
+        tracing::warn!(
+            partition = at.partition,
+            offset = at.offset,
+            reason = refusal.kind(),
+            "Board: action refused; skipped"
+        );
     }
 }

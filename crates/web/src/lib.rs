@@ -8,7 +8,9 @@
 
 pub mod app;
 pub mod auth;
+pub mod counters;
 pub mod kafka;
 pub mod pages;
+pub mod serve;
 pub mod server;
 pub mod tls;

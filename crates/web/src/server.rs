@@ -11,7 +11,10 @@
 //!   request from another origin is refused;
 //! - an action the user's role may not take, or a value outside the configured ones, is
 //!   refused with 403 and the reason, and is never published;
-//! - sign-in is refused with 429 while a name has too many recent failures.
+//! - no request body is read before the session (and for actions the CSRF token) is
+//!   checked, and every body is bounded in size and in the time it may take;
+//! - sign-in is throttled with backoff per client and per name, 429 with `Retry-After`,
+//!   and passwords are checked off the request threads ([`crate::auth`]).
 //!
 //! Patient identifiers travel only in request and response bodies, never in a URL (the
 //! patient page is asked for by `POST /api/patient`). Accepted actions go to an
@@ -25,21 +28,20 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::connect_info::{ConnectInfo, Connected};
-use axum::extract::{Form, State};
+use axum::extract::State;
+use axum::extract::connect_info::ConnectInfo;
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::IncomingStream;
 use axum::{Json, Router};
 use serde::Deserialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use vigil_board::{Action, ActionKind, Board, CardView, Entry, Role, Settings};
+use vigil_board::{Action, ActionKind, Board, CardView, Entry, Fold, Role, Settings};
 use vigil_score::Timestamp;
 
-use crate::auth::{LoginLimiter, Session, Sessions, User, Users};
+use crate::auth::{Busy, Checker, Session, Sessions, Throttle, User, Users};
 
 /// Where accepted actions go: the action topic in the service (tests apply them).
 pub trait ActionSink: Send + Sync {
@@ -65,34 +67,25 @@ pub struct Proxy {
     pub roles: BTreeMap<String, Role>,
 }
 
-/// The address a request came from (the TCP peer, whatever headers say).
+/// The address a request came from (the TCP peer, whatever headers say), put in each
+/// request's extensions by [`crate::serve`].
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
 
-impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
-        Peer(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, crate::tls::TlsListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
-        Peer(*stream.remote_addr())
-    }
-}
-
 /// What the routes share.
 pub struct Shared {
-    /// The board, rebuilt from the alert and action topics by the caller.
-    pub board: Mutex<Board>,
+    /// The board, folded from the alert and action topics by the caller.
+    pub fold: Mutex<Fold>,
+    /// What was refused, reordered and throttled (`GET /metrics`).
+    pub counters: crate::counters::Counters,
     /// The board's settings.
     pub settings: Settings,
-    /// Who may sign in.
-    pub users: Users,
+    /// Who may sign in, and their password checks off the request threads.
+    pub checker: Checker,
     /// Open sessions.
     pub sessions: Mutex<Sessions>,
-    /// Failed sign-ins.
-    pub limiter: Mutex<LoginLimiter>,
+    /// Sign-in throttling.
+    pub throttle: Mutex<Throttle>,
     /// Where accepted actions go.
     pub sink: Arc<dyn ActionSink>,
     /// Served over TLS: the session cookie is `Secure`.
@@ -101,6 +94,9 @@ pub struct Shared {
     pub now: fn() -> Timestamp,
     /// A trusted reverse proxy's identity headers, if configured.
     pub proxy: Option<Proxy>,
+    /// The only `Origin` state-changing requests may come from, if set; otherwise this
+    /// server's scheme and the request's `Host`.
+    pub public_origin: Option<String>,
     /// Cancelled at shutdown: open streams end.
     pub closing: CancellationToken,
     /// Whether the alert and action topics can be reached (the board's consumer reports
@@ -124,21 +120,23 @@ impl Shared {
         settings: Settings,
         users: Users,
         sessions: Sessions,
-        limiter: LoginLimiter,
+        throttle: Throttle,
         sink: Arc<dyn ActionSink>,
         secure_cookie: bool,
         now: fn() -> Timestamp,
     ) -> Shared {
         Shared {
-            board: Mutex::new(board),
+            fold: Mutex::new(Fold::from_board(board, REORDER_HORIZON_MS)),
+            counters: crate::counters::Counters::default(),
             settings,
-            users,
+            checker: Checker::new(users, CHECK_WORKERS, CHECK_QUEUE),
             sessions: Mutex::new(sessions),
-            limiter: Mutex::new(limiter),
+            throttle: Mutex::new(throttle),
             sink,
             secure_cookie,
             now,
             proxy: None,
+            public_origin: None,
             closing: CancellationToken::new(),
             feed: Arc::new(vigil_stream::watch::BrokerWatch::new("", None)),
             following: std::sync::atomic::AtomicBool::new(false),
@@ -183,7 +181,8 @@ impl Shared {
         {
             return json.clone();
         }
-        let board = lock(&self.board);
+        let fold = lock(&self.fold);
+        let board = fold.board();
         let views = |cards: Vec<vigil_board::Card<'_>>| -> Vec<CardView> {
             cards.iter().map(|c| CardView::of(c, now)).collect()
         };
@@ -192,7 +191,7 @@ impl Shared {
         if silent {
             value["silent"] = serde_json::json!(views(board.silent_cards(now, &self.settings)));
         }
-        drop(board);
+        drop(fold);
         let json: Arc<str> = value.to_string().into();
         *slot = Some((key, json.clone()));
         json
@@ -211,6 +210,28 @@ type Rendered = ((u64, i64, &'static str), Arc<str>);
 
 const COOKIE: &str = "vigil_session";
 
+/// The cookie that remembers a browser signed in as a name (sent to `/login` only).
+const DEVICE_COOKIE: &str = "vigil_device";
+
+/// Password checks at once (each on a blocking thread).
+const CHECK_WORKERS: usize = 2;
+
+/// Password checks waiting at most; more sign-ins are answered 503 at once.
+const CHECK_QUEUE: usize = 32;
+
+/// The largest sign-in form.
+const LOGIN_BODY_LIMIT: usize = 4 * 1024;
+
+/// The largest action or patient request (a note of 2,000 characters fits many times).
+const API_BODY_LIMIT: usize = 64 * 1024;
+
+/// The longest a request body may take to arrive.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How far back in message time the board puts an event that arrives out of order in its
+/// place (a transaction committed late, one topic read ahead of the other).
+pub const REORDER_HORIZON_MS: i64 = 10 * 60_000;
+
 /// The shortest time between two updates of one stream.
 const STREAM_MIN_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -224,18 +245,37 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/login", get(page_login).post(login))
         .route("/assets/{file}", get(asset))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .route("/logout", post(logout))
         .route("/api/session", get(session))
         .route("/api/board", get(board))
         .route("/api/stream", get(stream))
         .route("/api/patient", post(patient))
         .route("/api/actions", post(act))
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response_with_state(
+            shared.clone(),
+            security_headers,
+        ))
         .with_state(shared)
 }
 
-async fn security_headers(mut response: Response) -> Response {
+async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.counters.render(),
+    )
+        .into_response()
+}
+
+async fn security_headers(State(s): State<Arc<Shared>>, mut response: Response) -> Response {
     let h = response.headers_mut();
+    if s.secure_cookie {
+        // Served over TLS: browsers are to use nothing else for a year.
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
@@ -300,29 +340,41 @@ fn signed_in(s: &Shared, headers: &HeaderMap) -> Result<(String, Session), Denie
     Ok((token, session))
 }
 
-/// Refuses a request whose `Origin` is not this server (a page elsewhere posting here).
-fn same_origin(headers: &HeaderMap) -> Result<(), Denied> {
+/// Refuses a request whose `Origin` is not this board: `[board] public_origin` when set,
+/// else this server's own scheme (https with TLS) and the request's `Host`, compared
+/// whole (a page on `http://` cannot post to the board on `https://`).
+fn same_origin(s: &Shared, headers: &HeaderMap) -> Result<(), Denied> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin
+    let refused = Denied(StatusCode::FORBIDDEN, "request from another origin refused");
+    let origin = origin
         .to_str()
-        .ok()
-        .and_then(|o| o.split_once("://"))
-        .map(|(_, rest)| rest);
-    match (origin_host, host) {
-        (Some(o), Some(h)) if o == h => Ok(()),
-        _ => Err(Denied(
-            StatusCode::FORBIDDEN,
-            "request from another origin refused",
-        )),
+        .map_err(|_| Denied(StatusCode::FORBIDDEN, "unreadable Origin"))?;
+    let expected = match &s.public_origin {
+        Some(o) => o.clone(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .ok_or(Denied(
+                    StatusCode::FORBIDDEN,
+                    "request from another origin refused",
+                ))?;
+            let scheme = if s.secure_cookie { "https" } else { "http" };
+            format!("{scheme}://{host}")
+        }
+    };
+    if origin.eq_ignore_ascii_case(&expected) {
+        Ok(())
+    } else {
+        Err(refused)
     }
 }
 
 /// The signed-in session whose CSRF token the request presents, or 401/403.
 fn with_csrf(s: &Shared, headers: &HeaderMap) -> Result<(String, Session), Denied> {
-    same_origin(headers)?;
+    same_origin(s, headers)?;
     let (token, session) = signed_in(s, headers)?;
     let presented = headers
         .get("x-csrf-token")
@@ -347,7 +399,23 @@ fn proxy_user(s: &Shared, headers: &HeaderMap, ext: &Extensions) -> Option<User>
     if !proxy.trusted.contains(&peer) {
         return None;
     }
-    let name = headers.get(&proxy.user_header)?.to_str().ok()?.trim();
+    // One identity, or none: a second user or groups header means a client's header got
+    // past the proxy, which is to strip them (SECURITY.md).
+    let one = |name: &str| -> Option<Option<&HeaderValue>> {
+        let mut all = headers.get_all(name).iter();
+        let first = all.next();
+        if all.next().is_some() {
+            tracing::warn!(
+                header = name,
+                "Board: a proxy request carries an identity header twice; not signed in \
+                 (the proxy must remove identity headers clients send)"
+            );
+            return None;
+        }
+        Some(first)
+    };
+    let name = one(&proxy.user_header)??.to_str().ok()?.trim();
+    let groups = one(&proxy.groups_header)?;
     if name.is_empty() || name.len() > 128 {
         return None;
     }
@@ -358,8 +426,7 @@ fn proxy_user(s: &Shared, headers: &HeaderMap, ext: &Extensions) -> Option<User>
         Role::Admin => 3,
         Role::System => -1,
     };
-    let role = headers
-        .get(&proxy.groups_header)
+    let role = groups
         .and_then(|g| g.to_str().ok())
         .unwrap_or("")
         .split(',')
@@ -417,41 +484,146 @@ struct Credentials {
     password: String,
 }
 
+/// The request's body, once whoever sent it has been checked: at most `limit` bytes,
+/// arriving within [`BODY_TIMEOUT`].
+async fn body_of(body: axum::body::Body, limit: usize) -> Result<axum::body::Bytes, Denied> {
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(Denied(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large or cut short",
+        )),
+        Err(_) => Err(Denied(
+            StatusCode::REQUEST_TIMEOUT,
+            "request body not sent in time",
+        )),
+    }
+}
+
+/// A JSON request body, read only after the sender was checked.
+async fn json_of<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<T, Response> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected Content-Type: application/json",
+        ));
+    }
+    let bytes = body_of(body, API_BODY_LIMIT)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| refuse(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()))
+}
+
+/// A cookie's value, if the request carries it.
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            c.trim()
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('='))
+                .map(str::to_owned)
+        })
+}
+
+fn too_soon(wait: vigil_score::Span, why: &str) -> Response {
+    let seconds = (wait.as_millis() + 999) / 1000;
+    let mut r = refuse(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!("{why}; try again in {seconds} s"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Sign-in: throttled per client and name ([`Throttle`]) before any password is checked,
+/// the check itself queued off the request threads ([`Checker`]).
 async fn login(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
-    Form(c): Form<Credentials>,
+    ext: Extensions,
+    body: axum::body::Body,
 ) -> Response {
-    if let Err(d) = same_origin(&headers) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if let Err(d) = same_origin(&s, &headers) {
         return d.into_response();
     }
+    let bytes = match body_of(body, LOGIN_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(d) => return d.into_response(),
+    };
+    let Ok(c) = serde_urlencoded::from_bytes::<Credentials>(&bytes) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "expected a form with user and password",
+        );
+    };
     // No user has a longer name: refused before anything is recorded or hashed.
     if c.user.len() > crate::auth::MAX_NAME_BYTES {
         return refuse(StatusCode::UNAUTHORIZED, "wrong user name or password");
     }
     let now = (s.now)();
-    if !lock(&s.limiter).allowed(&c.user, now) {
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed sign-ins for this name; try again later",
-        );
-    }
-    let Some(user) = s.users.verify(&c.user, &c.password) else {
-        lock(&s.limiter).failed(&c.user, now);
-        return refuse(StatusCode::UNAUTHORIZED, "wrong user name or password");
+    let client = ext
+        .get::<ConnectInfo<Peer>>()
+        .map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip());
+    let device = cookie_value(&headers, DEVICE_COOKIE);
+    let begun = lock(&s.throttle).begin(&c.user, client, device.as_deref(), now);
+    let attempt = match begun {
+        Ok(a) => a,
+        Err(wait) => {
+            s.counters.logins_throttled.fetch_add(1, Relaxed);
+            return too_soon(wait, "too many failed sign-ins");
+        }
     };
-    lock(&s.limiter).succeeded(&c.user);
-    let opened = lock(&s.sessions).open(user, now);
+    let user = match s.checker.verify(c.user, c.password).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            s.counters.logins_failed.fetch_add(1, Relaxed);
+            return refuse(StatusCode::UNAUTHORIZED, "wrong user name or password");
+        }
+        Err(Busy) => {
+            lock(&s.throttle).cancel(attempt);
+            s.counters.logins_busy.fetch_add(1, Relaxed);
+            let mut r = refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many sign-ins at once; try again in a second",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return r;
+        }
+    };
+    let device = lock(&s.throttle).succeeded(attempt, now);
+    let opened = lock(&s.sessions).open(&user, now);
     let Ok(token) = opened else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "cannot open a session");
     };
     let mut response = (StatusCode::SEE_OTHER, "signed in").into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, cookie(&s, &token));
-    response
-        .headers_mut()
-        .insert(header::LOCATION, HeaderValue::from_static("/"));
+    let h = response.headers_mut();
+    h.append(header::SET_COOKIE, cookie(&s, &token));
+    if let Ok(device) = device {
+        let secure = if s.secure_cookie { "; Secure" } else { "" };
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{DEVICE_COOKIE}={device}; HttpOnly; SameSite=Strict; Path=/login; \
+             Max-Age=31536000{secure}"
+        )) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    h.insert(header::LOCATION, HeaderValue::from_static("/"));
     response
 }
 
@@ -582,13 +754,18 @@ struct PatientAsked {
 async fn patient(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
-    Json(asked): Json<PatientAsked>,
+    body: axum::body::Body,
 ) -> Response {
     let role = match signed_in(&s, &headers) {
         Ok((_, session)) => session.role,
         Err(d) => return d.into_response(),
     };
-    let board = lock(&s.board);
+    let asked: PatientAsked = match json_of(&headers, body).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let fold = lock(&s.fold);
+    let board = fold.board();
     // A patient with only silent alerts is there only for those who see the run-in.
     let live = board.case(&asked.patient_id);
     let silent = board
@@ -645,19 +822,20 @@ struct Requested {
     kind: ActionKind,
 }
 
-async fn act(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Json(r): Json<Requested>,
-) -> Response {
+async fn act(State(s): State<Arc<Shared>>, headers: HeaderMap, body: axum::body::Body) -> Response {
     let session = match with_csrf(&s, &headers) {
         Ok((_, session)) => session,
         Err(d) => return d.into_response(),
     };
+    let r: Requested = match json_of(&headers, body).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
     let Ok(action_id) = crate::auth::random_token() else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "cannot make an action id");
     };
-    let encounter_id = lock(&s.board)
+    let encounter_id = lock(&s.fold)
+        .board()
         .case(&r.patient_id)
         .and_then(|c| c.encounter_id.clone());
     let action = Action {
@@ -669,7 +847,7 @@ async fn act(
         role: session.role,
         at: (s.now)(),
     };
-    if let Err(refusal) = lock(&s.board).check(&action, &s.settings) {
+    if let Err(refusal) = lock(&s.fold).board().check(&action, &s.settings) {
         return refuse(StatusCode::FORBIDDEN, &refusal.to_string());
     }
     match s.sink.publish(&action) {

@@ -27,6 +27,10 @@ fn settings(brokers: &str) -> Settings {
     raw.kafka.alerts_topic = "alerts".into();
     raw.board.actions_topic = "actions".into();
     raw.board.listen = "127.0.0.1:0".into();
+    raw.board.action_key_file = vigil_testkit::action_key_file()
+        .expect("a key file")
+        .display()
+        .to_string();
     for (name, role) in [
         ("nina", "nurse"),
         ("carl", "charge_nurse"),

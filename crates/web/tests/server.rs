@@ -7,10 +7,10 @@ mod common;
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
-use common::settings;
-use vigil_board::{Action, AlertEvent, Board, EventKind, Role};
+use vigil_board::{Action, AlertEvent, Board, Event, EventKind, Role};
 use vigil_web::auth::{User, Users, hash_password};
-use vigil_web::server::{ActionSink, Peer, Proxy, Shared, router};
+use vigil_web::serve::{Limits, serve};
+use vigil_web::server::{ActionSink, Proxy, Shared, router};
 
 #[derive(Default)]
 struct Recorded(Mutex<Vec<Action>>);
@@ -57,13 +57,22 @@ fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: 
     }
 }
 
-async fn serve(secure_cookie: bool) -> (u16, Arc<Shared>, Arc<Recorded>) {
+async fn serving(secure_cookie: bool) -> (u16, Arc<Shared>, Arc<Recorded>) {
     serve_with(secure_cookie, None).await
 }
 
 async fn serve_with(
     secure_cookie: bool,
     proxy: Option<Proxy>,
+) -> (u16, Arc<Shared>, Arc<Recorded>) {
+    serve_full(secure_cookie, proxy, Limits::new(64), None).await
+}
+
+async fn serve_full(
+    secure_cookie: bool,
+    proxy: Option<Proxy>,
+    limits: Limits,
+    public_origin: Option<&str>,
 ) -> (u16, Arc<Shared>, Arc<Recorded>) {
     let user = |name: &str, role| User {
         name: name.into(),
@@ -95,16 +104,17 @@ async fn serve_with(
     ])
     .expect("users");
     let mut shared = common::shared(board, users, sink.clone(), secure_cookie);
-    if let Some(p) = proxy {
-        Arc::get_mut(&mut shared).expect("not shared yet").proxy = Some(p);
-    }
+    let own = Arc::get_mut(&mut shared).expect("not shared yet");
+    own.proxy = proxy;
+    own.public_origin = public_origin.map(str::to_owned);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a port");
     let port = listener.local_addr().expect("bound").port();
-    let app = router(shared.clone()).into_make_service_with_connect_info::<Peer>();
+    let app = router(shared.clone());
+    let served = shared.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        serve(listener, None, app, served, limits, std::future::pending()).await;
     });
     (port, shared, sink)
 }
@@ -137,7 +147,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_in_sets_a_strict_http_only_cookie_and_wrong_passwords_are_refused() {
-    let (port, _, _) = serve(true).await;
+    let (port, _, _) = serving(true).await;
     blocking(move || {
         let wrong = request(
             port,
@@ -170,7 +180,7 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_wrong_passwords_are_refus
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_board_needs_a_session_and_guessing_is_stopped() {
-    let (port, _, _) = serve(false).await;
+    let (port, _, _) = serving(false).await;
     blocking(move || {
         assert_eq!(request(port, "GET", "/api/board", &[], "").status, 401);
         assert_eq!(
@@ -197,7 +207,8 @@ async fn the_board_needs_a_session_and_guessing_is_stopped() {
                 401
             );
         }
-        // Past the limit, even the right password is refused.
+        // Past the limit the next attempt must wait (1 s, then longer): even the right
+        // password is not checked meanwhile.
         assert_eq!(
             request(
                 port,
@@ -215,7 +226,7 @@ async fn the_board_needs_a_session_and_guessing_is_stopped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn actions_need_the_csrf_token_and_a_role_that_may_take_them() {
-    let (port, shared, sink) = serve(false).await;
+    let (port, shared, sink) = serving(false).await;
     blocking(move || {
         let (nurse, csrf) = sign_in(port, "alice");
         let json = [("Content-Type", "application/json")];
@@ -293,12 +304,8 @@ async fn actions_need_the_csrf_token_and_a_role_that_may_take_them() {
         );
         assert_eq!(published[0].encounter_id.as_deref(), Some("E1"));
         // When it comes back from the topic, the board shows the owner.
-        shared
-            .board
-            .lock()
-            .expect("board")
-            .apply_action(published[0].clone(), &settings())
-            .expect("applied");
+        let folded = common::fold_in(&shared, Event::Action(published[0].clone()));
+        assert!(folded.outcome.is_ok(), "{folded:?}");
         let board = request(port, "GET", "/api/board", &[("Cookie", &nurse)], "");
         assert!(board.body.contains(r#""owner":"alice""#), "{}", board.body);
         // Signing out needs the token too, and ends the session.
@@ -327,7 +334,7 @@ async fn actions_need_the_csrf_token_and_a_role_that_may_take_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_need_a_session_and_carry_a_strict_content_security_policy() {
-    let (port, _, _) = serve(false).await;
+    let (port, _, _) = serving(false).await;
     blocking(move || {
         let r = request(port, "GET", "/", &[], "");
         assert_eq!(r.status, 303);
@@ -364,7 +371,7 @@ async fn pages_need_a_session_and_carry_a_strict_content_security_policy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_from_another_origin_is_refused() {
-    let (port, _, sink) = serve(false).await;
+    let (port, _, sink) = serving(false).await;
     blocking(move || {
         let (cookie, csrf) = sign_in(port, "alice");
         let accept = r#"{"patient_id": "P1", "kind": "accept"}"#;
@@ -415,7 +422,7 @@ async fn a_request_from_another_origin_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patient_page_is_asked_for_in_the_body_and_needs_a_session() {
-    let (port, _, _) = serve(false).await;
+    let (port, _, _) = serving(false).await;
     blocking(move || {
         let json = ("Content-Type", "application/json");
         let ask = r#"{"patient_id": "P1"}"#;
@@ -456,7 +463,7 @@ async fn a_patient_page_is_asked_for_in_the_body_and_needs_a_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_sends_the_board_at_once_and_again_after_a_change() {
     use std::io::BufRead;
-    let (port, shared, _) = serve(false).await;
+    let (port, shared, _) = serving(false).await;
     let (cookie, _) = blocking(move || sign_in(port, "alice")).await;
     assert_eq!(
         blocking(move || request(port, "GET", "/api/stream", &[], "").status).await,
@@ -490,8 +497,7 @@ async fn the_stream_sends_the_board_at_once_and_again_after_a_change() {
         "message": "NEWS2 2", "first_raised_at": "2026-11-23T10:00:00Z",
         "emitted_at": "2026-11-23T10:05:00Z"}))
     .expect("an event");
-    shared.board.lock().expect("board").apply_alert(event);
-    shared.changed();
+    common::fold_in(&shared, Event::Alert(Box::new(event)));
     let second = tokio::time::timeout(std::time::Duration::from_secs(10), reader)
         .await
         .expect("the change is sent")
@@ -568,7 +574,7 @@ async fn identity_headers_from_an_address_that_is_not_a_trusted_proxy_are_ignore
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_alerts_reach_quality_staff_and_never_a_nurse() {
-    let (port, _, _) = serve(false).await;
+    let (port, _, _) = serving(false).await;
     blocking(move || {
         let json = ("Content-Type", "application/json");
         let board = |user: &str| -> serde_json::Value {
@@ -607,4 +613,293 @@ async fn silent_alerts_reach_quality_staff_and_never_a_nurse() {
         assert_eq!(v["history"][0]["silent"], true);
     })
     .await;
+}
+
+/// Issue 31: an unauthenticated POST got 400, 415 or 422 messages listing the action
+/// kinds: the body was read (and parsed) before the session was checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_request_body_is_read_before_the_session_is_checked() {
+    let (port, _, sink) = serving(false).await;
+    blocking(move || {
+        for (path, content_type, body) in [
+            (
+                "/api/actions",
+                "application/json",
+                r#"{"patient_id":"P1","kind":"explode"}"#,
+            ),
+            ("/api/actions", "text/plain", "not json"),
+            ("/api/actions", "application/json", "{"),
+            ("/api/patient", "application/json", "{"),
+            ("/api/patient", "text/plain", "x"),
+        ] {
+            let r = request(port, "POST", path, &[("Content-Type", content_type)], body);
+            assert_eq!((path, r.status), (path, 401), "{}", r.body);
+            assert!(!r.body.contains("accept"), "{}", r.body);
+        }
+        // Signed in, the same bodies get their reasons.
+        let (cookie, csrf) = sign_in(port, "alice");
+        let r = request(
+            port,
+            "POST",
+            "/api/actions",
+            &[
+                ("Content-Type", "text/plain"),
+                ("Cookie", &cookie),
+                ("x-csrf-token", &csrf),
+            ],
+            "not json",
+        );
+        assert_eq!(r.status, 415, "{}", r.body);
+        let big = format!(r#"{{"patient_id":"{}"}}"#, "x".repeat(100_000));
+        let r = request(
+            port,
+            "POST",
+            "/api/patient",
+            &[("Content-Type", "application/json"), ("Cookie", &cookie)],
+            &big,
+        );
+        assert_eq!(r.status, 413, "{}", r.body);
+    })
+    .await;
+    assert!(sink.0.lock().expect("recorded").is_empty());
+}
+
+/// Issue 31: five wrong passwords locked a name for 15 minutes for everyone, and 40
+/// parallel guesses got 6 password checks, not 5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_get_the_free_checks_only_and_the_nurse_still_signs_in() {
+    let (port, shared, _) = serving(false).await;
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    // Alice has signed in from her browser before: it holds a device cookie.
+    let device = blocking(move || {
+        let r = request(
+            port,
+            "POST",
+            "/login",
+            &form,
+            "user=alice&password=alice-pw",
+        );
+        assert_eq!(r.status, 303);
+        r.headers
+            .lines()
+            .filter_map(|l| l.strip_prefix("set-cookie: "))
+            .find(|c| c.starts_with("vigil_device="))
+            .and_then(|c| c.split(';').next())
+            .expect("a device cookie")
+            .to_owned()
+    })
+    .await;
+    let guesses: Vec<_> = (0..40)
+        .map(|i| {
+            std::thread::spawn(move || {
+                request(
+                    port,
+                    "POST",
+                    "/login",
+                    &form,
+                    &format!("user=alice&password=guess{i}"),
+                )
+                .status
+            })
+        })
+        .collect();
+    let mut statuses: Vec<u16> = guesses
+        .into_iter()
+        .map(|g| g.join().expect("a reply"))
+        .collect();
+    statuses.sort_unstable();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, throttled), (5, 35), "{statuses:?}");
+    let metrics = shared.counters.render();
+    assert!(
+        metrics.contains("vigil_board_logins_total{outcome=\"failed\"} 5"),
+        "{metrics}"
+    );
+    blocking(move || {
+        // From this address and without her browser's cookie the name must wait ...
+        let r = request(
+            port,
+            "POST",
+            "/login",
+            &form,
+            "user=alice&password=alice-pw",
+        );
+        assert_eq!(r.status, 429, "{}", r.body);
+        assert!(
+            r.headers.to_lowercase().contains("retry-after: "),
+            "{}",
+            r.headers
+        );
+        // ... but from her own browser she signs in at once.
+        let mine = [form[0], ("Cookie", device.as_str())];
+        let r = request(
+            port,
+            "POST",
+            "/login",
+            &mine,
+            "user=alice&password=alice-pw",
+        );
+        assert_eq!(r.status, 303, "{}", r.body);
+    })
+    .await;
+}
+
+/// Issue 31: the Origin check compared the host only, so a page on http:// could post to
+/// the board served on https://; with `[board] public_origin`, only that origin passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_origin_check_compares_scheme_and_host() {
+    let (port, shared, _) = serving(false).await;
+    let form = |origin: &'static str| {
+        [
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Origin", origin),
+        ]
+    };
+    blocking(move || {
+        let login = |origin| {
+            request(
+                port,
+                "POST",
+                "/login",
+                &form(origin),
+                "user=alice&password=alice-pw",
+            )
+            .status
+        };
+        assert_eq!(login("https://localhost"), 403, "another scheme");
+        assert_eq!(login("http://localhost:81"), 403, "another port");
+        assert_eq!(login("http://localhost"), 303);
+    })
+    .await;
+    // Behind a proxy serving https://board.example.org, only that origin passes.
+    let (port, _, _) = serve_full(
+        false,
+        None,
+        Limits::new(64),
+        Some("https://board.example.org"),
+    )
+    .await;
+    blocking(move || {
+        let login = |origin| {
+            request(
+                port,
+                "POST",
+                "/login",
+                &form(origin),
+                "user=alice&password=alice-pw",
+            )
+            .status
+        };
+        assert_eq!(
+            login("http://localhost"),
+            403,
+            "the Host the proxy forwards"
+        );
+        assert_eq!(login("http://board.example.org"), 403, "another scheme");
+        assert_eq!(login("https://board.example.org"), 303);
+    })
+    .await;
+    let _ = shared;
+}
+
+/// Issue 31 (smaller holes): with two X-Forwarded-User headers the first won.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_identity_headers_sign_nobody_in() {
+    let (port, _, _) = serve_with(false, Some(proxy())).await;
+    blocking(move || {
+        let twice = [
+            ("X-Forwarded-User", "mallory"),
+            ("X-Forwarded-User", "dana"),
+            ("X-Forwarded-Groups", "charge"),
+        ];
+        assert_eq!(request(port, "GET", "/api/session", &twice, "").status, 401);
+        let groups_twice = [
+            ("X-Forwarded-User", "dana"),
+            ("X-Forwarded-Groups", "rrt"),
+            ("X-Forwarded-Groups", "charge"),
+        ];
+        assert_eq!(
+            request(port, "GET", "/api/session", &groups_twice, "").status,
+            401
+        );
+        let once = [("X-Forwarded-User", "dana"), ("X-Forwarded-Groups", "rrt")];
+        assert_eq!(request(port, "GET", "/api/session", &once, "").status, 200);
+    })
+    .await;
+}
+
+/// Issue 31: an incomplete request stayed open 150 s, and 170 slow or idle connections
+/// were all held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incomplete_and_idle_connections_are_closed_and_connections_are_capped() {
+    use std::time::Duration;
+    let limits = Limits {
+        max_connections: 4,
+        header_timeout: Duration::from_secs(1),
+        handshake_timeout: Duration::from_secs(1),
+    };
+    let (port, shared, _) = serve_full(false, None, limits, None).await;
+    let open = shared.clone();
+    blocking(move || {
+        let connect = || {
+            let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+            s.set_read_timeout(Some(Duration::from_secs(20)))
+                .expect("a timeout");
+            s
+        };
+        // Two idle connections and two that send half a request.
+        let mut held: Vec<std::net::TcpStream> = (0..4).map(|_| connect()).collect();
+        for s in &mut held[2..] {
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+                .expect("sent");
+        }
+        let all_open = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            open.counters
+                .connections_open
+                .load(std::sync::atomic::Ordering::Relaxed)
+                == 4
+        });
+        assert!(all_open, "four connections served");
+        // A fifth is closed at once.
+        let mut fifth = connect();
+        let mut buf = [0u8; 64];
+        let read = fifth.read(&mut buf);
+        assert!(
+            matches!(read, Ok(0))
+                || read
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{read:?}"
+        );
+        // The four are closed when their head does not arrive in time (1 s here).
+        let started = std::time::Instant::now();
+        let closed = |r: &std::io::Result<usize>| match r {
+            Ok(_) => true,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        };
+        for s in &mut held {
+            let mut rest = Vec::new();
+            let read = s.read_to_end(&mut rest);
+            assert!(closed(&read), "{read:?}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
+        // Then the board serves again.
+        let r = request(port, "GET", "/healthz", &[], "");
+        assert_eq!(r.status, 200);
+    })
+    .await;
+    let metrics = shared.counters.render();
+    assert!(
+        metrics.contains("vigil_board_connections_refused_total 1"),
+        "{metrics}"
+    );
 }

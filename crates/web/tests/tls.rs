@@ -12,8 +12,9 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 use vigil_board::{Action, Board, Role};
 use vigil_web::auth::{User, Users, hash_password};
-use vigil_web::server::{ActionSink, Peer, router};
-use vigil_web::tls::{TlsListener, server_config};
+use vigil_web::serve::{Limits, serve};
+use vigil_web::server::{ActionSink, router};
+use vigil_web::tls::server_config;
 
 struct Nowhere;
 
@@ -44,8 +45,18 @@ async fn the_board_is_served_over_https_with_a_secure_cookie() {
         .expect("a port");
     let port = tcp.local_addr().expect("bound").port();
     let config = server_config(&cert_pem, &key_pem).expect("TLS settings");
-    let app = router(shared).into_make_service_with_connect_info::<Peer>();
-    tokio::spawn(async move { axum::serve(TlsListener::new(tcp, config), app).await });
+    let app = router(shared.clone());
+    tokio::spawn(async move {
+        serve(
+            tcp,
+            Some(config),
+            app,
+            shared,
+            Limits::new(64),
+            std::future::pending(),
+        )
+        .await
+    });
 
     let mut roots = RootCertStore::empty();
     roots.add(cert.cert.der().clone()).expect("trusted");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use vigil_board::{Board, Settings};
 use vigil_score::{Span, Timestamp};
-use vigil_web::auth::{LoginLimiter, Sessions, Users};
+use vigil_web::auth::{Sessions, Throttle, Users};
 use vigil_web::server::{ActionSink, Shared};
 
 /// Dismissal for one reason, watches up to 4 h, urgent escalating after 15 minutes and
@@ -37,9 +37,33 @@ pub fn shared(
         settings(),
         users,
         Sessions::new(Span::minutes(60)),
-        LoginLimiter::new(5, Span::minutes(15)),
+        Throttle::new(5, Span::minutes(15)),
         sink,
         secure_cookie,
         now,
     ))
+}
+
+/// Folds `event` into the shared board as if read from its topic now (each call at the
+/// next offset), and tells open streams.
+#[allow(dead_code)] // Not every test binary folds events.
+pub fn fold_in(shared: &Shared, event: vigil_board::Event) -> vigil_board::Folded {
+    static OFFSET: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let topic = match event {
+        vigil_board::Event::Alert(_) => vigil_board::Topic::Alerts,
+        vigil_board::Event::Action(_) => vigil_board::Topic::Actions,
+    };
+    let at = vigil_board::Position {
+        time_ms: now().as_millis(),
+        topic,
+        partition: 0,
+        offset: OFFSET.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+    };
+    let folded = shared
+        .fold
+        .lock()
+        .expect("the board")
+        .apply(at, event, &shared.settings);
+    shared.changed();
+    folded
 }
