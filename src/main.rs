@@ -330,6 +330,10 @@ enum Command {
         /// Seed: the same seed gives the same feed.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// A raw librdkafka setting for the producer, KEY=VALUE (repeatable), for example
+        /// security.protocol=SASL_SSL; as `[kafka.librdkafka]` in the configuration.
+        #[arg(long = "kafka-option", value_parser = key_value)]
+        kafka_options: Vec<(String, String)>,
     },
     /// Fault-injection harness (RELIABILITY.md): replay a fixed synthetic feed through
     /// `vigil run` processes on a tansu broker while killing them (SIGKILL), adding and
@@ -715,6 +719,7 @@ fn main() -> ExitCode {
             round_ms,
             rounds,
             seed,
+            kafka_options,
         } => {
             init_logs(vigil_stream::config::LogFormat::Text, "info");
             let (start, rounds) = vigil_tools::simulate::live_start(
@@ -732,7 +737,7 @@ fn main() -> ExitCode {
             async_main(async move |stop| {
                 let mut ward = Ward::new(sim);
                 let sent = vigil_tools::simulate::produce(
-                    &brokers,
+                    (&brokers, &kafka_options),
                     &topic,
                     &mut ward,
                     Some(rounds),
@@ -1069,6 +1074,14 @@ fn load_settings(
     // Every error names the file, line and column of its key, or the environment
     // variable that set it.
     vigil_stream::Config::load(path, std::env::vars())?.validate()
+}
+
+/// `KEY=VALUE` as a pair.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .filter(|(k, _)| !k.trim().is_empty())
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{text:?}: expected KEY=VALUE, such as security.protocol=SASL_SSL"))
 }
 
 fn hash_password() -> ExitCode {

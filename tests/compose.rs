@@ -39,6 +39,7 @@ fn docker_compose_wiring_matches_the_code() {
     for name in [
         "kafka",
         "topics",
+        "keys",
         "vigil",
         "board",
         "simulate",
@@ -52,7 +53,7 @@ fn docker_compose_wiring_matches_the_code() {
     // Kafka advertises the address Vigil and the simulator are given.
     let kafka_env = env(&services["kafka"]);
     let advertised = kafka_env["KAFKA_ADVERTISED_LISTENERS"]
-        .trim_start_matches("PLAINTEXT://")
+        .trim_start_matches("CLIENTS://")
         .to_owned();
     assert_eq!(advertised, "kafka:9092");
     let vigil = &services["vigil"];
@@ -67,6 +68,14 @@ fn docker_compose_wiring_matches_the_code() {
             .map(|i| simulate[i + 1].clone())
     };
     assert_eq!(arg("--brokers").as_deref(), Some(advertised.as_str()));
+    let simulator_options: BTreeMap<String, String> = simulate
+        .windows(2)
+        .filter(|w| w[0] == "--kafka-option")
+        .filter_map(|w| {
+            w[1].split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
     assert_eq!(
         arg("--topic"),
         Some(defaults.kafka.observations_topic.clone())
@@ -141,6 +150,99 @@ fn docker_compose_wiring_matches_the_code() {
     );
     assert!(strings(&board["ports"]).contains(&format!("{board_port}:{board_port}")));
 
+    // Every client signs in as its own principal, with the password the broker knows, and
+    // the ACLs give each only its topics: only the board writes the action topic.
+    let jaas = kafka_env["KAFKA_LISTENER_NAME_CLIENTS_PLAIN_SASL_JAAS_CONFIG"].clone();
+    assert_eq!(kafka_env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"], "false");
+    assert!(kafka_env["KAFKA_AUTHORIZER_CLASS_NAME"].ends_with("StandardAuthorizer"));
+    let client = |settings: &vigil_stream::Settings| -> (String, String) {
+        let l = &settings.kafka.librdkafka;
+        assert_eq!(l["security.protocol"], "SASL_PLAINTEXT");
+        (l["sasl.username"].clone(), l["sasl.password"].clone())
+    };
+    let service_settings = Config::parse(
+        &std::fs::read_to_string(repo_file("config/vigil.toml")).unwrap(),
+        env(vigil),
+    )
+    .expect("the service's overrides parse")
+    .validate()
+    .expect("and validate");
+    let principals = [
+        ("vigil", client(&service_settings)),
+        ("board", client(&board_settings)),
+        (
+            "feeds",
+            (
+                simulator_options["sasl.username"].clone(),
+                simulator_options["sasl.password"].clone(),
+            ),
+        ),
+    ];
+    for (principal, (user, password)) in &principals {
+        assert_eq!(principal, user);
+        assert!(
+            jaas.contains(&format!("user_{user}=\"{password}\"")),
+            "{user} unknown to the broker: {jaas}"
+        );
+    }
+    let acls: Vec<String> = create
+        .split("&&")
+        .filter(|c| c.contains("$acl "))
+        .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let granted = |principal: &str, operation: &str, topic: &str| {
+        acls.iter().any(|a| {
+            a.contains(&format!("--allow-principal User:{principal} "))
+                && a.contains(&format!("--operation {operation} "))
+                && a.ends_with(&format!("--topic {topic}"))
+        })
+    };
+    let actions = &defaults.board.actions_topic;
+    assert!(granted("board", "Write", actions), "{acls:#?}");
+    assert!(granted("vigil", "Read", actions), "{acls:#?}");
+    for p in ["vigil", "feeds"] {
+        assert!(!granted(p, "Write", actions), "{p} may write {actions}");
+    }
+    assert!(granted(
+        "feeds",
+        "Write",
+        &defaults.kafka.observations_topic
+    ));
+    assert!(!granted("feeds", "Read", &defaults.kafka.alerts_topic));
+    for topic in [&defaults.kafka.alerts_topic, &defaults.kafka.dlq_topic] {
+        assert!(granted("vigil", "Write", topic), "{topic}");
+        assert!(!granted("board", "Write", topic), "{topic}");
+    }
+
+    // The service and the board share the action key the keys service makes.
+    let keys = &services["keys"];
+    let key_path = service_settings
+        .board
+        .action_key_file
+        .clone()
+        .expect("the service checks actions");
+    assert_eq!(
+        board_settings.board.action_key_file.as_ref(),
+        Some(&key_path)
+    );
+    let key_volume = strings(&keys["volumes"])[0]
+        .split(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    for service in [vigil, board] {
+        let dir = key_path.parent().unwrap().display().to_string();
+        assert!(
+            strings(&service["volumes"]).contains(&format!("{key_volume}:{dir}:ro")),
+            "the key volume mounted read-only at {dir}"
+        );
+    }
+    assert!(
+        strings(&keys["command"])
+            .join(" ")
+            .contains("vigil action-key > /keys/")
+    );
+
     // The state changelog Vigil is pointed at is created compacted and co-partitioned
     // with the observations topic.
     let state = &vigil_env["VIGIL_KAFKA_STATE_TOPIC"];
@@ -202,6 +304,7 @@ fn exported_series() -> BTreeMap<String, std::collections::BTreeSet<String>> {
         .with_label_values(&["news2", "raised", "urgent", "live"])
         .inc();
     m.dead_letters.with_label_values(&["unit"]).inc();
+    m.actions_refused.with_label_values(&["unsigned"]).inc();
     m.ignored.with_label_values(&["loinc"]).inc();
     m.absent.with_label_values(&["not-performed"]).inc();
     m.set_committed_offset(0, 1);
@@ -213,7 +316,9 @@ fn exported_series() -> BTreeMap<String, std::collections::BTreeSet<String>> {
         vigil_score::ParamSet::of(&[vigil_score::Param::Lactate]),
         true,
     );
-    let text = m.render() + &vigil_stream::mllp::MllpMetrics::new().render();
+    let text = m.render()
+        + &vigil_stream::mllp::MllpMetrics::new().render()
+        + &vigil_web::counters::Counters::default().render();
     let mut series: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
     for line in text
         .lines()

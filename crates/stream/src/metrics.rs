@@ -155,7 +155,7 @@ impl Metrics {
             &["reason"],
         );
         let actions_refused = counter_vec(
-            "vigil_board_actions_refused_total",
+            "vigil_actions_refused_total",
             "Actions on the board's action topic not honoured, by reason (unsigned, \
              malformed_signature, wrong_signature: not signed with the shared key; unreadable).",
             &["reason"],

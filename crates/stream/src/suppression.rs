@@ -14,7 +14,7 @@
 //! - Either applies only within the encounter it was taken in: a new encounter ends it.
 //! - An action is honoured only with a valid signature of a board holding the shared key
 //!   ([`vigil_board::ActionKey`]): one written straight to the topic is refused, counted
-//!   in `vigil_board_actions_refused_total{reason}` and logged without its content.
+//!   in `vigil_actions_refused_total{reason}` and logged without its content.
 //! - An action is honoured only if its role may take it ([`vigil_board::Role::may`]): a
 //!   nurse's stop forged onto the topic changes nothing.
 

@@ -1659,7 +1659,7 @@ async fn watches_and_stops_from_the_board_mark_alerts_suppressed_and_forged_ones
     assert_eq!(suppressed("UNSIGNED"), Value::Null);
     let metrics = http_get(port, "/metrics").1;
     assert!(
-        metrics.contains("vigil_board_actions_refused_total{reason=\"unsigned\"} 1"),
+        metrics.contains("vigil_actions_refused_total{reason=\"unsigned\"} 1"),
         "{metrics}"
     );
     // A suppressed decision is still published in full.

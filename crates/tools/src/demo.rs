@@ -151,7 +151,7 @@ pub async fn run(
         });
         let topic = Config::default().kafka.observations_topic;
         produce(
-            &brokers,
+            (&brokers, &[]),
             &topic,
             &mut ward,
             Some(rounds),

@@ -235,20 +235,25 @@ impl Ward {
 
 /// Sends `rounds` rounds of `ward` to `topic` (key: patient id), one round every
 /// `round_every` of real time (`Duration::ZERO`: as fast as the broker takes them), and
-/// waits for every acknowledgement. Returns the number of messages sent.
+/// waits for every acknowledgement. `options` are raw librdkafka settings (SASL, TLS).
+/// Returns the number of messages sent.
 ///
 /// # Errors
 ///
 /// When the producer cannot be created or a message is not acknowledged.
 pub async fn produce(
-    brokers: &str,
+    (brokers, options): (&str, &[(String, String)]),
     topic: &str,
     ward: &mut Ward,
     rounds: Option<u64>,
     round_every: Duration,
     stop: &tokio_util::sync::CancellationToken,
 ) -> Result<u64, KafkaError> {
-    let producer: FutureProducer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    for (key, value) in options {
+        config.set(key, value);
+    }
+    let producer: FutureProducer = config
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
         .create()?;
