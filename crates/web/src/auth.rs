@@ -202,6 +202,17 @@ enum Key {
     Device(String),
 }
 
+impl Key {
+    /// Its table in [`Throttle`].
+    fn kind(&self) -> usize {
+        match self {
+            Key::Client(_) => 0,
+            Key::Name(_) => 1,
+            Key::Device(_) => 2,
+        }
+    }
+}
+
 /// A sign-in attempt allowed by the [`Throttle`]: counted as a failure from the moment
 /// it is allowed (so that parallel attempts cannot pass together), until
 /// [`Throttle::succeeded`] says otherwise.
@@ -234,7 +245,8 @@ pub struct Attempt {
 /// within [`NAME_BACKOFF_CAP`].
 #[derive(Debug)]
 pub struct Throttle {
-    keys: HashMap<Key, Backoff>,
+    /// Client addresses, names and browsers, each kind in its own table.
+    keys: [HashMap<Key, Backoff>; 3],
     devices: HashMap<String, (String, Timestamp)>,
     free: u32,
     window: Span,
@@ -244,7 +256,7 @@ impl Throttle {
     /// `free` failures per key within `window`, then backoff.
     pub fn new(free: usize, window: Span) -> Throttle {
         Throttle {
-            keys: HashMap::new(),
+            keys: Default::default(),
             devices: HashMap::new(),
             free: u32::try_from(free).unwrap_or(u32::MAX),
             window,
@@ -261,7 +273,7 @@ impl Throttle {
     /// The state of `key` at `now`, forgotten once `window` has passed since its last
     /// failure.
     fn current(&self, key: &Key, now: Timestamp) -> Option<Backoff> {
-        self.keys
+        self.keys[key.kind()]
             .get(key)
             .copied()
             .filter(|b| now < b.last.plus(self.window))
@@ -315,7 +327,7 @@ impl Throttle {
             };
             let not_before = now.plus(Span::millis(wait.min(self.cap(&key).as_millis())));
             self.make_room(&key, now);
-            self.keys.insert(
+            self.keys[key.kind()].insert(
                 key.clone(),
                 Backoff {
                     failures,
@@ -328,26 +340,21 @@ impl Throttle {
         Ok(attempt)
     }
 
-    /// Drops expired entries, then the oldest, while the table of `key`'s kind is full.
+    /// Drops expired entries, then the oldest, when the table of `key`'s kind is full.
     fn make_room(&mut self, key: &Key, now: Timestamp) {
-        if self.keys.contains_key(key) {
-            return;
-        }
-        let same_kind = |k: &Key| std::mem::discriminant(k) == std::mem::discriminant(key);
-        if self.keys.keys().filter(|k| same_kind(k)).count() < MAX_TRACKED_NAMES {
-            return;
-        }
         let window = self.window;
-        self.keys.retain(|_, b| now < b.last.plus(window));
-        if self.keys.keys().filter(|k| same_kind(k)).count() >= MAX_TRACKED_NAMES
-            && let Some(oldest) = self
-                .keys
+        let table = &mut self.keys[key.kind()];
+        if table.contains_key(key) || table.len() < MAX_TRACKED_NAMES {
+            return;
+        }
+        table.retain(|_, b| now < b.last.plus(window));
+        if table.len() >= MAX_TRACKED_NAMES
+            && let Some(oldest) = table
                 .iter()
-                .filter(|(k, _)| same_kind(k))
                 .min_by_key(|(_, b)| b.last)
                 .map(|(k, _)| k.clone())
         {
-            self.keys.remove(&oldest);
+            table.remove(&oldest);
         }
     }
 
@@ -362,14 +369,15 @@ impl Throttle {
         for (key, before) in attempt.keys {
             match (&key, before) {
                 (Key::Client(_), Some(b)) => {
-                    self.keys.insert(key, b);
+                    self.keys[key.kind()].insert(key, b);
                 }
                 _ => {
-                    self.keys.remove(&key);
+                    self.keys[key.kind()].remove(&key);
                 }
             }
         }
-        self.keys.remove(&Key::Name(attempt.name.clone()));
+        let name = Key::Name(attempt.name.clone());
+        self.keys[name.kind()].remove(&name);
         let device = random_token()?;
         if self.devices.len() >= MAX_DEVICES
             && let Some(oldest) = self
@@ -390,10 +398,10 @@ impl Throttle {
         for (key, before) in attempt.keys {
             match before {
                 Some(b) => {
-                    self.keys.insert(key, b);
+                    self.keys[key.kind()].insert(key, b);
                 }
                 None => {
-                    self.keys.remove(&key);
+                    self.keys[key.kind()].remove(&key);
                 }
             }
         }
@@ -401,7 +409,7 @@ impl Throttle {
 
     /// How many client addresses, names and browsers have failures kept.
     pub fn tracked(&self) -> usize {
-        self.keys.len()
+        self.keys.iter().map(HashMap::len).sum()
     }
 }
 
@@ -591,6 +599,31 @@ mod tests {
         // 15 minutes after the last failure everything is forgotten.
         l.begin("alice", ip(200), None, at(t + 15 * 60))
             .expect("forgotten at the window's edge");
+    }
+
+    /// Issue 31: password hashing ran on the request threads, so eight sign-in floods
+    /// slowed every page. Checks now run on blocking threads with a bounded queue.
+    #[tokio::test(flavor = "current_thread")]
+    async fn password_checks_queue_within_a_bound_and_the_rest_are_told_busy() {
+        let checker = Checker::new(users(), 1, 1);
+        // Polled in order: the first is checked, the second waits, the third finds the
+        // queue full.
+        let (first, second, third) = tokio::join!(
+            checker.verify("alice".into(), "correct horse".into()),
+            checker.verify("alice".into(), "wrong".into()),
+            checker.verify("carol".into(), "battery staple".into()),
+        );
+        assert_eq!(first.map(|u| u.map(|u| u.name)), Ok(Some("alice".into())));
+        assert_eq!(second, Ok(None));
+        assert_eq!(third, Err(Busy));
+        // Once the queue has drained, checks are taken again.
+        let again = checker
+            .verify("carol".into(), "battery staple".into())
+            .await;
+        assert_eq!(
+            again.map(|u| u.map(|u| u.role)),
+            Ok(Some(Role::ChargeNurse))
+        );
     }
 
     const T0: i64 = 1_795_428_000_000;

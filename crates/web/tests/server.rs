@@ -354,6 +354,8 @@ async fn pages_need_a_session_and_carry_a_strict_content_security_policy() {
         let page = request(port, "GET", "/", &[("Cookie", &cookie)], "");
         assert_eq!(page.status, 200);
         assert!(page.body.contains("/assets/board.js"));
+        // Plain HTTP (a TLS proxy in front, or a local try) sets no HSTS.
+        assert!(!page.headers.contains("strict-transport-security"));
         let js = request(port, "GET", "/assets/board.js", &[], "");
         assert_eq!(js.status, 200);
         assert!(js.headers.contains("content-type: text/javascript"));

@@ -108,6 +108,11 @@ async fn the_board_is_served_over_https_with_a_secure_cookie() {
     for flag in ["HttpOnly", "SameSite=Strict", "Secure"] {
         assert!(cookie.contains(flag), "{flag} in {cookie}");
     }
+    // Issue 31: no HSTS over TLS. Browsers are now told to use nothing but HTTPS.
+    assert!(
+        reply.contains("strict-transport-security: max-age=31536000"),
+        "{reply}"
+    );
 }
 
 #[test]
