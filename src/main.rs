@@ -433,6 +433,24 @@ enum LoadMode {
         #[arg(long, default_value_t = 50.0)]
         rate: f64,
     },
+    /// The rapid-response board under attack: live streams held open, slow clients,
+    /// parallel sign-in floods from many addresses and oversized names, with `/healthz`
+    /// answer times and memory at each step (SECURITY.md).
+    BoardAttack {
+        /// Live streams held open throughout.
+        #[arg(long, default_value_t = 1000)]
+        streams: usize,
+        /// Connections that send half a request head and stop (the default, with the
+        /// streams, goes beyond the default `[board] max_connections` of 2048).
+        #[arg(long, default_value_t = 1200)]
+        slow: usize,
+        /// Parallel sign-in floods.
+        #[arg(long, default_value_t = 8)]
+        floods: usize,
+        /// How long the floods last, in seconds.
+        #[arg(long, default_value_t = 15)]
+        flood_seconds: u64,
+    },
     /// Preload observations, then time the service draining them.
     Throughput {
         /// Observations to preload.
@@ -778,6 +796,32 @@ fn main() -> ExitCode {
                         println!(
                             "GET /api/board with {} alerts active ({} bytes): p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms",
                             r.alerts, r.board_bytes
+                        );
+                        return Ok(());
+                    }
+                    LoadMode::BoardAttack {
+                        streams,
+                        slow,
+                        floods,
+                        flood_seconds,
+                    } => {
+                        let (steps, answers) =
+                            vigil_tools::boardattack::run(streams, slow, floods, flood_seconds)
+                                .await?;
+                        println!(
+                            "| step | /healthz p50 | p99 | max | unanswered | memory (RSS) | board counters |"
+                        );
+                        println!("|---|---|---|---|---|---|---|");
+                        for s in steps {
+                            let (p50, p99, max) = s.healthz_ms;
+                            println!(
+                                "| {} | {p50:.1} ms | {p99:.1} ms | {max:.1} ms | {} of {} | {:.0} MiB | {} |",
+                                s.name, s.unanswered.0, s.unanswered.1, s.rss_mib, s.counters
+                            );
+                        }
+                        println!(
+                            "Sign-in floods answered: {} wrong password (checked), {} throttled, {} busy, {} other",
+                            answers[0], answers[1], answers[2], answers[3]
                         );
                         return Ok(());
                     }

@@ -8,7 +8,10 @@
 //! as [`Card`]s, ordered by level and then by how long they have waited. It checks who may
 //! do what ([`Role::may`]) and says when an alert nobody accepted is due to escalate
 //! ([`Board::escalations_due`]); the escalation itself is an action on the topic, so every
-//! instance sees the same tier. [`CardView`] is what a page renders of a card. The web
+//! instance sees the same tier. [`Fold`] feeds the board both topics in one defined order
+//! ([`Position`]), so that instances started or restarted whenever agree; [`ActionKey`]
+//! signs and verifies actions, so that only a board holding the shared key changes who is
+//! paged. [`CardView`] is what a page renders of a card. The web
 //! layer, the Kafka clients and the login live elsewhere.
 
 mod action;

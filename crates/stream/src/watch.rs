@@ -218,6 +218,14 @@ impl ClientContext for WatchedContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        // The end of a partition is news to a consumer that asked for it
+        // (`enable.partition.eof`), not a fault of the cluster.
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        ) {
+            return;
+        }
         self.watch.client_error(self.operation, &error, reason);
     }
 }

@@ -41,7 +41,7 @@ pub struct BoardReport {
     pub board_bytes: usize,
 }
 
-fn percentiles(mut v: Vec<f64>) -> (f64, f64, f64) {
+pub(crate) fn percentiles(mut v: Vec<f64>) -> (f64, f64, f64) {
     if v.is_empty() {
         return (f64::NAN, f64::NAN, f64::NAN);
     }
@@ -73,7 +73,7 @@ fn alert(seq: usize) -> String {
 }
 
 /// Signs in as the load user; returns the cookie.
-async fn sign_in(port: u16) -> Result<String, Error> {
+pub(crate) async fn sign_in(port: u16) -> Result<String, Error> {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
     let body = "user=load&password=load";
     s.write_all(
@@ -141,12 +141,14 @@ async fn client(
     Ok(seen)
 }
 
-/// Runs the board load: `clients` streams, `alerts` alerts at `rate` per second.
+/// An in-process broker and a board on it with the user `load` (password `load`, role
+/// quality) and no escalations, until the token is cancelled.
 ///
 /// # Errors
 ///
-/// When the broker, the board or a client cannot start.
-pub async fn run(clients: usize, alerts: usize, rate: f64) -> Result<BoardReport, Error> {
+/// When the broker or the board cannot start.
+pub(crate) async fn start_board()
+-> Result<(MockBroker, vigil_web::app::Running, CancellationToken), Error> {
     let broker = MockBroker::start(1)?;
     broker.create_topic("alerts", 1)?;
     broker.create_topic("actions", 1)?;
@@ -166,6 +168,17 @@ pub async fn run(clients: usize, alerts: usize, rate: f64) -> Result<BoardReport
     let settings = raw.validate()?;
     let stop = CancellationToken::new();
     let board = vigil_web::app::start(&settings.kafka, &settings.board, stop.clone()).await?;
+    Ok((broker, board, stop))
+}
+
+/// Runs the board load: `clients` streams, `alerts` alerts at `rate` per second.
+///
+/// # Errors
+///
+/// When the broker, the board or a client cannot start.
+pub async fn run(clients: usize, alerts: usize, rate: f64) -> Result<BoardReport, Error> {
+    let (broker, board, stop) = start_board().await?;
+    let brokers = broker.bootstrap_servers();
     let port = board.addr.port();
     let cookie = sign_in(port).await?;
 

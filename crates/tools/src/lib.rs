@@ -8,11 +8,14 @@
 //! - [`load`]: `vigil load`, the service under load (throughput, latency, restore);
 //! - [`boardload`]: `vigil load board`, the rapid-response board under load (alerts to
 //!   many open boards; a board with many active alerts);
+//! - [`boardattack`]: `vigil load board-attack`, the board under attack (live streams,
+//!   slow clients, sign-in floods, oversized names), its memory and answer time measured;
 //! - [`faults`]: `vigil faults`, the fault-injection harness (RELIABILITY.md);
 //! - [`tail`]: `vigil tail`, a topic of the service shown as one readable line per record.
 //!
 //! Decision support only; not a medical device.
 
+pub mod boardattack;
 pub mod boardload;
 pub mod demo;
 pub mod faults;
