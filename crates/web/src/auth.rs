@@ -116,7 +116,10 @@ impl Session {
     }
 }
 
-/// The open sessions.
+/// The most sessions one user holds at once (browsers, tabs signed in afresh).
+pub const MAX_SESSIONS_PER_USER: usize = 32;
+
+/// The open sessions, at most [`MAX_SESSIONS_PER_USER`] a user.
 #[derive(Debug)]
 pub struct Sessions {
     by_token: HashMap<String, Session>,
@@ -141,6 +144,22 @@ impl Sessions {
         let token = random_token()?;
         let csrf = random_token()?;
         self.by_token.retain(|_, s| s.expires > now);
+        // A user signing in again and again holds at most MAX_SESSIONS_PER_USER: the one
+        // that ends first goes.
+        let theirs: Vec<(&String, Timestamp)> = self
+            .by_token
+            .iter()
+            .filter(|(_, s)| s.user == user.name)
+            .map(|(t, s)| (t, s.expires))
+            .collect();
+        if theirs.len() >= MAX_SESSIONS_PER_USER
+            && let Some(first) = theirs
+                .iter()
+                .min_by_key(|(_, e)| *e)
+                .map(|(t, _)| (*t).clone())
+        {
+            self.by_token.remove(&first);
+        }
         self.by_token.insert(
             token.clone(),
             Session {
@@ -713,5 +732,26 @@ mod tests {
         assert!(s.get("guess", at(0)).is_none());
         s.close(&other);
         assert!(s.get(&other, at(1)).is_none());
+    }
+
+    #[test]
+    fn a_user_holds_a_bounded_number_of_sessions_the_oldest_going_first() {
+        let u = users();
+        let alice = u.verify("alice", "correct horse").expect("alice").clone();
+        let carol = u.verify("carol", "battery staple").expect("carol").clone();
+        let mut s = Sessions::new(Span::minutes(60));
+        let carols = s.open(&carol, at(0)).expect("a session");
+        let first = s.open(&alice, at(0)).expect("a session");
+        for k in 1..MAX_SESSIONS_PER_USER as i64 {
+            s.open(&alice, at(k)).expect("a session");
+        }
+        assert!(s.get(&first, at(100)).is_some(), "at the bound, all kept");
+        let newest = s.open(&alice, at(100)).expect("one more");
+        assert!(s.get(&first, at(101)).is_none(), "the oldest went");
+        assert!(s.get(&newest, at(101)).is_some());
+        assert!(
+            s.get(&carols, at(101)).is_some(),
+            "another user's are untouched"
+        );
     }
 }
