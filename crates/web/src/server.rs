@@ -307,16 +307,7 @@ fn refuse(status: StatusCode, why: &str) -> Response {
 
 /// The session cookie's token, if the request carries one.
 fn token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| {
-            c.trim()
-                .strip_prefix(&format!("{COOKIE}="))
-                .map(str::to_owned)
-        })
+    cookie_value(headers, COOKIE)
 }
 
 /// A request the server turns away before looking at what it asks.

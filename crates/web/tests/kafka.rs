@@ -374,3 +374,38 @@ async fn a_board_that_cannot_reach_kafka_says_so_instead_of_showing_all_clear() 
         "the board never noticed the broker was back"
     );
 }
+
+/// A board that cannot sign what it publishes must not start: the error names the setting
+/// (and a file that holds no key is refused without quoting it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_without_the_action_key_does_not_start_and_names_the_setting() {
+    let mut raw = vigil_stream::config::Config::default();
+    raw.board.listen = "127.0.0.1:0".into();
+    let settings = raw.clone().validate().expect("valid settings");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let refused = vigil_web::app::start(&settings.kafka, &settings.board, stop.clone())
+        .await
+        .err()
+        .expect("refused without a key");
+    assert!(
+        refused
+            .to_string()
+            .contains("board.action_key_file: not set"),
+        "{refused}"
+    );
+    let bad = std::env::temp_dir().join(format!("vigil-bad-{}.key", std::process::id()));
+    std::fs::write(&bad, "hunter2-not-a-key").expect("written");
+    raw.board.action_key_file = bad.display().to_string();
+    let settings = raw.validate().expect("valid settings");
+    let refused = vigil_web::app::start(&settings.kafka, &settings.board, stop)
+        .await
+        .err()
+        .expect("refused with a bad key");
+    let text = refused.to_string();
+    assert!(
+        text.contains("board.action_key_file") && text.contains("hex"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    let _ = std::fs::remove_file(bad);
+}

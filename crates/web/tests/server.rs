@@ -758,17 +758,18 @@ async fn the_origin_check_compares_scheme_and_host() {
             ("Origin", origin),
         ]
     };
+    let login = move |port, origin| {
+        request(
+            port,
+            "POST",
+            "/login",
+            &form(origin),
+            "user=alice&password=alice-pw",
+        )
+        .status
+    };
     blocking(move || {
-        let login = |origin| {
-            request(
-                port,
-                "POST",
-                "/login",
-                &form(origin),
-                "user=alice&password=alice-pw",
-            )
-            .status
-        };
+        let login = |origin| login(port, origin);
         assert_eq!(login("https://localhost"), 403, "another scheme");
         assert_eq!(login("http://localhost:81"), 403, "another port");
         assert_eq!(login("http://localhost"), 303);
@@ -783,16 +784,7 @@ async fn the_origin_check_compares_scheme_and_host() {
     )
     .await;
     blocking(move || {
-        let login = |origin| {
-            request(
-                port,
-                "POST",
-                "/login",
-                &form(origin),
-                "user=alice&password=alice-pw",
-            )
-            .status
-        };
+        let login = |origin| login(port, origin);
         assert_eq!(
             login("http://localhost"),
             403,
