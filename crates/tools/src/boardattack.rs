@@ -2,7 +2,7 @@
 //! use it, with its memory and its answer time measured at each step (SECURITY.md and
 //! BENCHMARKS.md record the figures).
 //!
-//! One board on an in-process broker ([`crate::boardload::start_board`]), then, in turn:
+//! One board on an in-process broker (`boardload::start_board`), then, in turn:
 //!
 //! 1. **idle**: `/healthz` answer times (fresh connection each);
 //! 2. **streams**: `streams` signed-in live streams (`/api/stream`) held open;
