@@ -133,7 +133,9 @@ fn a_run_in_reports_pages_episodes_and_time_in_alert_by_ward_and_its_outcomes() 
 
 #[test]
 fn a_threshold_is_recommended_for_a_target_burden_by_replaying_the_policy() {
-    let stays = first_stays(400, "recommend-stays");
+    let Some(stays) = first_stays(400, "recommend-stays") else {
+        return;
+    };
     let out = vigil(
         &[
             "evaluate",
@@ -176,7 +178,9 @@ fn a_threshold_is_recommended_for_a_target_burden_by_replaying_the_policy() {
 
 #[test]
 fn a_recalibrated_model_runs_only_under_the_sha256_its_configuration_names() {
-    let stays = first_stays(400, "recalibrate-stays");
+    let Some(stays) = first_stays(400, "recalibrate-stays") else {
+        return;
+    };
     let dir = tmp("recalibrate");
     let model = dir.join("local.model");
     let out = vigil(

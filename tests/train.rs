@@ -1,5 +1,6 @@
-//! `vigil train` as a user runs it: on real PhysioNet 2019 stays (read from
-//! `../shared/data` in place), deterministic to the bit, with `--check` failing on any
+//! `vigil train` as a user runs it: on real PhysioNet 2019 stays (read in place where
+//! the machine has them, `vigil_testkit::data`; skipped with where to get them where it
+//! does not), deterministic to the bit, with `--check` failing on any
 //! difference, and reproducing the shipped model from all of set A.
 
 use std::path::PathBuf;
@@ -10,15 +11,11 @@ fn tmp(name: &str) -> PathBuf {
     tmp_dir(&format!("train-{name}"))
 }
 
-fn set_a() -> PathBuf {
-    let archive = repo_file("../shared/data/physionet2019/training_setA.tar.gz");
-    assert!(archive.exists(), "{} is missing", archive.display());
-    archive
-}
-
 #[test]
 fn training_is_deterministic_and_check_fails_on_any_difference() {
-    let stays = first_stays(400, "train-stays");
+    let Some(stays) = first_stays(400, "train-stays") else {
+        return;
+    };
     let work = tmp("out");
     let model = work.join("risk.model");
     let (stays, model_path) = (
@@ -148,13 +145,18 @@ fn bad_invocations_say_what_is_wrong() {
 /// The shipped model is what `vigil train` makes of set A, bit for bit.
 #[test]
 fn the_shipped_model_is_reproduced_from_set_a() {
+    let Some(set_a) =
+        vigil_testkit::data::physionet_set_a("the_shipped_model_is_reproduced_from_set_a")
+    else {
+        return;
+    };
     let shipped = repo_file("models/vigil-risk.model");
     let out = vigil(
         &[
             "train",
             "--format",
             "psv",
-            set_a().to_str().expect("utf-8"),
+            set_a.to_str().expect("utf-8"),
             "--check",
             shipped.to_str().expect("utf-8"),
         ],

@@ -65,11 +65,11 @@ pub fn tmp_dir(name: &str) -> PathBuf {
     d
 }
 
-/// The first `n` stays of PhysioNet 2019 set A, read in place from `../shared/data` and
-/// copied out of the archive into the fresh directory `name`.
-pub fn first_stays(n: usize, name: &str) -> PathBuf {
-    let archive = repo_file("../shared/data/physionet2019/training_setA.tar.gz");
-    assert!(archive.exists(), "{} is missing", archive.display());
+/// The first `n` stays of PhysioNet 2019 set A, read in place
+/// ([`vigil_testkit::data::physionet_set_a`]) and copied out into the fresh directory
+/// `name`; `None` (the test skips, saying where to get the data) on a machine without it.
+pub fn first_stays(n: usize, name: &str) -> Option<PathBuf> {
+    let archive = vigil_testkit::data::physionet_set_a(name)?;
     let dir = tmp_dir(name);
     let mut left = n;
     vigil_evaluate::psv::Source::open(&archive)
@@ -81,5 +81,5 @@ pub fn first_stays(n: usize, name: &str) -> PathBuf {
             }
         })
         .expect("read");
-    dir
+    Some(dir)
 }

@@ -151,22 +151,13 @@ fn the_bootstrap_is_reproducible_from_its_seed() {
     assert_eq!(a.figures, b.figures);
 }
 
-/// The PhysioNet 2019 archive beside the repository (README "Data").
-fn set_a() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/physionet2019/training_setA.tar.gz");
-    assert!(
-        p.exists(),
-        "{} is missing: the real-data tests read the PhysioNet 2019 set A archive in place",
-        p.display()
-    );
-    p
-}
-
-/// Copies the named stays out of the archive into a fresh directory.
-fn real_stays(names: &[&str]) -> PathBuf {
+/// Copies the named stays out of PhysioNet 2019 set A into a fresh directory; `None` (the
+/// test skips, saying where to get the data) on a machine without it (README, "Test
+/// it").
+fn real_stays(test: &str, names: &[&str]) -> Option<PathBuf> {
+    let set_a = vigil_testkit::data::physionet_set_a(test)?;
     let dir = tmp("real");
-    let source = vigil_evaluate::psv::Source::open(&set_a()).expect("archive");
+    let source = vigil_evaluate::psv::Source::open(&set_a).expect("archive");
     source
         .for_each(|name, text, _| {
             if names.contains(&name) {
@@ -174,7 +165,7 @@ fn real_stays(names: &[&str]) -> PathBuf {
             }
         })
         .expect("read");
-    dir
+    Some(dir)
 }
 
 #[test]
@@ -182,7 +173,10 @@ fn real_stays_of_set_a_give_their_pinned_figures() {
     // p000011 septic (t_sepsis 30), alerted from hour 21: lead 9. p000015 septic from
     // its first row, never alerted. p000006 not septic, alerted 15 of its 17 hours.
     // p000002 not septic, never alerted.
-    let dir = real_stays(&["p000002.psv", "p000006.psv", "p000011.psv", "p000015.psv"]);
+    let names = ["p000002.psv", "p000006.psv", "p000011.psv", "p000015.psv"];
+    let Some(dir) = real_stays("real_stays_of_set_a_give_their_pinned_figures", &names) else {
+        return;
+    };
     let preds = dir.join("predictions");
     let e = run(
         &Input::Psv(dir.clone()),

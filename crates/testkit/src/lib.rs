@@ -3,6 +3,8 @@
 //!
 //! - [`MockBroker`]: an in-process Kafka-protocol broker (librdkafka's mock cluster);
 //! - [`free_port`] and [`http_get`]: a free local TCP port, and a plain `GET`;
+//! - [`data::physionet_set_a`]: the real ICU data some tests read in place, or a skip
+//!   that says where to get it;
 //! - [`action_key_file`]: the key tests sign board actions with, in a file;
 //! - [`eventually`]: waiting for a condition that another task or process makes true;
 //! - [`Rng`]: a small seeded generator (xorshift64*), so that a seed gives the same feed
@@ -10,6 +12,7 @@
 //! - [`interop::packages`]: the third-party HL7 v2 and FHIR tools (PyPI) the
 //!   interoperability tests drive Vigil with.
 
+pub mod data;
 pub mod interop;
 pub mod mock;
 
