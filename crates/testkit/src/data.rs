@@ -34,12 +34,9 @@ pub fn physionet_set_a(test: &str) -> Option<PathBuf> {
     let named = std::env::var_os(SET_A_ENV).map(PathBuf::from);
     let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data/physionet2019/training_setA.tar.gz");
-    let found = named
-        .clone()
-        .or(Some(beside.clone()))
-        .filter(|p| p.exists());
-    if found.is_some() {
-        return found;
+    let candidate = named.clone().unwrap_or_else(|| beside.clone());
+    if candidate.exists() {
+        return Some(candidate);
     }
     let looked = named.unwrap_or(beside);
     // The test harness names each test's thread after the test.
