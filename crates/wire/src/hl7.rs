@@ -241,6 +241,23 @@ fn at(path: impl Into<String>, reason: impl Into<String>) -> DecodeError {
     }
 }
 
+/// Several problems of one segment as one rejection: the first names the element (and
+/// so the dead-letter reason kind), the others follow with their own elements.
+fn together(mut problems: Vec<DecodeError>) -> DecodeError {
+    let first = problems.remove(0);
+    if problems.is_empty() {
+        return first;
+    }
+    let more: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    match first {
+        DecodeError::At { path, reason } => DecodeError::At {
+            path,
+            reason: format!("{reason}; also {}", more.join("; also ")),
+        },
+        other => other,
+    }
+}
+
 fn shown(s: &str) -> String {
     if s.chars().count() > 64 {
         format!("{:?}...", s.chars().take(64).collect::<String>())
@@ -780,18 +797,30 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
     let label = &ctx.label;
     let value_type = s.field(2);
     let raw_value = s.field(5).split(sep.repetition).next().unwrap_or("");
+    let letter = acvpu(raw_value, sep);
+    // The parameter first: a valid code Vigil does not score is ignored whatever else
+    // the segment says, and one it cannot read is a problem among the others.
+    let code = match letter {
+        Some(_) => Ok("consciousness"),
+        None => match scored_code(s, ctx) {
+            Err(e @ DecodeError::Unscored { .. }) => return Err(e),
+            other => other,
+        },
+    };
+    // Every problem of the segment, in the order of its fields, so that one error does
+    // not hide the next (a status that is not accepted and a time without an offset).
+    let mut problems: Vec<DecodeError> = Vec::new();
     let status = match s.field(11) {
         // No value, and the sender says why (HL7 table 0085): X, results cannot be
         // obtained (also IHE PCD-01's device, channel and monitor rows, which carry no
-        // value); N, not asked. Absent for a scored parameter, ignored for a valid code
-        // Vigil does not score; never a rejection.
+        // value); N, not asked. Absent for a scored parameter; never a rejection.
         status @ ("X" | "N") => {
             let (reason, absent) = if status == "X" {
                 ("X: results cannot be obtained", "unknown")
             } else {
                 ("N: not asked", "not-asked")
             };
-            return Err(match scored_code(s, ctx) {
+            return Err(match code {
                 Ok(code) => DecodeError::Absent {
                     path: format!("{label}-11"),
                     code: code.to_owned(),
@@ -806,7 +835,7 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
         "W" | "D" => Status::EnteredInError,
         "P" | "R" | "S" if ctx.options.accept_preliminary => Status::Final,
         other @ ("P" | "R" | "S") => {
-            return Err(at(
+            problems.push(at(
                 format!("{label}-11"),
                 format!(
                     "result status {} (preliminary) is not accepted; expected F, C, W or D, \
@@ -815,9 +844,10 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
                     shown(other)
                 ),
             ));
+            Status::Final
         }
         other => {
-            return Err(at(
+            problems.push(at(
                 format!("{label}-11"),
                 format!(
                     "result status {} is not accepted; expected F, C, W or D (or X or N \
@@ -825,8 +855,45 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
                     shown(other)
                 ),
             ));
+            Status::Final
         }
     };
+    let code = match code {
+        Ok(c) => Some(c),
+        Err(e) => {
+            problems.push(e);
+            None
+        }
+    };
+    let mut value = None;
+    let mut unit_text = None;
+    if let (Some(code), None) = (code, letter)
+        && !matches!(value_type, "NM" | "SN" | "")
+    {
+        // A text result's value and unit follow from its type: not reported again.
+        problems.push(at(
+            format!("{label}-2"),
+            format!(
+                "value type {} cannot carry {code}; expected NM",
+                shown(value_type)
+            ),
+        ));
+    } else if let (Some(code), None) = (code, letter) {
+        let text = unescape(raw_value, sep);
+        // SN (structured numeric) puts the number after an optional comparator.
+        let number = text.rsplit(sep.component).next().unwrap_or("").trim();
+        match number.parse::<f64>() {
+            Ok(n) => value = Some(n),
+            Err(_) => problems.push(at(
+                format!("{label}-5"),
+                format!("{} is not a number", shown(&text)),
+            )),
+        }
+        unit_text = unit(s.field(6), sep);
+        if let Err(reason) = crate::require_unit(code, unit_text.as_deref()) {
+            problems.push(at(format!("{label}-6"), reason));
+        }
+    }
     // OBX-14, or the order's OBR-7 when the result has no time of its own: an error
     // names the field the time came from.
     let (time_text, time_field) = match Some(s.field(14)).filter(|t| !t.is_empty()) {
@@ -837,8 +904,25 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
         time_text.split(sep.component).next().unwrap_or(""),
         ctx.options.default_offset_minutes,
         ctx.options.time_zone.as_ref(),
-    )
-    .map_err(|reason| at(time_field, reason))?;
+    );
+    let effective = match effective {
+        Ok(t) => Some(t),
+        Err(reason) => {
+            problems.push(at(time_field, reason));
+            None
+        }
+    };
+    if !problems.is_empty() {
+        return Err(together(problems));
+    }
+    let (Some(code), Some(effective)) = (code, effective) else {
+        return Err(at(label.clone(), "unreadable"));
+    };
+    let value = match (letter, value) {
+        (Some(letter), _) => RawValue::Text(letter),
+        (None, Some(n)) => RawValue::Number(n),
+        (None, None) => return Err(at(format!("{label}-5"), "no value")),
+    };
     let id = Some(format!(
         "hl7:{}:{}:{}:{}",
         ctx.order,
@@ -849,34 +933,6 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
         unescape(s.field(4), sep),
         effective.as_millis()
     ));
-    let (code, value, unit_text): (&str, RawValue<'_>, Option<String>) =
-        if let Some(letter) = acvpu(raw_value, sep) {
-            ("consciousness", RawValue::Text(letter), None)
-        } else {
-            let code = scored_code(s, ctx)?;
-            if !matches!(value_type, "NM" | "SN" | "") {
-                return Err(at(
-                    format!("{label}-2"),
-                    format!(
-                        "value type {} cannot carry {code}; expected NM",
-                        shown(value_type)
-                    ),
-                ));
-            }
-            let text = unescape(raw_value, sep);
-            // SN (structured numeric) puts the number after an optional comparator.
-            let number = text.rsplit(sep.component).next().unwrap_or("").trim();
-            let n: f64 = number.parse().map_err(|_| {
-                at(
-                    format!("{label}-5"),
-                    format!("{} is not a number", shown(&text)),
-                )
-            })?;
-            let unit_text = unit(s.field(6), sep);
-            crate::require_unit(code, unit_text.as_deref())
-                .map_err(|reason| at(format!("{label}-6"), reason))?;
-            (code, RawValue::Number(n), unit_text)
-        };
     let observation = Observation::new(
         code,
         value,

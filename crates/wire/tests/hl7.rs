@@ -858,3 +858,40 @@ fn the_assigning_authority_gives_the_patient_identifiers_system() {
     // A namespace alone is local to the sender: no system is made up for it.
     assert_eq!(naming("P1^^^HOSP^MR"), PatientNaming::Id);
 }
+
+/// Issue 32: only the first problem of an OBX was reported, so a missing UTC offset hid
+/// behind a status error and a missing unit behind both.
+#[test]
+fn every_problem_of_a_result_is_reported_each_with_its_setting() {
+    // A preliminary heart rate, its time without an offset, and no unit.
+    let e = one("OBX|1|NM|8867-4^Heart rate^LN||112||||||P|||20261123101500")
+        .expect_err("three problems");
+    let status = e
+        .find("OBX[1]-11: result status \"P\" (preliminary)")
+        .expect("the status");
+    let time = e
+        .find("also OBX[1]-14: \"20261123101500\" has no UTC offset")
+        .expect("the time");
+    let unit = e
+        .find("also OBX[1]-6: empty; heart_rate needs a unit")
+        .expect("the unit");
+    assert!(status == 0 && status < time && status < unit, "{e}");
+    for setting in ["hl7_accept_preliminary", "hl7_time_zone"] {
+        assert!(e.contains(setting), "{setting} in {e}");
+    }
+    // Fixed one by one, each problem goes and the others stay.
+    let accepted = Hl7Options {
+        accept_preliminary: true,
+        ..Hl7Options::default()
+    };
+    let r = decode_hl7(
+        format!("{MSH}OBX|1|NM|8867-4^Heart rate^LN||112||||||P|||20261123101500\r").as_bytes(),
+        &accepted,
+    );
+    let e = r[0].as_ref().expect_err("two problems").to_string();
+    assert!(
+        e.starts_with("OBX[1]-14:") && e.contains("also OBX[1]-6:"),
+        "{e}"
+    );
+    assert!(!e.contains("OBX[1]-11"), "{e}");
+}
