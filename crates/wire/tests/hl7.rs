@@ -890,7 +890,7 @@ fn every_problem_of_a_result_is_reported_each_with_its_setting() {
     );
     let e = r[0].as_ref().expect_err("two problems").to_string();
     assert!(
-        e.starts_with("OBX[1]-14:") && e.contains("also OBX[1]-6:"),
+        e.starts_with("OBX[1]-6:") && e.contains("also OBX[1]-14:"),
         "{e}"
     );
     assert!(!e.contains("OBX[1]-11"), "{e}");
