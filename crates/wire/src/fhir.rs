@@ -272,12 +272,40 @@ fn observation(
     options: FhirOptions,
     index: &Index,
 ) -> Vec<Result<Decoded, DecodeError>> {
+    let letter = acvpu(&r["valueCodeableConcept"]);
+    let loinc = known_loinc(&r["code"]);
+    // A valid code Vigil does not score is ignored, whatever else the entry says.
+    if letter.is_none()
+        && loinc.is_none()
+        && let Some((system, code)) = unscored(&r["code"])
+    {
+        return vec![Err(DecodeError::Unscored {
+            path: format!("{path}.code"),
+            system,
+            code,
+        })];
+    }
+    let unknown_code = || {
+        at(
+            &format!("{path}.code"),
+            format!(
+                "{} has no LOINC coding Vigil knows (or ACVPU SNOMED value)",
+                codings(&r["code"])
+            ),
+        )
+    };
     let ctx = match context(r, path, options, index) {
         Ok(c) => c,
-        Err(e) => return vec![Err(e)],
+        Err(mut problems) => {
+            // Every problem of the entry, so that one does not hide the next.
+            if letter.is_none() && loinc.is_none() {
+                problems.push(unknown_code());
+            }
+            return vec![Err(crate::together(problems))];
+        }
     };
     // ACVPU by its SNOMED value, whatever the code.
-    if let Some(letter) = acvpu(&r["valueCodeableConcept"]) {
+    if let Some(letter) = letter {
         return vec![reading(
             &ctx,
             "consciousness",
@@ -287,21 +315,8 @@ fn observation(
             path,
         )];
     }
-    let Some(loinc) = known_loinc(&r["code"]) else {
-        if let Some((system, code)) = unscored(&r["code"]) {
-            return vec![Err(DecodeError::Unscored {
-                path: format!("{path}.code"),
-                system,
-                code,
-            })];
-        }
-        return vec![Err(at(
-            &format!("{path}.code"),
-            format!(
-                "{} has no LOINC coding Vigil knows (or ACVPU SNOMED value)",
-                codings(&r["code"])
-            ),
-        ))];
+    let Some(loinc) = loinc else {
+        return vec![Err(unknown_code())];
     };
     if loinc == BP_PANEL {
         return components(r, &ctx, path, &["8480-6", "8462-4"], true);
@@ -329,19 +344,21 @@ fn unscored(code: &Value) -> Option<(crate::CodeSystem, String)> {
     })
 }
 
+/// The entry's status, patient and time, or every problem among them.
 fn context(
     r: &Value,
     path: &str,
     options: FhirOptions,
     index: &Index,
-) -> Result<Context, DecodeError> {
+) -> Result<Context, Vec<DecodeError>> {
+    let mut problems = Vec::new();
     let status = match r["status"].as_str() {
         Some("final") => Status::Final,
         Some("amended" | "corrected") => Status::Amended,
         Some("entered-in-error") => Status::EnteredInError,
         Some("preliminary") if options.accept_preliminary => Status::Final,
         other => {
-            return Err(at(
+            problems.push(at(
                 &format!("{path}.status"),
                 format!(
                     "{} is not accepted; expected final, amended, corrected or entered-in-error{}",
@@ -353,23 +370,28 @@ fn context(
                     }
                 ),
             ));
+            Status::Final
         }
     };
-    let (patient_id, patient_naming) = subject(r, path, index)?;
+    let patient = subject(r, path, index).map_err(|e| problems.push(e)).ok();
     let time = r["effectiveDateTime"]
         .as_str()
         .or_else(|| r["effectivePeriod"]["start"].as_str());
-    let effective = time
-        .and_then(|t| Timestamp::parse_rfc3339(t).ok())
-        .ok_or_else(|| {
-            at(
-                &format!("{path}.effectiveDateTime"),
-                format!(
-                    "{} is not a date-time with offset; expected effectiveDateTime or effectivePeriod.start such as 2026-11-23T10:00:00Z",
-                    shown(time.map(Value::from).as_ref())
-                ),
-            )
-        })?;
+    let effective = time.and_then(|t| Timestamp::parse_rfc3339(t).ok());
+    if effective.is_none() {
+        problems.push(at(
+            &format!("{path}.effectiveDateTime"),
+            format!(
+                "{} is not a date-time with offset; expected effectiveDateTime or effectivePeriod.start such as 2026-11-23T10:00:00Z",
+                shown(time.map(Value::from).as_ref())
+            ),
+        ));
+    }
+    let (Some((patient_id, patient_naming)), Some(effective), true) =
+        (patient, effective, problems.is_empty())
+    else {
+        return Err(problems);
+    };
     // `Encounter/<id>` or a server's absolute URL for it gives the id; any other form
     // (a bundle-internal `urn:uuid:`) is kept as sent.
     let encounter_id = r["encounter"]["reference"]

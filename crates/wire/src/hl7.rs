@@ -241,23 +241,6 @@ fn at(path: impl Into<String>, reason: impl Into<String>) -> DecodeError {
     }
 }
 
-/// Several problems of one segment as one rejection: the first names the element (and
-/// so the dead-letter reason kind), the others follow with their own elements.
-fn together(mut problems: Vec<DecodeError>) -> DecodeError {
-    let first = problems.remove(0);
-    if problems.is_empty() {
-        return first;
-    }
-    let more: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    match first {
-        DecodeError::At { path, reason } => DecodeError::At {
-            path,
-            reason: format!("{reason}; also {}", more.join("; also ")),
-        },
-        other => other,
-    }
-}
-
 fn shown(s: &str) -> String {
     if s.chars().count() > 64 {
         format!("{:?}...", s.chars().take(64).collect::<String>())
@@ -913,7 +896,7 @@ fn obx(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<Decoded, DecodeError> {
         }
     };
     if !problems.is_empty() {
-        return Err(together(problems));
+        return Err(crate::together(problems));
     }
     let (Some(code), Some(effective)) = (code, effective) else {
         return Err(at(label.clone(), "unreadable"));

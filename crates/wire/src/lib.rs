@@ -180,6 +180,23 @@ pub enum DecodeError {
     },
 }
 
+/// Several problems of one HL7 v2 segment or FHIR entry as one rejection: the first names the element (and
+/// so the dead-letter reason kind), the others follow with their own elements.
+pub(crate) fn together(mut problems: Vec<DecodeError>) -> DecodeError {
+    let first = problems.remove(0);
+    if problems.is_empty() {
+        return first;
+    }
+    let more: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    match first {
+        DecodeError::At { path, reason } => DecodeError::At {
+            path,
+            reason: format!("{reason}; also {}", more.join("; also ")),
+        },
+        other => other,
+    }
+}
+
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

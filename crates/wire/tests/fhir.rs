@@ -529,3 +529,21 @@ fn a_transaction_names_its_patient_by_the_fullurl_of_its_patient_entry() {
     let v = ok(sample("heart-rate.json").as_slice());
     assert_eq!(v[0].patient_naming, PatientNaming::Resource);
 }
+
+/// Issue 32: only the first problem of an entry was reported.
+#[test]
+fn every_problem_of_an_entry_is_reported() {
+    let e = err(r#"{"resourceType":"Observation","status":"preliminary",
+        "code":{"coding":[{"system":"http://example.org","code":"hr"}]},
+        "subject":{"reference":"Patient/P1"},"effectiveDateTime":"2026-11-23T10:00:00",
+        "valueQuantity":{"value":112,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}}"#);
+    let status = e
+        .find("Observation.status: \"preliminary\"")
+        .expect("the status");
+    let time = e
+        .find("also Observation.effectiveDateTime: \"2026-11-23T10:00:00\" is not a date-time with offset")
+        .expect("the time");
+    let code = e.find("also Observation.code:").expect("the code");
+    assert!(status == 0 && status < time && time < code, "{e}");
+    assert!(e.contains("fhir_accept_preliminary"), "{e}");
+}
