@@ -79,3 +79,37 @@ fn no_alert_is_lost_invented_altered_or_shown_twice_under_kills_rebalances_and_o
         "the feed must produce alerts to compare: {clean}\n{stdout}"
     );
 }
+
+/// Issue 32: `vigil faults` passed its own `VIGIL_TANSU` on to the `vigil run`s it
+/// started, which refused it (exit 2), and restarted them without end. The tools'
+/// variables are not configuration keys now, and a child that refuses its configuration
+/// stops the harness with what it said.
+#[test]
+fn a_child_that_refuses_its_configuration_stops_the_harness_with_its_reason() {
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faults-refused");
+    let _ = std::fs::remove_dir_all(&work);
+    let tansu = tansu();
+    let output = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("faults")
+        .args(["--patients", "20", "--rounds", "1", "--partitions", "2"])
+        .args(["--kills", "1", "--rebalances", "0", "--outages", "0"])
+        .arg("--work-dir")
+        .arg(&work)
+        // The documented way to name the broker reaches the children, and is fine there.
+        .env("VIGIL_TANSU", &tansu)
+        // A misspelt configuration variable is refused by every child.
+        .env("VIGIL_KAFKAA_BROKERS", "x:1")
+        .output()
+        .expect("vigil faults runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("refused its configuration or command line (exit status 2)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("VIGIL_KAFKAA_BROKERS"), "{stderr}");
+    assert!(
+        !stderr.contains("VIGIL_TANSU: not a configuration key"),
+        "{stderr}"
+    );
+}

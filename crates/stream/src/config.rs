@@ -20,6 +20,17 @@ use vigil_score::risk::RiskModel;
 use vigil_score::rules::news2::Risk;
 use vigil_score::{Config as EngineConfig, Level, RuleId, Span, Staleness};
 
+/// `VIGIL_` environment variables that are not configuration keys: the fault harness's
+/// broker (`VIGIL_TANSU`), the browser test's chromedriver (`VIGIL_CHROMEDRIVER`), the real
+/// data the evaluation tests read (`VIGIL_PHYSIONET_SET_A`, `VIGIL_REQUIRE_DATA`). The
+/// configuration ignores them; any other `VIGIL_` name must be a key.
+pub const TOOL_VARIABLES: &[&str] = &[
+    "VIGIL_TANSU",
+    "VIGIL_CHROMEDRIVER",
+    "VIGIL_PHYSIONET_SET_A",
+    "VIGIL_REQUIRE_DATA",
+];
+
 /// The whole configuration.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -1144,6 +1155,11 @@ impl Config {
             let Some(rest) = name.strip_prefix("VIGIL_") else {
                 continue;
             };
+            if TOOL_VARIABLES.contains(&name.as_str()) {
+                // Read by Vigil's tools and tests, not a configuration key: passed on to a
+                // `vigil run` a tool starts, it must not stop it.
+                continue;
+            }
             let rest = rest.to_ascii_lowercase();
             let Some((section, key)) = [
                 "kafka", "http", "log", "service", "engine", "alerts", "input", "mllp", "board",
@@ -2048,6 +2064,11 @@ mod tests {
                 .contains("VIGIL_KAFKAA_X: not a configuration key"),
             "{err}"
         );
+        // Issue 32: `vigil faults` passed its own VIGIL_TANSU on to the `vigil run` it
+        // started, which refused it and was restarted without end. The tools' variables
+        // are not keys, and no error.
+        let tools: Vec<(&str, &str)> = TOOL_VARIABLES.iter().map(|v| (*v, "/x")).collect();
+        assert!(Config::parse("", env(&tools)).is_ok());
     }
 
     #[test]

@@ -394,10 +394,24 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Restarts any instance that exited on its own (an error), counting it.
+    /// Restarts any instance that exited on its own (an error), counting it. An instance
+    /// that refused its configuration or command line (exit status 2) would refuse it
+    /// again: the harness stops with what it said.
     fn supervise(&mut self) -> Result<(), Error> {
         for i in &mut self.instances {
             if let Some(status) = i.child.try_wait()? {
+                if status.code() == Some(2) {
+                    let said = std::fs::read_to_string(&i.log).unwrap_or_default();
+                    let last: Vec<&str> = said.lines().rev().take(5).collect();
+                    let last: Vec<&str> = last.into_iter().rev().collect();
+                    return Err(format!(
+                        "{} refused its configuration or command line (exit status 2), so \
+                         restarting it cannot help; it said:\n{}",
+                        i.name,
+                        last.join("\n")
+                    )
+                    .into());
+                }
                 self.unplanned_restarts += 1;
                 eprintln!(
                     "faults: {} exited on its own ({status}); restarting (log: {})",
