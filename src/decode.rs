@@ -5,7 +5,32 @@
 
 use std::io::{self, BufRead, Write};
 
+use vigil_score::Span;
 use vigil_wire::Format;
+
+/// What `vigil decode` and `vigil score` apply to a sample, from the configuration's
+/// `[input]` as `vigil run` applies it (`--config`, the environment's overrides).
+#[derive(Clone, Debug)]
+pub struct Offline {
+    /// The format, with its decoder options.
+    pub format: Format,
+    /// `[input] reject_unscored_codes`: a valid code Vigil does not score is a rejection.
+    pub reject_unscored: bool,
+    /// `[input] clock_tolerance_seconds`: how far after the receive time (`vigil score
+    /// --now`) a reading may be dated.
+    pub clock_tolerance: Span,
+}
+
+impl Offline {
+    /// `format` with the defaults of `[input]`.
+    pub fn of(format: Format) -> Offline {
+        Offline {
+            format,
+            reject_unscored: false,
+            clock_tolerance: Span::seconds(300),
+        }
+    }
+}
 
 /// Counts of a decode run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,10 +55,11 @@ pub struct Counts {
 /// Only I/O errors of the streams.
 pub fn run(
     mut input: impl BufRead,
-    format: Format,
+    rules: &Offline,
     out: &mut impl Write,
     errors: &mut impl Write,
 ) -> io::Result<Counts> {
+    let format = &rules.format;
     let mut counts = Counts::default();
     let mut all = Vec::new();
     input.read_to_end(&mut all)?;
@@ -46,7 +72,7 @@ pub fn run(
                     writeln!(out, "{}", d.to_native_json())?;
                 }
                 Err(e) => {
-                    if e.unscored().is_some() {
+                    if e.unscored().is_some() && !rules.reject_unscored {
                         counts.ignored += 1;
                     } else if e.absent().is_some() {
                         counts.absent += 1;
@@ -76,7 +102,7 @@ mod tests {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let counts = run(
             input.as_bytes(),
-            Format::from_name("fhir").unwrap(),
+            &Offline::of(Format::from_name("fhir").unwrap()),
             &mut out,
             &mut err,
         )
@@ -127,7 +153,7 @@ mod tests {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let counts = run(
             input.as_bytes(),
-            Format::from_name("fhir").unwrap(),
+            &Offline::of(Format::from_name("fhir").unwrap()),
             &mut out,
             &mut err,
         )

@@ -69,6 +69,11 @@ enum Command {
         /// message per line; or hl7v2 (ORU^R01), messages starting at each MSH segment.
         #[arg(long, default_value = "json", value_parser = parse_format)]
         format: vigil_wire::Format,
+        /// Configuration file whose `[input]` (decoder options, clock tolerance, unscored
+        /// codes) and `[engine]` apply as in `vigil run`; VIGIL_<SECTION>_<KEY>
+        /// environment variables override its keys, and apply without a file too.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Print the native observation events (REFERENCE.md, "Observation events") each input message decodes to,
     /// one per line; `line N: reason` on standard error for each rejection. Exit status 0
@@ -81,6 +86,11 @@ enum Command {
         format: vigil_wire::Format,
         /// Input file; `-` or nothing for standard input.
         path: Option<PathBuf>,
+        /// Configuration file whose `[input]` settings (decoder options, unscored codes)
+        /// apply as in `vigil run`; VIGIL_<SECTION>_<KEY> environment variables override
+        /// its keys, and apply without a file too.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Evaluate the rules and the alert policy on labelled retrospective data (see
     /// EVALUATION.md): each stay is replayed hour by hour through the service's engine and
@@ -546,8 +556,13 @@ fn main() -> ExitCode {
             now,
             summary,
             format,
-        } => score(path, at, now, summary, format),
-        Command::Decode { format, path } => decode(path, format),
+            config,
+        } => score(path, at, now, summary, &format, config.as_deref()),
+        Command::Decode {
+            format,
+            path,
+            config,
+        } => decode(path, &format, config.as_deref()),
         Command::Evaluate {
             format,
             path,
@@ -1731,14 +1746,57 @@ fn input(path: Option<PathBuf>, command: &str) -> Result<Box<dyn io::BufRead>, E
     }
 }
 
-fn decode(path: Option<PathBuf>, format: vigil_wire::Format) -> ExitCode {
+/// The settings `vigil decode` and `vigil score` read a sample with: the file's (with the
+/// environment's overrides), or the defaults with the environment's overrides; `None`
+/// (after printing every error) when they do not validate.
+fn offline_settings(
+    config: Option<&std::path::Path>,
+    command: &str,
+) -> Option<vigil_stream::Settings> {
+    let loaded = match config {
+        Some(path) => load_settings(path),
+        None => vigil_stream::Config::parse("", std::env::vars())
+            .and_then(vigil_stream::Config::validate),
+    };
+    match loaded {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("vigil {command}: {e}");
+            None
+        }
+    }
+}
+
+/// What `vigil decode` and `vigil score` apply of `settings`: the format with its
+/// `[input]` options, and the input rules.
+fn offline_rules(
+    settings: &vigil_stream::Settings,
+    format: &vigil_wire::Format,
+) -> vigil::decode::Offline {
+    vigil::decode::Offline {
+        format: settings
+            .format_named(format.name())
+            .unwrap_or_else(|| format.clone()),
+        reject_unscored: settings.reject_unscored_codes,
+        clock_tolerance: settings.clock_tolerance,
+    }
+}
+
+fn decode(
+    path: Option<PathBuf>,
+    format: &vigil_wire::Format,
+    config: Option<&std::path::Path>,
+) -> ExitCode {
+    let Some(settings) = offline_settings(config, "decode") else {
+        return ExitCode::from(2);
+    };
     let reader = match input(path, "decode") {
         Ok(r) => r,
         Err(code) => return code,
     };
     match vigil::decode::run(
         reader,
-        format,
+        &offline_rules(&settings, format),
         &mut io::stdout().lock(),
         &mut io::stderr().lock(),
     ) {
@@ -1756,9 +1814,12 @@ fn score(
     at: Option<Timestamp>,
     now: Option<Timestamp>,
     print_summary: bool,
-    format: vigil_wire::Format,
+    format: &vigil_wire::Format,
+    config: Option<&std::path::Path>,
 ) -> ExitCode {
-    let config = Config::default();
+    let Some(settings) = offline_settings(config, "score") else {
+        return ExitCode::from(2);
+    };
     let stdout = io::stdout();
     let stderr = io::stderr();
     let reader = match input(path, "score") {
@@ -1769,8 +1830,8 @@ fn score(
         reader,
         at,
         now,
-        &config,
-        format,
+        &settings.engine,
+        &offline_rules(&settings, format),
         &mut stdout.lock(),
         &mut stderr.lock(),
     );

@@ -7,8 +7,9 @@
 //!
 //! Offline scoring reads no clock: a file of past readings scores the same whenever it is
 //! run. Given `--now`, the service's clock guard applies as if every line had been
-//! received at that instant: a reading dated more than [`CLOCK_TOLERANCE`] after it is
-//! rejected.
+//! received at that instant: a reading dated more than `[input] clock_tolerance_seconds`
+//! after it is rejected. With `--config` every `[input]` and `[engine]` setting applies as
+//! in `vigil run` ([`crate::decode::Offline`]).
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
@@ -17,11 +18,7 @@ use serde::Serialize;
 use vigil_score::rules::{mews, news2, qsofa, risk, septic_shock, sirs, sofa};
 use vigil_score::{Assessment, Config, Ingested, Timestamp, Window, assess};
 
-use vigil_wire::Format;
-
-/// How far after `--now` a reading may be dated (the service's default
-/// `[input] clock_tolerance_seconds`).
-pub const CLOCK_TOLERANCE: vigil_score::Span = vigil_score::Span::minutes(5);
+use crate::decode::Offline;
 
 /// What a run saw, line by line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,7 +61,7 @@ struct PatientScores<'a> {
 /// `patient_id` order) to `out` and a `line N: reason` per rejected line to `errors`.
 ///
 /// Each patient is evaluated at `at`, or by default at the patient's latest `effective`.
-/// With `now`, readings dated more than [`CLOCK_TOLERANCE`] after it are rejected.
+/// With `now`, readings dated more than `rules.clock_tolerance` after it are rejected.
 ///
 /// # Errors
 ///
@@ -74,7 +71,7 @@ pub fn run(
     at: Option<Timestamp>,
     now: Option<Timestamp>,
     config: &Config,
-    format: Format,
+    rules: &Offline,
     out: &mut impl Write,
     errors: &mut impl Write,
 ) -> io::Result<Summary> {
@@ -83,12 +80,13 @@ pub fn run(
     let mut all = Vec::new();
     let mut input = input;
     input.read_to_end(&mut all)?;
+    let format = &rules.format;
     for (line, message) in format.split(&all) {
         summary.lines += 1;
         for decoded in format.decode(&message) {
             let decoded = match decoded {
                 Ok(d) => d,
-                Err(e) if e.unscored().is_some() => {
+                Err(e) if e.unscored().is_some() && !rules.reject_unscored => {
                     summary.ignored += 1;
                     writeln!(errors, "line {line}: {e}")?;
                     continue;
@@ -105,13 +103,13 @@ pub fn run(
                 }
             };
             if let Some(now) = now
-                && decoded.observation.effective() > now.plus(CLOCK_TOLERANCE)
+                && decoded.observation.effective() > now.plus(rules.clock_tolerance)
             {
                 summary.rejected += 1;
                 let reason = vigil_wire::future_reason(
                     &decoded.observation.reading(),
                     now,
-                    CLOCK_TOLERANCE,
+                    rules.clock_tolerance,
                     "--now sets the receive time",
                 );
                 writeln!(errors, "line {line}: {reason}")?;
@@ -181,7 +179,7 @@ mod tests {
             at,
             now,
             &Config::default(),
-            Format::Json,
+            &Offline::of(vigil_wire::Format::Json),
             &mut out,
             &mut err,
         )

@@ -1,6 +1,6 @@
 //! `vigil decode`, as the README specifies it, for each format.
 
-use crate::util::{repo_file, vigil};
+use crate::util::{repo_file, tmp_dir, vigil, vigil_env};
 
 fn path(rel: &str) -> String {
     repo_file(rel).to_string_lossy().into_owned()
@@ -121,4 +121,53 @@ fn the_reference_lists_every_code_and_unit_vigil_reads() {
         readme.contains(&expected),
         "REFERENCE.md must hold this table:\n{expected}"
     );
+}
+
+/// Issue 32: `vigil decode` and `vigil score` took no `--config` and ignored
+/// `VIGIL_INPUT_*`, so an integration engineer could not check on a sample that the
+/// setting an error names fixes it.
+#[test]
+fn the_settings_an_error_names_fix_the_sample_offline() {
+    // A preliminary heart rate whose time has no UTC offset.
+    let message = "MSH|^~\\&|GW|ICU|VIGIL|HOSP|20261123101500||ORU^R01|M1|P|2.6\r\
+                   PID|||P1^^^H^MR\r\
+                   OBX|1|NM|8867-4^Heart rate^LN||112|/min^^UCUM|||||P|||20261123101500\r";
+    for command in ["decode", "score"] {
+        let refused = vigil(&[command, "--format", "hl7v2", "-"], message);
+        assert_eq!(refused.status, 1, "{command}: {}", refused.stderr);
+        for setting in ["hl7_accept_preliminary", "hl7_time_zone"] {
+            assert!(refused.stderr.contains(setting), "{command}: {}", refused.stderr);
+        }
+    }
+    let dir = tmp_dir("decode-config");
+    let config = dir.join("vigil.toml");
+    std::fs::write(
+        &config,
+        "[input]\nhl7_accept_preliminary = true\nhl7_time_zone = \"Europe/London\"\n",
+    )
+    .expect("written");
+    let config = config.to_string_lossy().into_owned();
+    let decoded = vigil(&["decode", "--format", "hl7v2", "--config", &config, "-"], message);
+    assert_eq!(decoded.status, 0, "{}", decoded.stderr);
+    let events = decoded.json_lines();
+    assert_eq!(events[0]["effective"], "2026-11-23T10:15:00Z", "London in November is UTC");
+    let scored = vigil(&["score", "--format", "hl7v2", "--config", &config, "-"], message);
+    assert_eq!(scored.status, 0, "{}", scored.stderr);
+    assert_eq!(scored.json_lines()[0]["patient_id"], "P1");
+    // The environment's overrides apply, with a file or without one.
+    let env = [
+        ("VIGIL_INPUT_HL7_ACCEPT_PRELIMINARY", "true"),
+        ("VIGIL_INPUT_HL7_DEFAULT_UTC_OFFSET", "+01:00"),
+    ];
+    let decoded = vigil_env(&["decode", "--format", "hl7v2", "-"], message, &env);
+    assert_eq!(decoded.status, 0, "{}", decoded.stderr);
+    assert_eq!(decoded.json_lines()[0]["effective"], "2026-11-23T09:15:00Z");
+    // A setting that is wrong is named, and nothing is decoded.
+    let wrong = vigil_env(
+        &["decode", "--format", "hl7v2", "-"],
+        message,
+        &[("VIGIL_INPUT_HL7_TIME_ZONE", "Mars/Olympus")],
+    );
+    assert_eq!(wrong.status, 2, "{}", wrong.stderr);
+    assert!(wrong.stderr.contains("VIGIL_INPUT_HL7_TIME_ZONE"), "{}", wrong.stderr);
 }

@@ -36,8 +36,14 @@ pub fn repo_file(rel: &str) -> PathBuf {
 
 /// Runs `vigil ARGS` with `stdin` as standard input.
 pub fn vigil(args: &[&str], stdin: &str) -> Output {
+    vigil_env(args, stdin, &[])
+}
+
+/// As [`vigil`], with environment variables added.
+pub fn vigil_env(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -915,6 +915,8 @@ pub struct Settings {
     /// HL7 v2 decoder options from `[input]` (used by `vigil mllp` whatever the topic's
     /// format).
     pub hl7: vigil_wire::Hl7Options,
+    /// FHIR decoder options from `[input]`, whatever the topic's format.
+    pub fhir: vigil_wire::FhirOptions,
     /// The rapid-response board (`vigil board`).
     pub board: BoardSettings,
     /// The action topic whose watches and stops mark alerts suppressed (`[alerts]
@@ -1381,12 +1383,13 @@ impl Config {
             limits,
             extra_mdc: extra_mdc.clone(),
         };
+        let fhir = vigil_wire::FhirOptions {
+            accept_preliminary: input.fhir_accept_preliminary,
+            limits,
+        };
         let format = match k.format.as_str() {
             "json" => Some(vigil_wire::Format::Json),
-            "fhir" => Some(vigil_wire::Format::Fhir(vigil_wire::FhirOptions {
-                accept_preliminary: input.fhir_accept_preliminary,
-                limits,
-            })),
+            "fhir" => Some(vigil_wire::Format::Fhir(fhir)),
             "hl7v2" => Some(vigil_wire::Format::Hl7v2(hl7.clone())),
             _ => None,
         };
@@ -1725,6 +1728,7 @@ impl Config {
             mllp_http_listen,
             mllp_ack_timeout: Duration::from_millis(self.mllp.ack_timeout_ms),
             hl7,
+            fhir,
             fhir_out,
             format: format.unwrap_or_default(),
             log_format: if self.log.format == "json" {
@@ -1740,6 +1744,20 @@ impl Config {
             board,
             silent,
         })
+    }
+}
+
+impl Settings {
+    /// The format `name` (`json`, `fhir`, `hl7v2`) with this configuration's `[input]`
+    /// options, as `vigil decode` and `vigil score` read a sample: exactly as the service
+    /// would read it from a topic of that format.
+    pub fn format_named(&self, name: &str) -> Option<vigil_wire::Format> {
+        match name {
+            "json" => Some(vigil_wire::Format::Json),
+            "fhir" => Some(vigil_wire::Format::Fhir(self.fhir)),
+            "hl7v2" => Some(vigil_wire::Format::Hl7v2(self.hl7.clone())),
+            _ => None,
+        }
     }
 }
 

@@ -428,6 +428,15 @@ impl Format {
         }
     }
 
+    /// Its name, as [`Format::from_name`] takes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Fhir(_) => "fhir",
+            Format::Hl7v2(_) => "hl7v2",
+        }
+    }
+
     /// The names accepted by [`Format::from_name`].
     pub const NAMES: &'static [&'static str] = &["json", "fhir", "hl7v2"];
 
