@@ -136,7 +136,11 @@ fn the_settings_an_error_names_fix_the_sample_offline() {
         let refused = vigil(&[command, "--format", "hl7v2", "-"], message);
         assert_eq!(refused.status, 1, "{command}: {}", refused.stderr);
         for setting in ["hl7_accept_preliminary", "hl7_time_zone"] {
-            assert!(refused.stderr.contains(setting), "{command}: {}", refused.stderr);
+            assert!(
+                refused.stderr.contains(setting),
+                "{command}: {}",
+                refused.stderr
+            );
         }
     }
     let dir = tmp_dir("decode-config");
@@ -147,11 +151,20 @@ fn the_settings_an_error_names_fix_the_sample_offline() {
     )
     .expect("written");
     let config = config.to_string_lossy().into_owned();
-    let decoded = vigil(&["decode", "--format", "hl7v2", "--config", &config, "-"], message);
+    let decoded = vigil(
+        &["decode", "--format", "hl7v2", "--config", &config, "-"],
+        message,
+    );
     assert_eq!(decoded.status, 0, "{}", decoded.stderr);
     let events = decoded.json_lines();
-    assert_eq!(events[0]["effective"], "2026-11-23T10:15:00Z", "London in November is UTC");
-    let scored = vigil(&["score", "--format", "hl7v2", "--config", &config, "-"], message);
+    assert_eq!(
+        events[0]["effective"], "2026-11-23T10:15:00Z",
+        "London in November is UTC"
+    );
+    let scored = vigil(
+        &["score", "--format", "hl7v2", "--config", &config, "-"],
+        message,
+    );
     assert_eq!(scored.status, 0, "{}", scored.stderr);
     assert_eq!(scored.json_lines()[0]["patient_id"], "P1");
     // The environment's overrides apply, with a file or without one.
@@ -169,5 +182,9 @@ fn the_settings_an_error_names_fix_the_sample_offline() {
         &[("VIGIL_INPUT_HL7_TIME_ZONE", "Mars/Olympus")],
     );
     assert_eq!(wrong.status, 2, "{}", wrong.stderr);
-    assert!(wrong.stderr.contains("VIGIL_INPUT_HL7_TIME_ZONE"), "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("VIGIL_INPUT_HL7_TIME_ZONE"),
+        "{}",
+        wrong.stderr
+    );
 }

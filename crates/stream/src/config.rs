@@ -1346,13 +1346,18 @@ impl Config {
             ),
         );
         let mut extra_mdc = Vec::new();
+        let mut ignored_mdc = Vec::new();
         for (code, param) in &input.hl7_mdc_codes {
+            if param == "unscored" {
+                ignored_mdc.push(code.clone());
+                continue;
+            }
             match vigil_score::Param::from_code(param).filter(|p| p.code() == param) {
                 Some(p) => extra_mdc.push((code.clone(), p)),
                 None => need(
                     false,
                     format!(
-                        "input.hl7_mdc_codes.{code}: {param:?} is not a canonical parameter code (heart_rate, sbp, ...)"
+                        "input.hl7_mdc_codes.{code}: {param:?} is not a canonical parameter code (heart_rate, sbp, ...) or \"unscored\""
                     ),
                 ),
             }
@@ -1382,6 +1387,7 @@ impl Config {
             time_zone,
             limits,
             extra_mdc: extra_mdc.clone(),
+            ignored_mdc,
         };
         let fhir = vigil_wire::FhirOptions {
             accept_preliminary: input.fhir_accept_preliminary,

@@ -336,7 +336,7 @@ fn unscored(code: &Value) -> Option<(crate::CodeSystem, String)> {
             "http://loinc.org" if crate::is_loinc(id) => {
                 Some((crate::CodeSystem::Loinc, id.to_owned()))
             }
-            "urn:iso:std:iso:11073:10101" if crate::is_mdc(id) => {
+            "urn:iso:std:iso:11073:10101" if crate::hl7::known_mdc(id) => {
                 Some((crate::CodeSystem::Mdc, id.to_owned()))
             }
             _ => None,

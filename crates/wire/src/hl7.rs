@@ -126,6 +126,9 @@ pub struct Hl7Options {
     /// MDC codes (numeric or `MDC_...` reference ids) mapped to parameters beyond
     /// [`MDC_MAP`], for devices that send other codes.
     pub extra_mdc: Vec<(String, Param)>,
+    /// Further MDC codes the hospital's devices send that Vigil should ignore as valid
+    /// but unscored (`[input] hl7_mdc_codes`, `"code" = "unscored"`).
+    pub ignored_mdc: Vec<String>,
 }
 
 impl Default for Hl7Options {
@@ -137,6 +140,7 @@ impl Default for Hl7Options {
             time_zone: None,
             limits: Limits::default(),
             extra_mdc: Vec::new(),
+            ignored_mdc: Vec::new(),
         }
     }
 }
@@ -199,6 +203,52 @@ pub const MDC_MAP: &[(&str, &str, Param)] = &[
     ("188428", "MDC_TEMP_EAR", Param::Temperature),
     ("188452", "MDC_TEMP_AXILLA", Param::Temperature),
 ];
+
+/// IEEE 11073-10101 (MDC) codes Vigil knows and does not score: numeric code, reference
+/// id. A valid code here is ignored and counted, as a LOINC code Vigil does not score is;
+/// any other number is not taken for an MDC code (a mistyped code would otherwise vanish
+/// from the feed) and is rejected with its reason, unless `[input] hl7_mdc_codes` maps it
+/// to a parameter or to `"unscored"`. Sources: the same DK Core ValueSet as [`MDC_MAP`]
+/// (<http://hl7.dk/fhir/core/ValueSet/dk-core-IEEEBasicObservation>): its codes that Vigil
+/// does not score; and the GE reference manual cited below.
+pub const MDC_UNSCORED: &[(&str, &str)] = &[
+    ("150020", "MDC_PRESS_BLD_NONINV"),
+    ("150324", "MDC_SAT_O2_ART"),
+    ("150388", "MDC_TEMP_SKIN"),
+    ("153856", "MDC_CIRCUM_HEAD"),
+    ("188456", "MDC_TEMP_GIT"),
+    ("188736", "MDC_MASS_BODY_ACTUAL"),
+    ("188740", "MDC_LEN_BODY_ACTUAL"),
+    ("188752", "MDC_RATIO_MASS_BODY_LEN_SQ"),
+    ("8410590", "MDC_ECG_HEART_RATE_INSTANT"),
+    ("8410992", "MDC_SABTE_RESP_RATE"),
+    ("8454258", "MDC_HF_HR"),
+    // The device rows and counts of a GE patient monitor's IHE PCD-01 results (source:
+    // GE Healthcare, B40/B20 Patient Monitor HL7 Reference Manual, 2062665-001 G, 2014,
+    // PCD-01 examples, as for the invasive pressures in MDC_MAP).
+    ("69854", "MDC_DEV_METER_PRESS_BLD_VMD"),
+    ("69855", "MDC_DEV_METER_PRESS_BLD_CHAN"),
+    ("69965", "MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS"),
+    ("148065", "MDC_ECG_V_P_C_CNT"),
+];
+
+/// Whether `id` (a numeric code or a reference id) is an MDC code Vigil knows: mapped to a
+/// parameter, or known and unscored ([`MDC_UNSCORED`]).
+pub fn known_mdc(id: &str) -> bool {
+    MDC_MAP
+        .iter()
+        .any(|(code, name, _)| id == *code || id == *name)
+        || MDC_UNSCORED
+            .iter()
+            .any(|(code, name)| id == *code || id == *name)
+}
+
+/// What a number says as an MDC context-free code: its partition and term code
+/// (code = partition × 65536 + term, IEEE 11073-10101).
+fn mdc_parts(id: &str) -> Option<(u64, u64)> {
+    let n: u64 = id.parse().ok()?;
+    Some((n >> 16, n & 0xFFFF))
+}
 
 /// MDC unit reference ids and their UCUM equivalents.
 const MDC_UNITS: &[(&str, &str)] = &[
@@ -635,7 +685,11 @@ fn location(field: &str, sep: &Separators) -> Option<String> {
 
 /// A valid LOINC or MDC code in OBX-3 (identifier or alternate identifier, with its
 /// coding system) that Vigil does not score.
-fn unscored(field: &str, sep: &Separators) -> Option<(crate::CodeSystem, String)> {
+fn unscored(
+    field: &str,
+    sep: &Separators,
+    options: &Hl7Options,
+) -> Option<(crate::CodeSystem, String)> {
     let c = components(field, sep);
     [0usize, 3].iter().find_map(|&triple| {
         let id = c.get(triple).copied().unwrap_or("");
@@ -643,7 +697,7 @@ fn unscored(field: &str, sep: &Separators) -> Option<(crate::CodeSystem, String)
         if matches!(system, "LN" | "LOINC" | "http://loinc.org") && crate::is_loinc(id) {
             Some((crate::CodeSystem::Loinc, id.to_owned()))
         } else if (matches!(system, "MDC" | "99MDC" | "ISO11073") || system.contains("11073"))
-            && crate::is_mdc(id)
+            && (known_mdc(id) || options.ignored_mdc.iter().any(|c| c == id))
         {
             Some((crate::CodeSystem::Mdc, id.to_owned()))
         } else {
@@ -756,22 +810,41 @@ fn acvpu(field: &str, sep: &Separators) -> Option<&'static str> {
 fn scored_code(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<&'static str, DecodeError> {
     let (sep, label) = (ctx.sep, &ctx.label);
     parameter(s.field(3), sep, &ctx.options.extra_mdc).ok_or_else(|| {
-        if let Some((system, code)) = unscored(s.field(3), sep) {
+        if let Some((system, code)) = unscored(s.field(3), sep, ctx.options) {
             return DecodeError::Unscored {
                 path: format!("{label}-3"),
                 system,
                 code,
             };
         }
-        at(
-            format!("{label}-3"),
-            format!(
+        // A number sent as MDC that is no code Vigil knows: say what it would be.
+        let c = components(s.field(3), sep);
+        let mdc_number = [0usize, 3].iter().find_map(|&t| {
+            let system = c.get(t + 2).copied().unwrap_or("");
+            let id = c.get(t).copied().unwrap_or("");
+            ((matches!(system, "MDC" | "99MDC" | "ISO11073") || system.contains("11073"))
+                && !id.is_empty()
+                && id.len() <= 10)
+                .then(|| mdc_parts(id).map(|(p, t)| (id, p, t)))
+                .flatten()
+        });
+        let reason = match mdc_number {
+            Some((id, partition, term)) => format!(
+                "{} is not an IEEE 11073 MDC code Vigil knows (as a context-free code: \
+                 partition {partition}, term {term}); check it against the device's \
+                 documentation, then map it in [input] hl7_mdc_codes to a parameter \
+                 (\"{id}\" = \"temperature\") or, if Vigil should ignore it, to \
+                 \"unscored\"",
+                shown(s.field(3))
+            ),
+            None => format!(
                 "{} is not a LOINC or IEEE 11073 MDC code Vigil knows; a device's MDC \
                  code can be mapped to a parameter in [input] hl7_mdc_codes \
                  (for example \"150364\" = \"temperature\")",
                 shown(s.field(3))
             ),
-        )
+        };
+        at(format!("{label}-3"), reason)
     })
 }
 

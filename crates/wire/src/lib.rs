@@ -363,17 +363,6 @@ pub fn is_loinc(code: &str) -> bool {
     u32::from(check.as_bytes()[0] - b'0') == (10 - sum % 10) % 10
 }
 
-/// Whether `code` has the form of an IEEE 11073-10101 code: its numeric code (partition
-/// times 65,536 plus term code) or its reference id (`MDC_...`).
-pub fn is_mdc(code: &str) -> bool {
-    (!code.is_empty() && code.len() <= 10 && code.bytes().all(|b| b.is_ascii_digit()))
-        || (code.len() > 4
-            && code.starts_with("MDC_")
-            && code[4..]
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
-}
-
 impl From<ObservationError> for DecodeError {
     fn from(e: ObservationError) -> Self {
         DecodeError::Observation(e)
@@ -809,8 +798,9 @@ mod tests {
         ] {
             assert!(!is_loinc(bad), "{bad}");
         }
-        assert!(is_mdc("150364") && is_mdc("MDC_TEMP_BODY"));
-        assert!(!is_mdc("MDC_") && !is_mdc("15036x") && !is_mdc("12345678901"));
+        // MDC codes are known by table, not by form (issue 32).
+        assert!(hl7::known_mdc("150364") && hl7::known_mdc("MDC_TEMP_SKIN"));
+        assert!(!hl7::known_mdc("190001") && !hl7::known_mdc("MDC_"));
     }
 
     #[test]

@@ -895,3 +895,53 @@ fn every_problem_of_a_result_is_reported_each_with_its_setting() {
     );
     assert!(!e.contains("OBX[1]-11"), "{e}");
 }
+
+/// Issue 32: any number of up to ten digits passed as a valid MDC code and was ignored
+/// (190001 was "a valid IEEE 11073 MDC code"), so a mistyped code vanished from the feed.
+#[test]
+fn only_mdc_codes_vigil_knows_are_ignored_and_any_other_number_is_rejected() {
+    let obx = |code: &str| {
+        format!(
+            "OBX|1|NM|{code}^MDC_SOMETHING^MDC||36.9|268192^MDC_DIM_DEGC^MDC|||||F|||20261123101500+0100"
+        )
+    };
+    // A mistyped code: rejected, with what the number would be and what to do.
+    let e = one(&obx("190001")).expect_err("not a code Vigil knows");
+    assert!(
+        e.contains("190001")
+            && e.contains("partition 2, term 58929")
+            && e.contains("hl7_mdc_codes"),
+        "{e}"
+    );
+    // A known code Vigil does not score (skin temperature): ignored and counted.
+    let r = decode_hl7(
+        format!("{MSH}{}\r", obx("150388")).as_bytes(),
+        &Hl7Options::default(),
+    );
+    let e = r[0].as_ref().expect_err("not scored");
+    assert!(e.is_not_scored(), "{e}");
+    // A hospital's own: mapped to a parameter, or declared unscored.
+    let options = Hl7Options {
+        extra_mdc: vec![("190001".into(), Param::Temperature)],
+        ignored_mdc: vec!["190002".into()],
+        ..Hl7Options::default()
+    };
+    let r = decode_hl7(
+        format!(
+            "{MSH}{}\r{}\r",
+            obx("190001"),
+            obx("190002").replace("OBX|1|", "OBX|2|")
+        )
+        .as_bytes(),
+        &options,
+    );
+    assert_eq!(
+        r[0].as_ref().map(|d| d.observation.param()).ok(),
+        Some(Param::Temperature)
+    );
+    assert!(
+        r[1].as_ref().is_err_and(|e| e.is_not_scored()),
+        "{:?}",
+        r[1]
+    );
+}
