@@ -1059,6 +1059,10 @@ fn main() -> ExitCode {
 }
 
 /// Runs `f` on a multi-threaded runtime with a token cancelled on SIGINT or SIGTERM.
+/// How long the runtime waits, after a command's work has returned, for tasks it
+/// abandoned before the process exits.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
 fn async_main<F>(f: F) -> ExitCode
 where
     F: AsyncFnOnce(CancellationToken) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
@@ -1080,6 +1084,10 @@ where
         });
         f(stop).await
     });
+    // Work abandoned at the shutdown deadline (a Kafka client still retrying, a blocking
+    // call in flight) must not hold the process: dropping the runtime would wait for it
+    // (57 s with brokers that never answered).
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

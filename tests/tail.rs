@@ -149,5 +149,17 @@ async fn vigil_tail_shows_alerts_dead_letters_and_observations() {
         err.contains("topic \"t.nowhere\" does not exist") && err.contains("kafka.alerts_topic"),
         "{err}"
     );
+    // Issue 32: with no broker to reach it printed librdkafka's raw
+    // BrokerTransportFailure; now it names the brokers and the setting.
+    let free = vigil_testkit::free_port().expect("a port");
+    let nobody = format!("127.0.0.1:{free}");
+    let out = tail(&config, &nobody, "dlq");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot reach the Kafka brokers {nobody}"))
+            && err.contains("[kafka] brokers (VIGIL_KAFKA_BROKERS)"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

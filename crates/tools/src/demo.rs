@@ -62,6 +62,20 @@ pub async fn run(
     shutdown: CancellationToken,
     out: &mut (dyn Write + Send),
 ) -> Result<Shown, Box<dyn std::error::Error + Send + Sync>> {
+    // A busy port is named by the flag the user typed (the service and the board would
+    // name their configuration keys, which the demo sets from these flags).
+    for (flag, address) in [
+        ("--listen", &demo.listen),
+        ("--board-listen", &demo.board_listen),
+    ] {
+        if let Err(e) = std::net::TcpListener::bind(address.as_str()) {
+            return Err(format!(
+                "{flag}: cannot listen on {address}: {e}; another program may be using it \
+                 (choose another address with {flag}, for example {flag} 127.0.0.1:0)"
+            )
+            .into());
+        }
+    }
     // The mock cluster is not Send: it stays in this future, which runs on the caller's
     // thread; everything else talks to it over TCP.
     let broker = MockBroker::start(1)?;

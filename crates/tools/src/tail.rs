@@ -81,7 +81,15 @@ pub fn tail(
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
         .create()?;
-    let metadata = consumer.fetch_metadata(Some(name), Duration::from_secs(10))?;
+    let metadata = consumer
+        .fetch_metadata(Some(name), Duration::from_secs(10))
+        .map_err(|e| {
+            format!(
+                "cannot reach the Kafka brokers {} ({}): {e}",
+                settings.kafka.brokers,
+                vigil_stream::watch::BROKERS_SETTING
+            )
+        })?;
     let partitions: Vec<i32> = metadata
         .topics()
         .iter()

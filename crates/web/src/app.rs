@@ -38,12 +38,17 @@ pub fn wall_clock() -> Timestamp {
     Timestamp::from_millis(ms)
 }
 
-/// The board's state for `board`, publishing to `sink`, on the wall clock.
+/// The board's state for `board`, publishing to `sink`, on the wall clock; `brokers` is
+/// what its broker watch names when they cannot be reached.
 ///
 /// # Errors
 ///
 /// When a configured user cannot be read.
-pub fn shared(board: &BoardSettings, sink: Arc<dyn ActionSink>) -> Result<Arc<Shared>, Error> {
+pub fn shared(
+    board: &BoardSettings,
+    brokers: &str,
+    sink: Arc<dyn ActionSink>,
+) -> Result<Arc<Shared>, Error> {
     let users = Users::new(
         board
             .users
@@ -72,6 +77,7 @@ pub fn shared(board: &BoardSettings, sink: Arc<dyn ActionSink>) -> Result<Arc<Sh
         roles: p.roles.clone(),
     });
     shared.public_origin.clone_from(&board.public_origin);
+    shared.feed = Arc::new(vigil_stream::watch::BrokerWatch::new(brokers, None));
     Ok(Arc::new(shared))
 }
 
@@ -106,7 +112,7 @@ pub async fn start(
         &board.actions_topic,
         key.clone(),
     )?);
-    let shared = shared(board, sink)?;
+    let shared = shared(board, &kafka.brokers, sink)?;
     let tls = match &board.tls {
         Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
         None => None,
