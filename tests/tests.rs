@@ -6,6 +6,7 @@ mod compose;
 mod decode;
 mod evaluate;
 mod faults;
+mod figures;
 mod run;
 mod score;
 mod tail;
