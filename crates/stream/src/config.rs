@@ -226,6 +226,11 @@ pub struct BoardSection {
     pub public_origin: String,
     /// The most connections served at once; more are closed at once.
     pub max_connections: usize,
+    /// The hospital's time zone (IANA name) the board shows times in, 24-hour.
+    pub time_zone: String,
+    /// Ward names as the hospital says them, by the ward part of a location
+    /// (`"ward-7" = "Ward 7 (acute medicine)"`); others are shown as sent.
+    pub ward_names: BTreeMap<String, String>,
 }
 
 /// One `[[board.users]]` entry.
@@ -250,6 +255,8 @@ impl Default for BoardSection {
             action_key_file: String::new(),
             public_origin: String::new(),
             max_connections: 2048,
+            time_zone: "UTC".into(),
+            ward_names: BTreeMap::new(),
             session_minutes: 720,
             login_attempts: 5,
             login_window_minutes: 15,
@@ -302,6 +309,10 @@ pub struct BoardSettings {
     pub public_origin: Option<String>,
     /// The most connections served at once.
     pub max_connections: usize,
+    /// The time zone times are shown in (IANA name, checked).
+    pub time_zone: String,
+    /// Ward names as the hospital says them.
+    pub ward_names: BTreeMap<String, String>,
 }
 
 /// Identity headers from a trusted reverse proxy (one that does OIDC).
@@ -412,6 +423,16 @@ impl BoardSection {
                 matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
             })
         };
+        if let Err(why) = vigil_wire::LocalZone::named(&self.time_zone) {
+            errors.push(format!("board.time_zone: {why}"));
+        }
+        for (ward, name) in &self.ward_names {
+            if name.trim().is_empty() || name.chars().count() > 80 {
+                errors.push(format!(
+                    "board.ward_names.{ward}: {name:?}; expected a name of 1-80 characters"
+                ));
+            }
+        }
         if !self.public_origin.is_empty() && !origin_ok(&self.public_origin) {
             errors.push(format!(
                 "board.public_origin: {:?}; expected a scheme and host as browsers see the \
@@ -536,6 +557,8 @@ impl BoardSection {
                 .then(|| self.action_key_file.clone().into()),
             public_origin: (!self.public_origin.is_empty()).then(|| self.public_origin.clone()),
             max_connections: self.max_connections,
+            time_zone: self.time_zone.clone(),
+            ward_names: self.ward_names.clone(),
         })
     }
 }
@@ -2033,6 +2056,9 @@ mod tests {
     fn board_mistakes_are_each_named_with_what_was_expected() {
         let text = "[board]\ntls_cert = \"cert.pem\"\nescalate_minutes = [60, 15, 2000]\n\
                     max_tier = 0\ndismiss_reasons = []\nproxy_user_header = \"X-User\"\n\
+                    time_zone = \"Mars/Olympus\"\nmax_connections = 3\n\
+                    public_origin = \"board.example.org/\"\n\
+                    [board.ward_names]\n\"ward-1\" = \"\"\n\
                     [[board.users]]\nname = \"bob\"\nrole = \"system\"\npassword_hash = \"secret\"\n";
         let e = Config::parse(text, [])
             .expect("parses")
@@ -2049,6 +2075,10 @@ mod tests {
             "board.trusted_proxies: empty while board.proxy_user_header is set",
             "board.proxy_groups_header: empty while board.proxy_user_header is set",
             "board.proxy_roles: empty while board.proxy_user_header is set",
+            "board.time_zone: ",
+            "board.max_connections: 3; expected 16-65536",
+            "board.public_origin: \"board.example.org/\"; expected a scheme and host",
+            "board.ward_names.ward-1: \"\"; expected a name of 1-80 characters",
         ] {
             assert!(e.contains(expected), "{expected:?} not in:\n{e}");
         }

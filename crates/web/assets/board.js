@@ -8,6 +8,8 @@ let session = null;
 let openPatient = null;
 let lastBoard = { cards: [] };
 let feedDownSince = null;
+// Patients whose details are open: they stay open when the board is redrawn.
+const openDetails = new Set();
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -27,14 +29,78 @@ function show(text) {
   m.hidden = !text;
 }
 
+// Every time is shown in the hospital's time zone ([board] time_zone), on a 24-hour
+// clock, and every age against the same clock: now.
+let clockFormat = null;
+
 function time(rfc3339) {
   const d = new Date(rfc3339);
-  return isNaN(d) ? rfc3339 : d.toLocaleString();
+  if (isNaN(d)) return rfc3339;
+  if (!clockFormat) {
+    clockFormat = new Intl.DateTimeFormat("en-GB", {
+      timeZone: (session && session.time_zone) || "UTC",
+      day: "2-digit", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    });
+  }
+  return clockFormat.format(d);
 }
 
 function minutes(n) {
   if (n < 60) return `${n} min`;
-  return `${Math.floor(n / 60)} h ${n % 60} min`;
+  const h = Math.floor(n / 60);
+  if (h < 48) return `${h} h ${n % 60} min`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+// How long ago an instant was, on the browser's clock (the same wall clock as the server's).
+function ago(rfc3339) {
+  const d = new Date(rfc3339);
+  if (isNaN(d)) return "";
+  const n = Math.max(0, Math.round((Date.now() - d.getTime()) / 60000));
+  return n === 0 ? "just now" : `${minutes(n)} ago`;
+}
+
+// Clinical names for what the feed and the rules call by code.
+const RULES = {
+  news2: "NEWS2", mews: "MEWS", qsofa: "qSOFA", sirs: "SIRS", sofa: "SOFA",
+  septic_shock: "Septic shock", risk: "Vigil Risk",
+};
+const PARAMS = {
+  heart_rate: "HR", resp_rate: "RR", sbp: "SBP", dbp: "DBP", map: "MAP",
+  temperature: "Temp", spo2: "SpO2", on_oxygen: "Oxygen", o2_flow: "O2 flow",
+  fio2: "FiO2", spo2_scale: "SpO2 scale", gcs: "GCS", consciousness: "ACVPU",
+  wbc: "WBC", bands: "Bands", lactate: "Lactate", creatinine: "Creatinine",
+  bilirubin: "Bilirubin", platelets: "Platelets", pao2: "PaO2", paco2: "PaCO2",
+  urine_output: "Urine output", inr: "INR", norepinephrine: "Norepinephrine",
+  epinephrine: "Epinephrine", dopamine: "Dopamine", dobutamine: "Dobutamine",
+  ventilation: "Ventilated",
+};
+const UNITS = {
+  "mm[Hg]": "mmHg", "Cel": "°C", "[degF]": "°F", "%": "%", "/min": "/min",
+  "10*9/L": "×10⁹/L", "10*3/uL": "×10³/µL", "umol/L": "µmol/L", "ug/kg/min": "µg/kg/min",
+  "mL/(24.h)": "mL/24 h", "L/min": "L/min", "mmol/L": "mmol/L", "mg/dL": "mg/dL",
+  "kPa": "kPa", "1": "", "{score}": "", "ACVPU": "", "boolean": "",
+};
+
+function ruleName(rule) {
+  return RULES[rule] || rule;
+}
+
+// One reading as a clinician writes it: "RR 26 /min", "on oxygen", "ACVPU C".
+function reading(k) {
+  const name = PARAMS[k.code] || k.code || "?";
+  if (k.code === "on_oxygen" || k.value === true || k.value === false) {
+    if (k.code === "on_oxygen") return k.value ? "on oxygen" : "on room air";
+    return `${name} ${k.value ? "yes" : "no"}`;
+  }
+  const unit = k.unit !== undefined && k.unit !== null ? (k.unit in UNITS ? UNITS[k.unit] : k.unit) : "";
+  const value = k.value !== undefined && k.value !== null ? k.value : "";
+  return `${name} ${value}${unit ? (unit === "%" || unit.startsWith("°") ? unit : ` ${unit}`) : ""}`;
+}
+
+function score(a) {
+  if (a.score === null || a.score === undefined) return "";
+  return a.rule === "risk" ? ` ${a.score} %` : ` ${a.score}`;
 }
 
 function may(kind) {
@@ -54,80 +120,110 @@ async function act(patientId, kind, extra) {
   return r.status;
 }
 
+// The scores of the last 24 hours, one line (and a dot per score) a rule, with the hours
+// marked: -24 h at the left, now at the right.
 function trend(points) {
   const svgNs = "http://www.w3.org/2000/svg";
+  const W = 360, H = 90, L = 30, R = 8, T = 8, B = 18;
   const svg = document.createElementNS(svgNs, "svg");
   svg.setAttribute("class", "trend");
-  svg.setAttribute("width", "160");
-  svg.setAttribute("height", "36");
+  svg.setAttribute("width", String(W));
+  svg.setAttribute("height", String(H));
   svg.setAttribute("role", "img");
+  const x = (ago) => L + (W - L - R) * (1440 - Math.min(1440, ago)) / 1440;
+  const max = Math.max(1, ...points.flatMap((t) => t.points.map((p) => p[1])));
+  const y = (v) => T + (H - T - B) * (1 - v / max);
+  const text = (tx, ty, anchor, content) => {
+    const t = document.createElementNS(svgNs, "text");
+    t.setAttribute("x", String(tx)); t.setAttribute("y", String(ty));
+    t.setAttribute("text-anchor", anchor); t.setAttribute("class", "axis");
+    t.textContent = content;
+    return t;
+  };
+  const axis = document.createElementNS(svgNs, "polyline");
+  axis.setAttribute("class", "axis");
+  axis.setAttribute("points", `${L},${T} ${L},${H - B} ${W - R},${H - B}`);
+  svg.append(axis);
+  for (const [h, label] of [[24, "-24 h"], [12, "-12 h"], [0, "now"]]) {
+    svg.append(text(x(h * 60), H - 4, h === 0 ? "end" : (h === 24 ? "start" : "middle"), label));
+  }
+  svg.append(text(L - 4, T + 8, "end", String(max)), text(L - 4, H - B, "end", "0"));
   const labels = [];
   points.forEach((t, i) => {
-    const max = Math.max(1, ...t.points.map((p) => p[1]));
+    const pts = t.points.slice().sort((p, q) => q[0] - p[0]);
     const line = document.createElementNS(svgNs, "polyline");
     line.setAttribute("class", `s${i % 6}`);
-    line.setAttribute("points", t.points
-      .map(([ago, score]) => `${(4 + 152 * (1440 - ago) / 1440).toFixed(1)},${(34 - 32 * score / max).toFixed(1)}`)
-      .join(" "));
+    line.setAttribute("points", pts.map(([a, v]) => `${x(a).toFixed(1)},${y(v).toFixed(1)}`).join(" "));
     svg.append(line);
-    for (const [ago, score] of t.points) {
+    for (const [a, v] of pts) {
       const dot = document.createElementNS(svgNs, "circle");
       dot.setAttribute("class", `s${i % 6}`);
-      dot.setAttribute("cx", (4 + 152 * (1440 - ago) / 1440).toFixed(1));
-      dot.setAttribute("cy", (34 - 32 * score / max).toFixed(1));
-      dot.setAttribute("r", "2");
+      dot.setAttribute("cx", x(a).toFixed(1));
+      dot.setAttribute("cy", y(v).toFixed(1));
+      dot.setAttribute("r", "3");
       svg.append(dot);
     }
-    labels.push(`${t.rule} ${t.points.map((p) => p[1]).join(" → ")}`);
+    labels.push(`${ruleName(t.rule)} ${pts.map((p) => p[1]).join(" → ")}`);
   });
   svg.setAttribute("aria-label", `Scores over 24 hours: ${labels.join("; ")}`);
   const title = document.createElementNS(svgNs, "title");
   title.textContent = labels.join("; ");
   svg.append(title);
-  return svg;
+  const legend = el("div", { class: "legend" }, ...points.map((t, i) =>
+    el("span", { class: `key s${i % 6}` }, ruleName(t.rule))));
+  return el("div", { class: "trend-box" }, svg, legend);
 }
 
+// One compact row a patient: bed, patient, level in words and colour, what fired with
+// its score, how long it has waited, owner and tier; the details open on demand.
 function card(c, silent) {
-  const head = el("div", { class: "card-head" },
+  const fired = c.alerts.map((a) => `${ruleName(a.rule)}${score(a)}`).join(" · ");
+  const row = el("div", { class: "row" },
     el("span", { class: `badge level-${c.level}` }, c.level_text),
+    el("span", { class: "bed" }, c.location || "location unknown"),
     el("span", { class: "who" }, c.patient_id),
-    el("span", {}, c.location || "location unknown"),
-    el("span", { class: "waiting" }, `waiting ${minutes(c.waiting_minutes)}`),
-    el("span", { class: "owner" }, c.owner ? `owned by ${c.owner}` : "not accepted"),
-    c.tier > 0 ? el("span", { class: "escalated" }, `escalated to tier ${c.tier}`) : null,
+    el("span", { class: "fired" }, fired),
+    el("span", { class: "waiting", title: "since the alert was published" }, `waiting ${minutes(c.waiting_minutes)}`),
+    el("span", { class: "owner" }, c.owner ? `owner ${c.owner}` : "not accepted"),
+    c.tier > 0 ? el("span", { class: "escalated" }, `tier ${c.tier}`) : null,
     c.escalation_due ? el("span", { class: "due" }, "ESCALATION DUE") : null,
-    c.watch_until ? el("span", {}, `watched until ${time(c.watch_until)}`) : null);
-  const alerts = el("ul", { class: "alerts" });
-  for (const a of c.alerts) {
-    const criteria = (a.criteria || []).map((k) => {
-      const value = k.value !== undefined ? k.value : "";
-      const unit = k.unit ? ` ${k.unit}` : "";
-      const at = k.effective ? ` at ${time(k.effective)}` : "";
-      return `${k.code || "?"} ${value}${unit}${at}${k.criterion ? ` (${k.criterion})` : ""}`;
-    }).join("; ");
-    alerts.append(el("li", { class: "alert" },
-      el("strong", {}, `${a.rule} `), `${a.level}${a.score !== null ? ` (score ${a.score})` : ""}: `,
-      a.message,
-      a.changed ? el("span", { class: "changed" }, ` [${a.changed}]`) : null,
-      criteria ? el("div", { class: "criteria" }, `Fired on: ${criteria}`) : null,
-      a.overdue.length ? el("div", { class: "overdue" }, `Overdue, re-measure: ${a.overdue.join(", ")}`) : null,
-      el("div", { class: "criteria" }, `First raised ${time(a.first_raised_at)}`)));
-  }
-  const actions = el("div", { class: "card-actions" });
-  if (silent) {
-    head.append(el("span", { class: "silent" }, "SILENT RUN-IN: nobody was paged"));
-  } else if (may("accept") && c.owner !== session.user) {
+    c.watch_until ? el("span", { class: "watched" }, `watched until ${time(c.watch_until)}`) : null,
+    silent ? el("span", { class: "silent" }, "SILENT RUN-IN: nobody was paged") : null);
+  const actions = el("span", { class: "card-actions" });
+  if (!silent && may("accept") && c.owner !== session.user) {
     const b = el("button", { type: "button", class: "accept" }, c.owner ? "Take over" : "Accept");
     b.addEventListener("click", () => act(c.patient_id, "accept"));
     actions.append(b);
   }
   const open = el("button", { type: "button", class: "open" }, "Patient page");
   open.addEventListener("click", () => loadPatient(c.patient_id));
-  actions.append(open);
-  const chart = el("div", { class: "trend-box" }, trend(c.trend),
-    el("span", { class: "criteria" }, " scores, last 24 h"));
-  return el("article", { class: `card level-${c.level}`, "data-patient": c.patient_id },
-    head, alerts, chart, actions);
+  const shown = openDetails.has(c.patient_id);
+  const more = el("button", { type: "button", class: "more", "aria-expanded": String(shown) },
+    shown ? "Hide details" : "Details");
+  actions.append(open, more);
+  row.append(actions);
+  const alerts = el("ul", { class: "alerts" });
+  for (const a of c.alerts) {
+    const readings = (a.criteria || []).map((k) =>
+      `${reading(k)}${k.effective ? ` (taken ${time(k.effective)}, ${ago(k.effective)})` : ""}`);
+    alerts.append(el("li", { class: "alert" },
+      el("strong", {}, `${ruleName(a.rule)}${score(a)}`), ` ${a.level}: `, a.message,
+      a.changed ? el("span", { class: "changed" }, ` [${a.changed}]`) : null,
+      readings.length ? el("div", { class: "criteria" }, `Fired on: ${readings.join("; ")}`) : null,
+      a.overdue.length ? el("div", { class: "overdue" },
+        `Overdue, re-measure: ${a.overdue.map((o) => PARAMS[o] || o).join(", ")}`) : null,
+      el("div", { class: "criteria" }, `First raised ${time(a.first_raised_at)} (${ago(a.first_raised_at)})`)));
+  }
+  const details = el("div", { class: "details" }, alerts, trend(c.trend));
+  details.hidden = !shown;
+  more.addEventListener("click", () => {
+    const now = details.hidden;
+    details.hidden = !now;
+    if (now) openDetails.add(c.patient_id); else openDetails.delete(c.patient_id);
+    more.textContent = now ? "Hide details" : "Details";
+    more.setAttribute("aria-expanded", String(now));
+  });
+  return el("article", { class: `card level-${c.level}`, "data-patient": c.patient_id }, row, details);
 }
 
 function render(b) {
@@ -143,7 +239,8 @@ function render(b) {
     wards.get(c.ward).push(c);
   }
   for (const [ward, cards] of [...wards.entries()].sort((x, y) => x[0].localeCompare(y[0]))) {
-    const section = el("section", { class: "ward" }, el("h2", {}, `Ward ${ward} (${cards.length})`));
+    const name = (session.ward_names && session.ward_names[ward]) || ward;
+    const section = el("section", { class: "ward" }, el("h2", {}, `${name} (${cards.length})`));
     for (const c of cards) section.append(card(c, false));
     main.append(section);
   }
@@ -158,8 +255,8 @@ function render(b) {
 
 function describe(h) {
   if (h.type === "alert") {
-    const what = `${h.rule} ${h.kind} ${h.level}${h.suppressed ? " (suppressed)" : ""}${h.silent ? " (silent)" : ""}`;
-    const values = (h.criteria || []).map((k) => `${k.code || "?"} ${k.value ?? ""}${k.unit ? " " + k.unit : ""}`).join("; ");
+    const what = `${ruleName(h.rule)} ${h.kind} ${h.level}${h.suppressed ? " (suppressed)" : ""}${h.silent ? " (silent)" : ""}`;
+    const values = (h.criteria || []).map((k) => `${reading(k)}${k.effective ? ` taken ${time(k.effective)}` : ""}`).join("; ");
     return [what, `${h.message}${values ? ` | ${values}` : ""}${h.overdue.length ? ` | overdue: ${h.overdue.join(", ")}` : ""}`];
   }
   const detail = h.reason || (h.minutes ? `${h.minutes} minutes` : "") || h.text || "";
@@ -202,6 +299,7 @@ async function start() {
   if (r.status === 401) { window.location.assign("/login"); return; }
   session = await r.json();
   document.getElementById("who").textContent = `${session.user} (${session.role.replace("_", " ")})`;
+  document.getElementById("zone").textContent = `times: ${session.time_zone}, 24 h`;
   const reasons = document.getElementById("dismiss-reason");
   reasons.replaceChildren(...session.dismiss_reasons.map((x) => el("option", { value: x }, x)));
   document.getElementById("watch-minutes").max = String(session.max_watch_minutes);

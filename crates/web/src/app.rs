@@ -77,6 +77,8 @@ pub fn shared(
         roles: p.roles.clone(),
     });
     shared.public_origin.clone_from(&board.public_origin);
+    shared.time_zone.clone_from(&board.time_zone);
+    shared.ward_names.clone_from(&board.ward_names);
     shared.feed = Arc::new(vigil_stream::watch::BrokerWatch::new(brokers, None));
     Ok(Arc::new(shared))
 }

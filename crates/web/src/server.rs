@@ -97,6 +97,10 @@ pub struct Shared {
     /// The only `Origin` state-changing requests may come from, if set; otherwise this
     /// server's scheme and the request's `Host`.
     pub public_origin: Option<String>,
+    /// The time zone (IANA name) pages show times in.
+    pub time_zone: String,
+    /// Ward names as the hospital says them, by ward id.
+    pub ward_names: BTreeMap<String, String>,
     /// Cancelled at shutdown: open streams end.
     pub closing: CancellationToken,
     /// Whether the alert and action topics can be reached (the board's consumer reports
@@ -137,6 +141,8 @@ impl Shared {
             now,
             proxy: None,
             public_origin: None,
+            time_zone: "UTC".into(),
+            ward_names: BTreeMap::new(),
             closing: CancellationToken::new(),
             feed: Arc::new(vigil_stream::watch::BrokerWatch::new("", None)),
             following: std::sync::atomic::AtomicBool::new(false),
@@ -656,6 +662,8 @@ async fn session(State(s): State<Arc<Shared>>, headers: HeaderMap, ext: Extensio
                     "csrf": session.csrf,
                     "dismiss_reasons": s.settings.dismiss_reasons,
                     "max_watch_minutes": s.settings.max_watch_minutes,
+                    "time_zone": s.time_zone,
+                    "ward_names": s.ward_names,
                     "may": may,
                 }))
                 .into_response(),

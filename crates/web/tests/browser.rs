@@ -31,6 +31,11 @@ fn settings(brokers: &str) -> Settings {
         .expect("a key file")
         .display()
         .to_string();
+    // Times in the hospital's zone; the ward as the hospital names it.
+    raw.board.time_zone = "Europe/London".into();
+    raw.board
+        .ward_names
+        .insert("ward-3".into(), "Ward 3, acute medicine".into());
     for (name, role) in [
         ("nina", "nurse"),
         ("carl", "charge_nurse"),
@@ -56,7 +61,11 @@ fn alert(id: &str, patient: &str, bed: &str, level: &str, rule: &str, score: u32
         "location": format!("ward-3/{bed}"), "rule": rule, "kind": "raised", "level": level,
         "score": score, "previous_level": null, "previous_score": null,
         "criteria": [{"code": "resp_rate", "criterion": "resp_rate >= 25", "value": 28,
-                      "unit": "/min", "effective": now, "points": 3}],
+                      "unit": "/min", "effective": now, "points": 3},
+                     {"code": "sbp", "value": 95, "unit": "mm[Hg]", "effective": now, "points": 2},
+                     {"code": "temperature", "value": 38.6, "unit": "Cel", "effective": now, "points": 1},
+                     {"code": "on_oxygen", "value": true, "unit": "boolean", "effective": now, "points": 2},
+                     {"code": "consciousness", "value": "C", "unit": "ACVPU", "effective": now, "points": 3}],
         "overdue": [], "message": format!("{rule} {score}: RR 28/min"),
         "first_raised_at": now, "observed_at": now, "emitted_at": now,
     })
@@ -114,10 +123,39 @@ async fn nurses_see_own_dismiss_and_escalate_alerts_in_a_real_browser() {
     .await;
     let card = wait_text(&c, r#"article[data-patient="P-ACC"]"#, "not accepted").await;
     assert!(card.contains("! advisory (low priority)"), "{card}");
-    assert!(card.contains("resp_rate 28 /min"), "{card}");
+    assert!(
+        card.contains("MEWS 5") && card.contains("ward-3/bed-1"),
+        "{card}"
+    );
+    // Details on demand, in clinical names and units, each reading with when it was
+    // taken on the same clock as the card's waiting time.
+    click(&c, r#"article[data-patient="P-ACC"] button.more"#).await;
+    let details = wait_text(
+        &c,
+        r#"article[data-patient="P-ACC"] .details"#,
+        "RR 28 /min",
+    )
+    .await;
+    for shown in [
+        "SBP 95 mmHg",
+        "Temp 38.6°C",
+        "on oxygen",
+        "ACVPU C",
+        "taken ",
+        "just now",
+        "-24 h",
+    ] {
+        assert!(details.contains(shown), "{shown} in {details}");
+    }
+    for code in ["resp_rate", "mm[Hg]", "Cel", "boolean", " AM", " PM"] {
+        assert!(!details.contains(code), "{code} in {details}");
+    }
+    click(&c, r#"article[data-patient="P-ACC"] button.more"#).await;
+    let heading = wait_text(&c, "section.ward h2", "Ward 3, acute medicine").await;
+    assert!(!heading.contains("Ward ward-3"), "{heading}");
     // Accept it: everyone sees the owner.
     click(&c, r#"article[data-patient="P-ACC"] button.accept"#).await;
-    wait_text(&c, r#"article[data-patient="P-ACC"]"#, "owned by nina").await;
+    wait_text(&c, r#"article[data-patient="P-ACC"]"#, "owner nina").await;
 
     // Dismiss another with a reason from the list, on its patient page.
     publish(
@@ -159,14 +197,43 @@ async fn nurses_see_own_dismiss_and_escalate_alerts_in_a_real_browser() {
     escalated["previous_score"] = 6.into();
     publish(&producer, &escalated.to_string()).await;
     wait_text(&c, r#"article[data-patient="P-ESC"]"#, "!!! emergency").await;
-    let card = wait_text(
+    wait_text(&c, r#"article[data-patient="P-ESC"]"#, "tier 1").await;
+    click(&c, r#"article[data-patient="P-ESC"] button.more"#).await;
+    wait_text(
         &c,
         r#"article[data-patient="P-ESC"]"#,
-        "escalated to tier 1",
+        "urgent → emergency, score 6 → 9",
     )
     .await;
-    assert!(card.contains("urgent → emergency, score 6 → 9"), "{card}");
+    click(&c, r#"article[data-patient="P-ESC"] button.more"#).await;
+    // A busy ward reads at a glance: at least 12 patients on a 1920x1080 screen.
+    for i in 0..12 {
+        let level = ["advisory", "urgent"][i % 2];
+        let id = format!("busy-{i}");
+        let json = alert(
+            &id,
+            &format!("P-B{i:02}"),
+            &format!("bed-{:02}", i + 10),
+            level,
+            "news2",
+            5,
+        );
+        publish(&producer, &json).await;
+    }
+    wait_text(&c, r#"article[data-patient="P-B11"]"#, "NEWS2 5").await;
+    let fit = c
+        .execute(
+            "return [...document.querySelectorAll('article.card')]
+               .filter((a) => a.getBoundingClientRect().bottom <= window.innerHeight).length",
+            vec![],
+        )
+        .await
+        .expect("runs");
     screenshot("board.png", &c.screenshot().await.expect("a screenshot"));
+    assert!(
+        fit.as_u64().unwrap_or(0) >= 12,
+        "{fit} patients fit on the screen"
+    );
 
     // A nurse is not offered "stop", and the server refuses it when she asks anyway.
     click(&c, r#"article[data-patient="P-ESC"] button.open"#).await;
@@ -195,13 +262,8 @@ async fn nurses_see_own_dismiss_and_escalate_alerts_in_a_real_browser() {
 
     // The second instance shows the same state to a charge nurse, who may stop alerts.
     sign_in(&c, &base_b, "carl").await;
-    wait_text(&c, r#"article[data-patient="P-ACC"]"#, "owned by nina").await;
-    wait_text(
-        &c,
-        r#"article[data-patient="P-ESC"]"#,
-        "escalated to tier 1",
-    )
-    .await;
+    wait_text(&c, r#"article[data-patient="P-ACC"]"#, "owner nina").await;
+    wait_text(&c, r#"article[data-patient="P-ESC"]"#, "tier 1").await;
     wait_gone(&c, r#"article[data-patient="P-DIS"]"#).await;
     click(&c, r#"article[data-patient="P-ESC"] button.open"#).await;
     wait_text(&c, "#patient-title", "P-ESC").await;

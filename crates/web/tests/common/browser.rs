@@ -70,7 +70,7 @@ pub async fn browser(driver: &Driver) -> Client {
     caps.insert(
         "goog:chromeOptions".into(),
         serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-            "--disable-dev-shm-usage", "--window-size=1400,1000"]}),
+            "--disable-dev-shm-usage", "--window-size=1920,1080"]}),
     );
     let url = format!("http://127.0.0.1:{}", driver.port);
     // chromedriver takes a moment to listen.
