@@ -755,6 +755,12 @@ fn main() -> ExitCode {
             kafka_options,
         } => {
             init_logs(vigil_stream::config::LogFormat::Text, "info");
+            if let Err(e) =
+                vigil_tools::simulate::check_reachable(&brokers, &kafka_options, "--brokers")
+            {
+                eprintln!("vigil simulate: {e}");
+                return ExitCode::FAILURE;
+            }
             let (start, rounds) = vigil_tools::simulate::live_start(
                 rounds,
                 SimConfig::default().interval,

@@ -163,3 +163,24 @@ async fn vigil_tail_shows_alerts_dead_letters_and_observations() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 32: every command that talks to Kafka names the brokers, and the setting or flag
+/// that chose them, when none answers (the simulator waited out librdkafka's five-minute
+/// message timeout).
+#[test]
+fn vigil_simulate_names_the_brokers_it_cannot_reach() {
+    let free = vigil_testkit::free_port().expect("a port");
+    let nobody = format!("127.0.0.1:{free}");
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["simulate", "--brokers", &nobody, "--rounds", "1"])
+        .output()
+        .expect("vigil runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot reach the Kafka brokers {nobody} (--brokers)"
+        )),
+        "{err}"
+    );
+}

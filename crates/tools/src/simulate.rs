@@ -233,6 +233,34 @@ impl Ward {
     }
 }
 
+/// Checks that `brokers` answer (within 10 s) with the raw librdkafka `options`, so that
+/// a feed sent nowhere says so at once, naming the brokers and `flag`, rather than after
+/// librdkafka's five-minute message timeout.
+///
+/// # Errors
+///
+/// When the client cannot be made or no broker answers.
+pub fn check_reachable(
+    brokers: &str,
+    options: &[(String, String)],
+    flag: &str,
+) -> Result<(), String> {
+    use rdkafka::producer::{BaseProducer, Producer};
+    let mut config = ClientConfig::new();
+    for (key, value) in options {
+        config.set(key, value);
+    }
+    let producer: BaseProducer = config
+        .set("bootstrap.servers", brokers)
+        .create()
+        .map_err(|e| format!("{flag} {brokers}: {e}"))?;
+    producer
+        .client()
+        .fetch_metadata(None, Duration::from_secs(10))
+        .map(|_| ())
+        .map_err(|e| format!("cannot reach the Kafka brokers {brokers} ({flag}): {e}"))
+}
+
 /// Sends `rounds` rounds of `ward` to `topic` (key: patient id), one round every
 /// `round_every` of real time (`Duration::ZERO`: as fast as the broker takes them), and
 /// waits for every acknowledgement. `options` are raw librdkafka settings (SASL, TLS).
