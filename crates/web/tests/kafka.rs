@@ -273,6 +273,20 @@ async fn boards_started_and_restarted_at_any_moment_fold_the_same_state() {
             .await;
             sent += 1;
         }
+        // The first board has read (and, for want of a case, refused) the patient's
+        // actions before the alert is sent: the alert arrives after them.
+        let refused = u64::from(4 * (i + 1));
+        assert!(
+            eventually(Duration::from_secs(30), || {
+                first
+                    .counters
+                    .refused
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    >= refused
+            })
+            .await,
+            "the first board read P{i}'s actions"
+        );
         let level = ["urgent", "emergency"][i as usize % 2];
         let alert = alert_json(&format!("al-{i}"), &patient, "raised", level, i);
         send(&producer, "alerts", &patient, &alert, ms, None).await;
