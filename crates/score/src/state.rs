@@ -256,10 +256,41 @@ mod tests {
             prop_assert_eq!(assess(&a, at, &config), assess(&b, at, &config));
         }
 
-        /// Arbitrary bytes are refused, never a panic.
+        /// Arbitrary bytes are refused with an error, never a panic (issue 33: this test
+        /// only checked for no panic): bytes that do not start with a version this build
+        /// reads are always refused, and whatever is accepted is a state, which encodes
+        /// and decodes back to itself.
         #[test]
         fn corrupt_bytes_are_refused(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
-            let _ = decode(&bytes, &Staleness::default());
+            let staleness = Staleness::default();
+            match decode(&bytes, &staleness) {
+                Err(_) => {}
+                Ok((window, alerts)) => {
+                    prop_assert!(matches!(bytes.first(), Some(1..=VERSION)), "{bytes:?}");
+                    let again = encode(&window, &alerts);
+                    let (w, a) = decode(&again, &staleness).expect("an accepted state re-encodes");
+                    prop_assert_eq!(&a, &alerts);
+                    prop_assert_eq!(w.newest(), window.newest());
+                    prop_assert_eq!(encode(&w, &a), again);
+                }
+            }
+            if !matches!(bytes.first(), Some(1..=VERSION)) {
+                prop_assert!(decode(&bytes, &staleness).is_err());
+            }
+        }
+
+        /// Every cut of a valid state is refused: nothing half-written is taken for a
+        /// patient.
+        #[test]
+        fn every_truncated_state_is_refused(cut in 0usize..10_000) {
+            let config = Config::default();
+            let mut w = Window::new();
+            for m in 0..6 {
+                w.ingest(&obs(m, m % CODES.len(), 0.5, (m * 30) as i64, 0), &config.staleness);
+            }
+            let bytes = encode(&w, &AlertState::new());
+            let cut = cut % bytes.len();
+            prop_assert!(decode(&bytes[..cut], &config.staleness).is_err(), "cut at {}", cut);
         }
     }
 

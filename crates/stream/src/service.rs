@@ -814,9 +814,25 @@ mod tests {
             raw.kafka.librdkafka.insert(k.into(), v.into());
         }
         let settings = raw.validate().expect("valid");
-        let consumer: Result<rdkafka::consumer::BaseConsumer, _> = client_config(&settings, &[])
-            .set("group.id", "tls-check")
-            .create();
+        // Issue 33: the test passed with the pass-through deleted. Every setting reaches
+        // the client configuration, over Vigil's own defaults for the same key.
+        let config = client_config(&settings, &[("sasl.username", "a default")]);
+        for (k, v) in [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanisms", "SCRAM-SHA-512"),
+            ("sasl.username", "vigil"),
+            ("sasl.password", "secret"),
+            ("ssl.endpoint.identification.algorithm", "https"),
+        ] {
+            assert_eq!(config.get(k), Some(v), "{k}");
+        }
+        assert_eq!(
+            config.get("bootstrap.servers"),
+            Some(settings.kafka.brokers.as_str())
+        );
+        // And librdkafka takes them.
+        let consumer: Result<rdkafka::consumer::BaseConsumer, _> =
+            config.clone().set("group.id", "tls-check").create();
         assert!(
             consumer.is_ok(),
             "librdkafka refused TLS/SASL settings: {:?}",
