@@ -21,6 +21,13 @@
 //!   each mode with its own commit, and the delivery stage that commits one batch while
 //!   the next is processed;
 //! - [`mllp`]: HL7 v2 over MLLP in, acknowledged only once Kafka has the message;
+//! - [`event`]: the alert event as published (JSON), with its deterministic ids;
+//! - [`fhir_out`]: the same alerts as FHIR R4 resources for an EHR;
+//! - [`suppression`]: watches and stops from the board, honoured only when signed;
+//! - [`drift`]: per-ward input coverage and Vigil Risk bands, for quality staff;
+//! - [`metrics`]: every metric the service exports; [`http`]: `/metrics`, `/healthz`,
+//!   `/readyz` and readiness;
+//! - [`watch`]: whether the brokers can be reached, logged and shown as readiness.
 //!
 //! The tools around the service (the demo, the simulator, the load tool and the
 //! fault-injection harness) live in `vigil-tools`, and what tests share in
