@@ -76,15 +76,27 @@ impl Harness {
             .set("bootstrap.servers", &self.config.kafka.brokers)
             .create()
             .expect("producer");
+        // All enqueued at once, then every acknowledgement awaited: a burst, as a gateway
+        // sends a vital-sign set, and not one message per round trip (whose pauses, longer
+        // than a batch's wait, split a set across decisions depending on the machine's load).
+        let mut deliveries = Vec::with_capacity(messages.len());
         for (key, payload) in messages {
             let mut record =
                 FutureRecord::to(&self.config.kafka.observations_topic).payload(payload);
             if let Some(k) = key {
                 record = record.key(*k);
             }
-            producer
-                .send(record, Duration::from_secs(10))
-                .await
+            deliveries.push(
+                producer
+                    .send_result(record)
+                    .map_err(|(e, _)| e)
+                    .expect("enqueued"),
+            );
+        }
+        for d in deliveries {
+            d.await
+                .expect("not cancelled")
+                .map_err(|(e, _)| e)
                 .expect("delivered");
         }
     }
