@@ -803,27 +803,22 @@ mod tests {
 
     #[test]
     fn tls_and_sasl_settings_pass_through_to_librdkafka() {
-        let mut raw = Config::default();
-        for (k, v) in [
+        let set = [
             ("security.protocol", "SASL_SSL"),
             ("sasl.mechanisms", "SCRAM-SHA-512"),
             ("sasl.username", "vigil"),
             ("sasl.password", "secret"),
             ("ssl.endpoint.identification.algorithm", "https"),
-        ] {
+        ];
+        let mut raw = Config::default();
+        for (k, v) in set {
             raw.kafka.librdkafka.insert(k.into(), v.into());
         }
         let settings = raw.validate().expect("valid");
         // Issue 33: the test passed with the pass-through deleted. Every setting reaches
         // the client configuration, over Vigil's own defaults for the same key.
         let config = client_config(&settings, &[("sasl.username", "a default")]);
-        for (k, v) in [
-            ("security.protocol", "SASL_SSL"),
-            ("sasl.mechanisms", "SCRAM-SHA-512"),
-            ("sasl.username", "vigil"),
-            ("sasl.password", "secret"),
-            ("ssl.endpoint.identification.algorithm", "https"),
-        ] {
+        for (k, v) in set {
             assert_eq!(config.get(k), Some(v), "{k}");
         }
         assert_eq!(

@@ -25,7 +25,7 @@ use vigil_stream::watch::WatchedContext;
 /// How often the board checks whether it can reach the brokers while it cannot.
 const PROBE_EVERY: Duration = Duration::from_secs(2);
 
-use crate::server::{ActionSink, Shared};
+use crate::server::{ActionSink, Shared, lock};
 
 /// A client configuration with the raw `[kafka.librdkafka]` settings (TLS, SASL) and the
 /// brokers.
@@ -276,10 +276,6 @@ pub async fn follow(
             held.push((at, event));
         }
     }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Counts and logs (without content) a message that is not folded.

@@ -303,7 +303,8 @@ async fn security_headers(State(s): State<Arc<Shared>>, mut response: Response) 
     response
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// The guard of `m`, also after a panic elsewhere poisoned it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -243,6 +243,11 @@ pub fn known_mdc(id: &str) -> bool {
             .any(|(code, name)| id == *code || id == *name)
 }
 
+/// Whether OBX-3's coding system names IEEE 11073 MDC (as gateways write it).
+fn mdc_system(system: &str) -> bool {
+    matches!(system, "MDC" | "99MDC" | "ISO11073") || system.contains("11073")
+}
+
 /// What a number says as an MDC context-free code: its partition and term code
 /// (code = partition × 65536 + term, IEEE 11073-10101).
 fn mdc_parts(id: &str) -> Option<(u64, u64)> {
@@ -653,9 +658,8 @@ fn parameter(field: &str, sep: &Separators, extra: &[(String, Param)]) -> Option
         if let Some((_, p)) = extra.iter().find(|(code, _)| id == code || text == code) {
             return Some(p.code());
         }
+        let mdc_system = system.is_empty() || mdc_system(system);
         for (code, name, p) in MDC_MAP {
-            let mdc_system =
-                matches!(system, "MDC" | "" | "99MDC" | "ISO11073") || system.contains("11073");
             if (mdc_system && (id == *code || id == *name)) || text == *name {
                 return Some(p.code());
             }
@@ -696,7 +700,7 @@ fn unscored(
         let system = c.get(triple + 2).copied().unwrap_or("");
         if matches!(system, "LN" | "LOINC" | "http://loinc.org") && crate::is_loinc(id) {
             Some((crate::CodeSystem::Loinc, id.to_owned()))
-        } else if (matches!(system, "MDC" | "99MDC" | "ISO11073") || system.contains("11073"))
+        } else if mdc_system(system)
             && (known_mdc(id) || options.ignored_mdc.iter().any(|c| c == id))
         {
             Some((crate::CodeSystem::Mdc, id.to_owned()))
@@ -822,9 +826,7 @@ fn scored_code(s: &Segment<'_>, ctx: &ObxContext<'_>) -> Result<&'static str, De
         let mdc_number = [0usize, 3].iter().find_map(|&t| {
             let system = c.get(t + 2).copied().unwrap_or("");
             let id = c.get(t).copied().unwrap_or("");
-            ((matches!(system, "MDC" | "99MDC" | "ISO11073") || system.contains("11073"))
-                && !id.is_empty()
-                && id.len() <= 10)
+            (mdc_system(system) && !id.is_empty() && id.len() <= 10)
                 .then(|| mdc_parts(id).map(|(p, t)| (id, p, t)))
                 .flatten()
         });
